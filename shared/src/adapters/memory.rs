@@ -1,0 +1,149 @@
+//! In-memory ports for unit tests of the pipeline and event handling.
+//! Integration tests use the real protocol (moto) instead.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::domain::{MediaLocation, Notification};
+use crate::ports::{Notifier, ObjectMeta, ObjectStore, StoreError};
+
+/// Objects in a map keyed by URI. Clones share the same map.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryObjectStore {
+    objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    failing_writes: Arc<AtomicUsize>,
+}
+
+impl MemoryObjectStore {
+    /// Stores `bytes` at `uri`.
+    pub fn insert(&self, uri: &str, bytes: Vec<u8>) {
+        self.objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(uri.to_owned(), bytes);
+    }
+
+    /// The URIs held, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The bytes at `uri`.
+    pub fn bytes(&self, uri: &str) -> Option<Vec<u8>> {
+        self.objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(uri)
+            .cloned()
+    }
+
+    /// Makes the next `n` writes fail with a transient error.
+    pub fn fail_next_writes(&self, n: usize) {
+        self.failing_writes.store(n, Ordering::SeqCst);
+    }
+
+    fn write(&self, location: &MediaLocation, bytes: Vec<u8>) -> Result<(), StoreError> {
+        if self
+            .failing_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Transient("injected write failure".into()));
+        }
+        self.insert(&location.to_string(), bytes);
+        Ok(())
+    }
+}
+
+impl ObjectStore for MemoryObjectStore {
+    async fn head(&self, location: &MediaLocation) -> Result<Option<ObjectMeta>, StoreError> {
+        Ok(self.bytes(&location.to_string()).map(|b| ObjectMeta {
+            size: b.len() as u64,
+        }))
+    }
+
+    async fn download(&self, location: &MediaLocation, dest: &Path) -> Result<u64, StoreError> {
+        let bytes = self
+            .bytes(&location.to_string())
+            .ok_or_else(|| StoreError::NotFound(location.to_string()))?;
+        std::fs::write(dest, &bytes).map_err(|e| StoreError::Transient(e.to_string()))?;
+        Ok(bytes.len() as u64)
+    }
+
+    async fn upload(
+        &self,
+        src: &Path,
+        location: &MediaLocation,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
+        let bytes = std::fs::read(src).map_err(|e| StoreError::Transient(e.to_string()))?;
+        self.write(location, bytes)
+    }
+
+    async fn put(
+        &self,
+        location: &MediaLocation,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
+        self.write(location, bytes)
+    }
+
+    async fn get(&self, location: &MediaLocation) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.bytes(&location.to_string()))
+    }
+
+    async fn delete(&self, location: &MediaLocation) -> Result<(), StoreError> {
+        self.objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&location.to_string());
+        Ok(())
+    }
+}
+
+/// Collects notifications. Clones share the same list.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryNotifier {
+    sent: Arc<Mutex<Vec<Notification>>>,
+    failing: Arc<AtomicUsize>,
+}
+
+impl MemoryNotifier {
+    /// Notifications sent so far.
+    pub fn sent(&self) -> Vec<Notification> {
+        self.sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes the next `n` notifications fail with a transient error.
+    pub fn fail_next(&self, n: usize) {
+        self.failing.store(n, Ordering::SeqCst);
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn notify(&self, notification: &Notification) -> Result<(), StoreError> {
+        if self
+            .failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Transient("injected publish failure".into()));
+        }
+        self.sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(notification.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! Benchmarks: quality against ground truth and speed against a peer tool
+//! measured in the same run. Used by `iprod bench`; not part of any
+//! function.
+
+pub mod cover;
+pub mod synth;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Median wall time of `runs` calls of `f`, in seconds.
+///
+/// # Errors
+/// The first error `f` returns.
+pub fn median_time<T>(
+    runs: usize,
+    mut f: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<(f64, T)> {
+    let mut times = Vec::with_capacity(runs.max(1));
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        last = Some(f()?);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let value = last.ok_or_else(|| anyhow::anyhow!("no run"))?;
+    Ok((times[times.len() / 2], value))
+}
+
+/// Runs `ffmpeg` (quiet) with `args`.
+///
+/// # Errors
+/// When ffmpeg is missing or exits non-zero.
+pub fn ffmpeg(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("running ffmpeg (is it installed?): {e}"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ffmpeg {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Video files directly in `dir` (or `dir` itself when it is a file).
+pub fn videos_in(path: &Path) -> Vec<std::path::PathBuf> {
+    if path.is_file() {
+        return vec![path.to_owned()];
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "mp4" | "mov" | "mkv" | "webm" | "avi" | "m4v" | "ts"))
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -1,0 +1,221 @@
+//! One module per capability: pure, synchronous work over a local input
+//! file, typed params in, typed result out. No AWS, no async, no env reads:
+//! the pipeline fetches the input and stores what a capability produced.
+
+#[cfg(feature = "video")]
+pub mod cover;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::domain::location::OutputVars;
+use crate::domain::{ErrorCode, FunctionName, JobError, Limits, MediaLocation, OutputTemplate};
+
+/// Receives progress reports (0–1) from long work.
+pub trait Progress: Send + Sync {
+    /// `fraction` of the work is done.
+    fn update(&self, fraction: f64);
+}
+
+/// A [`Progress`] that ignores reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&self, _fraction: f64) {}
+}
+
+/// What a capability may know about the run it is part of.
+#[derive(Clone)]
+pub struct Context {
+    /// Where to report progress.
+    pub progress: Arc<dyn Progress>,
+    /// Input limits.
+    pub limits: Limits,
+    /// Set when the job must stop (deadline near).
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("limits", &self.limits)
+            .field("cancelled", &self.cancel.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self {
+            progress: Arc::new(NoProgress),
+            limits: Limits::default(),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Context {
+    /// Whether the job has been asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// A file a capability wrote locally, and where the pipeline puts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducedFile {
+    /// The local file.
+    pub local: PathBuf,
+    /// Its final location.
+    pub location: MediaLocation,
+    /// MIME type.
+    pub content_type: &'static str,
+}
+
+/// Names output files before they are written, so that a result can refer
+/// to its files by their final location.
+#[derive(Debug)]
+pub struct OutputSink {
+    dir: PathBuf,
+    template: OutputTemplate,
+    source: String,
+    timestamp: i64,
+    job_id: String,
+    counters: HashMap<String, u32>,
+    files: Vec<ProducedFile>,
+}
+
+impl OutputSink {
+    /// A sink writing into local `dir`, naming files by `template`.
+    pub fn new(
+        dir: &Path,
+        template: OutputTemplate,
+        source: &str,
+        timestamp: i64,
+        job_id: &str,
+    ) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            template,
+            source: source.to_owned(),
+            timestamp,
+            job_id: job_id.to_owned(),
+            counters: HashMap::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Reserves the next file of `result_type`: returns the local path to
+    /// write and the final location to cite. `several` says whether the job
+    /// writes more than one file of this type.
+    ///
+    /// # Errors
+    /// `InvalidOutput` when the template expands to an invalid location.
+    pub fn plan(
+        &mut self,
+        result_type: &str,
+        extension: &str,
+        content_type: &'static str,
+        several: bool,
+    ) -> Result<ProducedFile, JobError> {
+        let seq = {
+            let n = self.counters.entry(result_type.to_owned()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let seq_text = seq.to_string();
+        let location = self.template.expand(&OutputVars {
+            source: &self.source,
+            timestamp: self.timestamp,
+            sequence_id: &seq_text,
+            result_type,
+            job_id: &self.job_id,
+            extension,
+            several,
+        })?;
+        let local = self
+            .dir
+            .join(format!("{}-{result_type}-{seq}.{extension}", self.files.len()));
+        let file = ProducedFile {
+            local,
+            location,
+            content_type,
+        };
+        self.files.push(file.clone());
+        Ok(file)
+    }
+
+    /// Where the result JSON goes: the file of result type `result`.
+    ///
+    /// # Errors
+    /// `InvalidOutput` when the template expands to an invalid location.
+    pub fn result_location(&self) -> Result<MediaLocation, JobError> {
+        self.template.expand(&OutputVars {
+            source: &self.source,
+            timestamp: self.timestamp,
+            sequence_id: "result",
+            result_type: "result",
+            job_id: &self.job_id,
+            extension: "json",
+            several: true,
+        })
+    }
+
+    /// The files planned, in order. Those not written locally are skipped
+    /// by the pipeline.
+    pub fn into_files(self) -> Vec<ProducedFile> {
+        self.files
+    }
+}
+
+/// What a capability returns besides its files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapabilityOutput {
+    /// One-line summary for `Message`.
+    pub message: String,
+    /// The typed result, serialised.
+    pub data: serde_json::Value,
+}
+
+/// A capability: checks its params, then turns a local input into files
+/// and a result.
+pub trait Capability: Send + Sync + 'static {
+    /// The FunctionName it serves.
+    fn function(&self) -> FunctionName;
+
+    /// Checks params before the input is fetched.
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the key.
+    fn check(&self, params: &serde_json::Value) -> Result<(), JobError>;
+
+    /// Runs on `input`, writing files planned through `sink`.
+    ///
+    /// # Errors
+    /// A permanent error for bad input, params or limits.
+    fn run(
+        &self,
+        input: &Path,
+        params: &serde_json::Value,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError>;
+}
+
+/// The capability serving `function` in this build, if any.
+///
+/// # Errors
+/// `UnsupportedFunction` for names this build does not implement.
+pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobError> {
+    match function {
+        #[cfg(feature = "video")]
+        FunctionName::Cover => Ok(Arc::new(cover::Cover)),
+        other => Err(JobError::permanent(
+            ErrorCode::UnsupportedFunction,
+            format!("FunctionName {other} is not available in this build"),
+        )),
+    }
+}

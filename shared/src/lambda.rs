@@ -1,0 +1,488 @@
+//! Lambda events to jobs, written once for every function.
+//!
+//! A function receives one of:
+//! - an S3 `ObjectCreated` event (direct trigger);
+//! - an SQS event whose bodies are S3 notifications (bucket → queue), SNS
+//!   envelopes of those, or job messages (`SubmitIProductionJob` bodies);
+//! - a job message invoked directly.
+//!
+//! S3-triggered jobs get a deterministic JobId (bucket, key, version or
+//! ETag, FunctionName), so a duplicate event finds the job already done.
+//! SQS batches report retryable failures only (`batchItemFailures`); a
+//! malformed message becomes a `Fail` job with a notification, not a retry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use lambda_runtime::{service_fn, LambdaEvent};
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::adapters::aws;
+use crate::adapters::records::ObjectJobStore;
+use crate::adapters::s3::S3ObjectStore;
+use crate::adapters::sns::SnsNotifier;
+use crate::capabilities::Capability;
+use crate::config::LambdaConfig;
+use crate::domain::job::format_time;
+use crate::domain::{
+    ErrorCode, FunctionName, Job, JobError, JobId, JobRecord, JobState, MediaLocation,
+    OutputTemplate, SubmitMessage,
+};
+use crate::pipeline::{Pipeline, PipelineSettings, RunOptions};
+use crate::ports::{JobStore, Notifier, ObjectStore};
+
+/// How events become jobs.
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// Output for jobs that name none.
+    pub default_output: OutputTemplate,
+    /// Params of S3-triggered jobs.
+    pub default_params: Value,
+    /// Only keys under this prefix trigger work.
+    pub input_prefix: String,
+    /// The queue's `maxReceiveCount`.
+    pub max_receive_count: u32,
+}
+
+impl From<&LambdaConfig> for EventSettings {
+    fn from(c: &LambdaConfig) -> Self {
+        Self {
+            default_output: c.default_output.clone(),
+            default_params: c.default_params.clone(),
+            input_prefix: c.input_prefix.clone(),
+            max_receive_count: c.max_receive_count,
+        }
+    }
+}
+
+/// Turns events into jobs and runs them through a pipeline.
+pub struct Handler<O, J, N> {
+    pipeline: Pipeline<O, J, N>,
+    capability: Arc<dyn Capability>,
+    events: EventSettings,
+}
+
+impl<O, J, N> std::fmt::Debug for Handler<O, J, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("function", &self.capability.function())
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handler every deployed function uses: S3, S3 job records, SNS.
+pub type AwsHandler = Handler<S3ObjectStore, ObjectJobStore<S3ObjectStore>, SnsNotifier>;
+
+/// Builds the AWS clients and handler from `config`.
+pub async fn aws_handler(config: &LambdaConfig, capability: Arc<dyn Capability>) -> AwsHandler {
+    let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
+    let objects = S3ObjectStore::new(aws::s3_client(&sdk, config.endpoint_url.is_some()));
+    let jobs = ObjectJobStore::new(objects.clone(), config.state_root.clone());
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone());
+    Handler::new(
+        Pipeline {
+            objects,
+            jobs,
+            notifier,
+            settings: PipelineSettings {
+                limits: config.limits,
+                work_dir: config.work_dir.clone(),
+                protected: config.protected(),
+            },
+        },
+        capability,
+        EventSettings::from(config),
+    )
+}
+
+/// Runs a function: reads the configuration once, builds the clients once,
+/// then serves invocations until the sandbox is recycled.
+///
+/// # Errors
+/// A configuration error at cold start (naming the variable), or a runtime
+/// API failure.
+pub async fn serve(capability: Arc<dyn Capability>) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init(true, "info");
+    let config = LambdaConfig::from_env()?;
+    let handler = Arc::new(aws_handler(&config, capability).await);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move {
+            let deadline = deadline_instant(event.context.deadline);
+            handler
+                .handle(event.payload, deadline)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}
+
+fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+    (deadline_ms > now_ms).then(|| Instant::now() + Duration::from_millis(deadline_ms - now_ms))
+}
+
+// S3 records are parsed leniently: S3-compatible servers (and moto) leave
+// out fields that real S3 sends, such as `userIdentity`.
+#[derive(Debug, Deserialize)]
+struct S3Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<S3Record>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record {
+    #[serde(default)]
+    event_source: Option<String>,
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    event_time: Option<String>,
+    s3: S3Entity,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct S3Entity {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Object {
+    key: String,
+    #[serde(default, rename = "eTag")]
+    e_tag: Option<String>,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
+}
+
+/// Decodes an S3 event key: `+` is a space, `%XX` a byte.
+pub fn decode_key(key: &str) -> String {
+    let spaced = key.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+/// What an SQS body or invocation payload holds.
+#[derive(Debug)]
+enum Payload {
+    S3(Vec<S3Record>),
+    Job(Box<SubmitMessage>),
+    /// Nothing to do (S3 test event, other event types).
+    Ignore(&'static str),
+    Malformed(JobError),
+}
+
+fn classify_body(body: &str) -> Payload {
+    let value: Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Payload::Malformed(JobError::permanent(
+                ErrorCode::InvalidMessage,
+                format!("message body is not JSON: {e}"),
+            ))
+        }
+    };
+    classify_value(value)
+}
+
+fn classify_value(value: Value) -> Payload {
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Payload::Ignore("S3 test event");
+    }
+    // An SNS envelope (bucket → topic → queue): unwrap and look inside.
+    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+        if let Some(inner) = value.get("Message").and_then(Value::as_str) {
+            return classify_body(inner);
+        }
+    }
+    if let Some(records) = value.get("Records").and_then(Value::as_array) {
+        let is_s3 = records
+            .first()
+            .and_then(|r| r.get("eventSource"))
+            .and_then(Value::as_str)
+            == Some("aws:s3");
+        if !is_s3 {
+            return Payload::Malformed(JobError::permanent(
+                ErrorCode::InvalidMessage,
+                "event has Records, but they are not S3 records",
+            ));
+        }
+        return match serde_json::from_value::<S3Notification>(value) {
+            Ok(n) => Payload::S3(n.records),
+            Err(e) => Payload::Malformed(JobError::permanent(
+                ErrorCode::InvalidMessage,
+                format!("S3 event is malformed: {e}"),
+            )),
+        };
+    }
+    if value.get("FunctionName").is_some() {
+        return match SubmitMessage::parse(&value.to_string()) {
+            Ok(m) => Payload::Job(Box::new(m)),
+            Err(e) => Payload::Malformed(e),
+        };
+    }
+    Payload::Malformed(JobError::permanent(
+        ErrorCode::InvalidMessage,
+        "message is neither an S3 event nor a job message (no FunctionName)",
+    ))
+}
+
+impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
+    /// A handler running `capability` through `pipeline`.
+    pub fn new(
+        pipeline: Pipeline<O, J, N>,
+        capability: Arc<dyn Capability>,
+        events: EventSettings,
+    ) -> Self {
+        Self {
+            pipeline,
+            capability,
+            events,
+        }
+    }
+
+    /// The pipeline (tests read its stores).
+    pub fn pipeline(&self) -> &Pipeline<O, J, N> {
+        &self.pipeline
+    }
+
+    fn function(&self) -> FunctionName {
+        self.capability.function()
+    }
+
+    /// Handles any invocation payload. Returns the records of the jobs run
+    /// (`{"Jobs": [...]}`), or an SQS batch response for SQS events.
+    ///
+    /// # Errors
+    /// A retryable error for a direct (non-SQS) invocation, so that Lambda
+    /// retries the event.
+    pub async fn handle(&self, payload: Value, deadline: Option<Instant>) -> Result<Value, JobError> {
+        let from_sqs = payload
+            .get("Records")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .and_then(|r| r.get("eventSource"))
+            .and_then(Value::as_str)
+            == Some("aws:sqs");
+        if from_sqs {
+            let event: SqsEvent = serde_json::from_value(payload).map_err(|e| {
+                JobError::permanent(ErrorCode::InvalidMessage, format!("SQS event is malformed: {e}"))
+            })?;
+            let response = self.handle_sqs(event, deadline).await;
+            return Ok(serde_json::to_value(response).unwrap_or_default());
+        }
+        let raw = payload.to_string();
+        let records = self
+            .handle_payload(classify_value(payload), &raw, "invoke", None, deadline, true)
+            .await?;
+        Ok(json!({ "Jobs": records }))
+    }
+
+    /// Handles an SQS batch; messages whose job hit a retryable error are
+    /// reported for retry, the rest are done (succeeded or failed for good).
+    pub async fn handle_sqs(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for message in event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            if let Err(e) = self.handle_message(&message, deadline).await {
+                tracing::warn!(message_id = %id, code = e.code.as_str(), error = %e.message, "message will be retried");
+                response.add_failure(id);
+            }
+        }
+        response
+    }
+
+    async fn handle_message(
+        &self,
+        message: &SqsMessage,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<JobRecord>, JobError> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let id = message.message_id.as_deref().unwrap_or("unknown");
+        let receive_count: u32 = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let last = receive_count >= self.events.max_receive_count;
+        self.handle_payload(classify_body(body), body, id, Some(id), deadline, last)
+            .await
+    }
+
+    async fn handle_payload(
+        &self,
+        payload: Payload,
+        raw: &str,
+        origin: &str,
+        message_id: Option<&str>,
+        deadline: Option<Instant>,
+        last_attempt: bool,
+    ) -> Result<Vec<JobRecord>, JobError> {
+        let options = RunOptions {
+            deadline,
+            last_attempt,
+            ..RunOptions::default()
+        };
+        match payload {
+            Payload::Ignore(what) => {
+                tracing::info!(origin, what, "ignored");
+                Ok(Vec::new())
+            }
+            Payload::Malformed(error) => {
+                let id = match message_id {
+                    Some(m) => JobId::derived(&["sqs", m]),
+                    None => JobId::random(),
+                };
+                tracing::warn!(origin, code = error.code.as_str(), error = %error.message, "malformed event");
+                let record = self.rejected(id, raw, &error);
+                Ok(vec![self.pipeline.reject(record).await?])
+            }
+            Payload::Job(message) => {
+                let fallback = match (&message.job_id, message_id) {
+                    (Some(id), _) => id.clone(),
+                    (None, Some(m)) => JobId::derived(&["sqs", m]),
+                    (None, None) => JobId::random(),
+                };
+                let job = message.into_job(fallback.clone(), Some(&self.events.default_output), Utc::now());
+                match job {
+                    Ok(job) => Ok(vec![
+                        self.pipeline.run(self.capability.clone(), job, options).await?,
+                    ]),
+                    Err(error) => {
+                        let record = self.rejected(fallback, raw, &error);
+                        Ok(vec![self.pipeline.reject(record).await?])
+                    }
+                }
+            }
+            Payload::S3(records) => {
+                let mut done = Vec::new();
+                let mut retry: Option<JobError> = None;
+                for record in records {
+                    let Some(job) = self.s3_job(&record) else {
+                        continue;
+                    };
+                    match self
+                        .pipeline
+                        .run(self.capability.clone(), job, options.clone())
+                        .await
+                    {
+                        Ok(r) => done.push(r),
+                        Err(e) => retry = Some(e),
+                    }
+                }
+                match retry {
+                    Some(e) => Err(e),
+                    None => Ok(done),
+                }
+            }
+        }
+    }
+
+    fn s3_job(&self, record: &S3Record) -> Option<Job> {
+        let name = record.event_name.as_deref().unwrap_or("ObjectCreated:Put");
+        if record.event_source.as_deref().is_some_and(|s| s != "aws:s3")
+            || !name.contains("ObjectCreated")
+        {
+            tracing::info!(event = name, "not an ObjectCreated event; ignored");
+            return None;
+        }
+        let bucket = record.s3.bucket.name.clone();
+        let key = decode_key(&record.s3.object.key);
+        if !key.starts_with(&self.events.input_prefix) || key.ends_with('/') {
+            tracing::info!(%bucket, %key, prefix = %self.events.input_prefix, "key outside the input prefix; ignored");
+            return None;
+        }
+        let version = record
+            .s3
+            .object
+            .version_id
+            .clone()
+            .or_else(|| record.s3.object.e_tag.clone())
+            .or_else(|| record.s3.object.sequencer.clone())
+            .unwrap_or_default();
+        let function = self.function();
+        let id = JobId::derived(&["s3", &bucket, &key, &version, function.as_str()]);
+        let create_time = record
+            .event_time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        Some(Job {
+            id,
+            function,
+            input: MediaLocation::S3 { bucket, key },
+            output: self.events.default_output.clone(),
+            params: self.events.default_params.clone(),
+            user_data: None,
+            create_time,
+        })
+    }
+
+    fn rejected(&self, id: JobId, raw: &str, error: &JobError) -> JobRecord {
+        let excerpt: String = raw.chars().take(2000).collect();
+        JobRecord {
+            job_id: id,
+            function_name: self.function(),
+            state: JobState::Fail,
+            input: json!({ "Message": excerpt }),
+            output: Value::Null,
+            job_params: Value::Null,
+            user_data: None,
+            create_time: format_time(Utc::now()),
+            finish_time: None,
+            code: Some(error.code.as_str().to_owned()),
+            message: Some(error.message.clone()),
+            result: None,
+            output_files: Vec::new(),
+            notified: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_url_decoded() {
+        assert_eq!(decode_key("input/my+clip%281%29.mp4"), "input/my clip(1).mp4");
+        assert_eq!(decode_key("input%2Fa%2Bb.mp4"), "input/a+b.mp4");
+        assert_eq!(decode_key("input/%E4%B8%AD.mp4"), "input/中.mp4");
+    }
+
+    #[test]
+    fn bodies_are_told_apart() {
+        assert!(matches!(
+            classify_body(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#),
+            Payload::Ignore(_)
+        ));
+        assert!(matches!(classify_body("{"), Payload::Malformed(_)));
+        assert!(matches!(classify_body(r#"{"hello":1}"#), Payload::Malformed(_)));
+        assert!(matches!(
+            classify_body(r#"{"FunctionName":"Cover","Input":"s3://b/k.mp4"}"#),
+            Payload::Job(_)
+        ));
+        let s3 = r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"in/a+b.mp4","eTag":"e"}}}]}"#;
+        match classify_body(s3) {
+            Payload::S3(records) => assert_eq!(records[0].s3.object.key, "in/a+b.mp4"),
+            other => panic!("{other:?}"),
+        }
+        let wrapped = json!({"Type": "Notification", "Message": s3}).to_string();
+        assert!(matches!(classify_body(&wrapped), Payload::S3(_)));
+    }
+}

@@ -1,0 +1,23 @@
+//! iprod: serverless intelligent production for video and audio.
+//!
+//! The processing crate shared by every Lambda function and the `iprod`
+//! command-line tool. [`domain`] holds the value types, [`capabilities`]
+//! the pure media work, [`pipeline`] runs one job through the [`ports`],
+//! [`adapters`] implement the ports (S3, SQS, SNS, filesystem, memory), and
+//! `lambda` turns Lambda events into jobs.
+
+pub mod adapters;
+#[cfg(feature = "video")]
+pub mod bench;
+pub mod capabilities;
+pub mod config;
+pub mod domain;
+#[cfg(feature = "aws")]
+pub mod lambda;
+#[cfg(feature = "video")]
+pub mod media;
+pub mod pipeline;
+pub mod ports;
+pub mod telemetry;
+#[cfg(feature = "video")]
+pub mod vision;

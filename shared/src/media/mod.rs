@@ -1,0 +1,26 @@
+//! FFmpeg (through ffmpeg-next): probing, decoding and the conversions
+//! between FFmpeg frames and the pixel buffers of [`crate::vision`].
+//!
+//! Everything here is synchronous and bounded in memory: frames are handed
+//! to a callback one at a time, never collected.
+
+mod error;
+pub mod image_out;
+mod video;
+
+pub use error::MediaError;
+pub use video::{DecodedFrame, Rotation, SamplingMode, VideoInfo, VideoReader};
+
+use std::sync::Once;
+
+static INIT: Once = Once::new();
+
+/// Initialises FFmpeg once per process and quiets its logging (errors are
+/// reported through [`MediaError`], not stderr).
+pub fn init() {
+    INIT.call_once(|| {
+        // `init` only registers components; it cannot fail on FFmpeg >= 4.
+        let _ = ffmpeg_next::init();
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
+    });
+}

@@ -1,0 +1,110 @@
+//! The ports the pipeline talks through. Adapters implement them for S3,
+//! SNS and SQS, for the local filesystem, and in memory for unit tests.
+
+use std::future::Future;
+use std::path::Path;
+
+use crate::domain::{ErrorCode, JobError, JobId, JobRecord, MediaLocation, Notification};
+
+/// Why a storage or messaging call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The object does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// Access was refused.
+    #[error("access denied to {0}")]
+    AccessDenied(String),
+    /// The location is not one this store serves (an `s3://` URI given to
+    /// the filesystem store, a missing bucket).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A transient fault: network, throttling, 5xx.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => JobError::permanent(ErrorCode::InputNotFound, e.to_string()),
+            StoreError::AccessDenied(_) => {
+                JobError::permanent(ErrorCode::AccessDenied, e.to_string())
+            }
+            StoreError::Unsupported(_) => {
+                JobError::permanent(ErrorCode::InvalidOutput, e.to_string())
+            }
+            StoreError::Transient(_) => {
+                JobError::retryable(ErrorCode::ServiceUnavailable, e.to_string())
+            }
+        }
+    }
+}
+
+/// What a `head` learns about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Blob storage for media and results.
+pub trait ObjectStore: Send + Sync {
+    /// Size of an object, `None` when it does not exist.
+    fn head(
+        &self,
+        location: &MediaLocation,
+    ) -> impl Future<Output = Result<Option<ObjectMeta>, StoreError>> + Send;
+
+    /// Streams an object to a local file; returns the bytes written.
+    fn download(
+        &self,
+        location: &MediaLocation,
+        dest: &Path,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Uploads a local file.
+    fn upload(
+        &self,
+        src: &Path,
+        location: &MediaLocation,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes bytes.
+    fn put(
+        &self,
+        location: &MediaLocation,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads a whole (small) object; `None` when it does not exist.
+    fn get(
+        &self,
+        location: &MediaLocation,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Deletes an object the pipeline wrote (never an input).
+    fn delete(&self, location: &MediaLocation)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Job records (`QueryIProductionJob` reads them).
+pub trait JobStore: Send + Sync {
+    /// The record of `id`, if any.
+    fn get(&self, id: &JobId) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+
+    /// Writes (replaces) a record.
+    fn put(&self, record: &JobRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where finished-job notifications go.
+pub trait Notifier: Send + Sync {
+    /// Publishes one notification.
+    fn notify(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,6 @@
+//! Pixel work on RGB buffers: image statistics, quality measures,
+//! perceptual hashes, resizing. Pure functions, no I/O.
+
+pub mod hash;
+pub mod quality;
+pub mod resize;
