@@ -78,12 +78,23 @@ impl<O, J, N> std::fmt::Debug for Handler<O, J, N> {
 /// The handler every deployed function uses: S3, S3 job records, SNS.
 pub type AwsHandler = Handler<S3ObjectStore, ObjectJobStore<S3ObjectStore>, SnsNotifier>;
 
-/// Builds the AWS clients and handler from `config`.
+/// Builds the AWS clients and handler from `config`, with credentials
+/// and region from the environment.
 pub async fn aws_handler(config: &LambdaConfig, capability: Arc<dyn Capability>) -> AwsHandler {
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
-    let objects = S3ObjectStore::new(aws::s3_client(&sdk, config.endpoint_url.is_some()));
+    aws_handler_with(&sdk, config, capability)
+}
+
+/// Builds the handler from an SDK configuration made by the caller.
+pub fn aws_handler_with(
+    sdk: &aws_config::SdkConfig,
+    config: &LambdaConfig,
+    capability: Arc<dyn Capability>,
+) -> AwsHandler {
+    let path_style = config.endpoint_url.is_some();
+    let objects = S3ObjectStore::new(aws::s3_client(sdk, path_style));
     let jobs = ObjectJobStore::new(objects.clone(), config.state_root.clone());
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone());
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
     Handler::new(
         Pipeline {
             objects,

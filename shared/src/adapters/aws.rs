@@ -5,17 +5,37 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-/// Loads the SDK configuration. `endpoint_url` overrides every service's
-/// endpoint (also read by the SDK from `AWS_ENDPOINT_URL`).
-pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
+/// The HTTPS client every SDK client uses: rustls with ring (smaller and
+/// quicker to build than aws-lc).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        .build_https()
+}
+
+/// Loads the SDK configuration from the environment (region, credentials).
+/// `endpoint_url` overrides every service's endpoint (the SDK also reads
+/// `AWS_ENDPOINT_URL` itself).
+pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// An SDK configuration with fixed credentials and region, for an
+/// S3-compatible endpoint such as a local moto server.
+pub async fn static_sdk_config(endpoint_url: &str, region: &str, key: &str, secret: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .endpoint_url(endpoint_url)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "static",
+        ))
+        .load()
+        .await
 }
 
 /// An S3 client; path-style addressing when an endpoint override is in use
