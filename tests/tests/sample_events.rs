@@ -1,0 +1,84 @@
+//! The sample events in `events/` (the ones `sam local invoke` and
+//! `cargo lambda invoke` use) run against moto and succeed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use iprod::capabilities::cover::Cover;
+use iprod_tests::{media, World};
+use serde_json::Value;
+
+fn event(world: &World, name: &str) -> anyhow::Result<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    let text = std::fs::read_to_string(&path)?
+        .replace("iprod-input", &world.input_bucket)
+        .replace("iprod-output", &world.output_bucket);
+    Ok(serde_json::from_str(&text)?)
+}
+
+async fn world_with_sample(key: &str) -> anyhow::Result<World> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "sample.mp4")?;
+    world.upload(key, &clip).await?;
+    Ok(world)
+}
+
+fn states(response: &Value) -> Vec<String> {
+    response["Jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| j["State"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_put_event_runs_a_job_on_the_decoded_key() -> anyhow::Result<()> {
+    let world = world_with_sample("input/holiday clip(1).mp4").await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    let response = handler.handle(event(&world, "cover-s3-put.json")?, None).await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    assert_eq!(
+        response["Jobs"][0]["Input"]["Media"],
+        format!("s3://{}/input/holiday clip(1).mp4", world.input_bucket)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqs_wrapped_s3_notification_runs_a_job() -> anyhow::Result<()> {
+    let world = world_with_sample("input/holiday clip(1).mp4").await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    let response = handler
+        .handle(event(&world, "cover-sqs-s3-notification.json")?, None)
+        .await?;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.iter().any(|k| k.ends_with(".jpg")), "{keys:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqs_submit_message_and_the_direct_invoke_run_jobs() -> anyhow::Result<()> {
+    let world = world_with_sample("library/trailer.mp4").await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    let response = handler
+        .handle(event(&world, "cover-sqs-submit.json")?, None)
+        .await?;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    let keys = world.keys(&world.output_bucket).await?;
+    assert_eq!(
+        keys,
+        vec![
+            "covers/trailer-1.jpg",
+            "covers/trailer-2.jpg",
+            "covers/trailer-3.jpg",
+            "covers/trailer-result.json"
+        ]
+    );
+    let direct = handler.handle(event(&world, "cover-invoke.json")?, None).await?;
+    assert_eq!(states(&direct), vec!["Success"], "{direct}");
+    assert_eq!(direct["Jobs"][0]["UserData"], r#"{"orderId":"A-1001"}"#);
+    Ok(())
+}
