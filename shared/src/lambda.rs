@@ -120,16 +120,20 @@ pub fn aws_handler_with(
 pub async fn serve(capability: Arc<dyn Capability>) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init(true, "info");
     let config = LambdaConfig::from_env()?;
-    let handler = Arc::new(aws_handler(&config, capability).await);
+    let handler = Arc::new(Box::pin(aws_handler(&config, capability)).await);
+    // The job future is boxed: its type is deep enough to overflow the
+    // compiler's layout query depth inside the runtime's generic loop.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move {
-            let deadline = deadline_instant(event.context.deadline);
-            handler
-                .handle(event.payload, deadline)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
+        let job: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, lambda_runtime::Error>> + Send>> =
+            Box::pin(async move {
+                let deadline = deadline_instant(event.context.deadline);
+                handler
+                    .handle(event.payload, deadline)
+                    .await
+                    .map_err(lambda_runtime::Error::from)
+            });
+        job
     }))
     .await
 }

@@ -1,0 +1,24 @@
+# One image for every iprod function; each function picks its binary with
+# ImageConfig.EntryPoint in template.yaml. The Rust Lambda runtime client is
+# built into each binary, so any Linux base works: Debian bookworm matches
+# the FFmpeg 5.1 the binaries are built against.
+
+FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends clang libclang-dev pkg-config \
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
+      libavfilter-dev libavdevice-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p cover -p iprod --bin cover --bin iprod \
+ && install -m 0755 target/release/cover target/release/iprod /usr/local/bin/
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+      libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /usr/local/bin/cover /usr/local/bin/iprod /usr/local/bin/
+ENV RUST_LOG=info
+ENTRYPOINT ["/usr/local/bin/cover"]
