@@ -80,12 +80,11 @@ impl LambdaConfig {
         };
         let state_bucket = required("IPROD_STATE_BUCKET")?;
         let state_prefix = get("IPROD_STATE_PREFIX").unwrap_or_else(|| "jobs/".into());
-        let default_output = OutputTemplate::parse(&required("IPROD_OUTPUT")?).map_err(|e| {
-            ConfigError {
+        let default_output =
+            OutputTemplate::parse(&required("IPROD_OUTPUT")?).map_err(|e| ConfigError {
                 name: "IPROD_OUTPUT",
                 problem: e.message,
-            }
-        })?;
+            })?;
         let default_params = match get("IPROD_JOB_PARAMS") {
             None => serde_json::json!({}),
             Some(text) => serde_json::from_str::<serde_json::Value>(&text)

@@ -125,21 +125,25 @@ pub async fn serve(capability: Arc<dyn Capability>) -> Result<(), lambda_runtime
     // compiler's layout query depth inside the runtime's generic loop.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        let job: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, lambda_runtime::Error>> + Send>> =
-            Box::pin(async move {
-                let deadline = deadline_instant(event.context.deadline);
-                handler
-                    .handle(event.payload, deadline)
-                    .await
-                    .map_err(lambda_runtime::Error::from)
-            });
+        let job: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Value, lambda_runtime::Error>> + Send>,
+        > = Box::pin(async move {
+            let deadline = deadline_instant(event.context.deadline);
+            handler
+                .handle(event.payload, deadline)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        });
         job
     }))
     .await
 }
 
 fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
     (deadline_ms > now_ms).then(|| Instant::now() + Duration::from_millis(deadline_ms - now_ms))
 }
 
@@ -286,7 +290,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
     /// # Errors
     /// A retryable error for a direct (non-SQS) invocation, so that Lambda
     /// retries the event.
-    pub async fn handle(&self, payload: Value, deadline: Option<Instant>) -> Result<Value, JobError> {
+    pub async fn handle(
+        &self,
+        payload: Value,
+        deadline: Option<Instant>,
+    ) -> Result<Value, JobError> {
         let from_sqs = payload
             .get("Records")
             .and_then(Value::as_array)
@@ -296,14 +304,24 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             == Some("aws:sqs");
         if from_sqs {
             let event: SqsEvent = serde_json::from_value(payload).map_err(|e| {
-                JobError::permanent(ErrorCode::InvalidMessage, format!("SQS event is malformed: {e}"))
+                JobError::permanent(
+                    ErrorCode::InvalidMessage,
+                    format!("SQS event is malformed: {e}"),
+                )
             })?;
             let response = self.handle_sqs(event, deadline).await;
             return Ok(serde_json::to_value(response).unwrap_or_default());
         }
         let raw = payload.to_string();
         let records = self
-            .handle_payload(classify_value(payload), &raw, "invoke", None, deadline, true)
+            .handle_payload(
+                classify_value(payload),
+                &raw,
+                "invoke",
+                None,
+                deadline,
+                true,
+            )
             .await?;
         Ok(json!({ "Jobs": records }))
     }
@@ -373,10 +391,16 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
                     (None, Some(m)) => JobId::derived(&["sqs", m]),
                     (None, None) => JobId::random(),
                 };
-                let job = message.into_job(fallback.clone(), Some(&self.events.default_output), Utc::now());
+                let job = message.into_job(
+                    fallback.clone(),
+                    Some(&self.events.default_output),
+                    Utc::now(),
+                );
                 match job {
                     Ok(job) => Ok(vec![
-                        self.pipeline.run(self.capability.clone(), job, options).await?,
+                        self.pipeline
+                            .run(self.capability.clone(), job, options)
+                            .await?,
                     ]),
                     Err(error) => {
                         let record = self.rejected(fallback, raw, &error);
@@ -410,7 +434,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
 
     fn s3_job(&self, record: &S3Record) -> Option<Job> {
         let name = record.event_name.as_deref().unwrap_or("ObjectCreated:Put");
-        if record.event_source.as_deref().is_some_and(|s| s != "aws:s3")
+        if record
+            .event_source
+            .as_deref()
+            .is_some_and(|s| s != "aws:s3")
             || !name.contains("ObjectCreated")
         {
             tracing::info!(event = name, "not an ObjectCreated event; ignored");
@@ -475,7 +502,10 @@ mod tests {
 
     #[test]
     fn keys_are_url_decoded() {
-        assert_eq!(decode_key("input/my+clip%281%29.mp4"), "input/my clip(1).mp4");
+        assert_eq!(
+            decode_key("input/my+clip%281%29.mp4"),
+            "input/my clip(1).mp4"
+        );
         assert_eq!(decode_key("input%2Fa%2Bb.mp4"), "input/a+b.mp4");
         assert_eq!(decode_key("input/%E4%B8%AD.mp4"), "input/中.mp4");
     }
@@ -487,7 +517,10 @@ mod tests {
             Payload::Ignore(_)
         ));
         assert!(matches!(classify_body("{"), Payload::Malformed(_)));
-        assert!(matches!(classify_body(r#"{"hello":1}"#), Payload::Malformed(_)));
+        assert!(matches!(
+            classify_body(r#"{"hello":1}"#),
+            Payload::Malformed(_)
+        ));
         assert!(matches!(
             classify_body(r#"{"FunctionName":"Cover","Input":"s3://b/k.mp4"}"#),
             Payload::Job(_)

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::capabilities::{Capability, CapabilityOutput, Context, NoProgress, OutputSink, Progress};
+use crate::capabilities::{
+    Capability, CapabilityOutput, Context, NoProgress, OutputSink, Progress,
+};
 use crate::domain::job::format_time;
 use crate::domain::{
     ErrorCode, Job, JobError, JobRecord, JobResult, JobState, Limits, MediaLocation, Notification,
@@ -120,7 +122,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         let mut job = job;
         if let Some(existing) = self.jobs.get(&job.id).await.map_err(JobError::from)? {
             if existing.state.is_final() {
-                tracing::info!(state = existing.state.as_str(), "job already finished; not run again");
+                tracing::info!(
+                    state = existing.state.as_str(),
+                    "job already finished; not run again"
+                );
                 if !existing.notified {
                     return self.finish(existing).await;
                 }
@@ -144,7 +149,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 record.message = Some(produced.result.message.clone());
                 record.result = Some(produced.result);
                 record.output_files = produced.files;
-                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded");
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "job succeeded"
+                );
             }
             Err(e) if e.retryable && !options.last_attempt => {
                 tracing::warn!(code = e.code.as_str(), error = %e.message, "retryable failure");
@@ -171,7 +179,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     /// # Errors
     /// A retryable error when the record or notification cannot be written.
     pub async fn reject(&self, mut record: JobRecord) -> Result<JobRecord, JobError> {
-        if let Some(existing) = self.jobs.get(&record.job_id).await.map_err(JobError::from)? {
+        if let Some(existing) = self
+            .jobs
+            .get(&record.job_id)
+            .await
+            .map_err(JobError::from)?
+        {
             if existing.state.is_final() && existing.notified {
                 return Ok(existing);
             }
@@ -213,16 +226,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         }
         capability.check(&job.params)?;
 
-        let meta = self
-            .objects
-            .head(&job.input)
-            .await?
-            .ok_or_else(|| {
-                JobError::permanent(
-                    ErrorCode::InputNotFound,
-                    format!("input {} does not exist", job.input),
-                )
-            })?;
+        let meta = self.objects.head(&job.input).await?.ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::InputNotFound,
+                format!("input {} does not exist", job.input),
+            )
+        })?;
         if meta.size > self.settings.limits.max_input_bytes {
             return Err(JobError::permanent(
                 ErrorCode::LimitExceeded,
@@ -245,14 +254,22 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .map_err(|e| {
                 JobError::retryable(
                     ErrorCode::InternalError,
-                    format!("creating a work folder in {}: {e}", self.settings.work_dir.display()),
+                    format!(
+                        "creating a work folder in {}: {e}",
+                        self.settings.work_dir.display()
+                    ),
                 )
             })?;
-        let input_path = work.path().join(format!("input{}", safe_extension(job.input.file_name())));
+        let input_path = work
+            .path()
+            .join(format!("input{}", safe_extension(job.input.file_name())));
         self.objects.download(&job.input, &input_path).await?;
         let out_dir = work.path().join("out");
         std::fs::create_dir_all(&out_dir).map_err(|e| {
-            JobError::retryable(ErrorCode::InternalError, format!("creating {}: {e}", out_dir.display()))
+            JobError::retryable(
+                ErrorCode::InternalError,
+                format!("creating {}: {e}", out_dir.display()),
+            )
         })?;
 
         let sink = OutputSink::new(
@@ -304,7 +321,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             } else {
                 "the task was cancelled".to_owned()
             };
-            JobError::permanent(ErrorCode::InternalError, format!("the capability crashed: {detail}"))
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("the capability crashed: {detail}"),
+            )
         })?;
         let CapabilityOutput { message, data } = output?;
 
@@ -408,4 +428,348 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::adapters::memory::{MemoryNotifier, MemoryObjectStore};
+    use crate::adapters::records::ObjectJobStore;
+    use crate::domain::{FunctionName, JobId, OutputTemplate};
+
+    /// Writes two small files; counts its runs; may panic or dawdle.
+    #[derive(Default)]
+    struct Fake {
+        runs: AtomicUsize,
+        panic: bool,
+        sleep: Option<Duration>,
+    }
+
+    impl Capability for Fake {
+        fn function(&self) -> FunctionName {
+            FunctionName::Cover
+        }
+
+        fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+            if params.get("Bad").is_some() {
+                return Err(JobError::param("Bad", "is bad"));
+            }
+            Ok(())
+        }
+
+        fn run(
+            &self,
+            _input: &Path,
+            _params: &serde_json::Value,
+            sink: &mut OutputSink,
+            ctx: &Context,
+        ) -> Result<CapabilityOutput, JobError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            assert!(!self.panic, "boom");
+            if let Some(sleep) = self.sleep {
+                let until = Instant::now() + sleep;
+                while Instant::now() < until && !ctx.cancelled() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            for _ in 0..2 {
+                let file = sink.plan("cover", "jpg", "image/jpeg", true)?;
+                std::fs::write(&file.local, b"jpeg")
+                    .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+            }
+            Ok(CapabilityOutput {
+                message: "2 covers".into(),
+                data: serde_json::json!({"Covers": 2}),
+            })
+        }
+    }
+
+    type TestPipeline =
+        Pipeline<MemoryObjectStore, ObjectJobStore<MemoryObjectStore>, MemoryNotifier>;
+
+    fn pipeline() -> (TestPipeline, MemoryObjectStore, MemoryNotifier) {
+        let objects = MemoryObjectStore::default();
+        let notifier = MemoryNotifier::default();
+        objects.insert("s3://in/input/clip.mp4", b"video".to_vec());
+        let p = Pipeline {
+            objects: objects.clone(),
+            jobs: ObjectJobStore::new(
+                objects.clone(),
+                MediaLocation::parse("s3://state/jobs/", "state").expect("valid"),
+            ),
+            notifier: notifier.clone(),
+            settings: PipelineSettings {
+                protected: vec![MediaLocation::parse("s3://in/input/", "in").expect("valid")],
+                ..PipelineSettings::default()
+            },
+        };
+        (p, objects, notifier)
+    }
+
+    fn job(output: &str) -> Job {
+        Job {
+            id: JobId::derived(&["test", output]),
+            function: FunctionName::Cover,
+            input: MediaLocation::parse("s3://in/input/clip.mp4", "Input").expect("valid"),
+            output: OutputTemplate::parse(output).expect("valid"),
+            params: serde_json::json!({}),
+            user_data: Some("u".into()),
+            create_time: Utc::now(),
+        }
+    }
+
+    fn retrying() -> RunOptions {
+        RunOptions {
+            last_attempt: false,
+            ..RunOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_writes_files_then_result_then_record_and_notifies_once() {
+        let (p, objects, notifier) = pipeline();
+        let record = p
+            .run(
+                Arc::new(Fake::default()),
+                job("s3://out/{source}/"),
+                RunOptions::default(),
+            )
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(
+            record.output_files,
+            vec![
+                "s3://out/clip/clip-cover-1.jpg",
+                "s3://out/clip/clip-cover-2.jpg",
+                "s3://out/clip/clip-result.json"
+            ]
+        );
+        assert!(objects.bytes("s3://out/clip/clip-result.json").is_some());
+        assert_eq!(notifier.sent().len(), 1);
+        assert_eq!(notifier.sent()[0].user_data.as_deref(), Some("u"));
+    }
+
+    #[tokio::test]
+    async fn a_transient_upload_failure_asks_for_a_retry_and_leaves_nothing_behind() {
+        let (p, objects, notifier) = pipeline();
+        let fake = Arc::new(Fake::default());
+        let j = job("s3://out/");
+        let before = objects.keys().len();
+        // Both covers upload; the result JSON fails.
+        let p2 = Pipeline {
+            objects: FailingAfter::new(objects.clone(), 2),
+            jobs: p.jobs.clone(),
+            notifier: notifier.clone(),
+            settings: p.settings.clone(),
+        };
+        let err = p2
+            .run(fake.clone(), j.clone(), retrying())
+            .await
+            .expect_err("retry");
+        assert!(err.retryable);
+        let outputs: Vec<String> = objects
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("s3://out/"))
+            .collect();
+        assert!(outputs.is_empty(), "partial outputs removed: {outputs:?}");
+        assert_eq!(
+            objects.keys().len(),
+            before + 1,
+            "only the job record was added"
+        );
+        let record = p.jobs.get(&j.id).await.expect("read").expect("record");
+        assert_eq!(record.state, JobState::Analyzing);
+        assert!(
+            notifier.sent().is_empty(),
+            "no notification before the job ends"
+        );
+
+        // The retry succeeds and notifies once.
+        let record = p.run(fake, j, RunOptions::default()).await.expect("final");
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(notifier.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_turns_a_transient_failure_into_fail() {
+        let (p, objects, notifier) = pipeline();
+        let p2 = Pipeline {
+            objects: FailingAfter::new(objects.clone(), 2),
+            jobs: p.jobs.clone(),
+            notifier: notifier.clone(),
+            settings: p.settings.clone(),
+        };
+        let record = p2
+            .run(
+                Arc::new(Fake::default()),
+                job("s3://out/"),
+                RunOptions::default(),
+            )
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Fail);
+        assert_eq!(record.code.as_deref(), Some("ServiceUnavailable"));
+        assert_eq!(notifier.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_notification_is_sent_on_retry_without_redoing_the_work() {
+        let (p, _objects, notifier) = pipeline();
+        let fake = Arc::new(Fake::default());
+        notifier.fail_next(1);
+        let j = job("s3://out/");
+        assert!(p.run(fake.clone(), j.clone(), retrying()).await.is_err());
+        assert!(notifier.sent().is_empty());
+        let record = p
+            .run(fake.clone(), j.clone(), retrying())
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(notifier.sent().len(), 1);
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 1, "work done once");
+        // A duplicate event after that: nothing at all.
+        p.run(fake.clone(), j, retrying()).await.expect("final");
+        assert_eq!(notifier.sent().len(), 1);
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn outputs_that_would_retrigger_or_overwrite_the_input_are_refused() {
+        let (p, objects, _) = pipeline();
+        for output in ["s3://in/input/covers/", "s3://in/input/clip.mp4"] {
+            let record = p
+                .run(
+                    Arc::new(Fake::default()),
+                    job(output),
+                    RunOptions::default(),
+                )
+                .await
+                .expect("final");
+            assert_eq!(record.state, JobState::Fail, "{output}");
+            assert_eq!(record.code.as_deref(), Some("InvalidOutput"), "{output}");
+        }
+        assert_eq!(
+            objects.bytes("s3://in/input/clip.mp4").as_deref(),
+            Some(&b"video"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_params_missing_input_and_crashes_end_as_fail() {
+        let (p, _, notifier) = pipeline();
+        let mut bad = job("s3://out/a/");
+        bad.params = serde_json::json!({"Bad": 1});
+        let r = p
+            .run(Arc::new(Fake::default()), bad, RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(r.code.as_deref(), Some("InvalidParameter"));
+
+        let mut missing = job("s3://out/b/");
+        missing.input = MediaLocation::parse("s3://in/input/none.mp4", "Input").expect("valid");
+        let r = p
+            .run(Arc::new(Fake::default()), missing, RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(r.code.as_deref(), Some("InputNotFound"));
+
+        let crashing = Arc::new(Fake {
+            panic: true,
+            ..Fake::default()
+        });
+        let r = p
+            .run(crashing, job("s3://out/c/"), RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(r.code.as_deref(), Some("InternalError"));
+        assert!(r.message.as_deref().unwrap_or_default().contains("boom"));
+        assert_eq!(notifier.sent().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_job_near_the_deadline_fails_itself_with_timeout() {
+        let (p, _, _) = pipeline();
+        let slow = Arc::new(Fake {
+            sleep: Some(Duration::from_secs(30)),
+            ..Fake::default()
+        });
+        let options = RunOptions {
+            deadline: Some(Instant::now() + DEADLINE_MARGIN + Duration::from_millis(200)),
+            ..RunOptions::default()
+        };
+        let started = Instant::now();
+        let r = p.run(slow, job("s3://out/"), options).await.expect("final");
+        assert_eq!(r.code.as_deref(), Some("Timeout"));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// An object store whose writes fail after the first `ok` writes.
+    #[derive(Clone)]
+    struct FailingAfter {
+        inner: MemoryObjectStore,
+        left: Arc<AtomicUsize>,
+    }
+
+    impl FailingAfter {
+        fn new(inner: MemoryObjectStore, ok: usize) -> Self {
+            Self {
+                inner,
+                left: Arc::new(AtomicUsize::new(ok)),
+            }
+        }
+
+        fn allow(&self) -> Result<(), crate::ports::StoreError> {
+            self.left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .map(|_| ())
+                .map_err(|_| crate::ports::StoreError::Transient("injected".into()))
+        }
+    }
+
+    impl ObjectStore for FailingAfter {
+        async fn head(
+            &self,
+            l: &MediaLocation,
+        ) -> Result<Option<crate::ports::ObjectMeta>, crate::ports::StoreError> {
+            self.inner.head(l).await
+        }
+        async fn download(
+            &self,
+            l: &MediaLocation,
+            d: &Path,
+        ) -> Result<u64, crate::ports::StoreError> {
+            self.inner.download(l, d).await
+        }
+        async fn upload(
+            &self,
+            s: &Path,
+            l: &MediaLocation,
+            c: &str,
+        ) -> Result<(), crate::ports::StoreError> {
+            self.allow()?;
+            self.inner.upload(s, l, c).await
+        }
+        async fn put(
+            &self,
+            l: &MediaLocation,
+            b: Vec<u8>,
+            c: &str,
+        ) -> Result<(), crate::ports::StoreError> {
+            self.allow()?;
+            self.inner.put(l, b, c).await
+        }
+        async fn get(
+            &self,
+            l: &MediaLocation,
+        ) -> Result<Option<Vec<u8>>, crate::ports::StoreError> {
+            self.inner.get(l).await
+        }
+        async fn delete(&self, l: &MediaLocation) -> Result<(), crate::ports::StoreError> {
+            self.inner.delete(l).await
+        }
+    }
 }

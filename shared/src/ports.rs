@@ -87,14 +87,17 @@ pub trait ObjectStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Deletes an object the pipeline wrote (never an input).
-    fn delete(&self, location: &MediaLocation)
-        -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete(
+        &self,
+        location: &MediaLocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Job records (`QueryIProductionJob` reads them).
 pub trait JobStore: Send + Sync {
     /// The record of `id`, if any.
-    fn get(&self, id: &JobId) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+    fn get(&self, id: &JobId)
+        -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
     /// Writes (replaces) a record.
     fn put(&self, record: &JobRecord) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -5,7 +5,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(json: bool, default_level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

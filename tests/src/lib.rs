@@ -140,8 +140,8 @@ impl World {
     /// When moto refuses a call.
     pub async fn new() -> anyhow::Result<Self> {
         let endpoint = endpoint();
-        let sdk = iprod::adapters::aws::static_sdk_config(&endpoint, REGION, "testing", "testing")
-            .await;
+        let sdk =
+            iprod::adapters::aws::static_sdk_config(&endpoint, REGION, "testing", "testing").await;
         let s3 = iprod::adapters::aws::s3_client(&sdk, true);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
@@ -150,7 +150,11 @@ impl World {
         let output_bucket = format!("{id}-output");
         let state_bucket = format!("{id}-state");
         for bucket in [&input_bucket, &output_bucket, &state_bucket] {
-            s3.create_bucket().bucket(bucket).send().await.context("create_bucket")?;
+            s3.create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .context("create_bucket")?;
         }
         let queue_url = sqs
             .create_queue()
@@ -229,7 +233,9 @@ impl World {
             notes_url,
         };
         // S3 sends a test event when notifications are configured; drain it.
-        let _ = world.receive(&world.queue_url.clone(), Duration::from_millis(300)).await;
+        let _ = world
+            .receive(&world.queue_url.clone(), Duration::from_millis(300))
+            .await;
         Ok(world)
     }
 
@@ -303,9 +309,7 @@ impl World {
                 .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
-                .message_system_attribute_names(
-                    aws_sdk_sqs::types::MessageSystemAttributeName::All,
-                )
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
                 .send()
                 .await
                 .context("receive_message")?;
@@ -420,10 +424,10 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Strin
         .send()
         .await
         .context("get_queue_attributes")?;
-    match out
-        .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-    {
+    match out.attributes.and_then(|a| {
+        a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .cloned()
+    }) {
         Some(arn) => Ok(arn),
         None => bail!("queue {url} has no ARN"),
     }
@@ -443,9 +447,24 @@ pub mod media {
         let path = dir.join(name);
         let out = path.to_string_lossy().into_owned();
         iprod::bench::ffmpeg(&[
-            "-f", "lavfi", "-i", "mandelbrot=s=320x180:r=25", "-f", "lavfi", "-i",
-            "sine=f=440:sample_rate=44100", "-t", "3", "-c:v", "libx264", "-preset",
-            "veryfast", "-c:a", "aac", "-shortest", &out,
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=s=320x180:r=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:sample_rate=44100",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            &out,
         ])?;
         Ok(path)
     }

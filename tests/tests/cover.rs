@@ -8,10 +8,13 @@ use iprod::domain::cover::{CoverParams, CoverResult};
 use iprod::domain::{ErrorCode, ImageFormat, JobError, Limits, OutputTemplate};
 use iprod_tests::media::{generated_clip, small_clip};
 
-fn run(video: &Path, params: &CoverParams, ctx: &Context) -> Result<(CoverResult, tempfile::TempDir), JobError> {
-    let out = tempfile::tempdir().map_err(|e| {
-        JobError::permanent(ErrorCode::InternalError, e.to_string())
-    })?;
+fn run(
+    video: &Path,
+    params: &CoverParams,
+    ctx: &Context,
+) -> Result<(CoverResult, tempfile::TempDir), JobError> {
+    let out = tempfile::tempdir()
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
     let template = OutputTemplate::parse(&format!("{}/", out.path().display()))?;
     let mut sink = OutputSink::new(out.path(), template, "clip", 0, "job");
     let result = covers(video, params, &mut sink, ctx)?;
@@ -32,13 +35,23 @@ fn covers_avoid_black_blurred_white_and_duplicate_frames() -> anyhow::Result<()>
             ..CoverParams::default()
         };
         let (result, _out) = run(&clip, &params, &Context::default())?;
-        let times: Vec<f64> = result.covers.iter().map(|c| c.time as f64 / 1000.0).collect();
+        let times: Vec<f64> = result
+            .covers
+            .iter()
+            .map(|c| c.time as f64 / 1000.0)
+            .collect();
         assert_eq!(result.covers.len(), count as usize, "{times:?}");
         let problems = defects.violations(&times);
         assert!(problems.is_empty(), "Count {count}: {problems:?}");
         let scores: Vec<f64> = result.covers.iter().map(|c| c.score).collect();
-        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
-        assert!(result.rejected > 0, "the black and white frames were seen and refused");
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "best first: {scores:?}"
+        );
+        assert!(
+            result.rejected > 0,
+            "the black and white frames were seen and refused"
+        );
     }
     Ok(())
 }
@@ -74,7 +87,12 @@ fn a_phone_video_with_rotation_metadata_gives_upright_covers() -> anyhow::Result
     let clip = small_clip(dir.path(), "landscape.mp4")?;
     let rotated = dir.path().join("rotated.mp4");
     ffmpeg(&[
-        "-i", &clip.to_string_lossy(), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+        "-i",
+        &clip.to_string_lossy(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
         &rotated.to_string_lossy(),
     ])?;
     let params = CoverParams {
@@ -82,7 +100,10 @@ fn a_phone_video_with_rotation_metadata_gives_upright_covers() -> anyhow::Result
         ..CoverParams::default()
     };
     let (result, out) = run(&rotated, &params, &Context::default())?;
-    assert_eq!((result.covers[0].width, result.covers[0].height), (180, 320));
+    assert_eq!(
+        (result.covers[0].width, result.covers[0].height),
+        (180, 320)
+    );
     // Same orientation as ffmpeg's own autorotation of that frame.
     let ours = std::fs::read_dir(out.path())?
         .flatten()
@@ -91,7 +112,15 @@ fn a_phone_video_with_rotation_metadata_gives_upright_covers() -> anyhow::Result
         .ok_or_else(|| anyhow::anyhow!("no png"))?;
     let theirs = dir.path().join("ffmpeg.png");
     let at = format!("{:.3}", result.covers[0].time as f64 / 1000.0);
-    ffmpeg(&["-ss", &at, "-i", &rotated.to_string_lossy(), "-frames:v", "1", &theirs.to_string_lossy()])?;
+    ffmpeg(&[
+        "-ss",
+        &at,
+        "-i",
+        &rotated.to_string_lossy(),
+        "-frames:v",
+        "1",
+        &theirs.to_string_lossy(),
+    ])?;
     let psnr = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-i"])
         .arg(&ours)
@@ -106,7 +135,10 @@ fn a_phone_video_with_rotation_metadata_gives_upright_covers() -> anyhow::Result
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no PSNR in: {text}"))?;
-    assert!(average > 25.0, "PSNR {average} dB against ffmpeg's upright frame");
+    assert!(
+        average > 25.0,
+        "PSNR {average} dB against ffmpeg's upright frame"
+    );
     Ok(())
 }
 
@@ -115,8 +147,15 @@ fn a_video_that_is_all_black_yields_no_cover_and_says_why() -> anyhow::Result<()
     let dir = tempfile::tempdir()?;
     let black = dir.path().join("black.mp4");
     ffmpeg(&[
-        "-f", "lavfi", "-i", "color=c=black:s=320x180:r=25:d=3", "-c:v", "libx264", "-preset",
-        "veryfast", &black.to_string_lossy(),
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=320x180:r=25:d=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        &black.to_string_lossy(),
     ])?;
     let (result, _out) = run(&black, &CoverParams::default(), &Context::default())?;
     assert!(result.covers.is_empty());
@@ -128,7 +167,15 @@ fn a_video_that_is_all_black_yields_no_cover_and_says_why() -> anyhow::Result<()
 fn audio_only_and_garbage_inputs_are_refused_by_kind() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let audio = dir.path().join("tone.m4a");
-    ffmpeg(&["-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "aac", &audio.to_string_lossy()])?;
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2",
+        "-c:a",
+        "aac",
+        &audio.to_string_lossy(),
+    ])?;
     let err = run(&audio, &CoverParams::default(), &Context::default()).expect_err("no video");
     assert_eq!(err.code, ErrorCode::UnsupportedMedia, "{err}");
     assert!(err.message.contains("no video stream"), "{err}");

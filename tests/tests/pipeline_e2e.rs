@@ -20,12 +20,22 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
 
     let records = world.receive(&world.queue_url, WAIT).await?;
     assert_eq!(records.len(), 1, "one bucket notification: {records:?}");
-    let response = handler.handle(World::sqs_event(records.clone()), None).await?;
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    let response = handler
+        .handle(World::sqs_event(records.clone()), None)
+        .await?;
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([]),
+        "{response}"
+    );
 
     let outputs = world.keys(&world.output_bucket).await?;
     let covers: Vec<&String> = outputs.iter().filter(|k| k.ends_with(".jpg")).collect();
-    assert_eq!(covers.len(), 2, "Count 2 from IPROD_JOB_PARAMS: {outputs:?}");
+    assert_eq!(
+        covers.len(),
+        2,
+        "Count 2 from IPROD_JOB_PARAMS: {outputs:?}"
+    );
     assert!(
         outputs.iter().all(|k| k.starts_with("output/my clip (1)/")),
         "the decoded key names the outputs: {outputs:?}"
@@ -35,12 +45,22 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
 
     let states = world.keys(&world.state_bucket).await?;
     assert_eq!(states.len(), 1, "{states:?}");
-    let record: Value = serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
+    let record: Value =
+        serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
     assert_eq!(record["State"], "Success", "{record}");
-    assert_eq!(record["Result"]["Data"]["Covers"].as_array().map(Vec::len), Some(2));
-    let files = record["OutputFiles"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        record["Result"]["Data"]["Covers"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let files = record["OutputFiles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        files.last().and_then(Value::as_str).is_some_and(|f| f.ends_with("-result.json")),
+        files
+            .last()
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.ends_with("-result.json")),
         "result JSON listed last: {files:?}"
     );
 
@@ -58,9 +78,15 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
     let record_again: Value =
         serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
     assert_eq!(record_again["FinishTime"], record["FinishTime"]);
-    assert!(world.notifications(Duration::from_millis(1500)).await?.is_empty());
+    assert!(world
+        .notifications(Duration::from_millis(1500))
+        .await?
+        .is_empty());
     // The source is untouched.
-    assert_eq!(world.keys(&world.input_bucket).await?, vec!["input/my clip (1).mp4"]);
+    assert_eq!(
+        world.keys(&world.input_bucket).await?,
+        vec!["input/my clip (1).mp4"]
+    );
     Ok(())
 }
 
@@ -87,8 +113,13 @@ async fn a_submitted_job_runs_with_its_own_params_output_and_user_data() -> anyh
     assert_eq!(response["batchItemFailures"], serde_json::json!([]));
 
     let outputs = world.keys(&world.output_bucket).await?;
-    assert_eq!(outputs, vec!["covers/clip-1.png", "covers/clip-result.json"]);
-    let png = world.read(&world.output_bucket, "covers/clip-1.png").await?;
+    assert_eq!(
+        outputs,
+        vec!["covers/clip-1.png", "covers/clip-result.json"]
+    );
+    let png = world
+        .read(&world.output_bucket, "covers/clip-1.png")
+        .await?;
     assert_eq!(&png[1..4], b"PNG");
     let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
     assert_eq!(width, 160);
@@ -113,9 +144,13 @@ async fn a_corrupt_video_fails_with_a_clear_message_and_writes_no_output() -> an
         serde_json::json!([]),
         "bad input is not retried"
     );
-    assert!(world.keys(&world.output_bucket).await?.is_empty(), "nothing half-written");
+    assert!(
+        world.keys(&world.output_bucket).await?.is_empty(),
+        "nothing half-written"
+    );
     let states = world.keys(&world.state_bucket).await?;
-    let record: Value = serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
+    let record: Value =
+        serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
     assert_eq!(record["State"], "Fail");
     assert_eq!(record["Code"], "InvalidMedia", "{record}");
     let message = record["Message"].as_str().unwrap_or_default();
@@ -124,7 +159,10 @@ async fn a_corrupt_video_fails_with_a_clear_message_and_writes_no_output() -> an
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["State"], "Fail");
     assert_eq!(notes[0]["Code"], "InvalidMedia");
-    assert_eq!(world.keys(&world.input_bucket).await?, vec!["input/broken.mp4"]);
+    assert_eq!(
+        world.keys(&world.input_bucket).await?,
+        vec!["input/broken.mp4"]
+    );
     Ok(())
 }
 
@@ -133,7 +171,9 @@ async fn malformed_messages_and_missing_inputs_fail_without_retry() -> anyhow::R
     let world = World::new().await?;
     let handler = world.handler(Arc::new(Cover))?;
     let submitter = iprod::adapters::sqs::SqsSubmitter::new(world.sqs.clone(), &world.queue_url);
-    submitter.submit(&serde_json::json!({"hello": "world"})).await?;
+    submitter
+        .submit(&serde_json::json!({"hello": "world"}))
+        .await?;
     submitter
         .submit(&serde_json::json!({
             "FunctionName": "Cover",
@@ -165,11 +205,17 @@ async fn malformed_messages_and_missing_inputs_fail_without_retry() -> anyhow::R
         codes.push(record["Code"].as_str().unwrap_or_default().to_owned());
         if record["Code"] == "InvalidParameter" {
             let message = record["Message"].as_str().unwrap_or_default();
-            assert!(message.contains("Count") && message.contains("1..=20"), "{message}");
+            assert!(
+                message.contains("Count") && message.contains("1..=20"),
+                "{message}"
+            );
         }
     }
     codes.sort();
-    assert_eq!(codes, vec!["InputNotFound", "InvalidMessage", "InvalidParameter"]);
+    assert_eq!(
+        codes,
+        vec!["InputNotFound", "InvalidMessage", "InvalidParameter"]
+    );
     let mut notes = Vec::new();
     while notes.len() < 3 {
         let got = world.notifications(WAIT).await?;

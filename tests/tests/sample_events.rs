@@ -9,7 +9,9 @@ use iprod_tests::{media, World};
 use serde_json::Value;
 
 fn event(world: &World, name: &str) -> anyhow::Result<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
     let text = std::fs::read_to_string(&path)?
         .replace("iprod-input", &world.input_bucket)
         .replace("iprod-output", &world.output_bucket);
@@ -37,7 +39,9 @@ fn states(response: &Value) -> Vec<String> {
 async fn the_s3_put_event_runs_a_job_on_the_decoded_key() -> anyhow::Result<()> {
     let world = world_with_sample("input/holiday clip(1).mp4").await?;
     let handler = world.handler(Arc::new(Cover))?;
-    let response = handler.handle(event(&world, "cover-s3-put.json")?, None).await?;
+    let response = handler
+        .handle(event(&world, "cover-s3-put.json")?, None)
+        .await?;
     assert_eq!(states(&response), vec!["Success"], "{response}");
     assert_eq!(
         response["Jobs"][0]["Input"]["Media"],
@@ -53,7 +57,11 @@ async fn the_sqs_wrapped_s3_notification_runs_a_job() -> anyhow::Result<()> {
     let response = handler
         .handle(event(&world, "cover-sqs-s3-notification.json")?, None)
         .await?;
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([]),
+        "{response}"
+    );
     let keys = world.keys(&world.output_bucket).await?;
     assert!(keys.iter().any(|k| k.ends_with(".jpg")), "{keys:?}");
     Ok(())
@@ -66,7 +74,11 @@ async fn the_sqs_submit_message_and_the_direct_invoke_run_jobs() -> anyhow::Resu
     let response = handler
         .handle(event(&world, "cover-sqs-submit.json")?, None)
         .await?;
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([]),
+        "{response}"
+    );
     let keys = world.keys(&world.output_bucket).await?;
     assert_eq!(
         keys,
@@ -77,7 +89,9 @@ async fn the_sqs_submit_message_and_the_direct_invoke_run_jobs() -> anyhow::Resu
             "covers/trailer-result.json"
         ]
     );
-    let direct = handler.handle(event(&world, "cover-invoke.json")?, None).await?;
+    let direct = handler
+        .handle(event(&world, "cover-invoke.json")?, None)
+        .await?;
     assert_eq!(states(&direct), vec!["Success"], "{direct}");
     assert_eq!(direct["Jobs"][0]["UserData"], r#"{"orderId":"A-1001"}"#);
     Ok(())

@@ -26,7 +26,12 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
 
 /// An SDK configuration with fixed credentials and region, for an
 /// S3-compatible endpoint such as a local moto server.
-pub async fn static_sdk_config(endpoint_url: &str, region: &str, key: &str, secret: &str) -> SdkConfig {
+pub async fn static_sdk_config(
+    endpoint_url: &str,
+    region: &str,
+    key: &str,
+    secret: &str,
+) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .endpoint_url(endpoint_url)

@@ -13,7 +13,6 @@ use crate::ports::{Notifier, ObjectMeta, ObjectStore, StoreError};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryObjectStore {
     objects: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-    failing_writes: Arc<AtomicUsize>,
 }
 
 impl MemoryObjectStore {
@@ -44,19 +43,7 @@ impl MemoryObjectStore {
             .cloned()
     }
 
-    /// Makes the next `n` writes fail with a transient error.
-    pub fn fail_next_writes(&self, n: usize) {
-        self.failing_writes.store(n, Ordering::SeqCst);
-    }
-
     fn write(&self, location: &MediaLocation, bytes: Vec<u8>) -> Result<(), StoreError> {
-        if self
-            .failing_writes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StoreError::Transient("injected write failure".into()));
-        }
         self.insert(&location.to_string(), bytes);
         Ok(())
     }

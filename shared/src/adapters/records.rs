@@ -28,9 +28,9 @@ impl<O: ObjectStore> JobStore for ObjectJobStore<O> {
         let Some(bytes) = self.objects.get(&self.location(id)).await? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            StoreError::Unsupported(format!("job record {id} is not readable: {e}"))
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Unsupported(format!("job record {id} is not readable: {e}")))
     }
 
     async fn put(&self, record: &JobRecord) -> Result<(), StoreError> {

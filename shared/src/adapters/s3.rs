@@ -39,7 +39,14 @@ fn s3(location: &MediaLocation) -> Result<(&str, &str), StoreError> {
 impl ObjectStore for S3ObjectStore {
     async fn head(&self, location: &MediaLocation) -> Result<Option<ObjectMeta>, StoreError> {
         let (bucket, key) = s3(location)?;
-        match self.client.head_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(ObjectMeta {
                 size: out.content_length().unwrap_or(0).max(0) as u64,
             })),
@@ -66,8 +73,8 @@ impl ObjectStore for S3ObjectStore {
             .map_err(|e| StoreError::Transient(format!("{}: {e}", dest.display())))?;
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|e| StoreError::Transient(format!("reading {location}: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| StoreError::Transient(format!("reading {location}: {e}")))?;
             file.write_all(&chunk)
                 .await
                 .map_err(|e| StoreError::Transient(format!("{}: {e}", dest.display())))?;
@@ -122,7 +129,14 @@ impl ObjectStore for S3ObjectStore {
 
     async fn get(&self, location: &MediaLocation) -> Result<Option<Vec<u8>>, StoreError> {
         let (bucket, key) = s3(location)?;
-        match self.client.get_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out
                 .body
                 .collect()

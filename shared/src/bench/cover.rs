@@ -123,7 +123,11 @@ fn bench_one(
     let (peer_s, ()) = median_time(runs, || {
         ffmpeg(&["-i", &input, "-vf", "thumbnail", "-vsync", "vfr", &pattern])
     })?;
-    let times: Vec<f64> = result.covers.iter().map(|c| c.time as f64 / 1000.0).collect();
+    let times: Vec<f64> = result
+        .covers
+        .iter()
+        .map(|c| c.time as f64 / 1000.0)
+        .collect();
     Ok(Row {
         name,
         ours_s,

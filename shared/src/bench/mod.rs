@@ -60,9 +60,12 @@ pub fn videos_in(path: &Path) -> Vec<std::path::PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "mp4" | "mov" | "mkv" | "webm" | "avi" | "m4v" | "ts"))
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "mp4" | "mov" | "mkv" | "webm" | "avi" | "m4v" | "ts"
+                )
+            })
         })
         .collect();
     files.sort();

@@ -70,13 +70,28 @@ pub fn generated_clip(dir: &Path) -> anyhow::Result<(PathBuf, Defects)> {
     );
     let out = path.to_string_lossy().into_owned();
     ffmpeg(&[
-        "-filter_complex", &graph, "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast",
-        "-g", "50", "-movflags", "+faststart", &out,
+        "-filter_complex",
+        &graph,
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "50",
+        "-movflags",
+        "+faststart",
+        &out,
     ])?;
     Ok((
         path,
         Defects {
-            bad: vec![(3.0, 5.0, "black"), (8.0, 10.0, "blurred"), (17.0, 18.0, "white")],
+            bad: vec![
+                (3.0, 5.0, "black"),
+                (8.0, 10.0, "blurred"),
+                (17.0, 18.0, "white"),
+            ],
             frozen: vec![vec![(10.0, 12.0), (15.0, 17.0)]],
             duration: 18.0,
         },
@@ -111,8 +126,21 @@ pub fn injected_clip(source: &Path, dir: &Path, length: f64) -> anyhow::Result<(
     let src = source.to_string_lossy().into_owned();
     let out = path.to_string_lossy().into_owned();
     ffmpeg(&[
-        "-i", &src, "-filter_complex", &graph, "-map", "[v]", "-c:v", "libx264", "-preset",
-        "veryfast", "-crf", "20", "-movflags", "+faststart", &out,
+        "-i",
+        &src,
+        "-filter_complex",
+        &graph,
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "20",
+        "-movflags",
+        "+faststart",
+        &out,
     ])?;
     // Timeline of the made clip: s0 [0,a) black [a,a+1) blur [a+1,a+2.5)
     // s3 [a+2.5, b+1) frozen [b+1, b+3) then s5 starts with the same frame.

@@ -77,7 +77,8 @@ struct Bar(ProgressBar);
 
 impl Progress for Bar {
     fn update(&self, fraction: f64) {
-        self.0.set_position((fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+        self.0
+            .set_position((fraction.clamp(0.0, 1.0) * 1000.0) as u64);
     }
 }
 
@@ -131,7 +132,10 @@ async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify:
     };
     let pipeline = Pipeline {
         objects: FsObjectStore,
-        jobs: ObjectJobStore::new(FsObjectStore, MediaLocation::Local(out.join(".iprod").join("jobs"))),
+        jobs: ObjectJobStore::new(
+            FsObjectStore,
+            MediaLocation::Local(out.join(".iprod").join("jobs")),
+        ),
         notifier: ConsoleNotifier { enabled: notify },
         settings: PipelineSettings::default(),
     };

@@ -182,7 +182,8 @@ pub fn analyse(
             let img = r.to_rgb(f.frame, aw, ah)?;
             candidates.push(candidate(f.time_s, &img));
             if duration > 0.0 {
-                ctx.progress.update(0.9 * (f.time_s / duration).clamp(0.0, 1.0));
+                ctx.progress
+                    .update(0.9 * (f.time_s / duration).clamp(0.0, 1.0));
             }
             Ok(ControlFlow::Continue(()))
         })?;
@@ -211,7 +212,8 @@ pub fn analyse(
         if f.time_s + 1e-6 < next && !f.frame.is_key() {
             return Ok(ControlFlow::Continue(()));
         }
-        while keyframe_cursor < keyframes.len() && keyframes[keyframe_cursor].time_s < f.time_s - 1e-6
+        while keyframe_cursor < keyframes.len()
+            && keyframes[keyframe_cursor].time_s < f.time_s - 1e-6
         {
             keyframe_cursor += 1;
         }
@@ -356,7 +358,11 @@ mod tests {
     fn pattern(seed: u32) -> RgbImage {
         RgbImage::from_fn(160, 90, |x, y| {
             let v = (x * (3 + seed) + y * (5 + 2 * seed)) % 255;
-            image::Rgb([v as u8, ((v * 7 + seed * 40) % 255) as u8, ((x * y + seed) % 255) as u8])
+            image::Rgb([
+                v as u8,
+                ((v * 7 + seed * 40) % 255) as u8,
+                ((x * y + seed) % 255) as u8,
+            ])
         })
     }
 
@@ -376,7 +382,10 @@ mod tests {
         ];
         let picks = rank(&cands, 3, 6.0);
         let times: Vec<f64> = picks.iter().map(|&(i, _)| cands[i].time_s).collect();
-        assert!(!times.contains(&0.0) && !times.contains(&5.0), "black: {times:?}");
+        assert!(
+            !times.contains(&0.0) && !times.contains(&5.0),
+            "black: {times:?}"
+        );
         assert!(
             !(times.contains(&1.0) && times.contains(&2.0)),
             "duplicate: {times:?}"

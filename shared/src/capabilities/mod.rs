@@ -136,9 +136,10 @@ impl OutputSink {
             extension,
             several,
         })?;
-        let local = self
-            .dir
-            .join(format!("{}-{result_type}-{seq}.{extension}", self.files.len()));
+        let local = self.dir.join(format!(
+            "{}-{result_type}-{seq}.{extension}",
+            self.files.len()
+        ));
         let file = ProducedFile {
             local,
             location,

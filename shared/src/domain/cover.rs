@@ -100,9 +100,13 @@ mod tests {
     fn defaults_apply_and_ranges_are_enforced() {
         let p = CoverParams::try_from(&serde_json::json!({})).expect("empty is fine");
         assert_eq!(p, CoverParams::default());
-        let p = CoverParams::try_from(&serde_json::json!({"Count": 3, "Format": "PNG", "Width": 320}))
-            .expect("valid");
-        assert_eq!((p.count, p.format, p.width), (3, ImageFormat::Png, Some(320)));
+        let p =
+            CoverParams::try_from(&serde_json::json!({"Count": 3, "Format": "PNG", "Width": 320}))
+                .expect("valid");
+        assert_eq!(
+            (p.count, p.format, p.width),
+            (3, ImageFormat::Png, Some(320))
+        );
         for bad in [
             serde_json::json!({"Count": 21}),
             serde_json::json!({"Count": -1}),

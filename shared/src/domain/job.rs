@@ -356,7 +356,10 @@ mod tests {
 
     #[test]
     fn function_names_parse_case_insensitively_and_unknown_ones_are_listed() {
-        assert_eq!("cover".parse::<FunctionName>().ok(), Some(FunctionName::Cover));
+        assert_eq!(
+            "cover".parse::<FunctionName>().ok(),
+            Some(FunctionName::Cover)
+        );
         let err = "Thumbnail".parse::<FunctionName>().expect_err("unknown");
         assert_eq!(err.code, ErrorCode::UnsupportedFunction);
         assert!(err.message.contains("Cover"));

@@ -292,8 +292,8 @@ mod tests {
 
     #[test]
     fn placeholders_expand_and_the_format_decides_the_extension() {
-        let t = OutputTemplate::parse("s3://out/{source}/{timestamp}-{sequenceId}.png")
-            .expect("valid");
+        let t =
+            OutputTemplate::parse("s3://out/{source}/{timestamp}-{sequenceId}.png").expect("valid");
         let loc = t.expand(&vars("2", "jpg", true)).expect("expands");
         assert_eq!(loc.to_string(), "s3://out/clip/1700000000-2.jpg");
     }

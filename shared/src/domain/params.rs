@@ -63,9 +63,8 @@ impl<'a> ParamReader<'a> {
             serde_json::Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
-        let n = n.ok_or_else(|| {
-            JobError::param(key, format!("must be an integer, got {value}"))
-        })?;
+        let n =
+            n.ok_or_else(|| JobError::param(key, format!("must be an integer, got {value}")))?;
         check_range(key, n, &range)?;
         Ok(Some(n))
     }
@@ -106,13 +105,12 @@ impl<'a> ParamReader<'a> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
-        value
-            .as_str()
-            .and_then(&parse)
-            .map(Some)
-            .ok_or_else(|| {
-                JobError::param(key, format!("must be one of {}, got {value}", allowed.join(", ")))
-            })
+        value.as_str().and_then(&parse).map(Some).ok_or_else(|| {
+            JobError::param(
+                key,
+                format!("must be one of {}, got {value}", allowed.join(", ")),
+            )
+        })
     }
 
     /// Refuses keys that no getter asked for.

@@ -5,10 +5,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use ffmpeg_next::codec::{self, threading};
-use ffmpeg_next::Discard;
 use ffmpeg_next::format::{self, Pixel};
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::util::frame;
+use ffmpeg_next::Discard;
 use ffmpeg_next::{media, Packet, Rational};
 use image::RgbImage;
 
@@ -160,13 +160,14 @@ impl VideoReader {
             path: path.to_owned(),
             source,
         })?;
-        let stream = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| MediaError::NoStream {
-                path: path.to_owned(),
-                kind: "video",
-            })?;
+        let stream =
+            input
+                .streams()
+                .best(media::Type::Video)
+                .ok_or_else(|| MediaError::NoStream {
+                    path: path.to_owned(),
+                    kind: "video",
+                })?;
         let stream_index = stream.index();
         let time_base = stream.time_base();
         let start_pts = if stream.start_time() == ffmpeg_next::ffi::AV_NOPTS_VALUE {
@@ -192,10 +193,12 @@ impl VideoReader {
             container_duration
         };
 
-        let mut context = codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|source| MediaError::Ffmpeg {
-                context: "reading codec parameters",
-                source,
+        let mut context =
+            codec::context::Context::from_parameters(stream.parameters()).map_err(|source| {
+                MediaError::Ffmpeg {
+                    context: "reading codec parameters",
+                    source,
+                }
             })?;
         let codec_id = stream.parameters().id();
         if ffmpeg_next::decoder::find(codec_id).is_none() {
@@ -371,8 +374,8 @@ impl VideoReader {
     /// # Errors
     /// `Ffmpeg` when seeking fails; `Corrupt` when nothing decodes there.
     pub fn frame_at(&mut self, time_s: f64) -> Result<frame::Video, MediaError> {
-        let ts = ((time_s.max(0.0) + self.start_seconds()) * f64::from(ffmpeg_next::ffi::AV_TIME_BASE))
-            as i64;
+        let ts = ((time_s.max(0.0) + self.start_seconds())
+            * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
         self.input
             .seek(ts, ..ts)
             .map_err(|source| MediaError::Ffmpeg {

@@ -43,7 +43,9 @@ mod tests {
 
     #[test]
     fn the_same_picture_at_another_size_hashes_the_same() {
-        let img = RgbImage::from_fn(160, 90, |x, y| image::Rgb([(x * 2) as u8, (y * 3) as u8, 90]));
+        let img = RgbImage::from_fn(160, 90, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 3) as u8, 90])
+        });
         let smaller = image::imageops::resize(&img, 80, 45, image::imageops::FilterType::Triangle);
         assert!(distance(dhash(&img), dhash(&smaller)) <= 4);
         let flipped = image::imageops::flip_horizontal(&img);

@@ -120,7 +120,7 @@ impl FrameStats {
             Some(Reject::Black)
         } else if self.mean_luma > 0.94 && self.contrast < 0.08 {
             Some(Reject::White)
-        } else if self.contrast < 0.03 || self.entropy < 1.5 {
+        } else if self.contrast < 0.03 || self.entropy < 0.5 {
             Some(Reject::Blank)
         } else {
             None
