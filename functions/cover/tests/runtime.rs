@@ -1,0 +1,85 @@
+//! The real `cover` binary, run against a Lambda Runtime API emulator and
+//! a moto server: configuration from the environment, one invocation, the
+//! response posted back, outputs in S3.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use iprod_tests::runtime_api::{Outcome, RuntimeApi};
+use iprod_tests::{media, World, REGION};
+
+fn function_env(world: &World, api: &RuntimeApi) -> anyhow::Result<Vec<(String, String)>> {
+    let config = world.config()?;
+    Ok(vec![
+        ("AWS_LAMBDA_RUNTIME_API".into(), api.address.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), "cover".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "3008".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_REGION".into(), REGION.into()),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ("AWS_ENDPOINT_URL".into(), world.endpoint.clone()),
+        ("IPROD_STATE_BUCKET".into(), world.state_bucket.clone()),
+        ("IPROD_TOPIC_ARN".into(), world.topic_arn.clone()),
+        (
+            "IPROD_OUTPUT".into(),
+            config.default_output.as_str().to_owned(),
+        ),
+        ("IPROD_INPUT_BUCKET".into(), world.input_bucket.clone()),
+        ("IPROD_INPUT_PREFIX".into(), "input/".into()),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_binary_serves_an_invocation_from_the_runtime_api() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "clip.mp4")?;
+    world.upload("library/clip.mp4", &clip).await?;
+    let message = serde_json::json!({
+        "FunctionName": "Cover",
+        "Input": format!("s3://{}/library/clip.mp4", world.input_bucket),
+        "Output": format!("s3://{}/bin/{{source}}.jpg", world.output_bucket),
+    });
+    let api = RuntimeApi::start(vec![message]).await?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cover"))
+        .env_clear()
+        .envs(function_env(&world, &api)?)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let outcomes = api.outcomes(1, Duration::from_secs(60)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some(Outcome::Response(response)) = outcomes.first() else {
+        anyhow::bail!("expected a response, got {outcomes:?}");
+    };
+    assert_eq!(response["Jobs"][0]["State"], "Success", "{response}");
+    assert_eq!(
+        world.keys(&world.output_bucket).await?,
+        vec!["bin/clip-result.json", "bin/clip.jpg"]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_variable_stops_the_cold_start_and_is_named() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let api = RuntimeApi::start(Vec::new()).await?;
+    let env: Vec<(String, String)> = function_env(&world, &api)?
+        .into_iter()
+        .filter(|(k, _)| k != "IPROD_TOPIC_ARN")
+        .collect();
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_cover"))
+            .env_clear()
+            .envs(env)
+            .output(),
+    )
+    .await??;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("IPROD_TOPIC_ARN"), "{stderr}");
+    Ok(())
+}
