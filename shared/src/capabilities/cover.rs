@@ -26,7 +26,7 @@ use crate::domain::cover::{CoverItem, CoverParams, CoverResult};
 use crate::domain::{FunctionName, JobError};
 use crate::media::image_out::write_image;
 use crate::media::{MediaError, SamplingMode, VideoReader};
-use crate::vision::hash::{dhash, distance, mean_rgb};
+use crate::vision::hash::{colour_layout, dhash, distance, layout_distance, mean_rgb};
 use crate::vision::quality::{frame_stats, FrameStats};
 use crate::vision::resize::{cover_crop, target_size};
 
@@ -84,6 +84,8 @@ pub struct Candidate {
     pub hash: u64,
     /// Mean colour (0–255).
     pub colour: [f64; 3],
+    /// Colour layout (4×4 grid of mean colours).
+    pub layout: [f32; 48],
 }
 
 /// Runs `Cover` on a local video file.
@@ -103,6 +105,22 @@ pub fn covers(
         .filter(|c| c.stats.reject().is_some())
         .count();
     let picks = rank(&candidates, params.count as usize, reader.info().duration_s);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for (c, score) in candidates.iter().zip(scores(&candidates)) {
+            tracing::debug!(
+                time_s = c.time_s,
+                score,
+                reject = ?c.stats.reject(),
+                sharpness = c.stats.sharpness,
+                edges = c.stats.edge_density,
+                contrast = c.stats.contrast,
+                colour = c.stats.colourfulness,
+                luma = c.stats.mean_luma,
+                entropy = c.stats.entropy,
+                "candidate"
+            );
+        }
+    }
 
     let info = reader.info().clone();
     let (dw, dh) = info.display_size();
@@ -254,6 +272,7 @@ fn candidate(time_s: f64, img: &RgbImage) -> Candidate {
         stats: frame_stats(img),
         hash: dhash(img),
         colour: mean_rgb(img),
+        layout: colour_layout(img),
     }
 }
 
@@ -282,8 +301,11 @@ pub fn scores(candidates: &[Candidate]) -> Vec<f64> {
             if s.reject().is_some() {
                 return 0.0;
             }
-            let sharp = (s.sharpness / sharp_ref).min(1.0);
-            let detail = (s.edge_density / edge_ref).min(1.0);
+            // A third as sharp as the video's sharpest frames counts as
+            // sharp: beyond that, busy texture should not beat a clear
+            // subject on a smooth background.
+            let sharp = (s.sharpness / (0.35 * sharp_ref)).min(1.0);
+            let detail = (s.edge_density / (0.5 * edge_ref)).min(1.0);
             let contrast = (s.contrast / 0.22).min(1.0);
             let colour = (s.colourfulness / 90.0).min(1.0);
             let exposure = (1.0 - ((s.mean_luma - 0.5).abs() - 0.2).max(0.0) / 0.3).clamp(0.0, 1.0)
@@ -305,6 +327,7 @@ pub fn scores(candidates: &[Candidate]) -> Vec<f64> {
         .collect()
 }
 
+/// The same picture: same structure and colours.
 fn near_duplicate(a: &Candidate, b: &Candidate) -> bool {
     let colour = a
         .colour
@@ -315,9 +338,16 @@ fn near_duplicate(a: &Candidate, b: &Candidate) -> bool {
     distance(a.hash, b.hash) <= 10 && colour < 24.0
 }
 
+/// Probably the same shot: the colours sit in the same places and the
+/// structure is close (a pan or zoom within one scene).
+fn same_shot(a: &Candidate, b: &Candidate) -> bool {
+    layout_distance(&a.layout, &b.layout) < 26.0 && distance(a.hash, b.hash) <= 28
+}
+
 /// Picks up to `count` candidates, best first: `(index, score)`. No pick
-/// is a rejected frame or a near-duplicate of another pick; picks are also
-/// kept apart in time when there are enough candidates to allow it.
+/// is a rejected frame or a near-duplicate of another pick. Picks come from
+/// different shots and are kept apart in time while there are enough
+/// candidates to allow it; then the best remaining distinct frames fill up.
 pub fn rank(candidates: &[Candidate], count: usize, duration_s: f64) -> Vec<(usize, f64)> {
     let scores = scores(candidates);
     let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| scores[i] > 0.0).collect();
@@ -328,15 +358,17 @@ pub fn rank(candidates: &[Candidate], count: usize, duration_s: f64) -> Vec<(usi
         0.0
     };
     let mut picks: Vec<usize> = Vec::new();
-    for gap in [min_gap, 0.0] {
+    for (gap, distinct_shots) in [(min_gap, true), (0.0, false)] {
         for &i in &order {
             if picks.len() >= count {
                 break;
             }
             let clash = picks.iter().any(|&p| {
+                let (a, b) = (&candidates[p], &candidates[i]);
                 p == i
-                    || near_duplicate(&candidates[p], &candidates[i])
-                    || (candidates[p].time_s - candidates[i].time_s).abs() < gap
+                    || near_duplicate(a, b)
+                    || (distinct_shots && same_shot(a, b))
+                    || (a.time_s - b.time_s).abs() < gap
             });
             if !clash {
                 picks.push(i);

@@ -37,6 +37,28 @@ pub fn mean_rgb(img: &RgbImage) -> [f64; 3] {
     sum.map(|s| s / n)
 }
 
+/// Mean colour of each cell of a 4×4 grid: where the colours are. Frames
+/// of one shot keep their layout through small camera moves.
+pub fn colour_layout(img: &RgbImage) -> [f32; 48] {
+    let small = image::imageops::resize(img, 4, 4, image::imageops::FilterType::Triangle);
+    let mut out = [0f32; 48];
+    for (i, px) in small.pixels().enumerate() {
+        for c in 0..3 {
+            out[i * 3 + c] = f32::from(px[c]);
+        }
+    }
+    out
+}
+
+/// Mean absolute difference of two colour layouts (0–255).
+pub fn layout_distance(a: &[f32; 48], b: &[f32; 48]) -> f32 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .sum::<f32>()
+        / 48.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +72,28 @@ mod tests {
         assert!(distance(dhash(&img), dhash(&smaller)) <= 4);
         let flipped = image::imageops::flip_horizontal(&img);
         assert!(distance(dhash(&img), dhash(&flipped)) > 20);
+    }
+
+    #[test]
+    #[ignore = "prints distances between images given in IPROD_IMAGES"]
+    fn print_distances() {
+        let paths: Vec<String> = std::env::var("IPROD_IMAGES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let imgs: Vec<RgbImage> = paths
+            .iter()
+            .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
+            .collect();
+        for (i, a) in imgs.iter().enumerate() {
+            for (j, b) in imgs.iter().enumerate().skip(i + 1) {
+                println!(
+                    "{i}-{j}: dhash {} layout {:.1}",
+                    distance(dhash(a), dhash(b)),
+                    layout_distance(&colour_layout(a), &colour_layout(b))
+                );
+            }
+        }
     }
 }

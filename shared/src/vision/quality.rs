@@ -11,7 +11,9 @@ pub struct FrameStats {
     pub mean_luma: f64,
     /// Standard deviation of luma, 0–0.5: global contrast.
     pub contrast: f64,
-    /// Variance of the 3×3 Laplacian of luma (0–255 scale): sharpness.
+    /// Sharpness: energy of the luma Laplacian (0–255 scale) in the
+    /// sharpest three blocks of a 4×4 grid, so that a sharp subject on
+    /// a smooth background counts as sharp as a busy texture does.
     pub sharpness: f64,
     /// Share of pixels whose gradient is strong: how much detail there is.
     pub edge_density: f64,
@@ -67,10 +69,13 @@ pub fn frame_stats(img: &RgbImage) -> FrameStats {
         })
         .sum();
 
-    let (mut lap_sum, mut lap_sum2, mut edges, mut inner) = (0f64, 0f64, 0u64, 0u64);
+    let (mut edges, mut inner) = (0u64, 0u64);
+    let mut block_energy = [0f64; 16];
+    let mut block_count = [0u64; 16];
     if w >= 3 && h >= 3 {
         for y in 1..h - 1 {
             let row = y * w;
+            let by = (y * 4 / h).min(3);
             for x in 1..w - 1 {
                 let c = luma[row + x];
                 let l = luma[row + x - 1];
@@ -78,8 +83,9 @@ pub fn frame_stats(img: &RgbImage) -> FrameStats {
                 let u = luma[row - w + x];
                 let d = luma[row + w + x];
                 let lap = f64::from(l + r + u + d - 4.0 * c);
-                lap_sum += lap;
-                lap_sum2 += lap * lap;
+                let block = by * 4 + (x * 4 / w).min(3);
+                block_energy[block] += lap * lap;
+                block_count[block] += 1;
                 let gx = r - l;
                 let gy = d - u;
                 if gx * gx + gy * gy > 24.0 * 24.0 {
@@ -90,11 +96,17 @@ pub fn frame_stats(img: &RgbImage) -> FrameStats {
         }
     }
     let m = inner.max(1) as f64;
-    let lap_mean = lap_sum / m;
+    let mut blocks: Vec<f64> = block_energy
+        .iter()
+        .zip(block_count.iter())
+        .map(|(&e, &n)| e / n.max(1) as f64)
+        .collect();
+    blocks.sort_by(|a, b| b.total_cmp(a));
+    let sharpness = blocks.iter().take(3).sum::<f64>() / 3.0;
     FrameStats {
         mean_luma: mean / 255.0,
         contrast: var.sqrt() / 255.0,
-        sharpness: (lap_sum2 / m - lap_mean * lap_mean).max(0.0),
+        sharpness,
         edge_density: edges as f64 / m,
         entropy,
         colourfulness,
@@ -152,6 +164,20 @@ mod tests {
     fn a_flat_grey_frame_is_rejected_as_blank() {
         let img = RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]));
         assert_eq!(frame_stats(&img).reject(), Some(Reject::Blank));
+    }
+
+    #[test]
+    fn a_small_sharp_subject_on_a_smooth_background_counts_as_sharp() {
+        let busy = checker(128, 4);
+        let subject = RgbImage::from_fn(128, 128, |x, y| {
+            if (32..80).contains(&x) && (32..80).contains(&y) {
+                busy.get_pixel(x, y).to_owned()
+            } else {
+                image::Rgb([120, 160, 220])
+            }
+        });
+        let (b, s) = (frame_stats(&busy), frame_stats(&subject));
+        assert!(s.sharpness > 0.5 * b.sharpness, "{s:?} vs {b:?}");
     }
 
     #[test]
