@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod media;
 pub mod pipeline;
 pub mod ports;
+pub mod submit;
 pub mod telemetry;
 #[cfg(feature = "video")]
 pub mod vision;

@@ -346,7 +346,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 .await
             {
                 self.remove(&uploaded).await;
-                return Err(e.into());
+                return Err(output_error(e));
             }
             uploaded.push(file.location.clone());
         }
@@ -370,7 +370,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .await
         {
             self.remove(&uploaded).await;
-            return Err(e.into());
+            return Err(output_error(e));
         }
         uploaded.push(result_location);
         Ok(Produced {
@@ -408,6 +408,18 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 tracing::warn!(%location, error = %e, "could not remove a partial output");
             }
         }
+    }
+}
+
+/// A failed write to the output location: a missing bucket is the job's
+/// Output at fault, not its input.
+fn output_error(e: crate::ports::StoreError) -> JobError {
+    match e {
+        crate::ports::StoreError::NotFound(what) => JobError::permanent(
+            ErrorCode::InvalidOutput,
+            format!("cannot write {what}: the output bucket does not exist"),
+        ),
+        other => other.into(),
     }
 }
 

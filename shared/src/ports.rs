@@ -111,3 +111,12 @@ pub trait Notifier: Send + Sync {
         notification: &Notification,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// A queue that takes job messages (`SubmitIProductionJob`).
+pub trait JobQueue: Send + Sync {
+    /// Sends one message body; returns the queue's message id.
+    fn send(
+        &self,
+        body: &serde_json::Value,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}

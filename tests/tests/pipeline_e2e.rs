@@ -167,7 +167,8 @@ async fn a_corrupt_video_fails_with_a_clear_message_and_writes_no_output() -> an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_messages_and_missing_inputs_fail_without_retry() -> anyhow::Result<()> {
+async fn malformed_messages_missing_inputs_and_bad_outputs_fail_without_retry() -> anyhow::Result<()>
+{
     let world = World::new().await?;
     let handler = world.handler(Arc::new(Cover))?;
     let submitter = iprod::adapters::sqs::SqsSubmitter::new(world.sqs.clone(), &world.queue_url);
@@ -187,15 +188,25 @@ async fn malformed_messages_and_missing_inputs_fail_without_retry() -> anyhow::R
             "JobParams": {"Count": 99},
         }))
         .await?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "clip.mp4")?;
+    world.upload("library/clip.mp4", &clip).await?;
+    submitter
+        .submit(&serde_json::json!({
+            "FunctionName": "Cover",
+            "Input": format!("s3://{}/library/clip.mp4", world.input_bucket),
+            "Output": "s3://no-such-bucket-for-iprod/covers/",
+        }))
+        .await?;
     let mut records = Vec::new();
-    while records.len() < 3 {
+    while records.len() < 4 {
         let got = world.receive(&world.queue_url, WAIT).await?;
         if got.is_empty() {
             break;
         }
         records.extend(got);
     }
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
     let response = handler.handle(World::sqs_event(records), None).await?;
     assert_eq!(response["batchItemFailures"], serde_json::json!([]));
     let mut codes: Vec<String> = Vec::new();
@@ -214,16 +225,75 @@ async fn malformed_messages_and_missing_inputs_fail_without_retry() -> anyhow::R
     codes.sort();
     assert_eq!(
         codes,
-        vec!["InputNotFound", "InvalidMessage", "InvalidParameter"]
+        vec![
+            "InputNotFound",
+            "InvalidMessage",
+            "InvalidOutput",
+            "InvalidParameter"
+        ]
     );
     let mut notes = Vec::new();
-    while notes.len() < 3 {
+    while notes.len() < 4 {
         let got = world.notifications(WAIT).await?;
         if got.is_empty() {
             break;
         }
         notes.extend(got);
     }
-    assert_eq!(notes.len(), 3, "one notification per failed job");
+    assert_eq!(notes.len(), 4, "one notification per failed job");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -> anyhow::Result<()>
+{
+    let world = World::new().await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "clip.mp4")?;
+    world.upload("library/clip.mp4", &clip).await?;
+    let queue = iprod::adapters::sqs::SqsSubmitter::new(world.sqs.clone(), &world.queue_url);
+    let config = world.config()?;
+    let jobs = iprod::adapters::records::ObjectJobStore::new(
+        iprod::adapters::s3::S3ObjectStore::new(world.s3.clone()),
+        config.state_root.clone(),
+    );
+    let message = serde_json::json!({
+        "FunctionName": "Cover",
+        "Input": format!("s3://{}/library/clip.mp4", world.input_bucket),
+    });
+    let queued = iprod::submit::submit(&queue, &jobs, &message, Some(&config.default_output))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let key = format!("jobs/{}.json", queued.job_id);
+    let record: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
+    assert_eq!(record["State"], "Queuing");
+
+    let records = world.receive(&world.queue_url, WAIT).await?;
+    let response = handler.handle(World::sqs_event(records), None).await?;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+    let done: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
+    assert_eq!(done["State"], "Success", "{done}");
+    assert_eq!(
+        done["CreateTime"], record["CreateTime"],
+        "creation time kept"
+    );
+    let outputs = world.keys(&world.output_bucket).await?;
+    assert!(
+        outputs
+            .iter()
+            .all(|k| k.starts_with(&format!("output/clip/{}/", queued.job_id))),
+        "default output with the JobId: {outputs:?}"
+    );
+
+    // An invalid message is refused at submission: nothing is queued.
+    let bad = serde_json::json!({"FunctionName": "Cover", "Input": "oss://b/k.mp4"});
+    assert!(iprod::submit::submit(&queue, &jobs, &bad, None)
+        .await
+        .is_err());
+    assert!(world
+        .receive(&world.queue_url, Duration::from_millis(1500))
+        .await?
+        .is_empty());
     Ok(())
 }

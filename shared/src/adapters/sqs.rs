@@ -2,7 +2,7 @@
 //! function's queue.
 
 use super::aws::classify;
-use crate::ports::StoreError;
+use crate::ports::{JobQueue, StoreError};
 
 /// Submits job messages to one queue.
 #[derive(Debug, Clone)]
@@ -34,5 +34,11 @@ impl SqsSubmitter {
             .await
             .map_err(|e| classify(&e, &self.queue_url))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+}
+
+impl JobQueue for SqsSubmitter {
+    async fn send(&self, body: &serde_json::Value) -> Result<String, StoreError> {
+        self.submit(body).await
     }
 }

@@ -9,12 +9,16 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use iprod::adapters::aws;
 use iprod::adapters::fs::FsObjectStore;
 use iprod::adapters::records::ObjectJobStore;
+use iprod::adapters::s3::S3ObjectStore;
+use iprod::adapters::sqs::SqsSubmitter;
 use iprod::adapters::stdout::ConsoleNotifier;
 use iprod::capabilities::{self, Progress};
 use iprod::domain::{FunctionName, Job, JobId, JobState, MediaLocation, OutputTemplate};
 use iprod::pipeline::{Pipeline, PipelineSettings, RunOptions};
+use iprod::ports::JobStore;
 
 /// Serverless intelligent production for video and audio, on your machine.
 ///
@@ -47,6 +51,28 @@ enum Command {
         /// Also print the notification a deployed function would send (stderr).
         #[arg(long)]
         notify: bool,
+    },
+    /// Submit a job message to a deployed function's queue
+    /// (`SubmitIProductionJob`): records the job as Queuing and prints its
+    /// record, with the JobId to query. AWS credentials, region and
+    /// `AWS_ENDPOINT_URL` come from the environment.
+    Submit {
+        /// File with the job message (JSON), or `-` for stdin.
+        message: PathBuf,
+        /// The function's queue (stack output CoverQueueUrl).
+        #[arg(long)]
+        queue_url: String,
+        /// The state bucket (stack output StateBucket).
+        #[arg(long)]
+        state_bucket: String,
+    },
+    /// Print a job's record (`QueryIProductionJob`).
+    Query {
+        /// The JobId printed by `submit` or carried by a notification.
+        job_id: String,
+        /// The state bucket (stack output StateBucket).
+        #[arg(long)]
+        state_bucket: String,
     },
     /// Measure quality and speed against peer tools, in the same run.
     Bench {
@@ -94,6 +120,15 @@ async fn main() -> ExitCode {
             out,
             notify,
         } => run(&function, input, &params, out, notify).await,
+        Command::Submit {
+            message,
+            queue_url,
+            state_bucket,
+        } => report(submit(&message, &queue_url, &state_bucket).await),
+        Command::Query {
+            job_id,
+            state_bucket,
+        } => report(query(&job_id, &state_bucket).await),
         Command::Bench {
             what: Bench::Cover { paths, count, runs },
         } => match iprod::bench::cover::run(&paths, count, runs) {
@@ -103,6 +138,62 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn report(outcome: anyhow::Result<serde_json::Value>) -> ExitCode {
+    match outcome {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn state_store(state_bucket: &str) -> (aws_config::SdkConfig, ObjectJobStore<S3ObjectStore>) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    let sdk = aws::sdk_config(endpoint.as_deref()).await;
+    let s3 = S3ObjectStore::new(aws::s3_client(&sdk, endpoint.is_some()));
+    let root = MediaLocation::S3 {
+        bucket: state_bucket.to_owned(),
+        key: "jobs/".to_owned(),
+    };
+    (sdk, ObjectJobStore::new(s3, root))
+}
+
+async fn submit(
+    message: &std::path::Path,
+    queue_url: &str,
+    state_bucket: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let text = if message == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(message)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", message.display()))?
+    };
+    let body: serde_json::Value = serde_json::from_str(&text)?;
+    let (sdk, jobs) = state_store(state_bucket).await;
+    let queue = SqsSubmitter::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
+    let record = iprod::submit::submit(&queue, &jobs, &body, None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(serde_json::to_value(record)?)
+}
+
+async fn query(job_id: &str, state_bucket: &str) -> anyhow::Result<serde_json::Value> {
+    let id = JobId::try_from(job_id.to_owned()).map_err(|e| anyhow::anyhow!(e))?;
+    let (_, jobs) = state_store(state_bucket).await;
+    match jobs.get(&id).await? {
+        Some(record) => Ok(serde_json::to_value(record)?),
+        None => anyhow::bail!("no job {job_id} in s3://{state_bucket}/jobs/"),
     }
 }
 
