@@ -410,6 +410,18 @@ impl World {
         Ok(out.body.collect().await?.into_bytes().to_vec())
     }
 
+    /// Asserts that an SQS batch response asks for no retry.
+    ///
+    /// # Panics
+    /// When it lists a failed message.
+    pub fn assert_no_retries(response: &serde_json::Value) {
+        assert_eq!(
+            response["batchItemFailures"],
+            serde_json::json!([]),
+            "no message should be retried: {response}"
+        );
+    }
+
     /// An SQS event (as Lambda delivers it) holding `records`.
     pub fn sqs_event(records: Vec<serde_json::Value>) -> serde_json::Value {
         serde_json::json!({ "Records": records })

@@ -23,11 +23,7 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
     let response = handler
         .handle(World::sqs_event(records.clone()), None)
         .await?;
-    assert_eq!(
-        response["batchItemFailures"],
-        serde_json::json!([]),
-        "{response}"
-    );
+    World::assert_no_retries(&response);
 
     let outputs = world.keys(&world.output_bucket).await?;
     let covers: Vec<&String> = outputs.iter().filter(|k| k.ends_with(".jpg")).collect();
@@ -74,7 +70,7 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
 
     // The same event again (S3 delivers at least once): nothing is redone.
     let again = handler.handle(World::sqs_event(records), None).await?;
-    assert_eq!(again["batchItemFailures"], serde_json::json!([]));
+    World::assert_no_retries(&again);
     let record_again: Value =
         serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
     assert_eq!(record_again["FinishTime"], record["FinishTime"]);
@@ -110,7 +106,7 @@ async fn a_submitted_job_runs_with_its_own_params_output_and_user_data() -> anyh
     let records = world.receive(&world.queue_url, WAIT).await?;
     assert_eq!(records.len(), 1);
     let response = handler.handle(World::sqs_event(records), None).await?;
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+    World::assert_no_retries(&response);
 
     let outputs = world.keys(&world.output_bucket).await?;
     assert_eq!(
@@ -139,11 +135,7 @@ async fn a_corrupt_video_fails_with_a_clear_message_and_writes_no_output() -> an
     world.upload("input/broken.mp4", &corrupt).await?;
     let records = world.receive(&world.queue_url, WAIT).await?;
     let response = handler.handle(World::sqs_event(records), None).await?;
-    assert_eq!(
-        response["batchItemFailures"],
-        serde_json::json!([]),
-        "bad input is not retried"
-    );
+    World::assert_no_retries(&response);
     assert!(
         world.keys(&world.output_bucket).await?.is_empty(),
         "nothing half-written"
@@ -208,7 +200,7 @@ async fn malformed_messages_missing_inputs_and_bad_outputs_fail_without_retry() 
     }
     assert_eq!(records.len(), 4);
     let response = handler.handle(World::sqs_event(records), None).await?;
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+    World::assert_no_retries(&response);
     let mut codes: Vec<String> = Vec::new();
     for key in world.keys(&world.state_bucket).await? {
         let record: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
@@ -271,7 +263,7 @@ async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -
 
     let records = world.receive(&world.queue_url, WAIT).await?;
     let response = handler.handle(World::sqs_event(records), None).await?;
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+    World::assert_no_retries(&response);
     let done: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
     assert_eq!(done["State"], "Success", "{done}");
     assert_eq!(

@@ -57,11 +57,7 @@ async fn the_sqs_wrapped_s3_notification_runs_a_job() -> anyhow::Result<()> {
     let response = handler
         .handle(event(&world, "cover-sqs-s3-notification.json")?, None)
         .await?;
-    assert_eq!(
-        response["batchItemFailures"],
-        serde_json::json!([]),
-        "{response}"
-    );
+    World::assert_no_retries(&response);
     let keys = world.keys(&world.output_bucket).await?;
     assert!(keys.iter().any(|k| k.ends_with(".jpg")), "{keys:?}");
     Ok(())
@@ -74,11 +70,7 @@ async fn the_sqs_submit_message_and_the_direct_invoke_run_jobs() -> anyhow::Resu
     let response = handler
         .handle(event(&world, "cover-sqs-submit.json")?, None)
         .await?;
-    assert_eq!(
-        response["batchItemFailures"],
-        serde_json::json!([]),
-        "{response}"
-    );
+    World::assert_no_retries(&response);
     let keys = world.keys(&world.output_bucket).await?;
     assert_eq!(
         keys,

@@ -69,21 +69,7 @@ pub fn generated_clip(dir: &Path) -> anyhow::Result<(PathBuf, Defects)> {
          [a][b][c][d][e][f][g][h]concat=n=8:v=1:a=0,format=yuv420p[v]"
     );
     let out = path.to_string_lossy().into_owned();
-    ffmpeg(&[
-        "-filter_complex",
-        &graph,
-        "-map",
-        "[v]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "50",
-        "-movflags",
-        "+faststart",
-        &out,
-    ])?;
+    encode(&[], &graph, &out)?;
     Ok((
         path,
         Defects {
@@ -125,23 +111,7 @@ pub fn injected_clip(source: &Path, dir: &Path, length: f64) -> anyhow::Result<(
     );
     let src = source.to_string_lossy().into_owned();
     let out = path.to_string_lossy().into_owned();
-    ffmpeg(&[
-        "-i",
-        &src,
-        "-filter_complex",
-        &graph,
-        "-map",
-        "[v]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "20",
-        "-movflags",
-        "+faststart",
-        &out,
-    ])?;
+    encode(&["-i", &src], &graph, &out)?;
     // Timeline of the made clip: s0 [0,a) black [a,a+1) blur [a+1,a+2.5)
     // s3 [a+2.5, b+1) frozen [b+1, b+3) then s5 starts with the same frame.
     let frozen_start = b + 1.0;
@@ -153,4 +123,28 @@ pub fn injected_clip(source: &Path, dir: &Path, length: f64) -> anyhow::Result<(
             duration: length + 3.0,
         },
     ))
+}
+
+/// Encodes the `[v]` output of a filter graph to H.264 MP4 (CRF 20, a
+/// keyframe every 2 s at 25 fps).
+fn encode(inputs: &[&str], graph: &str, out: &str) -> anyhow::Result<()> {
+    let mut args: Vec<&str> = inputs.to_vec();
+    args.extend_from_slice(&[
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "20",
+        "-g",
+        "50",
+        "-movflags",
+        "+faststart",
+        out,
+    ]);
+    ffmpeg(&args)
 }
