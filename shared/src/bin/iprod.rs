@@ -217,7 +217,8 @@ async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify:
     };
     let out = std::path::absolute(&out).unwrap_or(out);
     let input = std::path::absolute(&input).unwrap_or(input);
-    let output = match OutputTemplate::parse(&format!("{}/", out.display())) {
+    let folder = format!("{}/", out.display().to_string().trim_end_matches('/'));
+    let output = match OutputTemplate::parse(&folder) {
         Ok(t) => t,
         Err(e) => return fail(e.message),
     };

@@ -1,0 +1,95 @@
+//! The `iprod` command line, as a newcomer runs it.
+
+use std::process::Command;
+
+fn clip(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("clip one.mp4");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=s=320x180:r=25",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        &path.to_string_lossy(),
+    ])
+    .expect("ffmpeg makes a clip");
+    path
+}
+
+fn iprod(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_iprod"))
+        .args(args)
+        .output()
+        .expect("iprod runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_writes_covers_and_prints_the_job_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = clip(dir.path());
+    let out = dir.path().join("out/");
+    let (code, record, stderr) = iprod(&[
+        "run",
+        "Cover",
+        &input.to_string_lossy(),
+        "--params",
+        r#"{"Count":2,"Format":"png"}"#,
+        "--out",
+        &out.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(record["State"], "Success");
+    let files: Vec<String> = record["OutputFiles"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        assert!(std::path::Path::new(file).is_file(), "{file}");
+        assert!(!file.contains("//"), "{file}");
+    }
+    assert!(files[0].ends_with("clip one-cover-1.png"), "{files:?}");
+}
+
+#[test]
+fn bad_params_fail_the_job_and_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = clip(dir.path());
+    let (code, record, _) = iprod(&[
+        "run",
+        "Cover",
+        &input.to_string_lossy(),
+        "--params",
+        r#"{"Count":0}"#,
+        "--out",
+        &dir.path().join("out").to_string_lossy(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(record["State"], "Fail");
+    assert_eq!(record["Code"], "InvalidParameter");
+    assert!(record["Message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Count"));
+}
+
+#[test]
+fn an_unknown_function_is_refused_with_the_list_of_known_ones() {
+    let (code, _, stderr) = iprod(&["run", "Thumbnail", "x.mp4"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("Cover"), "{stderr}");
+}
