@@ -7,14 +7,16 @@
 //! `lambda` turns Lambda events into jobs.
 
 pub mod adapters;
-#[cfg(feature = "video")]
+#[cfg(feature = "audio")]
+pub mod audio;
+#[cfg(feature = "media")]
 pub mod bench;
 pub mod capabilities;
 pub mod config;
 pub mod domain;
 #[cfg(feature = "aws")]
 pub mod lambda;
-#[cfg(feature = "video")]
+#[cfg(feature = "media")]
 pub mod media;
 pub mod pipeline;
 pub mod ports;

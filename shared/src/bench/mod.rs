@@ -2,7 +2,11 @@
 //! measured in the same run. Used by `iprod bench`; not part of any
 //! function.
 
+#[cfg(feature = "audio")]
+pub mod beats;
+#[cfg(feature = "video")]
 pub mod cover;
+#[cfg(feature = "video")]
 pub mod synth;
 
 use std::path::Path;

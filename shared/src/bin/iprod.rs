@@ -83,6 +83,19 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// AudioBeatDetection vs librosa on audio with `<name>.beats`
+    /// annotations: F-measure, CMLt, AMLt (mir_eval), downbeat F, and wall
+    /// time of both in the same run. Needs `scripts/bench-music`'s venv.
+    Beats {
+        /// Folder of audio files and their `.beats` files.
+        dir: PathBuf,
+        /// Python with librosa and mir_eval.
+        #[arg(long, default_value = ".venv-bench/bin/python")]
+        python: PathBuf,
+        /// The peer script.
+        #[arg(long, default_value = "scripts/bench/beats_peer.py")]
+        script: PathBuf,
+    },
     /// Cover vs `ffmpeg -vf thumbnail`: wall time on each video of DIR (and
     /// on generated clips with injected black, blurred and frozen frames),
     /// and whether any injected bad frame was picked.
@@ -129,15 +142,23 @@ async fn main() -> ExitCode {
             job_id,
             state_bucket,
         } => report(query(&job_id, &state_bucket).await),
-        Command::Bench {
-            what: Bench::Cover { paths, count, runs },
-        } => match iprod::bench::cover::run(&paths, count, runs) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
+        Command::Bench { what } => {
+            let outcome = match what {
+                Bench::Cover { paths, count, runs } => iprod::bench::cover::run(&paths, count, runs),
+                Bench::Beats {
+                    dir,
+                    python,
+                    script,
+                } => iprod::bench::beats::run(&dir, &python, &script),
+            };
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! file, typed params in, typed result out. No AWS, no async, no env reads:
 //! the pipeline fetches the input and stores what a capability produced.
 
+#[cfg(feature = "audio")]
+pub mod beats;
 #[cfg(feature = "video")]
 pub mod cover;
 
@@ -214,6 +216,8 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
     match function {
         #[cfg(feature = "video")]
         FunctionName::Cover => Ok(Arc::new(cover::Cover)),
+        #[cfg(feature = "audio")]
+        FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection)),
         other => Err(JobError::permanent(
             ErrorCode::UnsupportedFunction,
             format!("FunctionName {other} is not available in this build"),

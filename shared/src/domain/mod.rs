@@ -8,6 +8,7 @@ pub mod job;
 pub mod limits;
 pub mod location;
 pub mod message;
+pub mod music;
 pub mod params;
 
 pub use error::{ErrorCode, JobError};

@@ -4,11 +4,16 @@
 //! Everything here is synchronous and bounded in memory: frames are handed
 //! to a callback one at a time, never collected.
 
+pub mod audio;
 mod error;
+#[cfg(feature = "video")]
 pub mod image_out;
+#[cfg(feature = "video")]
 mod video;
 
+pub use audio::{decode_mono, AudioBuffer};
 pub use error::MediaError;
+#[cfg(feature = "video")]
 pub use video::{DecodedFrame, Rotation, SamplingMode, VideoInfo, VideoReader};
 
 use std::sync::Once;

@@ -1,0 +1,90 @@
+"""Beat benchmark, Python side: runs librosa.beat.beat_track on every audio
+file (after one warm-up call), then scores iprod's beats (written by
+`iprod bench beats`) and librosa's against the annotations with mir_eval
+(F-measure at +-70 ms, CMLt, AMLt; mir_eval's default of ignoring the first
+5 s) and downbeat F-measure on position-1 beats. Prints one table.
+
+Usage: beats_peer.py DATA_DIR OURS_DIR
+  DATA_DIR: <name>.<audio ext> and <name>.beats (time [TAB position])
+  OURS_DIR: <name>.beats written by iprod, and timing.json {name: seconds}
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import librosa
+import mir_eval
+
+AUDIO = (".flac", ".wav", ".mp3", ".ogg", ".m4a", ".aac", ".mp4")
+
+
+def read_beats(path):
+    times, positions = [], []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            times.append(float(parts[0]))
+            positions.append(int(float(parts[1])) if len(parts) > 1 else 0)
+    return np.array(times), np.array(positions)
+
+
+def scores(ref, ref_pos, est, est_pos):
+    ref_t, est_t = mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)
+    f = mir_eval.beat.f_measure(ref_t, est_t, f_measure_threshold=0.07)
+    _, cmlt, _, amlt = mir_eval.beat.continuity(ref_t, est_t)
+    down = None
+    if est_pos is not None and (ref_pos == 1).any() and est_pos.size:
+        down = mir_eval.beat.f_measure(
+            mir_eval.beat.trim_beats(ref[ref_pos == 1]),
+            mir_eval.beat.trim_beats(est[est_pos == 1]),
+            f_measure_threshold=0.07,
+        )
+    return f, cmlt, amlt, down
+
+
+def main():
+    data, ours = sys.argv[1], sys.argv[2]
+    with open(os.path.join(ours, "timing.json")) as f:
+        our_time = json.load(f)
+    names = sorted(
+        os.path.splitext(n)[0]
+        for n in os.listdir(data)
+        if n.endswith(AUDIO) and os.path.exists(os.path.join(data, os.path.splitext(n)[0] + ".beats"))
+    )
+    files = {os.path.splitext(n)[0]: os.path.join(data, n) for n in os.listdir(data) if n.endswith(AUDIO)}
+    # Warm-up: numba compiles librosa's kernels on first use.
+    y, sr = librosa.load(files[names[0]], sr=22050, mono=True, duration=5.0)
+    librosa.beat.beat_track(y=y, sr=sr)
+
+    rows = []
+    for name in names:
+        ref, ref_pos = read_beats(os.path.join(data, name + ".beats"))
+        est, est_pos = read_beats(os.path.join(ours, name + ".beats"))
+        start = time.perf_counter()
+        y, sr = librosa.load(files[name], sr=22050, mono=True)
+        _, frames = librosa.beat.beat_track(y=y, sr=sr)
+        lib = librosa.frames_to_time(frames, sr=sr)
+        lib_time = time.perf_counter() - start
+        o = scores(ref, ref_pos, est, est_pos)
+        l = scores(ref, ref_pos, lib, None)
+        rows.append((name, o, our_time.get(name, float("nan")), l, lib_time))
+
+    print(f"{'file':<16} {'ours F':>7} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'ours s':>7} | {'librosa F':>9} {'CMLt':>6} {'AMLt':>6} {'lib s':>7} {'time ratio':>10}")
+    for name, o, ot, l, lt in rows:
+        down = f"{o[3]:.3f}" if o[3] is not None else "  -  "
+        print(f"{name:<16} {o[0]:7.3f} {o[1]:6.3f} {o[2]:6.3f} {down:>6} {ot:7.3f} | {l[0]:9.3f} {l[1]:6.3f} {l[2]:6.3f} {lt:7.3f} {ot / lt:10.3f}")
+    mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else float("nan")
+    o_f, o_c, o_a, o_d = (mean([r[1][i] for r in rows]) for i in range(4))
+    l_f, l_c, l_a = (mean([r[3][i] for r in rows]) for i in range(3))
+    ot, lt = sum(r[2] for r in rows), sum(r[4] for r in rows)
+    print(f"{'mean':<16} {o_f:7.3f} {o_c:6.3f} {o_a:6.3f} {o_d:6.3f} {ot:7.3f} | {l_f:9.3f} {l_c:6.3f} {l_a:6.3f} {lt:7.3f} {ot / lt:10.3f}")
+    print(f"beats: ours F={o_f:.3f} CMLt={o_c:.3f} AMLt={o_a:.3f} downbeat F={o_d:.3f}; "
+          f"librosa F={l_f:.3f} CMLt={l_c:.3f} AMLt={l_a:.3f}; total time ours {ot:.2f} s, librosa {lt:.2f} s, ratio {ot / lt:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+//! Beat tracking: a hidden Markov model over (beat period, phase) decoded
+//! by Viterbi, after the dynamic Bayesian network of Krebs, Böck & Widmer
+//! (2015), driven by a spectral-flux activation instead of a neural one.
+//! Downbeats: the bar phase and meter (3 or 4) whose beats carry the most
+//! harmonic change, bass onsets and accent.
+
+use super::features::Features;
+use super::tempo::{activation, estimate_bpm};
+
+/// How the tracker may move.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerSettings {
+    /// Slowest tempo considered, BPM.
+    pub min_bpm: f64,
+    /// Fastest tempo considered, BPM.
+    pub max_bpm: f64,
+    /// Tempo the prior favours when the evidence is ambiguous, BPM.
+    pub prior_bpm: f64,
+    /// How strongly the tempo resists change between beats (higher:
+    /// steadier).
+    pub transition_lambda: f64,
+    /// Share of a period (1 / this) around a beat treated as "beat".
+    pub observation_lambda: f64,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        Self {
+            min_bpm: 55.0,
+            max_bpm: 215.0,
+            prior_bpm: 110.0,
+            transition_lambda: 100.0,
+            observation_lambda: 16.0,
+        }
+    }
+}
+
+/// Beats, downbeats and tempo of a piece.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeatTrack {
+    /// Beat times, seconds.
+    pub beats: Vec<f64>,
+    /// Position of each beat in its bar, 1 = downbeat.
+    pub positions: Vec<u8>,
+    /// Beats per bar (3 or 4).
+    pub meter: u8,
+    /// Global tempo, BPM (from the median beat interval).
+    pub bpm: f64,
+    /// Local tempo over time: `(seconds, BPM)`.
+    pub tempo_curve: Vec<(f64, f64)>,
+    /// How clearly the beats stand out of the activation (0–1).
+    pub confidence: f64,
+    /// How clearly the bar phase stands out (0–1).
+    pub downbeat_confidence: f64,
+}
+
+/// Tracks beats in `features`. `None` when there is no rhythm to follow
+/// (silence, too short, no onsets).
+pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrack> {
+    let fps = features.fps;
+    let act = activation(&features.onset, (0.25 * fps) as usize);
+    let active = act.iter().filter(|&&a| a > 0.3).count();
+    if act.len() < (2.0 * fps) as usize || active < 4 {
+        return None;
+    }
+    let global = estimate_bpm(
+        &act,
+        fps,
+        settings.min_bpm,
+        settings.max_bpm,
+        settings.prior_bpm,
+    )?;
+    // The tracker may drift within ±35% of the global tempo, inside the
+    // allowed range.
+    let lo_bpm = (global / 1.35).max(settings.min_bpm);
+    let hi_bpm = (global * 1.35).min(settings.max_bpm);
+    let min_period = (60.0 * fps / hi_bpm).floor().max(2.0) as usize;
+    let max_period = ((60.0 * fps / lo_bpm).ceil() as usize).max(min_period);
+    let beat_frames = viterbi(&act, min_period, max_period, settings);
+    if beat_frames.len() < 2 {
+        return None;
+    }
+    let beats: Vec<f64> = beat_frames.iter().map(|&f| f as f64 / fps).collect();
+    let mut intervals: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+    intervals.sort_by(f64::total_cmp);
+    let bpm = 60.0 / intervals[intervals.len() / 2];
+    let on_beats = beat_frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / beat_frames.len() as f64;
+    let overall = act.iter().map(|&a| f64::from(a)).sum::<f64>() / act.len() as f64;
+    let confidence = ((on_beats - overall) / (on_beats + 1e-6)).clamp(0.0, 1.0);
+    let (meter, phase, downbeat_confidence) = downbeats(features, &beat_frames);
+    let positions = (0..beats.len())
+        .map(|i| ((i + meter as usize - phase) % meter as usize) as u8 + 1)
+        .collect();
+    Some(BeatTrack {
+        tempo_curve: tempo_curve(&beats),
+        beats,
+        positions,
+        meter,
+        bpm,
+        confidence,
+        downbeat_confidence,
+    })
+}
+
+/// Viterbi decoding of the (period, phase) model; returns beat frames.
+fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSettings) -> Vec<usize> {
+    let periods: Vec<usize> = (min_period..=max_period).collect();
+    let np = periods.len();
+    let mut offsets = Vec::with_capacity(np);
+    let mut total = 0usize;
+    for &p in &periods {
+        offsets.push(total);
+        total += p;
+    }
+    let beat_region: Vec<usize> = periods
+        .iter()
+        .map(|&p| ((p as f64 / s.observation_lambda).round() as usize).max(1))
+        .collect();
+    // Tempo transitions at beat boundaries, log-probabilities, normalised
+    // per source period; far jumps are pruned.
+    let mut trans = vec![f32::NEG_INFINITY; np * np];
+    for j in 0..np {
+        let mut row: Vec<f64> = (0..np)
+            .map(|i| {
+                let ratio = periods[i] as f64 / periods[j] as f64;
+                (-s.transition_lambda * (ratio - 1.0).abs()).exp()
+            })
+            .collect();
+        let sum: f64 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= sum);
+        for i in 0..np {
+            if row[i] > 1e-9 {
+                trans[j * np + i] = row[i].ln() as f32;
+            }
+        }
+    }
+    let obs_other = |a: f32| ((1.0 - a) / (s.observation_lambda as f32 - 1.0)).max(1e-6).ln();
+    let obs_beat = |a: f32| a.max(1e-6).ln();
+
+    let mut delta = vec![-(total as f32).ln(); total];
+    let mut next = vec![f32::NEG_INFINITY; total];
+    let mut back = vec![0u16; act.len() * np];
+    for (t, &a) in act.iter().enumerate() {
+        let (ob, oo) = (obs_beat(a), obs_other(a));
+        for (i, &p) in periods.iter().enumerate() {
+            let base = offsets[i];
+            // Phase 0: a new beat, entered from the last phase of any period.
+            let mut best = f32::NEG_INFINITY;
+            let mut arg = 0usize;
+            for j in 0..np {
+                let tr = trans[j * np + i];
+                if tr == f32::NEG_INFINITY {
+                    continue;
+                }
+                let v = delta[offsets[j] + periods[j] - 1] + tr;
+                if v > best {
+                    best = v;
+                    arg = j;
+                }
+            }
+            next[base] = best + ob;
+            back[t * np + i] = arg as u16;
+            for phase in 1..p {
+                let o = if phase < beat_region[i] { ob } else { oo };
+                next[base + phase] = delta[base + phase - 1] + o;
+            }
+        }
+        std::mem::swap(&mut delta, &mut next);
+    }
+    // Backtrack from the best final state.
+    let Some((mut state, _)) = delta
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+    else {
+        return Vec::new();
+    };
+    let locate = |state: usize| -> (usize, usize) {
+        let i = match offsets.binary_search(&state) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        (i, state - offsets[i])
+    };
+    let mut beats = Vec::new();
+    for t in (0..act.len()).rev() {
+        let (i, phase) = locate(state);
+        if phase == 0 {
+            beats.push(t);
+            let j = back[t * np + i] as usize;
+            state = offsets[j] + periods[j] - 1;
+        } else {
+            state -= 1;
+        }
+    }
+    beats.reverse();
+    // Snap each beat to the activation peak within its beat region.
+    beats
+        .iter()
+        .map(|&b| {
+            let r = 2;
+            let lo = b.saturating_sub(r);
+            let hi = (b + r).min(act.len() - 1);
+            (lo..=hi).max_by(|&x, &y| act[x].total_cmp(&act[y])).unwrap_or(b)
+        })
+        .collect()
+}
+
+fn zscore(values: &[f64]) -> Vec<f64> {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-9);
+    values.iter().map(|v| (v - mean) / sd).collect()
+}
+
+/// Chooses meter (3 or 4) and the phase of the first downbeat: the bar
+/// grid whose beats show the most harmonic change, bass and accent.
+/// Returns `(meter, phase, confidence)`.
+fn downbeats(features: &Features, beats: &[usize]) -> (u8, usize, f64) {
+    if beats.len() < 8 {
+        return (4, 0, 0.0);
+    }
+    let frames = features.onset.len();
+    let n = beats.len();
+    let mut chroma: Vec<[f32; 12]> = Vec::with_capacity(n);
+    for (k, &b) in beats.iter().enumerate() {
+        let end = beats.get(k + 1).copied().unwrap_or(frames).min(frames);
+        let mut c = [0f32; 12];
+        for f in b..end.max(b + 1).min(frames) {
+            for (acc, v) in c.iter_mut().zip(features.chroma[f].iter()) {
+                *acc += v;
+            }
+        }
+        let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-9);
+        c.iter_mut().for_each(|v| *v /= norm);
+        chroma.push(c);
+    }
+    let change: Vec<f64> = (0..n)
+        .map(|k| {
+            if k == 0 {
+                return 0.0;
+            }
+            let dot: f32 = chroma[k].iter().zip(chroma[k - 1].iter()).map(|(a, b)| a * b).sum();
+            f64::from(1.0 - dot)
+        })
+        .collect();
+    let near_max = |env: &[f32], b: usize| {
+        let lo = b.saturating_sub(2);
+        let hi = (b + 2).min(frames - 1);
+        env[lo..=hi].iter().copied().fold(0f32, f32::max) as f64
+    };
+    let bass: Vec<f64> = beats.iter().map(|&b| near_max(&features.bass_onset, b)).collect();
+    let accent: Vec<f64> = beats.iter().map(|&b| near_max(&features.onset, b)).collect();
+    let (zc, zb, za) = (zscore(&change), zscore(&bass), zscore(&accent));
+    let evidence: Vec<f64> = (0..n).map(|k| zc[k] + 0.5 * zb[k] + 0.3 * za[k]).collect();
+    let mut scored: Vec<(f64, u8, usize)> = Vec::new();
+    for meter in [3u8, 4u8] {
+        let m = meter as usize;
+        for phase in 0..m {
+            let (mut on, mut on_n, mut off, mut off_n) = (0f64, 0usize, 0f64, 0usize);
+            for (k, e) in evidence.iter().enumerate() {
+                if k % m == phase {
+                    on += e;
+                    on_n += 1;
+                } else {
+                    off += e;
+                    off_n += 1;
+                }
+            }
+            let score = on / on_n.max(1) as f64 - off / off_n.max(1) as f64
+                + if meter == 4 { 0.1 } else { 0.0 };
+            scored.push((score, meter, phase));
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (best, meter, phase) = scored[0];
+    let second = scored.get(1).map_or(0.0, |s| s.0);
+    (meter, phase, ((best - second) / (best.abs() + 1e-6)).clamp(0.0, 1.0))
+}
+
+/// Local tempo every ~2 s: 60 / median beat interval over nine beats.
+fn tempo_curve(beats: &[f64]) -> Vec<(f64, f64)> {
+    let mut curve: Vec<(f64, f64)> = Vec::new();
+    for k in 0..beats.len().saturating_sub(1) {
+        if curve.last().is_some_and(|&(t, _)| beats[k] - t < 2.0) {
+            continue;
+        }
+        let lo = k.saturating_sub(4);
+        let hi = (k + 5).min(beats.len());
+        let mut iv: Vec<f64> = beats[lo..hi].windows(2).map(|w| w[1] - w[0]).collect();
+        if iv.is_empty() {
+            continue;
+        }
+        iv.sort_by(f64::total_cmp);
+        let bpm = 60.0 / iv[iv.len() / 2];
+        curve.push(((beats[k] * 1000.0).round() / 1000.0, (bpm * 10.0).round() / 10.0));
+    }
+    curve
+}

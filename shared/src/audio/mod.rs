@@ -1,0 +1,18 @@
+//! Music DSP in pure Rust: spectrograms, onset envelopes, tempo, beat and
+//! downbeat tracking. Works on mono `f32` samples; knows nothing of files.
+
+pub mod beats;
+pub mod features;
+pub mod tempo;
+
+/// Analysis sample rate: audio is decoded to this before any DSP.
+pub const SAMPLE_RATE: u32 = 22_050;
+/// FFT size (46 ms at 22.05 kHz).
+pub const FFT_SIZE: usize = 1024;
+/// Hop between frames (11.6 ms at 22.05 kHz: 86.13 frames a second).
+pub const HOP: usize = 256;
+
+/// Frames per second of every envelope at the analysis settings.
+pub fn frame_rate() -> f64 {
+    f64::from(SAMPLE_RATE) / HOP as f64
+}

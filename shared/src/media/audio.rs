@@ -1,0 +1,233 @@
+//! Audio decoding: any stream FFmpeg reads (audio files, the audio track
+//! of a video) to mono `f32` at a fixed rate, downmixed and resampled by
+//! FFmpeg's swresample.
+
+use std::path::Path;
+
+use ffmpeg_next::format::sample::Type as SampleType;
+use ffmpeg_next::format::Sample;
+use ffmpeg_next::software::resampling;
+use ffmpeg_next::util::frame;
+use ffmpeg_next::{media, ChannelLayout, Packet};
+
+use super::MediaError;
+use crate::domain::Limits;
+
+/// Decoded mono audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioBuffer {
+    /// Samples in -1…1.
+    pub samples: Vec<f32>,
+    /// Sample rate of `samples`, Hz.
+    pub sample_rate: u32,
+    /// Channels of the source stream.
+    pub source_channels: u16,
+    /// Sample rate of the source stream, Hz.
+    pub source_rate: u32,
+    /// Where `samples` start in the source, seconds.
+    pub offset_s: f64,
+}
+
+impl AudioBuffer {
+    /// Length in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ResamplerKey {
+    format: Sample,
+    layout: ChannelLayout,
+    rate: u32,
+}
+
+/// Decodes the best audio stream of `path` to mono at `sample_rate`,
+/// keeping `[start_s, end_s)` when given.
+///
+/// # Errors
+/// `Open` for unreadable files, `NoStream` without audio, `Limit` over the
+/// duration limit, `Corrupt` when nothing decodes.
+pub fn decode_mono(
+    path: &Path,
+    sample_rate: u32,
+    limits: &Limits,
+    start_s: Option<f64>,
+    end_s: Option<f64>,
+) -> Result<AudioBuffer, MediaError> {
+    super::init();
+    let mut input = ffmpeg_next::format::input(path).map_err(|source| MediaError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let stream = input
+        .streams()
+        .best(media::Type::Audio)
+        .ok_or_else(|| MediaError::NoStream {
+            path: path.to_owned(),
+            kind: "audio",
+        })?;
+    let index = stream.index();
+    let container_duration = if input.duration() > 0 {
+        input.duration() as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE)
+    } else {
+        0.0
+    };
+    if container_duration > limits.max_duration_s {
+        return Err(MediaError::Limit {
+            what: "the duration",
+            actual: format!("{container_duration:.1} s"),
+            limit: format!("{:.0} s", limits.max_duration_s),
+        });
+    }
+    let context = ffmpeg_next::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|source| MediaError::Ffmpeg {
+            context: "reading codec parameters",
+            source,
+        })?;
+    let codec_id = stream.parameters().id();
+    let mut decoder = context
+        .decoder()
+        .audio()
+        .map_err(|_| MediaError::UnsupportedCodec {
+            codec: format!("{codec_id:?}").to_lowercase(),
+        })?;
+    let source_channels = decoder.channels();
+    let source_rate = decoder.rate();
+
+    let start = start_s.unwrap_or(0.0).max(0.0);
+    let end = end_s.unwrap_or(f64::INFINITY);
+    let max_samples = (limits.max_duration_s * f64::from(sample_rate)) as usize;
+    let mut samples: Vec<f32> = Vec::new();
+    let mut resampler: Option<(ResamplerKey, resampling::Context)> = None;
+    let mut decoded = frame::Audio::empty();
+    let mut frames = 0u64;
+    let mut last_error: Option<ffmpeg_next::Error> = None;
+    let mut packet = Packet::empty();
+    let mut eof = false;
+    let mut done = false;
+    while !done {
+        if !eof {
+            match packet.read(&mut input) {
+                Ok(()) if packet.stream() != index => continue,
+                Ok(()) => {
+                    if let Err(e) = decoder.send_packet(&packet) {
+                        last_error = Some(e);
+                        continue;
+                    }
+                }
+                Err(ffmpeg_next::Error::Eof) => {
+                    eof = true;
+                    let _ = decoder.send_eof();
+                }
+                Err(ffmpeg_next::Error::InvalidData) => continue,
+                Err(e) => {
+                    last_error = Some(e);
+                    eof = true;
+                    let _ = decoder.send_eof();
+                }
+            }
+        }
+        loop {
+            match decoder.receive_frame(&mut decoded) {
+                Ok(()) => {
+                    frames += 1;
+                    if decoded.channel_layout().is_empty() {
+                        decoded.set_channel_layout(ChannelLayout::default(i32::from(
+                            decoded.channels().max(1),
+                        )));
+                    }
+                    let key = ResamplerKey {
+                        format: decoded.format(),
+                        layout: decoded.channel_layout(),
+                        rate: decoded.rate(),
+                    };
+                    if resampler.as_ref().map(|(k, _)| *k) != Some(key) {
+                        let ctx = resampling::Context::get(
+                            key.format,
+                            key.layout,
+                            key.rate,
+                            Sample::F32(SampleType::Packed),
+                            ChannelLayout::MONO,
+                            sample_rate,
+                        )
+                        .map_err(|source| MediaError::Ffmpeg {
+                            context: "creating a resampler",
+                            source,
+                        })?;
+                        resampler = Some((key, ctx));
+                    }
+                    if let Some((_, ctx)) = resampler.as_mut() {
+                        let capacity = decoded.samples() * sample_rate as usize
+                            / key.rate.max(1) as usize
+                            + 256;
+                        let mut out =
+                            frame::Audio::new(Sample::F32(SampleType::Packed), capacity, ChannelLayout::MONO);
+                        ctx.run(&decoded, &mut out).map_err(|source| MediaError::Ffmpeg {
+                            context: "resampling",
+                            source,
+                        })?;
+                        samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+                    }
+                    let have = samples.len() as f64 / f64::from(sample_rate);
+                    if have >= end || samples.len() > max_samples {
+                        done = true;
+                        break;
+                    }
+                }
+                Err(ffmpeg_next::Error::Other {
+                    errno: ffmpeg_next::util::error::EAGAIN,
+                }) => break,
+                Err(ffmpeg_next::Error::Eof) => {
+                    done = true;
+                    break;
+                }
+                Err(e) => {
+                    last_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((_, ctx)) = resampler.as_mut() {
+        loop {
+            let mut out = frame::Audio::new(Sample::F32(SampleType::Packed), 4096, ChannelLayout::MONO);
+            match ctx.flush(&mut out) {
+                Ok(_) if out.samples() > 0 => {
+                    samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+                }
+                _ => break,
+            }
+        }
+    }
+    if frames == 0 {
+        return Err(MediaError::Corrupt {
+            kind: "audio",
+            detail: match last_error {
+                Some(e) => format!("no frame decodes ({e})"),
+                None => "the stream holds no samples".into(),
+            },
+        });
+    }
+    if samples.len() > max_samples {
+        return Err(MediaError::Limit {
+            what: "the duration",
+            actual: format!("over {:.0} s", limits.max_duration_s),
+            limit: format!("{:.0} s", limits.max_duration_s),
+        });
+    }
+    let from = ((start * f64::from(sample_rate)) as usize).min(samples.len());
+    let to = if end.is_finite() {
+        ((end * f64::from(sample_rate)) as usize).clamp(from, samples.len())
+    } else {
+        samples.len()
+    };
+    let samples = samples[from..to].to_vec();
+    Ok(AudioBuffer {
+        samples,
+        sample_rate,
+        source_channels,
+        source_rate,
+        offset_s: start,
+    })
+}
