@@ -21,6 +21,8 @@ pub struct TrackerSettings {
     pub transition_lambda: f64,
     /// Share of a period (1 / this) around a beat treated as "beat".
     pub observation_lambda: f64,
+    /// Exponent of the tempo prior when choosing between metrical levels.
+    pub prior_strength: f64,
 }
 
 impl Default for TrackerSettings {
@@ -31,6 +33,7 @@ impl Default for TrackerSettings {
             prior_bpm: 110.0,
             transition_lambda: 100.0,
             observation_lambda: 16.0,
+            prior_strength: 1.0,
         }
     }
 }
@@ -70,13 +73,32 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
         settings.max_bpm,
         settings.prior_bpm,
     )?;
-    // The tracker may drift within ±35% of the global tempo, inside the
-    // allowed range.
-    let lo_bpm = (global / 1.35).max(settings.min_bpm);
-    let hi_bpm = (global * 1.35).min(settings.max_bpm);
-    let min_period = (60.0 * fps / hi_bpm).floor().max(2.0) as usize;
-    let max_period = ((60.0 * fps / lo_bpm).ceil() as usize).max(min_period);
-    let beat_frames = viterbi(&act, min_period, max_period, settings);
+    // The autocorrelation often prefers a neighbouring metrical level (half,
+    // double, 2/3 or 3/2 of the beat). Track at each level and keep the one
+    // whose beats land on the strongest onsets, weighted by the prior.
+    let prior = |bpm: f64| {
+        let octaves = (bpm / settings.prior_bpm).log2();
+        (-0.5 * octaves * octaves).exp()
+    };
+    let overall = act.iter().map(|&a| f64::from(a)).sum::<f64>() / act.len() as f64;
+    let mut best: Option<(f64, Vec<usize>)> = None;
+    for ratio in [1.0, 2.0 / 3.0, 1.5, 0.5, 2.0] {
+        let centre = global * ratio;
+        if centre < settings.min_bpm || centre > settings.max_bpm {
+            continue;
+        }
+        let frames = track_range(&act, fps, centre, 1.35, settings);
+        if frames.len() < 2 {
+            continue;
+        }
+        let on_beats =
+            frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / frames.len() as f64;
+        let score = (on_beats - overall) * prior(centre).powf(settings.prior_strength);
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, frames));
+        }
+    }
+    let (_, beat_frames) = best?;
     if beat_frames.len() < 2 {
         return None;
     }
@@ -85,7 +107,6 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     intervals.sort_by(f64::total_cmp);
     let bpm = 60.0 / intervals[intervals.len() / 2];
     let on_beats = beat_frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / beat_frames.len() as f64;
-    let overall = act.iter().map(|&a| f64::from(a)).sum::<f64>() / act.len() as f64;
     let confidence = ((on_beats - overall) / (on_beats + 1e-6)).clamp(0.0, 1.0);
     let (meter, phase, downbeat_confidence) = downbeats(features, &beat_frames);
     let positions = (0..beats.len())
@@ -100,6 +121,16 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
         confidence,
         downbeat_confidence,
     })
+}
+
+/// Tracks with periods within `spread` (a ratio) of `centre_bpm`, inside
+/// the allowed range.
+fn track_range(act: &[f32], fps: f64, centre_bpm: f64, spread: f64, s: &TrackerSettings) -> Vec<usize> {
+    let lo_bpm = (centre_bpm / spread).max(s.min_bpm);
+    let hi_bpm = (centre_bpm * spread).min(s.max_bpm);
+    let min_period = (60.0 * fps / hi_bpm).floor().max(2.0) as usize;
+    let max_period = ((60.0 * fps / lo_bpm).ceil() as usize).max(min_period);
+    viterbi(act, min_period, max_period, s)
 }
 
 /// Viterbi decoding of the (period, phase) model; returns beat frames.

@@ -53,36 +53,53 @@ pub fn autocorrelation(x: &[f32], max_lag: usize) -> Vec<f64> {
 }
 
 /// The most likely tempo (BPM) of an activation at `fps` frames a second,
-/// between `min_bpm` and `max_bpm`: the autocorrelation peak weighted by a
-/// log-normal prior centred on `prior_bpm` (one octave wide), refined to
-/// a fraction of a frame by parabolic interpolation.
+/// between `min_bpm` and `max_bpm`. Each candidate beat period is scored
+/// by the autocorrelation at its first four multiples (a comb: the true
+/// beat period lines up with the bar, a dotted or triplet period does
+/// not), weighted by a log-normal prior centred on `prior_bpm` (one octave
+/// wide), and refined to a fraction of a frame.
 pub fn estimate_bpm(activation: &[f32], fps: f64, min_bpm: f64, max_bpm: f64, prior_bpm: f64) -> Option<f64> {
     let min_lag = (60.0 * fps / max_bpm).floor().max(1.0) as usize;
     let max_lag = (60.0 * fps / min_bpm).ceil() as usize;
+    const MULTIPLES: usize = 4;
     if activation.len() < max_lag * 2 {
         return None;
     }
-    let acf = autocorrelation(activation, max_lag + 1);
-    let weight = |lag: usize| {
-        let bpm = 60.0 * fps / lag as f64;
+    let acf = autocorrelation(activation, (max_lag + 1) * MULTIPLES);
+    let at = |lag: f64| -> f64 {
+        let i = lag.floor() as usize;
+        let frac = lag - i as f64;
+        match (acf.get(i), acf.get(i + 1)) {
+            (Some(a), Some(b)) => a * (1.0 - frac) + b * frac,
+            (Some(a), None) => *a,
+            _ => 0.0,
+        }
+    };
+    let comb = |lag: f64| -> f64 {
+        (1..=MULTIPLES)
+            .map(|k| {
+                // The peak may sit a frame off at the k-th multiple.
+                let centre = lag * k as f64;
+                [centre - 1.0, centre, centre + 1.0]
+                    .iter()
+                    .map(|&l| at(l))
+                    .fold(f64::MIN, f64::max)
+            })
+            .sum::<f64>()
+            / MULTIPLES as f64
+    };
+    let weight = |lag: f64| {
+        let bpm = 60.0 * fps / lag;
         let octaves = (bpm / prior_bpm).log2();
         (-0.5 * octaves * octaves).exp()
     };
-    let best = (min_lag..=max_lag)
-        .filter(|&l| acf[l] > 0.0)
-        .max_by(|&a, &b| (acf[a] * weight(a)).total_cmp(&(acf[b] * weight(b))))?;
-    let refined = if best > 0 && best < acf.len() - 1 {
-        let (l, c, r) = (acf[best - 1], acf[best], acf[best + 1]);
-        let denom = l - 2.0 * c + r;
-        if denom.abs() > 1e-12 {
-            best as f64 + (0.5 * (l - r) / denom).clamp(-0.5, 0.5)
-        } else {
-            best as f64
-        }
-    } else {
-        best as f64
-    };
-    Some(60.0 * fps / refined)
+    // Search in quarter-frame steps: periods are rarely whole frames.
+    let steps = ((max_lag - min_lag) * 4).max(1);
+    let best = (0..=steps)
+        .map(|s| min_lag as f64 + s as f64 / 4.0)
+        .filter(|&lag| at(lag) > 0.0)
+        .max_by(|&a, &b| (comb(a) * weight(a)).total_cmp(&(comb(b) * weight(b))))?;
+    Some(60.0 * fps / best)
 }
 
 #[cfg(test)]
