@@ -683,3 +683,184 @@ pub mod runtime_api {
         }
     }
 }
+
+/// Synthesized music whose beats are known.
+pub mod music {
+    use std::path::{Path, PathBuf};
+
+    /// Sample rate of the synthesized signals.
+    pub const RATE: u32 = 44_100;
+
+    /// A signal and the truth about it.
+    #[derive(Debug, Clone)]
+    pub struct Piece {
+        /// Mono samples at [`RATE`].
+        pub samples: Vec<f32>,
+        /// Beat times, seconds.
+        pub beats: Vec<f64>,
+        /// Position of each beat in its bar (1 = downbeat).
+        pub positions: Vec<u8>,
+    }
+
+    /// A decaying tone burst (a "click" with pitch) added at `at` seconds.
+    fn add_note(out: &mut [f32], at: f64, freq: f64, gain: f32, length_s: f64) {
+        let start = (at * f64::from(RATE)) as usize;
+        let len = (length_s * f64::from(RATE)) as usize;
+        for i in 0..len {
+            let Some(s) = out.get_mut(start + i) else {
+                break;
+            };
+            let t = i as f64 / f64::from(RATE);
+            let env = (-t * 18.0).exp() as f32;
+            *s += gain * env * (2.0 * std::f64::consts::PI * freq * t).sin() as f32;
+        }
+    }
+
+    /// Beats whose interval goes from `60/bpm_start` to `60/bpm_end` over
+    /// `seconds`, `meter` beats to the bar. Each bar has a bass note on its
+    /// downbeat and its own chord (so harmony changes at bar lines), a
+    /// click on every beat, and optionally swung off-beat clicks and noise.
+    pub fn piece(
+        bpm_start: f64,
+        bpm_end: f64,
+        seconds: f64,
+        meter: u8,
+        swing: bool,
+        noise: f32,
+    ) -> Piece {
+        let n = (seconds * f64::from(RATE)) as usize;
+        let mut samples = vec![0f32; n];
+        let (mut beats, mut positions) = (Vec::new(), Vec::new());
+        let chords: [[f64; 3]; 4] = [
+            [261.63, 329.63, 392.0],
+            [220.0, 261.63, 329.63],
+            [174.61, 220.0, 261.63],
+            [196.0, 246.94, 293.66],
+        ];
+        let mut t = 0.5;
+        let mut k = 0usize;
+        while t < seconds - 0.3 {
+            let bpm = bpm_start + (bpm_end - bpm_start) * (t / seconds);
+            let period = 60.0 / bpm;
+            let position = (k % meter as usize) as u8 + 1;
+            let bar = k / meter as usize;
+            beats.push(t);
+            positions.push(position);
+            add_note(&mut samples, t, 2000.0, 0.25, 0.03);
+            if position == 1 {
+                add_note(
+                    &mut samples,
+                    t,
+                    55.0 * (1.0 + (bar % 2) as f64 * 0.5),
+                    0.6,
+                    0.4,
+                );
+            }
+            // The bar's chord, struck on every beat, changes with the bar.
+            for &f in &chords[bar % 4] {
+                add_note(&mut samples, t, f, 0.12, 0.25);
+            }
+            if swing {
+                add_note(&mut samples, t + period * 2.0 / 3.0, 2500.0, 0.1, 0.02);
+            }
+            t += period;
+            k += 1;
+        }
+        if noise > 0.0 {
+            let mut state = 0x2545F491u32;
+            for s in &mut samples {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                *s += noise * ((state as f32 / u32::MAX as f32) * 2.0 - 1.0);
+            }
+        }
+        let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs())).max(1e-6);
+        samples.iter_mut().for_each(|s| *s *= 0.9 / peak);
+        Piece {
+            samples,
+            beats,
+            positions,
+        }
+    }
+
+    /// Writes mono 16-bit PCM WAV at [`RATE`].
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_wav(path: &Path, samples: &[f32]) -> std::io::Result<()> {
+        let data_len = (samples.len() * 2) as u32;
+        let mut bytes = Vec::with_capacity(44 + data_len as usize);
+        bytes.extend_from_slice(b"RIFF");
+        bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+        bytes.extend_from_slice(b"WAVEfmt ");
+        bytes.extend_from_slice(&16u32.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&RATE.to_le_bytes());
+        bytes.extend_from_slice(&(RATE * 2).to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&16u16.to_le_bytes());
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&data_len.to_le_bytes());
+        for s in samples {
+            bytes.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+        }
+        std::fs::write(path, bytes)
+    }
+
+    /// Writes `piece` as WAV, then converts it with ffmpeg when `args`
+    /// (output options such as `-ac 6 -ar 96000`) are given.
+    ///
+    /// # Errors
+    /// When writing or ffmpeg fails.
+    pub fn render(
+        dir: &Path,
+        name: &str,
+        samples: &[f32],
+        args: &[&str],
+    ) -> anyhow::Result<PathBuf> {
+        let wav = dir.join(format!("{name}.src.wav"));
+        write_wav(&wav, samples)?;
+        if args.is_empty() {
+            return Ok(wav);
+        }
+        let ext = args.last().copied().unwrap_or("wav");
+        let out = dir.join(format!("{name}.{ext}"));
+        let mut all: Vec<&str> = vec!["-i"];
+        let wav_text = wav.to_string_lossy().into_owned();
+        all.push(&wav_text);
+        all.extend_from_slice(&args[..args.len() - 1]);
+        let out_text = out.to_string_lossy().into_owned();
+        all.push(&out_text);
+        iprod::bench::ffmpeg(&all)?;
+        Ok(out)
+    }
+
+    /// Beat F-measure with a ±70 ms window (one-to-one matching), all beats.
+    pub fn f_measure(truth: &[f64], found: &[f64]) -> f64 {
+        if truth.is_empty() || found.is_empty() {
+            return 0.0;
+        }
+        let mut used = vec![false; found.len()];
+        let mut hits = 0usize;
+        for &t in truth {
+            let best = found
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| !used[*i] && (**f - t).abs() <= 0.07)
+                .min_by(|a, b| (a.1 - t).abs().total_cmp(&(b.1 - t).abs()));
+            if let Some((i, _)) = best {
+                used[i] = true;
+                hits += 1;
+            }
+        }
+        let p = hits as f64 / found.len() as f64;
+        let r = hits as f64 / truth.len() as f64;
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}

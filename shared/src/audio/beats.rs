@@ -23,6 +23,9 @@ pub struct TrackerSettings {
     pub observation_lambda: f64,
     /// Exponent of the tempo prior when choosing between metrical levels.
     pub prior_strength: f64,
+    /// How much onsets halfway between beats, nearly as strong as the
+    /// beats, count against a level.
+    pub between_weight: f64,
 }
 
 impl Default for TrackerSettings {
@@ -33,7 +36,8 @@ impl Default for TrackerSettings {
             prior_bpm: 110.0,
             transition_lambda: 100.0,
             observation_lambda: 16.0,
-            prior_strength: 1.0,
+            prior_strength: 0.5,
+            between_weight: 1.0,
         }
     }
 }
@@ -91,9 +95,29 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
         if frames.len() < 2 {
             continue;
         }
-        let on_beats =
-            frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / frames.len() as f64;
-        let score = (on_beats - overall) * prior(centre).powf(settings.prior_strength);
+        let on_beats = frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / frames.len() as f64;
+        // The strongest onset inside each interval (away from its ends):
+        // what this level leaves between its beats.
+        let between = frames
+            .windows(2)
+            .map(|w| {
+                let margin = ((w[1] - w[0]) as f64 * 0.2).ceil() as usize;
+                let (lo, hi) = (w[0] + margin, w[1].saturating_sub(margin));
+                if lo >= hi {
+                    return 0.0;
+                }
+                f64::from(act[lo..hi].iter().copied().fold(0f32, f32::max))
+            })
+            .sum::<f64>()
+            / (frames.len() - 1) as f64;
+        // The prior applies to the tempo actually tracked, which may have
+        // drifted from the centre.
+        let tracked = 60.0 * fps / median_interval(&frames);
+        // Weaker onsets between beats are subdivisions and fine; onsets as
+        // strong as the beats themselves mean this level skips beats.
+        let skipped = (between - 0.7 * on_beats).max(0.0);
+        let score = (on_beats - settings.between_weight * skipped - overall)
+            * prior(tracked).powf(settings.prior_strength);
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, frames));
         }
@@ -106,7 +130,8 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     let mut intervals: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
     intervals.sort_by(f64::total_cmp);
     let bpm = 60.0 / intervals[intervals.len() / 2];
-    let on_beats = beat_frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / beat_frames.len() as f64;
+    let on_beats =
+        beat_frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / beat_frames.len() as f64;
     let confidence = ((on_beats - overall) / (on_beats + 1e-6)).clamp(0.0, 1.0);
     let (meter, phase, downbeat_confidence) = downbeats(features, &beat_frames);
     let positions = (0..beats.len())
@@ -123,9 +148,25 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     })
 }
 
+/// Median distance between consecutive frames (1 when fewer than two).
+fn median_interval(frames: &[usize]) -> f64 {
+    let mut iv: Vec<usize> = frames.windows(2).map(|w| w[1] - w[0]).collect();
+    if iv.is_empty() {
+        return 1.0;
+    }
+    iv.sort_unstable();
+    iv[iv.len() / 2].max(1) as f64
+}
+
 /// Tracks with periods within `spread` (a ratio) of `centre_bpm`, inside
 /// the allowed range.
-fn track_range(act: &[f32], fps: f64, centre_bpm: f64, spread: f64, s: &TrackerSettings) -> Vec<usize> {
+fn track_range(
+    act: &[f32],
+    fps: f64,
+    centre_bpm: f64,
+    spread: f64,
+    s: &TrackerSettings,
+) -> Vec<usize> {
     let lo_bpm = (centre_bpm / spread).max(s.min_bpm);
     let hi_bpm = (centre_bpm * spread).min(s.max_bpm);
     let min_period = (60.0 * fps / hi_bpm).floor().max(2.0) as usize;
@@ -165,7 +206,11 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
             }
         }
     }
-    let obs_other = |a: f32| ((1.0 - a) / (s.observation_lambda as f32 - 1.0)).max(1e-6).ln();
+    let obs_other = |a: f32| {
+        ((1.0 - a) / (s.observation_lambda as f32 - 1.0))
+            .max(1e-6)
+            .ln()
+    };
     let obs_beat = |a: f32| a.max(1e-6).ln();
 
     let mut delta = vec![-(total as f32).ln(); total];
@@ -199,11 +244,7 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
         std::mem::swap(&mut delta, &mut next);
     }
     // Backtrack from the best final state.
-    let Some((mut state, _)) = delta
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-    else {
+    let Some((mut state, _)) = delta.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
         return Vec::new();
     };
     let locate = |state: usize| -> (usize, usize) {
@@ -232,7 +273,9 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
             let r = 2;
             let lo = b.saturating_sub(r);
             let hi = (b + r).min(act.len() - 1);
-            (lo..=hi).max_by(|&x, &y| act[x].total_cmp(&act[y])).unwrap_or(b)
+            (lo..=hi)
+                .max_by(|&x, &y| act[x].total_cmp(&act[y]))
+                .unwrap_or(b)
         })
         .collect()
 }
@@ -240,7 +283,9 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
 fn zscore(values: &[f64]) -> Vec<f64> {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-9);
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n)
+        .sqrt()
+        .max(1e-9);
     values.iter().map(|v| (v - mean) / sd).collect()
 }
 
@@ -271,7 +316,11 @@ fn downbeats(features: &Features, beats: &[usize]) -> (u8, usize, f64) {
             if k == 0 {
                 return 0.0;
             }
-            let dot: f32 = chroma[k].iter().zip(chroma[k - 1].iter()).map(|(a, b)| a * b).sum();
+            let dot: f32 = chroma[k]
+                .iter()
+                .zip(chroma[k - 1].iter())
+                .map(|(a, b)| a * b)
+                .sum();
             f64::from(1.0 - dot)
         })
         .collect();
@@ -280,8 +329,14 @@ fn downbeats(features: &Features, beats: &[usize]) -> (u8, usize, f64) {
         let hi = (b + 2).min(frames - 1);
         env[lo..=hi].iter().copied().fold(0f32, f32::max) as f64
     };
-    let bass: Vec<f64> = beats.iter().map(|&b| near_max(&features.bass_onset, b)).collect();
-    let accent: Vec<f64> = beats.iter().map(|&b| near_max(&features.onset, b)).collect();
+    let bass: Vec<f64> = beats
+        .iter()
+        .map(|&b| near_max(&features.bass_onset, b))
+        .collect();
+    let accent: Vec<f64> = beats
+        .iter()
+        .map(|&b| near_max(&features.onset, b))
+        .collect();
     let (zc, zb, za) = (zscore(&change), zscore(&bass), zscore(&accent));
     let evidence: Vec<f64> = (0..n).map(|k| zc[k] + 0.5 * zb[k] + 0.3 * za[k]).collect();
     let mut scored: Vec<(f64, u8, usize)> = Vec::new();
@@ -306,7 +361,11 @@ fn downbeats(features: &Features, beats: &[usize]) -> (u8, usize, f64) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (best, meter, phase) = scored[0];
     let second = scored.get(1).map_or(0.0, |s| s.0);
-    (meter, phase, ((best - second) / (best.abs() + 1e-6)).clamp(0.0, 1.0))
+    (
+        meter,
+        phase,
+        ((best - second) / (best.abs() + 1e-6)).clamp(0.0, 1.0),
+    )
 }
 
 /// Local tempo every ~2 s: 60 / median beat interval over nine beats.
@@ -324,7 +383,10 @@ fn tempo_curve(beats: &[f64]) -> Vec<(f64, f64)> {
         }
         iv.sort_by(f64::total_cmp);
         let bpm = 60.0 / iv[iv.len() / 2];
-        curve.push(((beats[k] * 1000.0).round() / 1000.0, (bpm * 10.0).round() / 10.0));
+        curve.push((
+            (beats[k] * 1000.0).round() / 1000.0,
+            (bpm * 10.0).round() / 10.0,
+        ));
     }
     curve
 }

@@ -97,9 +97,7 @@ pub fn features(samples: &[f32]) -> Features {
         })
         .collect();
     let window: Vec<f32> = (0..FFT_SIZE)
-        .map(|i| {
-            0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_SIZE as f32).cos()
-        })
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_SIZE as f32).cos())
         .collect();
     let fft: Arc<dyn Fft<f32>> = FftPlanner::new().plan_fft_forward(FFT_SIZE);
     let frames = if samples.is_empty() {
@@ -169,11 +167,11 @@ fn superflux(bands: &[f32], count: usize, bass: usize) -> (Vec<f32>, Vec<f32>) {
         let prev = &bands[(t - 1) * count..t * count];
         let cur = &bands[t * count..(t + 1) * count];
         let (mut all, mut b) = (0f32, 0f32);
-        for k in 0..count {
+        for (k, &value) in cur.iter().enumerate() {
             let lo = k.saturating_sub(1);
             let hi = (k + 1).min(count - 1);
             let reference = prev[lo..=hi].iter().copied().fold(f32::MIN, f32::max);
-            let d = (cur[k] - reference).max(0.0);
+            let d = (value - reference).max(0.0);
             all += d;
             if k < bass {
                 b += d;

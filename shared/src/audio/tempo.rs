@@ -58,7 +58,13 @@ pub fn autocorrelation(x: &[f32], max_lag: usize) -> Vec<f64> {
 /// beat period lines up with the bar, a dotted or triplet period does
 /// not), weighted by a log-normal prior centred on `prior_bpm` (one octave
 /// wide), and refined to a fraction of a frame.
-pub fn estimate_bpm(activation: &[f32], fps: f64, min_bpm: f64, max_bpm: f64, prior_bpm: f64) -> Option<f64> {
+pub fn estimate_bpm(
+    activation: &[f32],
+    fps: f64,
+    min_bpm: f64,
+    max_bpm: f64,
+    prior_bpm: f64,
+) -> Option<f64> {
     let min_lag = (60.0 * fps / max_bpm).floor().max(1.0) as usize;
     let max_lag = (60.0 * fps / min_bpm).ceil() as usize;
     const MULTIPLES: usize = 4;

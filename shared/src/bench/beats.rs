@@ -41,7 +41,11 @@ pub fn annotated(dir: &Path) -> Vec<PathBuf> {
 /// When a file cannot be analysed or the peer script fails.
 pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
     let files = annotated(dir);
-    anyhow::ensure!(!files.is_empty(), "no audio with .beats annotations in {}", dir.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no audio with .beats annotations in {}",
+        dir.display()
+    );
     let out = tempfile::tempdir().context("creating a work folder")?;
     let mut timing: BTreeMap<String, f64> = BTreeMap::new();
     let params = BeatParams::default();
@@ -65,16 +69,18 @@ pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
             .collect();
         std::fs::write(out.path().join(format!("{name}.beats")), text)?;
     }
-    std::fs::write(
-        out.path().join("timing.json"),
-        serde_json::to_vec(&timing)?,
-    )?;
+    std::fs::write(out.path().join("timing.json"), serde_json::to_vec(&timing)?)?;
     let status = Command::new(python)
         .arg(script)
         .arg(dir)
         .arg(out.path())
         .status()
-        .with_context(|| format!("running {} (run scripts/bench-music to set it up)", python.display()))?;
+        .with_context(|| {
+            format!(
+                "running {} (run scripts/bench-music to set it up)",
+                python.display()
+            )
+        })?;
     anyhow::ensure!(status.success(), "the peer script failed");
     Ok(())
 }

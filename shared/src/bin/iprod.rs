@@ -144,7 +144,9 @@ async fn main() -> ExitCode {
         } => report(query(&job_id, &state_bucket).await),
         Command::Bench { what } => {
             let outcome = match what {
-                Bench::Cover { paths, count, runs } => iprod::bench::cover::run(&paths, count, runs),
+                Bench::Cover { paths, count, runs } => {
+                    iprod::bench::cover::run(&paths, count, runs)
+                }
                 Bench::Beats {
                     dir,
                     python,

@@ -99,7 +99,12 @@ fn round3(x: f64) -> f64 {
 }
 
 /// The result JSON of a track (times shifted by `offset`).
-pub fn to_result(track: Option<&BeatTrack>, duration: f64, offset: f64, file: String) -> BeatResult {
+pub fn to_result(
+    track: Option<&BeatTrack>,
+    duration: f64,
+    offset: f64,
+    file: String,
+) -> BeatResult {
     let Some(t) = track else {
         return BeatResult {
             beat_list: Vec::new(),
@@ -143,7 +148,10 @@ pub fn to_result(track: Option<&BeatTrack>, duration: f64, offset: f64, file: St
 
 fn write_text(path: &Path, result: &BeatResult) -> Result<(), JobError> {
     let io = |e: std::io::Error| {
-        JobError::permanent(ErrorCode::InternalError, format!("writing {}: {e}", path.display()))
+        JobError::permanent(
+            ErrorCode::InternalError,
+            format!("writing {}: {e}", path.display()),
+        )
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     for (time, position) in result.beat_list.iter().zip(result.beat_positions.iter()) {

@@ -110,8 +110,8 @@ mod tests {
             BeatParams::try_from(&serde_json::json!({})).expect("defaults"),
             BeatParams::default()
         );
-        let p = BeatParams::try_from(&serde_json::json!({"MinBpm": 80, "MaxBpm": 160}))
-            .expect("valid");
+        let p =
+            BeatParams::try_from(&serde_json::json!({"MinBpm": 80, "MaxBpm": 160})).expect("valid");
         assert_eq!((p.min_bpm, p.max_bpm), (80.0, 160.0));
         for bad in [
             serde_json::json!({"MinBpm": 0}),

@@ -161,12 +161,16 @@ pub fn decode_mono(
                         let capacity = decoded.samples() * sample_rate as usize
                             / key.rate.max(1) as usize
                             + 256;
-                        let mut out =
-                            frame::Audio::new(Sample::F32(SampleType::Packed), capacity, ChannelLayout::MONO);
-                        ctx.run(&decoded, &mut out).map_err(|source| MediaError::Ffmpeg {
-                            context: "resampling",
-                            source,
-                        })?;
+                        let mut out = frame::Audio::new(
+                            Sample::F32(SampleType::Packed),
+                            capacity,
+                            ChannelLayout::MONO,
+                        );
+                        ctx.run(&decoded, &mut out)
+                            .map_err(|source| MediaError::Ffmpeg {
+                                context: "resampling",
+                                source,
+                            })?;
                         samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
                     }
                     let have = samples.len() as f64 / f64::from(sample_rate);
@@ -191,7 +195,8 @@ pub fn decode_mono(
     }
     if let Some((_, ctx)) = resampler.as_mut() {
         loop {
-            let mut out = frame::Audio::new(Sample::F32(SampleType::Packed), 4096, ChannelLayout::MONO);
+            let mut out =
+                frame::Audio::new(Sample::F32(SampleType::Packed), 4096, ChannelLayout::MONO);
             match ctx.flush(&mut out) {
                 Ok(_) if out.samples() > 0 => {
                     samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);

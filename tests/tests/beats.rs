@@ -1,0 +1,192 @@
+//! `AudioBeatDetection` on synthesized music whose beats are known.
+
+use std::path::Path;
+
+use iprod::capabilities::beats::BeatDetection;
+use iprod::capabilities::{Capability, Context, OutputSink};
+use iprod::domain::{ErrorCode, JobError, OutputTemplate};
+use iprod_tests::music::{f_measure, piece, render, Piece};
+use serde_json::{json, Value};
+
+fn detect(input: &Path, params: Value) -> Result<(Value, String), JobError> {
+    let out = tempfile::tempdir()
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+    let template = OutputTemplate::parse(&format!("{}/", out.path().display()))?;
+    let mut sink = OutputSink::new(out.path(), template, "music", 0, "job");
+    let output = BeatDetection.run(input, &params, &mut sink, &Context::default())?;
+    Ok((output.data, output.message))
+}
+
+fn beats(result: &Value, key: &str) -> Vec<f64> {
+    result[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
+fn downbeats(p: &Piece) -> Vec<f64> {
+    p.beats
+        .iter()
+        .zip(p.positions.iter())
+        .filter(|(_, &pos)| pos == 1)
+        .map(|(b, _)| *b)
+        .collect()
+}
+
+#[test]
+fn a_steady_click_track_gives_its_beats_tempo_and_bars() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(120.0, 120.0, 20.0, 4, false, 0.0);
+    let file = render(dir.path(), "steady", &p.samples, &[])?;
+    let (result, message) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    let found = beats(&result, "BeatList");
+    assert!(f_measure(&p.beats, &found) >= 0.95, "{found:?}");
+    assert!(
+        (result["Bpm"].as_f64().unwrap_or(0.0) - 120.0).abs() < 2.0,
+        "{result}"
+    );
+    assert_eq!(result["TimeSignature"], "4/4");
+    assert!(
+        f_measure(&downbeats(&p), &beats(&result, "DownBeatList")) >= 0.9,
+        "{result}"
+    );
+    assert!(message.contains("BPM"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn an_accelerating_track_is_followed_and_its_tempo_curve_rises() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(95.0, 125.0, 30.0, 4, false, 0.0);
+    let file = render(dir.path(), "accel", &p.samples, &[])?;
+    let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(
+        f_measure(&p.beats, &beats(&result, "BeatList")) >= 0.9,
+        "{result}"
+    );
+    let curve: Vec<f64> = result["TempoCurve"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["Bpm"].as_f64()).collect())
+        .unwrap_or_default();
+    assert!(curve.len() >= 5, "{curve:?}");
+    let (first, last) = (curve[0], curve[curve.len() - 1]);
+    assert!(last - first > 15.0, "tempo rises: {curve:?}");
+    Ok(())
+}
+
+#[test]
+fn swung_and_noisy_tracks_keep_the_beat() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for (name, swing, noise) in [("swing", true, 0.0), ("noisy", false, 0.08)] {
+        let p = piece(100.0, 100.0, 20.0, 4, swing, noise);
+        let file = render(dir.path(), name, &p.samples, &[])?;
+        let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+        let f = f_measure(&p.beats, &beats(&result, "BeatList"));
+        assert!(f >= 0.9, "{name}: F {f} {result}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_waltz_is_in_three() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(140.0, 140.0, 24.0, 3, false, 0.0);
+    let file = render(dir.path(), "waltz", &p.samples, &[])?;
+    let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    assert_eq!(result["TimeSignature"], "3/4", "{result}");
+    assert!(
+        f_measure(&downbeats(&p), &beats(&result, "DownBeatList")) >= 0.8,
+        "{result}"
+    );
+    Ok(())
+}
+
+#[test]
+fn channels_rates_and_codecs_do_not_change_the_beats() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(110.0, 110.0, 15.0, 4, false, 0.0);
+    for (name, args) in [
+        ("mono8k", vec!["-ar", "8000", "wav"]),
+        (
+            "stereo",
+            vec!["-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", "mp3"],
+        ),
+        ("surround", vec!["-ac", "6", "-ar", "48000", "flac"]),
+        ("hires", vec!["-ar", "96000", "-c:a", "aac", "m4a"]),
+    ] {
+        let file = render(dir.path(), name, &p.samples, &args)?;
+        let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+        let f = f_measure(&p.beats, &beats(&result, "BeatList"));
+        assert!(f >= 0.9, "{name}: F {f}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_tempo_range_decides_the_metrical_level() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(120.0, 120.0, 20.0, 4, false, 0.0);
+    let file = render(dir.path(), "range", &p.samples, &[])?;
+    let (slow, _) =
+        detect(&file, json!({"MinBpm": 40, "MaxBpm": 80})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(
+        (slow["Bpm"].as_f64().unwrap_or(0.0) - 60.0).abs() < 2.0,
+        "{slow}"
+    );
+    let (window, _) =
+        detect(&file, json!({"StartTime": 5, "EndTime": 15})).map_err(|e| anyhow::anyhow!(e))?;
+    let found = beats(&window, "BeatList");
+    assert!(found.iter().all(|&t| (4.9..15.1).contains(&t)), "{found:?}");
+    let truth: Vec<f64> = p
+        .beats
+        .iter()
+        .copied()
+        .filter(|t| (5.0..15.0).contains(t))
+        .collect();
+    assert!(
+        f_measure(&truth, &found) >= 0.9,
+        "times are in the source's timeline"
+    );
+    Ok(())
+}
+
+#[test]
+fn silence_and_very_short_clips_succeed_without_inventing_beats() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let silent = render(dir.path(), "silence", &vec![0.0; 44_100 * 5], &[])?;
+    let (result, message) = detect(&silent, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(beats(&result, "BeatList").is_empty());
+    assert!(message.contains("no beats"), "{message}");
+    let p = piece(120.0, 120.0, 2.0, 4, false, 0.0);
+    let short = render(dir.path(), "short", &p.samples, &[])?;
+    let (result, _) = detect(&short, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(beats(&result, "BeatList").len() <= 5, "{result}");
+    Ok(())
+}
+
+#[test]
+fn corrupt_and_video_only_inputs_fail_with_a_clear_code() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let garbage = dir.path().join("song.mp3");
+    std::fs::write(&garbage, vec![0x55u8; 4096])?;
+    let err = detect(&garbage, json!({})).expect_err("garbage");
+    assert_eq!(err.code, ErrorCode::InvalidMedia, "{err}");
+    let video = dir.path().join("silent.mp4");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:d=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        &video.to_string_lossy(),
+    ])?;
+    let err = detect(&video, json!({})).expect_err("no audio");
+    assert_eq!(err.code, ErrorCode::UnsupportedMedia, "{err}");
+    assert!(err.message.contains("no audio stream"), "{err}");
+    let err = detect(&video, json!({"MaxBpm": 1000})).expect_err("range");
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    Ok(())
+}
