@@ -27,8 +27,12 @@ pub struct LambdaConfig {
     /// Bucket whose uploads trigger this function (`IPROD_INPUT_BUCKET`).
     pub input_bucket: Option<String>,
     /// Key prefix whose uploads trigger it (`IPROD_INPUT_PREFIX`); S3
-    /// events outside it are ignored and outputs may never land in it.
+    /// events outside it are ignored.
     pub input_prefix: String,
+    /// Key prefix of the input bucket where no output may land, because
+    /// uploads there trigger functions (`IPROD_PROTECTED_PREFIX`, default
+    /// the input prefix).
+    pub protected_prefix: String,
     /// `JobParams` for S3-triggered jobs (`IPROD_JOB_PARAMS`, JSON object).
     pub default_params: serde_json::Value,
     /// The queue's `maxReceiveCount` (`IPROD_MAX_RECEIVE_COUNT`, default 3):
@@ -105,6 +109,9 @@ impl LambdaConfig {
             default_output,
             input_bucket: get("IPROD_INPUT_BUCKET"),
             input_prefix: get("IPROD_INPUT_PREFIX").unwrap_or_default(),
+            protected_prefix: get("IPROD_PROTECTED_PREFIX")
+                .or_else(|| get("IPROD_INPUT_PREFIX"))
+                .unwrap_or_default(),
             default_params,
             max_receive_count: number("IPROD_MAX_RECEIVE_COUNT", 3.0)? as u32,
             limits: Limits {
@@ -122,13 +129,14 @@ impl LambdaConfig {
         })
     }
 
-    /// Where outputs must never go: the trigger prefix of the input bucket.
+    /// Where outputs must never go: the protected prefix of the input
+    /// bucket.
     pub fn protected(&self) -> Vec<MediaLocation> {
         self.input_bucket
             .iter()
             .map(|bucket| MediaLocation::S3 {
                 bucket: bucket.clone(),
-                key: self.input_prefix.clone(),
+                key: self.protected_prefix.clone(),
             })
             .collect()
     }

@@ -244,6 +244,14 @@ impl World {
     /// # Errors
     /// When the configuration is invalid.
     pub fn config(&self) -> anyhow::Result<LambdaConfig> {
+        self.config_with(r#"{"Count":2}"#)
+    }
+
+    /// The configuration with `job_params` for S3-triggered jobs.
+    ///
+    /// # Errors
+    /// When the configuration is invalid.
+    pub fn config_with(&self, job_params: &str) -> anyhow::Result<LambdaConfig> {
         let pairs = [
             ("IPROD_STATE_BUCKET", self.state_bucket.clone()),
             (
@@ -253,7 +261,7 @@ impl World {
             ("IPROD_TOPIC_ARN", self.topic_arn.clone()),
             ("IPROD_INPUT_BUCKET", self.input_bucket.clone()),
             ("IPROD_INPUT_PREFIX", "input/".to_owned()),
-            ("IPROD_JOB_PARAMS", r#"{"Count":2}"#.to_owned()),
+            ("IPROD_JOB_PARAMS", job_params.to_owned()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
         ];
         LambdaConfig::from_lookup(|k| {
@@ -270,7 +278,15 @@ impl World {
     /// # Errors
     /// When the configuration is invalid.
     pub fn handler(&self, capability: Arc<dyn Capability>) -> anyhow::Result<AwsHandler> {
-        Ok(aws_handler_with(&self.sdk, &self.config()?, capability))
+        let params = match capability.function() {
+            iprod::domain::FunctionName::Cover => r#"{"Count":2}"#,
+            _ => "{}",
+        };
+        Ok(aws_handler_with(
+            &self.sdk,
+            &self.config_with(params)?,
+            capability,
+        ))
     }
 
     /// Uploads a local file to the input bucket.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use iprod::capabilities::cover::Cover;
 use iprod_tests::{media, World};
@@ -86,5 +87,64 @@ async fn the_sqs_submit_message_and_the_direct_invoke_run_jobs() -> anyhow::Resu
         .await?;
     assert_eq!(states(&direct), vec!["Success"], "{direct}");
     assert_eq!(direct["Jobs"][0]["UserData"], r#"{"orderId":"A-1001"}"#);
+    Ok(())
+}
+
+async fn world_with_song(key: &str) -> anyhow::Result<World> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let song = iprod_tests::music::piece(100.0, 100.0, 12.0, 4, false, 0.0);
+    let file = iprod_tests::music::render(
+        dir.path(),
+        "song",
+        &song.samples,
+        &["-c:a", "libmp3lame", "-b:a", "128k", "mp3"],
+    )?;
+    world.upload(key, &file).await?;
+    Ok(world)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_beat_detection_events_run_jobs() -> anyhow::Result<()> {
+    let world = world_with_song("input/beats/my song.mp3").await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("song.mp3");
+    std::fs::write(
+        &file,
+        world
+            .read(&world.input_bucket, "input/beats/my song.mp3")
+            .await?,
+    )?;
+    world.upload("library/song.mp3", &file).await?;
+    let handler = world.handler(Arc::new(iprod::capabilities::beats::BeatDetection))?;
+
+    let response = handler
+        .handle(event(&world, "beat-detection-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    let bpm = response["Jobs"][0]["Result"]["Data"]["Bpm"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!((bpm - 100.0).abs() < 2.0, "{response}");
+
+    let response = handler
+        .handle(event(&world, "beat-detection-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.contains(&"beats/song.txt".to_owned()), "{keys:?}");
+    let text = String::from_utf8(world.read(&world.output_bucket, "beats/song.txt").await?)?;
+    let first: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split('\t')
+        .collect();
+    assert_eq!(first.len(), 2, "time and bar position: {text}");
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    assert!(notes
+        .iter()
+        .all(|n| n["FunctionName"] == "AudioBeatDetection"));
     Ok(())
 }

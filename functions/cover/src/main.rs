@@ -6,10 +6,6 @@ use std::sync::Arc;
 use iprod::capabilities::cover::Cover;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime_error::Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     iprod::lambda::serve(Arc::new(Cover)).await
-}
-
-mod lambda_runtime_error {
-    pub type Error = Box<dyn std::error::Error + Send + Sync>;
 }

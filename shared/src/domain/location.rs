@@ -142,8 +142,8 @@ pub const PLACEHOLDERS: [&str; 5] = [
 /// An Output location with placeholders, checked when the job is parsed.
 ///
 /// A template that ends in `/` names a folder: files go into it as
-/// `{source}-{sequenceId}.{ext}` (with `-{resultType}` when the capability
-/// has result types). Otherwise the template names the file; the extension
+/// `{source}-{resultType}.{ext}`, with `-{sequenceId}` when there are
+/// several of that type, and the result JSON as `{source}-result.json`. Otherwise the template names the file; the extension
 /// is always the one of the format written, and `-{sequenceId}` is added
 /// when a job writes several files and the template does not say how to
 /// tell them apart.
@@ -218,7 +218,9 @@ impl OutputTemplate {
             if vars.result_type != "result" && !vars.result_type.is_empty() {
                 text.push_str("-{resultType}");
             }
-            text.push_str("-{sequenceId}");
+            if vars.several {
+                text.push_str("-{sequenceId}");
+            }
         } else {
             text = strip_extension(&text).to_owned();
             if vars.several && !text.contains("{sequenceId}") {
