@@ -167,11 +167,29 @@ fn track_range(
     spread: f64,
     s: &TrackerSettings,
 ) -> Vec<usize> {
+    // The model runs at half the frame rate (max-pooled activation): a
+    // quarter of the work, since both states and frames halve. Beats are
+    // then placed on the full-rate activation peak.
+    const DECIMATE: usize = 2;
+    let coarse: Vec<f32> = act
+        .chunks(DECIMATE)
+        .map(|c| c.iter().copied().fold(0f32, f32::max))
+        .collect();
+    let coarse_fps = fps / DECIMATE as f64;
     let lo_bpm = (centre_bpm / spread).max(s.min_bpm);
     let hi_bpm = (centre_bpm * spread).min(s.max_bpm);
-    let min_period = (60.0 * fps / hi_bpm).floor().max(2.0) as usize;
-    let max_period = ((60.0 * fps / lo_bpm).ceil() as usize).max(min_period);
-    viterbi(act, min_period, max_period, s)
+    let min_period = (60.0 * coarse_fps / hi_bpm).floor().max(2.0) as usize;
+    let max_period = ((60.0 * coarse_fps / lo_bpm).ceil() as usize).max(min_period);
+    viterbi(&coarse, min_period, max_period, s)
+        .iter()
+        .map(|&b| {
+            let lo = (b * DECIMATE).saturating_sub(DECIMATE);
+            let hi = (b * DECIMATE + 2 * DECIMATE - 1).min(act.len() - 1);
+            (lo..=hi)
+                .max_by(|&x, &y| act[x].total_cmp(&act[y]))
+                .unwrap_or(b * DECIMATE)
+        })
+        .collect()
 }
 
 /// Viterbi decoding of the (period, phase) model; returns beat frames.
@@ -266,18 +284,7 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
         }
     }
     beats.reverse();
-    // Snap each beat to the activation peak within its beat region.
     beats
-        .iter()
-        .map(|&b| {
-            let r = 2;
-            let lo = b.saturating_sub(r);
-            let hi = (b + r).min(act.len() - 1);
-            (lo..=hi)
-                .max_by(|&x, &y| act[x].total_cmp(&act[y]))
-                .unwrap_or(b)
-        })
-        .collect()
 }
 
 fn zscore(values: &[f64]) -> Vec<f64> {

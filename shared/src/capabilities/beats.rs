@@ -70,6 +70,7 @@ pub fn analyse(
     params: &BeatParams,
     ctx: &Context,
 ) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+    let started = std::time::Instant::now();
     let audio = decode_mono(
         input,
         SAMPLE_RATE,
@@ -81,8 +82,10 @@ pub fn analyse(
         return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
     }
     ctx.progress.update(0.3);
+    let decoded_ms = started.elapsed().as_secs_f64() * 1e3;
     let f = features(&audio.samples);
     ctx.progress.update(0.6);
+    let features_ms = started.elapsed().as_secs_f64() * 1e3 - decoded_ms;
     let settings = TrackerSettings {
         min_bpm: params.min_bpm,
         max_bpm: params.max_bpm,
@@ -91,7 +94,15 @@ pub fn analyse(
             .clamp(params.min_bpm, params.max_bpm),
         ..TrackerSettings::default()
     };
-    Ok((track(&f, &settings), audio.duration_s(), audio.offset_s))
+    let track = track(&f, &settings);
+    tracing::debug!(
+        decoded_ms,
+        features_ms,
+        tracked_ms = started.elapsed().as_secs_f64() * 1e3 - decoded_ms - features_ms,
+        seconds = audio.duration_s(),
+        "beat analysis"
+    );
+    Ok((track, audio.duration_s(), audio.offset_s))
 }
 
 fn round3(x: f64) -> f64 {
