@@ -133,10 +133,8 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     let on_beats =
         beat_frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / beat_frames.len() as f64;
     let confidence = ((on_beats - overall) / (on_beats + 1e-6)).clamp(0.0, 1.0);
-    let (meter, phase, downbeat_confidence) = downbeats(features, &beat_frames);
-    let positions = (0..beats.len())
-        .map(|i| ((i + meter as usize - phase) % meter as usize) as u8 + 1)
-        .collect();
+    let (positions, meter, downbeat_confidence) = downbeats(features, &beat_frames);
+    let positions = positions.iter().map(|p| p + 1).collect();
     Some(BeatTrack {
         tempo_curve: tempo_curve(&beats),
         beats,
@@ -296,12 +294,12 @@ fn zscore(values: &[f64]) -> Vec<f64> {
     values.iter().map(|v| (v - mean) / sd).collect()
 }
 
-/// Chooses meter (3 or 4) and the phase of the first downbeat: the bar
-/// grid whose beats show the most harmonic change, bass and accent.
-/// Returns `(meter, phase, confidence)`.
-fn downbeats(features: &Features, beats: &[usize]) -> (u8, usize, f64) {
+/// Places the bar lines: each beat's evidence of being a downbeat (chord
+/// change, bass, accent) decoded by [`bar_positions`]. Returns the
+/// positions (0 = downbeat), the meter and a confidence.
+fn downbeats(features: &Features, beats: &[usize]) -> (Vec<u8>, u8, f64) {
     if beats.len() < 8 {
-        return (4, 0, 0.0);
+        return ((0..beats.len()).map(|k| (k % 4) as u8).collect(), 4, 0.0);
     }
     let frames = features.onset.len();
     let n = beats.len();
@@ -346,33 +344,110 @@ fn downbeats(features: &Features, beats: &[usize]) -> (u8, usize, f64) {
         .collect();
     let (zc, zb, za) = (zscore(&change), zscore(&bass), zscore(&accent));
     let evidence: Vec<f64> = (0..n).map(|k| zc[k] + 0.5 * zb[k] + 0.3 * za[k]).collect();
-    let mut scored: Vec<(f64, u8, usize)> = Vec::new();
-    for meter in [3u8, 4u8] {
-        let m = meter as usize;
-        for phase in 0..m {
-            let (mut on, mut on_n, mut off, mut off_n) = (0f64, 0usize, 0f64, 0usize);
-            for (k, e) in evidence.iter().enumerate() {
-                if k % m == phase {
-                    on += e;
-                    on_n += 1;
+    bar_positions(&evidence)
+}
+
+/// Viterbi over bar positions: states are (meter 3 or 4, position), the
+/// position advances by one each beat, may restart early (an irregular
+/// short bar, rare), and the meter changes only at bar lines (rarer).
+/// `evidence` is each beat's downbeat-likeness (z-score scale). Returns
+/// the position (0 = downbeat) of each beat, the meter most used, and a
+/// confidence.
+fn bar_positions(evidence: &[f64]) -> (Vec<u8>, u8, f64) {
+    const RESTART: f64 = 0.02;
+    const METER_CHANGE: f64 = 0.001;
+    let states: Vec<(u8, u8)> = [3u8, 4u8]
+        .iter()
+        .flat_map(|&m| (0..m).map(move |p| (m, p)))
+        .collect();
+    let ns = states.len();
+    let down = |e: f64| 1.0 / (1.0 + (-(1.5 * (e - 0.5))).exp());
+    let emit = |state: (u8, u8), e: f64| {
+        let d = down(e).clamp(1e-4, 1.0 - 1e-4);
+        if state.1 == 0 {
+            d.ln()
+        } else {
+            (1.0 - d).ln()
+        }
+    };
+    let trans = |from: (u8, u8), to: (u8, u8)| -> f64 {
+        let (fm, fp) = from;
+        let (tm, tp) = to;
+        let bar_end = fp + 1 == fm;
+        if tp == 0 {
+            if bar_end {
+                if fm == tm {
+                    1.0 - METER_CHANGE
                 } else {
-                    off += e;
-                    off_n += 1;
+                    METER_CHANGE
+                }
+            } else if fm == tm {
+                RESTART
+            } else {
+                0.0
+            }
+        } else if fm == tm && tp == fp + 1 {
+            if bar_end {
+                0.0
+            } else {
+                1.0 - RESTART
+            }
+        } else {
+            0.0
+        }
+    };
+    let mut delta: Vec<f64> = states
+        .iter()
+        .map(|&st| {
+            (if st.0 == 4 { 0.6f64 } else { 0.4 }).ln() - f64::from(st.0).ln()
+                + emit(st, evidence[0])
+        })
+        .collect();
+    let mut back: Vec<Vec<usize>> = Vec::with_capacity(evidence.len());
+    back.push((0..ns).collect());
+    for &e in &evidence[1..] {
+        let mut next = vec![f64::NEG_INFINITY; ns];
+        let mut arg = vec![0usize; ns];
+        for (j, &to) in states.iter().enumerate() {
+            for (i, &from) in states.iter().enumerate() {
+                let t = trans(from, to);
+                if t <= 0.0 {
+                    continue;
+                }
+                let v = delta[i] + t.ln();
+                if v > next[j] {
+                    next[j] = v;
+                    arg[j] = i;
                 }
             }
-            let score = on / on_n.max(1) as f64 - off / off_n.max(1) as f64
-                + if meter == 4 { 0.1 } else { 0.0 };
-            scored.push((score, meter, phase));
+            next[j] += emit(to, e);
+        }
+        back.push(arg);
+        delta = next;
+    }
+    let mut state = (0..ns)
+        .max_by(|&a, &b| delta[a].total_cmp(&delta[b]))
+        .unwrap_or(0);
+    let mut path = vec![0usize; evidence.len()];
+    for k in (0..evidence.len()).rev() {
+        path[k] = state;
+        state = back[k][state];
+    }
+    let positions: Vec<u8> = path.iter().map(|&i| states[i].1).collect();
+    let fours = path.iter().filter(|&&i| states[i].0 == 4).count();
+    let meter = if fours * 2 >= path.len() { 4 } else { 3 };
+    let (mut on, mut on_n, mut off, mut off_n) = (0f64, 0usize, 0f64, 0usize);
+    for (&p, &e) in positions.iter().zip(evidence) {
+        if p == 0 {
+            on += down(e);
+            on_n += 1;
+        } else {
+            off += down(e);
+            off_n += 1;
         }
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (best, meter, phase) = scored[0];
-    let second = scored.get(1).map_or(0.0, |s| s.0);
-    (
-        meter,
-        phase,
-        ((best - second) / (best.abs() + 1e-6)).clamp(0.0, 1.0),
-    )
+    let confidence = (on / on_n.max(1) as f64 - off / off_n.max(1) as f64).clamp(0.0, 1.0);
+    (positions, meter, confidence)
 }
 
 /// Local tempo every ~2 s: 60 / median beat interval over nine beats.
