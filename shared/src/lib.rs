@@ -14,6 +14,8 @@ pub mod bench;
 pub mod capabilities;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "onnx")]
+pub mod inference;
 #[cfg(feature = "aws")]
 pub mod lambda;
 #[cfg(feature = "media")]
