@@ -3,6 +3,7 @@
 
 pub mod beats;
 pub mod features;
+pub mod structure;
 pub mod tempo;
 
 /// Analysis sample rate: audio is decoded to this before any DSP.

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "audio")]
 pub mod beats;
+#[cfg(feature = "audio")]
+pub mod chorus;
 #[cfg(feature = "video")]
 pub mod cover;
 #[cfg(feature = "video")]

@@ -83,6 +83,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// MusicSegmentDetect on songs with `<name>.chorus.lab` and
+    /// `<name>.sections*.lab` annotations: chorus hit rate (start within
+    /// 3 s, half overlap), precision, section boundary hit rates at 0.5 s
+    /// and 3 s, and wall time.
+    Chorus {
+        /// Folder of annotations (and audio, unless --audio says where).
+        dir: PathBuf,
+        /// Folder with the audio files, when not beside the annotations.
+        #[arg(long)]
+        audio: Option<PathBuf>,
+    },
     /// AudioBeatDetection vs librosa on audio with `<name>.beats`
     /// annotations: F-measure, CMLt, AMLt (mir_eval), downbeat F, and wall
     /// time of both in the same run. Needs `scripts/bench-music`'s venv.
@@ -152,6 +163,7 @@ async fn main() -> ExitCode {
                     python,
                     script,
                 } => iprod::bench::beats::run(&dir, &python, &script),
+                Bench::Chorus { dir, audio } => iprod::bench::chorus::run(&dir, audio.as_deref()),
             };
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,8 @@
 pub mod beats;
 #[cfg(feature = "video")]
 pub mod cover;
+#[cfg(feature = "audio")]
+pub mod segments;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -218,6 +220,8 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
         FunctionName::Cover => Ok(Arc::new(cover::Cover)),
         #[cfg(feature = "audio")]
         FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection)),
+        #[cfg(feature = "audio")]
+        FunctionName::MusicSegmentDetect => Ok(Arc::new(segments::SegmentDetection)),
         other => Err(JobError::permanent(
             ErrorCode::UnsupportedFunction,
             format!("FunctionName {other} is not available in this build"),

@@ -123,3 +123,60 @@ mod tests {
         }
     }
 }
+
+/// `JobParams` of `MusicSegmentDetect`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentParams {
+    /// Tempo range for the beat grid the sections snap to.
+    pub beats: BeatParams,
+}
+
+impl TryFrom<&serde_json::Value> for SegmentParams {
+    type Error = JobError;
+
+    fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
+        Ok(Self {
+            beats: BeatParams::try_from(params)?,
+        })
+    }
+}
+
+/// A time range, seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeRange {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+}
+
+/// One labelled section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SectionItem {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// Repetition label: sections with the same letter repeat the same
+    /// music.
+    pub label: String,
+    /// `intro`, `chorus`, `outro`, or `section`.
+    pub kind: String,
+}
+
+/// Result of `MusicSegmentDetect`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentResult {
+    /// Every chorus, in order (empty when none was found).
+    pub chorus_list: Vec<TimeRange>,
+    /// All sections, in order.
+    pub sections: Vec<SectionItem>,
+    /// Tempo of the beat grid, BPM.
+    pub bpm: f64,
+    /// Seconds analysed.
+    pub duration: f64,
+}

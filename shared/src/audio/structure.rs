@@ -1,0 +1,322 @@
+//! Song structure from beat-synchronous features: sections found as
+//! changes in a self-similarity matrix (Foote novelty), snapped to bar
+//! lines, grouped by repetition into labels (A, B, C…), and the chorus
+//! chosen as the most repeated, loud and bright label that is not the
+//! opening material.
+
+use super::features::Features;
+
+/// One section of a song.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// Repetition group: sections with the same label repeat the same
+    /// music (0 = A, 1 = B, …).
+    pub group: usize,
+    /// Whether this group was chosen as the chorus.
+    pub chorus: bool,
+}
+
+/// Settings of the segmentation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StructureSettings {
+    /// Half-width of the novelty kernel, beats.
+    pub kernel_beats: usize,
+    /// Shortest section, beats.
+    pub min_section_beats: usize,
+    /// Beats stacked into one vector for repetition (time-delay embedding).
+    pub embed_beats: usize,
+    /// Similarity above which two sections share a label (0–1).
+    pub same_label: f64,
+}
+
+impl Default for StructureSettings {
+    fn default() -> Self {
+        Self {
+            kernel_beats: 16,
+            min_section_beats: 16,
+            embed_beats: 8,
+            same_label: 0.75,
+        }
+    }
+}
+
+fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 1e-9 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Per-beat features: chroma (12, unit length) and timbre (the log bands
+/// averaged over the beat, mean-removed, unit length), plus loudness.
+struct BeatFeatures {
+    chroma: Vec<Vec<f32>>,
+    timbre: Vec<Vec<f32>>,
+    loudness: Vec<f32>,
+    brightness: Vec<f32>,
+}
+
+fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
+    let frames = f.onset.len();
+    let nb = f.band_count;
+    let mut chroma = Vec::with_capacity(beat_frames.len());
+    let mut timbre = Vec::with_capacity(beat_frames.len());
+    let mut loudness = Vec::with_capacity(beat_frames.len());
+    let mut brightness = Vec::with_capacity(beat_frames.len());
+    // Coarse timbre: the log bands pooled into 16 groups.
+    let groups = 16usize;
+    for (k, &b) in beat_frames.iter().enumerate() {
+        let end = beat_frames.get(k + 1).copied().unwrap_or(frames).min(frames).max(b + 1);
+        let span = b.min(frames.saturating_sub(1))..end.min(frames);
+        let count = span.len().max(1) as f32;
+        let mut c = vec![0f32; 12];
+        let mut t = vec![0f32; groups];
+        let (mut loud, mut bright, mut weight) = (0f32, 0f32, 0f32);
+        for fr in span {
+            for (acc, v) in c.iter_mut().zip(f.chroma[fr].iter()) {
+                *acc += v.sqrt();
+            }
+            let row = &f.bands[fr * nb..(fr + 1) * nb];
+            for (i, v) in row.iter().enumerate() {
+                t[i * groups / nb.max(1)] += v;
+                bright += v * i as f32;
+                weight += v;
+            }
+            loud += f.energy[fr];
+        }
+        normalise(&mut c);
+        let mean = t.iter().sum::<f32>() / groups as f32;
+        t.iter_mut().for_each(|v| *v -= mean);
+        normalise(&mut t);
+        chroma.push(c);
+        timbre.push(t);
+        loudness.push(loud / count);
+        brightness.push(if weight > 0.0 { bright / weight } else { 0.0 });
+    }
+    BeatFeatures {
+        chroma,
+        timbre,
+        loudness,
+        brightness,
+    }
+}
+
+/// Stacks `m` consecutive vectors (time-delay embedding), unit length.
+fn embed(v: &[Vec<f32>], m: usize) -> Vec<Vec<f32>> {
+    (0..v.len())
+        .map(|i| {
+            let mut out = Vec::with_capacity(m * v[0].len());
+            for j in 0..m {
+                out.extend_from_slice(&v[(i + j).min(v.len() - 1)]);
+            }
+            normalise(&mut out);
+            out
+        })
+        .collect()
+}
+
+fn ssm(v: &[Vec<f32>]) -> Vec<f32> {
+    let n = v.len();
+    let mut s = vec![0f32; n * n];
+    for i in 0..n {
+        for j in i..n {
+            let d = dot(&v[i], &v[j]);
+            s[i * n + j] = d;
+            s[j * n + i] = d;
+        }
+    }
+    s
+}
+
+/// Foote novelty: a Gaussian-tapered checkerboard kernel slid along the
+/// diagonal.
+fn novelty(s: &[f32], n: usize, half: usize) -> Vec<f32> {
+    let sigma = half as f32 / 2.0;
+    let mut out = vec![0f32; n];
+    // Only where the whole kernel fits: at the edges the missing quadrants
+    // would turn the matrix's overall similarity into false novelty.
+    for (c, slot) in out.iter_mut().enumerate().take(n.saturating_sub(half)).skip(half) {
+        let mut acc = 0f32;
+        for di in 0..half {
+            for dj in 0..half {
+                let g = (-((di * di + dj * dj) as f32) / (2.0 * sigma * sigma)).exp();
+                let (before_i, before_j) = (c as isize - 1 - di as isize, c as isize - 1 - dj as isize);
+                let (after_i, after_j) = (c + di, c + dj);
+                // Same side: similar is expected; across: a change.
+                if before_i >= 0 && before_j >= 0 {
+                    acc += g * s[before_i as usize * n + before_j as usize];
+                }
+                if after_i < n && after_j < n {
+                    acc += g * s[after_i * n + after_j];
+                }
+                if before_i >= 0 && after_j < n {
+                    acc -= g * s[before_i as usize * n + after_j];
+                }
+                if after_i < n && before_j >= 0 {
+                    acc -= g * s[after_i * n + before_j as usize];
+                }
+            }
+        }
+        *slot = acc.max(0.0);
+    }
+    out
+}
+
+/// Sections of a song whose beats are `beat_frames` (with bar positions,
+/// 1 = downbeat). Empty when there are too few beats to tell.
+pub fn sections(
+    f: &Features,
+    beat_frames: &[usize],
+    positions: &[u8],
+    settings: &StructureSettings,
+) -> Vec<Section> {
+    let n = beat_frames.len();
+    if n < 4 * settings.min_section_beats {
+        return Vec::new();
+    }
+    let bf = beat_features(f, beat_frames);
+    // Chroma relative to the song's average: what distinguishes a passage,
+    // not the key every passage shares.
+    let dims = 12;
+    let mut mean_chroma = vec![0f32; dims];
+    for c in &bf.chroma {
+        for (m, v) in mean_chroma.iter_mut().zip(c) {
+            *m += v / n as f32;
+        }
+    }
+    let centred: Vec<Vec<f32>> = bf
+        .chroma
+        .iter()
+        .map(|c| {
+            let mut v: Vec<f32> = c.iter().zip(&mean_chroma).map(|(a, m)| a - m).collect();
+            normalise(&mut v);
+            v
+        })
+        .collect();
+    let chroma_embedded = embed(&centred, settings.embed_beats);
+    let timbre_embedded = embed(&bf.timbre, settings.embed_beats / 2);
+    let sc = ssm(&chroma_embedded);
+    let st = ssm(&timbre_embedded);
+    let combined: Vec<f32> = sc.iter().zip(&st).map(|(a, b)| 0.5 * (a + b)).collect();
+    let nov = novelty(&combined, n, settings.kernel_beats);
+
+    // Peaks of novelty, strongest first, kept apart by a minimum length,
+    // each moved to the nearest downbeat.
+    let downbeat = |k: usize| -> usize {
+        (0..=4)
+            .flat_map(|d| [k.saturating_sub(d), (k + d).min(n - 1)])
+            .find(|&i| positions.get(i) == Some(&1))
+            .unwrap_or(k)
+    };
+    let inner = &nov[settings.kernel_beats..n - settings.kernel_beats];
+    let mean = inner.iter().sum::<f32>() / inner.len().max(1) as f32;
+    let mut peaks: Vec<usize> = (1..n - 1)
+        .filter(|&i| nov[i] >= nov[i - 1] && nov[i] >= nov[i + 1] && nov[i] > mean)
+        .collect();
+    peaks.sort_by(|&a, &b| nov[b].total_cmp(&nov[a]));
+    let mut bounds: Vec<usize> = vec![0, n];
+    for p in peaks {
+        let p = downbeat(p);
+        if bounds
+            .iter()
+            .all(|&b| b.abs_diff(p) >= settings.min_section_beats)
+        {
+            bounds.push(p);
+        }
+    }
+    bounds.sort_unstable();
+
+    // Label by repetition: mean diagonal similarity of the chroma SSM.
+    let segs: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let similarity = |a: (usize, usize), b: (usize, usize)| -> f64 {
+        let len = (a.1 - a.0).min(b.1 - b.0);
+        if len == 0 {
+            return 0.0;
+        }
+        // Best alignment within a bar either way.
+        (0..=4)
+            .flat_map(|shift| [(shift, 0), (0, shift)])
+            .map(|(sa, sb)| {
+                let l = len.saturating_sub(sa.max(sb)).max(1);
+                (0..l)
+                    .map(|k| {
+                        let (i, j) = ((a.0 + sa + k).min(n - 1), (b.0 + sb + k).min(n - 1));
+                        f64::from(sc[i * n + j])
+                    })
+                    .sum::<f64>()
+                    / l as f64
+            })
+            .fold(0.0, f64::max)
+    };
+    let mut group_of: Vec<usize> = Vec::with_capacity(segs.len());
+    let mut reps: Vec<usize> = Vec::new();
+    for (k, &seg) in segs.iter().enumerate() {
+        let best = reps
+            .iter()
+            .enumerate()
+            .map(|(g, &r)| (g, similarity(segs[r], seg)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((g, s)) if s >= settings.same_label => group_of.push(g),
+            _ => {
+                group_of.push(reps.len());
+                reps.push(k);
+            }
+        }
+    }
+
+    // The chorus: a repeated group, loud and bright, not the opening.
+    let groups = reps.len();
+    let seg_mean = |v: &[f32], (a, b): (usize, usize)| -> f64 {
+        v[a..b].iter().map(|&x| f64::from(x)).sum::<f64>() / (b - a).max(1) as f64
+    };
+    let z = |v: Vec<f64>| -> Vec<f64> {
+        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64)
+            .sqrt()
+            .max(1e-9);
+        v.iter().map(|x| (x - m) / sd).collect()
+    };
+    let loud = z(segs.iter().map(|&s| seg_mean(&bf.loudness, s)).collect());
+    let bright = z(segs.iter().map(|&s| seg_mean(&bf.brightness, s)).collect());
+    let mut best: Option<(f64, usize)> = None;
+    for g in 0..groups {
+        let members: Vec<usize> = (0..segs.len()).filter(|&k| group_of[k] == g).collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let first = segs[members[0]].0 as f64 / n as f64;
+        let score = (members.len() as f64).ln()
+            + members.iter().map(|&k| loud[k] + 0.5 * bright[k]).sum::<f64>() / members.len() as f64
+            - if first < 0.15 { 1.0 } else { 0.0 };
+        if best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, g));
+        }
+    }
+    let chorus = best.map(|(_, g)| g);
+    let fps = f.fps;
+    let time = |k: usize| -> f64 {
+        if k >= n {
+            f.onset.len() as f64 / fps
+        } else {
+            beat_frames[k] as f64 / fps
+        }
+    };
+    segs.iter()
+        .zip(group_of)
+        .map(|(&(a, b), g)| Section {
+            start: time(a),
+            end: time(b),
+            group: g,
+            chorus: Some(g) == chorus,
+        })
+        .collect()
+}

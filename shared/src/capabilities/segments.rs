@@ -1,0 +1,154 @@
+//! `MusicSegmentDetect`: every chorus and all sections of a song.
+//!
+//! Beats and bars come from the beat tracker; beat-synchronous chroma and
+//! timbre give a self-similarity matrix whose Foote novelty marks section
+//! changes (moved to bar lines); sections are grouped by how well their
+//! chroma repeats, and the chorus is the repeated group that is loudest
+//! and brightest and does not open the song.
+
+use std::path::Path;
+
+use super::{Capability, CapabilityOutput, Context, OutputSink};
+use crate::audio::beats::{track, TrackerSettings};
+use crate::audio::features::features;
+use crate::audio::structure::{sections, Section, StructureSettings};
+use crate::audio::SAMPLE_RATE;
+use crate::domain::music::{SectionItem, SegmentParams, SegmentResult, TimeRange};
+use crate::domain::{FunctionName, JobError};
+use crate::media::decode_mono;
+
+/// The `MusicSegmentDetect` capability.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SegmentDetection;
+
+impl Capability for SegmentDetection {
+    fn function(&self) -> FunctionName {
+        FunctionName::MusicSegmentDetect
+    }
+
+    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+        SegmentParams::try_from(params).map(|_| ())
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &serde_json::Value,
+        _sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = SegmentParams::try_from(params)?;
+        let result = analyse(input, &params, ctx)?;
+        let message = match result.chorus_list.len() {
+            0 if result.sections.is_empty() => {
+                "no sections: the audio is too short, silent or without a steady beat".to_owned()
+            }
+            0 => format!(
+                "no chorus: {} sections, none repeated enough to be a chorus",
+                result.sections.len()
+            ),
+            n => format!("{n} choruses in {} sections", result.sections.len()),
+        };
+        Ok(CapabilityOutput {
+            message,
+            data: serde_json::to_value(&result).unwrap_or_default(),
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn letter(group: usize) -> String {
+    let mut n = group;
+    let mut s = String::new();
+    loop {
+        s.insert(0, char::from(b'A' + (n % 26) as u8));
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    s
+}
+
+/// Decodes, tracks beats and finds the sections.
+///
+/// # Errors
+/// Media errors (corrupt, no audio, limits).
+pub fn analyse(input: &Path, params: &SegmentParams, ctx: &Context) -> Result<SegmentResult, JobError> {
+    let p = &params.beats;
+    let audio = decode_mono(input, SAMPLE_RATE, &ctx.limits, p.start_time, p.end_time)?;
+    ctx.progress.update(0.3);
+    let f = features(&audio.samples);
+    let settings = TrackerSettings {
+        min_bpm: p.min_bpm,
+        max_bpm: p.max_bpm,
+        prior_bpm: TrackerSettings::default().prior_bpm.clamp(p.min_bpm, p.max_bpm),
+        ..TrackerSettings::default()
+    };
+    let beat_track = track(&f, &settings);
+    ctx.progress.update(0.6);
+    let offset = audio.offset_s;
+    let found: Vec<Section> = match &beat_track {
+        Some(t) => {
+            let frames: Vec<usize> = t.beats.iter().map(|b| (b * f.fps).round() as usize).collect();
+            sections(&f, &frames, &t.positions, &StructureSettings::default())
+        }
+        None => Vec::new(),
+    };
+    let duration = audio.duration_s();
+    let last = found.len().saturating_sub(1);
+    let items: Vec<SectionItem> = found
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let repeated = found.iter().filter(|o| o.group == s.group).count() > 1;
+            let kind = if s.chorus {
+                "chorus"
+            } else if k == 0 && !repeated {
+                "intro"
+            } else if k == last && !repeated {
+                "outro"
+            } else {
+                "section"
+            };
+            SectionItem {
+                start: round3(s.start + offset),
+                end: round3(s.end + offset),
+                label: letter(s.group),
+                kind: kind.to_owned(),
+            }
+        })
+        .collect();
+    // Consecutive chorus sections form one chorus.
+    let mut choruses: Vec<TimeRange> = Vec::new();
+    for s in items.iter().filter(|s| s.kind == "chorus") {
+        match choruses.last_mut() {
+            Some(last) if (s.start - last.end).abs() < 0.05 => last.end = s.end,
+            _ => choruses.push(TimeRange {
+                start: s.start,
+                end: s.end,
+            }),
+        }
+    }
+    Ok(SegmentResult {
+        chorus_list: choruses,
+        sections: items,
+        bpm: beat_track.as_ref().map_or(0.0, |t| (t.bpm * 10.0).round() / 10.0),
+        duration: round3(duration),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_run_a_to_z_then_aa() {
+        assert_eq!(letter(0), "A");
+        assert_eq!(letter(25), "Z");
+        assert_eq!(letter(26), "AA");
+    }
+}
