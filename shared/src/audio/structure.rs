@@ -20,15 +20,18 @@ pub struct Section {
     pub chorus: bool,
 }
 
-/// Settings of the segmentation.
+/// Settings of the segmentation. Durations are in seconds and turned into
+/// beats with the song's beat period, so that a song tracked at double
+/// time is cut the same way.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StructureSettings {
-    /// Half-width of the novelty kernel, beats.
-    pub kernel_beats: usize,
-    /// Shortest section, beats.
-    pub min_section_beats: usize,
-    /// Beats stacked into one vector for repetition (time-delay embedding).
-    pub embed_beats: usize,
+    /// Half-width of the novelty kernel, seconds.
+    pub kernel_s: f64,
+    /// Shortest section, seconds.
+    pub min_section_s: f64,
+    /// Span stacked into one vector for repetition (time-delay embedding),
+    /// seconds.
+    pub embed_s: f64,
     /// Similarity above which two sections share a label (0–1).
     pub same_label: f64,
 }
@@ -36,9 +39,9 @@ pub struct StructureSettings {
 impl Default for StructureSettings {
     fn default() -> Self {
         Self {
-            kernel_beats: 16,
-            min_section_beats: 16,
-            embed_beats: 8,
+            kernel_s: 6.0,
+            min_section_s: 8.0,
+            embed_s: 4.0,
             same_label: 0.75,
         }
     }
@@ -74,7 +77,12 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
     // Coarse timbre: the log bands pooled into 16 groups.
     let groups = 16usize;
     for (k, &b) in beat_frames.iter().enumerate() {
-        let end = beat_frames.get(k + 1).copied().unwrap_or(frames).min(frames).max(b + 1);
+        let end = beat_frames
+            .get(k + 1)
+            .copied()
+            .unwrap_or(frames)
+            .min(frames)
+            .max(b + 1);
         let span = b.min(frames.saturating_sub(1))..end.min(frames);
         let count = span.len().max(1) as f32;
         let mut c = vec![0f32; 12];
@@ -109,13 +117,17 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
     }
 }
 
-/// Stacks `m` consecutive vectors (time-delay embedding), unit length.
+/// Stacks `m` consecutive vectors centred on each one (time-delay
+/// embedding), unit length. Centred, so that a change shows where it is,
+/// not `m / 2` beats early.
 fn embed(v: &[Vec<f32>], m: usize) -> Vec<Vec<f32>> {
+    let back = m / 2;
     (0..v.len())
         .map(|i| {
             let mut out = Vec::with_capacity(m * v[0].len());
             for j in 0..m {
-                out.extend_from_slice(&v[(i + j).min(v.len() - 1)]);
+                let k = (i + j).saturating_sub(back).min(v.len() - 1);
+                out.extend_from_slice(&v[k]);
             }
             normalise(&mut out);
             out
@@ -143,12 +155,18 @@ fn novelty(s: &[f32], n: usize, half: usize) -> Vec<f32> {
     let mut out = vec![0f32; n];
     // Only where the whole kernel fits: at the edges the missing quadrants
     // would turn the matrix's overall similarity into false novelty.
-    for (c, slot) in out.iter_mut().enumerate().take(n.saturating_sub(half)).skip(half) {
+    for (c, slot) in out
+        .iter_mut()
+        .enumerate()
+        .take(n.saturating_sub(half))
+        .skip(half)
+    {
         let mut acc = 0f32;
         for di in 0..half {
             for dj in 0..half {
                 let g = (-((di * di + dj * dj) as f32) / (2.0 * sigma * sigma)).exp();
-                let (before_i, before_j) = (c as isize - 1 - di as isize, c as isize - 1 - dj as isize);
+                let (before_i, before_j) =
+                    (c as isize - 1 - di as isize, c as isize - 1 - dj as isize);
                 let (after_i, after_j) = (c + di, c + dj);
                 // Same side: similar is expected; across: a change.
                 if before_i >= 0 && before_j >= 0 {
@@ -179,7 +197,19 @@ pub fn sections(
     settings: &StructureSettings,
 ) -> Vec<Section> {
     let n = beat_frames.len();
-    if n < 4 * settings.min_section_beats {
+    if n < 16 {
+        return Vec::new();
+    }
+    let mut intervals: Vec<usize> = beat_frames.windows(2).map(|w| w[1] - w[0]).collect();
+    intervals.sort_unstable();
+    let beat_s = intervals[intervals.len() / 2].max(1) as f64 / f.fps;
+    let beats = |seconds: f64| ((seconds / beat_s).round() as usize).max(2);
+    let (kernel, min_section, embed_len) = (
+        beats(settings.kernel_s),
+        beats(settings.min_section_s),
+        beats(settings.embed_s),
+    );
+    if n < 2 * kernel + 2 * min_section {
         return Vec::new();
     }
     let bf = beat_features(f, beat_frames);
@@ -201,12 +231,12 @@ pub fn sections(
             v
         })
         .collect();
-    let chroma_embedded = embed(&centred, settings.embed_beats);
-    let timbre_embedded = embed(&bf.timbre, settings.embed_beats / 2);
+    let chroma_embedded = embed(&centred, embed_len);
+    let timbre_embedded = embed(&bf.timbre, (embed_len / 2).max(1));
     let sc = ssm(&chroma_embedded);
     let st = ssm(&timbre_embedded);
     let combined: Vec<f32> = sc.iter().zip(&st).map(|(a, b)| 0.5 * (a + b)).collect();
-    let nov = novelty(&combined, n, settings.kernel_beats);
+    let nov = novelty(&combined, n, kernel);
 
     // Peaks of novelty, strongest first, kept apart by a minimum length,
     // each moved to the nearest downbeat.
@@ -216,7 +246,7 @@ pub fn sections(
             .find(|&i| positions.get(i) == Some(&1))
             .unwrap_or(k)
     };
-    let inner = &nov[settings.kernel_beats..n - settings.kernel_beats];
+    let inner = &nov[kernel..n - kernel];
     let mean = inner.iter().sum::<f32>() / inner.len().max(1) as f32;
     let mut peaks: Vec<usize> = (1..n - 1)
         .filter(|&i| nov[i] >= nov[i - 1] && nov[i] >= nov[i + 1] && nov[i] > mean)
@@ -225,10 +255,7 @@ pub fn sections(
     let mut bounds: Vec<usize> = vec![0, n];
     for p in peaks {
         let p = downbeat(p);
-        if bounds
-            .iter()
-            .all(|&b| b.abs_diff(p) >= settings.min_section_beats)
-        {
+        if bounds.iter().all(|&b| b.abs_diff(p) >= min_section) {
             bounds.push(p);
         }
     }
@@ -295,7 +322,11 @@ pub fn sections(
         }
         let first = segs[members[0]].0 as f64 / n as f64;
         let score = (members.len() as f64).ln()
-            + members.iter().map(|&k| loud[k] + 0.5 * bright[k]).sum::<f64>() / members.len() as f64
+            + members
+                .iter()
+                .map(|&k| loud[k] + 0.5 * bright[k])
+                .sum::<f64>()
+                / members.len() as f64
             - if first < 0.15 { 1.0 } else { 0.0 };
         if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, g));

@@ -86,7 +86,11 @@ pub fn run(dir: &Path, audio_dir: Option<&Path>) -> anyhow::Result<()> {
         .filter(|p| p.to_string_lossy().ends_with(".chorus.lab"))
         .collect();
     labs.sort();
-    anyhow::ensure!(!labs.is_empty(), "no .chorus.lab files in {}", dir.display());
+    anyhow::ensure!(
+        !labs.is_empty(),
+        "no .chorus.lab files in {}",
+        dir.display()
+    );
     let params = SegmentParams {
         beats: BeatParams::default(),
     };
@@ -120,7 +124,11 @@ pub fn run(dir: &Path, audio_dir: Option<&Path>) -> anyhow::Result<()> {
         let result = analyse(&audio, &params, &Context::default())
             .map_err(|e| anyhow::anyhow!("{}: {}", audio.display(), e.message))?;
         let seconds = start.elapsed().as_secs_f64();
-        let found: Vec<(f64, f64)> = result.chorus_list.iter().map(|c| (c.start, c.end)).collect();
+        let found: Vec<(f64, f64)> = result
+            .chorus_list
+            .iter()
+            .map(|c| (c.start, c.end))
+            .collect();
         let (hit, precision) = chorus_scores(&read_lab(lab), &found);
         let ours: Vec<f64> = boundaries(
             &result
@@ -168,7 +176,10 @@ mod tests {
     #[test]
     fn a_chorus_hits_when_it_starts_near_and_overlaps_half() {
         let truth = [(24.0, 45.0), (77.0, 98.0)];
-        assert_eq!(chorus_scores(&truth, &[(25.0, 44.0), (77.5, 98.0)]), (1.0, 1.0));
+        assert_eq!(
+            chorus_scores(&truth, &[(25.0, 44.0), (77.5, 98.0)]),
+            (1.0, 1.0)
+        );
         assert_eq!(chorus_scores(&truth, &[(28.0, 44.0)]).0, 0.0);
         let (hit, precision) = chorus_scores(&truth, &[(24.0, 45.0), (120.0, 140.0)]);
         assert_eq!((hit, precision), (0.5, 0.5));

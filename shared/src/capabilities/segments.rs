@@ -77,7 +77,11 @@ fn letter(group: usize) -> String {
 ///
 /// # Errors
 /// Media errors (corrupt, no audio, limits).
-pub fn analyse(input: &Path, params: &SegmentParams, ctx: &Context) -> Result<SegmentResult, JobError> {
+pub fn analyse(
+    input: &Path,
+    params: &SegmentParams,
+    ctx: &Context,
+) -> Result<SegmentResult, JobError> {
     let p = &params.beats;
     let audio = decode_mono(input, SAMPLE_RATE, &ctx.limits, p.start_time, p.end_time)?;
     ctx.progress.update(0.3);
@@ -85,7 +89,9 @@ pub fn analyse(input: &Path, params: &SegmentParams, ctx: &Context) -> Result<Se
     let settings = TrackerSettings {
         min_bpm: p.min_bpm,
         max_bpm: p.max_bpm,
-        prior_bpm: TrackerSettings::default().prior_bpm.clamp(p.min_bpm, p.max_bpm),
+        prior_bpm: TrackerSettings::default()
+            .prior_bpm
+            .clamp(p.min_bpm, p.max_bpm),
         ..TrackerSettings::default()
     };
     let beat_track = track(&f, &settings);
@@ -93,7 +99,11 @@ pub fn analyse(input: &Path, params: &SegmentParams, ctx: &Context) -> Result<Se
     let offset = audio.offset_s;
     let found: Vec<Section> = match &beat_track {
         Some(t) => {
-            let frames: Vec<usize> = t.beats.iter().map(|b| (b * f.fps).round() as usize).collect();
+            let frames: Vec<usize> = t
+                .beats
+                .iter()
+                .map(|b| (b * f.fps).round() as usize)
+                .collect();
             sections(&f, &frames, &t.positions, &StructureSettings::default())
         }
         None => Vec::new(),
@@ -136,7 +146,9 @@ pub fn analyse(input: &Path, params: &SegmentParams, ctx: &Context) -> Result<Se
     Ok(SegmentResult {
         chorus_list: choruses,
         sections: items,
-        bpm: beat_track.as_ref().map_or(0.0, |t| (t.bpm * 10.0).round() / 10.0),
+        bpm: beat_track
+            .as_ref()
+            .map_or(0.0, |t| (t.bpm * 10.0).round() / 10.0),
         duration: round3(duration),
     })
 }
