@@ -880,3 +880,122 @@ pub mod music {
         }
     }
 }
+
+/// Synthesized songs with a known form.
+pub mod song {
+    use super::music::RATE;
+
+    /// One part of a song: its chords (one per bar, as frequencies), how
+    /// loud, and how many times the chord cycle plays.
+    #[derive(Debug, Clone)]
+    pub struct Part {
+        /// Chords, one per bar.
+        pub chords: Vec<[f64; 3]>,
+        /// Gain of the chords and melody.
+        pub gain: f32,
+        /// Melody octave multiplier (2.0 = an octave up).
+        pub register: f64,
+        /// Times the chord cycle repeats.
+        pub cycles: usize,
+        /// Name (`verse`, `chorus`, …).
+        pub name: &'static str,
+    }
+
+    /// Renders `parts` in order at `bpm` in 4/4: bass on each downbeat,
+    /// the chord on every beat, a melody note on every eighth from the
+    /// chord. Returns the samples and each part's `(name, start, end)`.
+    pub fn render(parts: &[Part], bpm: f64) -> (Vec<f32>, Vec<(&'static str, f64, f64)>) {
+        let beat = 60.0 / bpm;
+        let bars: usize = parts.iter().map(|p| p.chords.len() * p.cycles).sum();
+        let total = 1.0 + bars as f64 * 4.0 * beat + 1.0;
+        let mut out = vec![0f32; (total * f64::from(RATE)) as usize];
+        let mut spans = Vec::new();
+        let mut t = 1.0;
+        let note = |out: &mut Vec<f32>, at: f64, f: f64, gain: f32, len: f64| {
+            let start = (at * f64::from(RATE)) as usize;
+            for i in 0..(len * f64::from(RATE)) as usize {
+                let Some(s) = out.get_mut(start + i) else {
+                    break;
+                };
+                let x = i as f64 / f64::from(RATE);
+                *s += gain
+                    * (-x * 6.0).exp() as f32
+                    * (2.0 * std::f64::consts::PI * f * x).sin() as f32;
+            }
+        };
+        for part in parts {
+            let start = t;
+            for _ in 0..part.cycles {
+                for chord in &part.chords {
+                    note(&mut out, t, chord[0] / 4.0, part.gain, 4.0 * beat);
+                    for b in 0..4 {
+                        let at = t + b as f64 * beat;
+                        for &f in chord {
+                            note(&mut out, at, f, part.gain * 0.3, beat);
+                        }
+                        for e in 0..2 {
+                            let f = chord[(b * 2 + e) % 3] * part.register;
+                            note(
+                                &mut out,
+                                at + e as f64 * beat / 2.0,
+                                f,
+                                part.gain * 0.4,
+                                beat / 2.0,
+                            );
+                        }
+                    }
+                    t += 4.0 * beat;
+                }
+            }
+            spans.push((part.name, start, t));
+        }
+        let peak = out.iter().fold(0f32, |m, s| m.max(s.abs())).max(1e-6);
+        out.iter_mut().for_each(|s| *s *= 0.9 / peak);
+        (out, spans)
+    }
+
+    /// Intro, verse, chorus, verse, chorus, outro: the chorus louder,
+    /// higher and on its own progression.
+    pub fn pop_song() -> (Vec<f32>, Vec<(&'static str, f64, f64)>) {
+        let (c, am, f, g, em, dm) = (
+            [261.63, 329.63, 392.0],
+            [220.0, 261.63, 329.63],
+            [174.61, 220.0, 261.63],
+            [196.0, 246.94, 293.66],
+            [164.81, 196.0, 246.94],
+            [146.83, 174.61, 220.0],
+        );
+        let verse = Part {
+            chords: vec![am, em, f, c],
+            gain: 0.5,
+            register: 1.0,
+            cycles: 2,
+            name: "verse",
+        };
+        let chorus = Part {
+            chords: vec![f, g, c, am],
+            gain: 1.0,
+            register: 2.0,
+            cycles: 2,
+            name: "chorus",
+        };
+        let intro = Part {
+            chords: vec![dm, g],
+            gain: 0.4,
+            register: 1.0,
+            cycles: 2,
+            name: "intro",
+        };
+        let outro = Part {
+            chords: vec![dm, c],
+            gain: 0.4,
+            register: 1.0,
+            cycles: 2,
+            name: "outro",
+        };
+        render(
+            &[intro, verse.clone(), chorus.clone(), verse, chorus, outro],
+            100.0,
+        )
+    }
+}

@@ -101,9 +101,7 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
             loud += f.energy[fr];
         }
         normalise(&mut c);
-        let mean = t.iter().sum::<f32>() / groups as f32;
-        t.iter_mut().for_each(|v| *v -= mean);
-        normalise(&mut t);
+        t.iter_mut().for_each(|v| *v /= count);
         chroma.push(c);
         timbre.push(t);
         loudness.push(loud / count);
@@ -232,7 +230,33 @@ pub fn sections(
         })
         .collect();
     let chroma_embedded = embed(&centred, embed_len);
-    let timbre_embedded = embed(&bf.timbre, (embed_len / 2).max(1));
+    // Timbre z-scored per band over the song: level and spectral shape
+    // both count (a louder, brighter chorus differs from a soft verse).
+    let dims_t = bf.timbre[0].len();
+    let mut mu = vec![0f32; dims_t];
+    let mut sd = vec![0f32; dims_t];
+    for t in &bf.timbre {
+        for (m, v) in mu.iter_mut().zip(t) {
+            *m += v / n as f32;
+        }
+    }
+    for t in &bf.timbre {
+        for ((s2, v), m) in sd.iter_mut().zip(t).zip(&mu) {
+            *s2 += (v - m) * (v - m) / n as f32;
+        }
+    }
+    let timbre: Vec<Vec<f32>> = bf
+        .timbre
+        .iter()
+        .map(|t| {
+            t.iter()
+                .zip(&mu)
+                .zip(&sd)
+                .map(|((v, m), s2)| (v - m) / s2.sqrt().max(1e-6))
+                .collect()
+        })
+        .collect();
+    let timbre_embedded = embed(&timbre, (embed_len / 2).max(1));
     let sc = ssm(&chroma_embedded);
     let st = ssm(&timbre_embedded);
     let combined: Vec<f32> = sc.iter().zip(&st).map(|(a, b)| 0.5 * (a + b)).collect();
@@ -260,7 +284,6 @@ pub fn sections(
         }
     }
     bounds.sort_unstable();
-
     // Label by repetition: mean diagonal similarity of the chroma SSM.
     let segs: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
     let similarity = |a: (usize, usize), b: (usize, usize)| -> f64 {

@@ -1,0 +1,54 @@
+//! `MusicSegmentDetect` on a synthesized song whose form is known.
+
+use iprod::capabilities::segments::SegmentDetection;
+use iprod::capabilities::{Capability, Context, OutputSink};
+use iprod::domain::OutputTemplate;
+use iprod_tests::music::write_wav;
+use iprod_tests::song::pop_song;
+use serde_json::Value;
+
+#[test]
+fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (samples, spans) = pop_song();
+    let file = dir.path().join("song.wav");
+    write_wav(&file, &samples)?;
+    let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut sink = OutputSink::new(dir.path(), template, "song", 0, "job");
+    let out = SegmentDetection
+        .run(
+            &file,
+            &serde_json::json!({}),
+            &mut sink,
+            &Context::default(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let choruses: Vec<(f64, f64)> = out.data["ChorusList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c: &Value| {
+            (
+                c["Start"].as_f64().unwrap_or(0.0),
+                c["End"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    let truth: Vec<(f64, f64)> = spans
+        .iter()
+        .filter(|s| s.0 == "chorus")
+        .map(|s| (s.1, s.2))
+        .collect();
+    for &(start, end) in &truth {
+        assert!(
+            choruses
+                .iter()
+                .any(|&(s, e)| (s - start).abs() <= 3.0 && (e - end).abs() <= 3.0),
+            "chorus {start:.1}-{end:.1} not found in {choruses:?}; {}",
+            out.data
+        );
+    }
+    assert_eq!(choruses.len(), truth.len(), "{choruses:?}");
+    Ok(())
+}
