@@ -57,10 +57,15 @@ pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
             .unwrap_or_default()
             .to_owned();
         let start = Instant::now();
-        let (track, duration, offset) = analyse(file, &params, &ctx)
+        let analysis = analyse(file, &params, &ctx)
             .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message))?;
         timing.insert(name.clone(), start.elapsed().as_secs_f64());
-        let result = to_result(track.as_ref(), duration, offset, String::new());
+        let result = to_result(
+            analysis.track.as_ref(),
+            analysis.duration,
+            analysis.offset,
+            String::new(),
+        );
         let text: String = result
             .beat_list
             .iter()

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::{Capability, CapabilityOutput, Context, OutputSink};
 use crate::audio::beats::{track, BeatTrack, TrackerSettings};
-use crate::audio::features::features;
+use crate::audio::features::{features, Features};
 use crate::audio::SAMPLE_RATE;
 use crate::domain::music::{BeatParams, BeatResult, TempoPoint};
 use crate::domain::{ErrorCode, FunctionName, JobError};
@@ -39,7 +39,12 @@ impl Capability for BeatDetection {
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError> {
         let params = BeatParams::try_from(params)?;
-        let (track, duration, offset) = analyse(input, &params, ctx)?;
+        let Analysis {
+            track,
+            duration,
+            offset,
+            ..
+        } = analyse(input, &params, ctx)?;
         ctx.progress.update(0.9);
         let file = sink.plan("beats", "txt", "text/plain", false)?;
         let result = to_result(track.as_ref(), duration, offset, file.location.to_string());
@@ -60,16 +65,25 @@ impl Capability for BeatDetection {
     }
 }
 
-/// Decodes and tracks. Returns the track (none for silence), the seconds
-/// analysed and where they start.
+/// What one analysis pass over a file produces.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The beats, when there is a rhythm to follow.
+    pub track: Option<BeatTrack>,
+    /// The frame features the beats were found in.
+    pub features: Features,
+    /// Seconds analysed.
+    pub duration: f64,
+    /// Where the analysed audio starts in the source, seconds.
+    pub offset: f64,
+}
+
+/// Decodes `input` (the `StartTime`–`EndTime` part), computes features and
+/// tracks beats within the tempo range of `params`.
 ///
 /// # Errors
-/// Media errors (corrupt, no audio, limits).
-pub fn analyse(
-    input: &Path,
-    params: &BeatParams,
-    ctx: &Context,
-) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+/// Media errors (corrupt, no audio, limits); `Timeout` when cancelled.
+pub fn analyse(input: &Path, params: &BeatParams, ctx: &Context) -> Result<Analysis, JobError> {
     let started = std::time::Instant::now();
     let audio = decode_mono(
         input,
@@ -102,7 +116,12 @@ pub fn analyse(
         seconds = audio.duration_s(),
         "beat analysis"
     );
-    Ok((track, audio.duration_s(), audio.offset_s))
+    Ok(Analysis {
+        track,
+        features: f,
+        duration: audio.duration_s(),
+        offset: audio.offset_s,
+    })
 }
 
 fn round3(x: f64) -> f64 {

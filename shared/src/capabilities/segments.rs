@@ -9,13 +9,9 @@
 use std::path::Path;
 
 use super::{Capability, CapabilityOutput, Context, OutputSink};
-use crate::audio::beats::{track, TrackerSettings};
-use crate::audio::features::features;
 use crate::audio::structure::{sections, Section, StructureSettings};
-use crate::audio::SAMPLE_RATE;
 use crate::domain::music::{SectionItem, SegmentParams, SegmentResult, TimeRange};
 use crate::domain::{FunctionName, JobError};
-use crate::media::decode_mono;
 
 /// The `MusicSegmentDetect` capability.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,33 +78,21 @@ pub fn analyse(
     params: &SegmentParams,
     ctx: &Context,
 ) -> Result<SegmentResult, JobError> {
-    let p = &params.beats;
-    let audio = decode_mono(input, SAMPLE_RATE, &ctx.limits, p.start_time, p.end_time)?;
-    ctx.progress.update(0.3);
-    let f = features(&audio.samples);
-    let settings = TrackerSettings {
-        min_bpm: p.min_bpm,
-        max_bpm: p.max_bpm,
-        prior_bpm: TrackerSettings::default()
-            .prior_bpm
-            .clamp(p.min_bpm, p.max_bpm),
-        ..TrackerSettings::default()
-    };
-    let beat_track = track(&f, &settings);
-    ctx.progress.update(0.6);
-    let offset = audio.offset_s;
-    let found: Vec<Section> = match &beat_track {
+    let analysis = super::beats::analyse(input, &params.beats, ctx)?;
+    let (f, offset) = (&analysis.features, analysis.offset);
+    let beat_track = analysis.track.as_ref();
+    let found: Vec<Section> = match beat_track {
         Some(t) => {
             let frames: Vec<usize> = t
                 .beats
                 .iter()
                 .map(|b| (b * f.fps).round() as usize)
                 .collect();
-            sections(&f, &frames, &t.positions, &StructureSettings::default())
+            sections(f, &frames, &t.positions, &StructureSettings::default())
         }
         None => Vec::new(),
     };
-    let duration = audio.duration_s();
+    let duration = analysis.duration;
     let last = found.len().saturating_sub(1);
     let items: Vec<SectionItem> = found
         .iter()
