@@ -2,10 +2,8 @@
 //! onset envelope (all bands, and the bass bands alone), frame energy and
 //! a 12-bin chroma.
 
-use std::sync::Arc;
-
-use rustfft::num_complex::Complex32;
-use rustfft::{Fft, FftPlanner};
+use realfft::num_complex::Complex32;
+use realfft::RealFftPlanner;
 
 use super::{FFT_SIZE, HOP, SAMPLE_RATE};
 
@@ -99,14 +97,15 @@ pub fn features(samples: &[f32]) -> Features {
     let window: Vec<f32> = (0..FFT_SIZE)
         .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_SIZE as f32).cos())
         .collect();
-    let fft: Arc<dyn Fft<f32>> = FftPlanner::new().plan_fft_forward(FFT_SIZE);
+    let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_SIZE);
     let frames = if samples.is_empty() {
         0
     } else {
         samples.len().div_ceil(HOP)
     };
-    let mut buffer = vec![Complex32::new(0.0, 0.0); FFT_SIZE];
-    let mut scratch = vec![Complex32::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+    let mut buffer = vec![0f32; FFT_SIZE];
+    let mut spectrum = vec![Complex32::new(0.0, 0.0); n_bins];
+    let mut scratch = vec![Complex32::new(0.0, 0.0); fft.get_scratch_len()];
     let mut mags = vec![0f32; n_bins];
     let mut bands = vec![0f32; frames * band_count];
     let mut energy = Vec::with_capacity(frames);
@@ -121,10 +120,11 @@ pub fn features(samples: &[f32]) -> Features {
             } else {
                 0.0
             };
-            *slot = Complex32::new(x * window[i], 0.0);
+            *slot = x * window[i];
         }
-        fft.process_with_scratch(&mut buffer, &mut scratch);
-        for (m, c) in mags.iter_mut().zip(buffer.iter()) {
+        // Sizes are fixed above, so the transform cannot fail.
+        let _ = fft.process_with_scratch(&mut buffer, &mut spectrum, &mut scratch);
+        for (m, c) in mags.iter_mut().zip(spectrum.iter()) {
             *m = c.norm();
         }
         let row = &mut bands[t * band_count..(t + 1) * band_count];
