@@ -42,7 +42,7 @@ impl Default for StructureSettings {
             kernel_s: 6.0,
             min_section_s: 8.0,
             embed_s: 4.0,
-            same_label: 0.75,
+            same_label: 0.8,
         }
     }
 }
