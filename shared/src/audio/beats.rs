@@ -26,6 +26,9 @@ pub struct TrackerSettings {
     /// How much onsets halfway between beats, nearly as strong as the
     /// beats, count against a level.
     pub between_weight: f64,
+    /// Weight of the bass-band onsets against all onsets in the activation
+    /// (1 = equal).
+    pub bass_weight: f32,
 }
 
 impl Default for TrackerSettings {
@@ -38,6 +41,7 @@ impl Default for TrackerSettings {
             observation_lambda: 16.0,
             prior_strength: 0.5,
             between_weight: 1.0,
+            bass_weight: 1.0,
         }
     }
 }
@@ -65,7 +69,18 @@ pub struct BeatTrack {
 /// (silence, too short, no onsets).
 pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrack> {
     let fps = features.fps;
-    let act = activation(&features.onset, (0.25 * fps) as usize);
+    // Bass onsets fall on beats more often than other onsets do (pianists'
+    // left hands, kick drums): they help pick the phase of syncopated music.
+    let window = (0.25 * fps) as usize;
+    let act: Vec<f32> = {
+        let all = activation(&features.onset, window);
+        let bass = activation(&features.bass_onset, window);
+        let w = settings.bass_weight;
+        all.iter()
+            .zip(&bass)
+            .map(|(a, b)| ((a + w * b) / (1.0 + w)).min(0.95))
+            .collect()
+    };
     let active = act.iter().filter(|&&a| a > 0.3).count();
     if act.len() < (2.0 * fps) as usize || active < 4 {
         return None;
