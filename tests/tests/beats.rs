@@ -190,3 +190,27 @@ fn corrupt_and_video_only_inputs_fail_with_a_clear_code() -> anyhow::Result<()> 
     assert_eq!(err.code, ErrorCode::InvalidParameter);
     Ok(())
 }
+
+#[test]
+fn audio_over_the_duration_limit_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(120.0, 120.0, 12.0, 4, false, 0.0);
+    let file = render(dir.path(), "long", &p.samples, &["-c:a", "flac", "flac"])?;
+    let out = tempfile::tempdir()?;
+    let template = OutputTemplate::parse(&format!("{}/", out.path().display()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut sink = OutputSink::new(out.path(), template, "music", 0, "job");
+    let ctx = Context {
+        limits: iprod::domain::Limits {
+            max_duration_s: 5.0,
+            ..iprod::domain::Limits::default()
+        },
+        ..Context::default()
+    };
+    let err = BeatDetection
+        .run(&file, &json!({}), &mut sink, &ctx)
+        .expect_err("over the limit");
+    assert_eq!(err.code, ErrorCode::LimitExceeded, "{err}");
+    assert!(err.message.contains("duration"), "{err}");
+    Ok(())
+}
