@@ -52,3 +52,48 @@ fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
     assert_eq!(choruses.len(), truth.len(), "{choruses:?}");
     Ok(())
 }
+
+#[test]
+fn music_that_never_repeats_has_no_chorus_and_says_so() -> anyhow::Result<()> {
+    use iprod_tests::song::{render, Part};
+    let dir = tempfile::tempdir()?;
+    let chord = |root: f64| [root, root * 1.26, root * 1.5];
+    // Four parts, each on its own progression, none coming back.
+    let parts: Vec<Part> = [
+        ([130.81, 146.83, 164.81, 174.61], 0.5, "a"),
+        ([196.0, 220.0, 246.94, 261.63], 0.7, "b"),
+        ([155.56, 185.0, 207.65, 233.08], 0.9, "c"),
+        ([277.18, 311.13, 138.59, 123.47], 0.6, "d"),
+    ]
+    .iter()
+    .map(|&(roots, gain, name)| Part {
+        chords: roots.iter().map(|&r| chord(r)).collect(),
+        gain,
+        register: 1.0,
+        cycles: 2,
+        name,
+    })
+    .collect();
+    let (samples, _) = render(&parts, 100.0);
+    let file = dir.path().join("through.wav");
+    write_wav(&file, &samples)?;
+    let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut sink = OutputSink::new(dir.path(), template, "through", 0, "job");
+    let out = SegmentDetection
+        .run(
+            &file,
+            &serde_json::json!({}),
+            &mut sink,
+            &Context::default(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+    assert_eq!(
+        out.data["ChorusList"],
+        serde_json::json!([]),
+        "{}",
+        out.data
+    );
+    assert!(out.message.contains("no chorus"), "{}", out.message);
+    Ok(())
+}
