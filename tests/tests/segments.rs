@@ -1,29 +1,34 @@
 //! `MusicSegmentDetect` on a synthesized song whose form is known.
 
 use iprod::capabilities::segments::SegmentDetection;
-use iprod::capabilities::{Capability, Context, OutputSink};
+use iprod::capabilities::{Capability, CapabilityOutput, Context, OutputSink};
 use iprod::domain::OutputTemplate;
 use iprod_tests::music::write_wav;
 use iprod_tests::song::pop_song;
 use serde_json::Value;
 
-#[test]
-fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
+/// Writes `samples` as WAV and runs MusicSegmentDetect on it.
+fn detect(samples: &[f32]) -> anyhow::Result<CapabilityOutput> {
     let dir = tempfile::tempdir()?;
-    let (samples, spans) = pop_song();
     let file = dir.path().join("song.wav");
-    write_wav(&file, &samples)?;
+    write_wav(&file, samples)?;
     let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut sink = OutputSink::new(dir.path(), template, "song", 0, "job");
-    let out = SegmentDetection
+    SegmentDetection
         .run(
             &file,
             &serde_json::json!({}),
             &mut sink,
             &Context::default(),
         )
-        .map_err(|e| anyhow::anyhow!(e))?;
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+#[test]
+fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
+    let (samples, spans) = pop_song();
+    let out = detect(&samples)?;
     let choruses: Vec<(f64, f64)> = out.data["ChorusList"]
         .as_array()
         .into_iter()
@@ -56,7 +61,6 @@ fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
 #[test]
 fn music_that_never_repeats_has_no_chorus_and_says_so() -> anyhow::Result<()> {
     use iprod_tests::song::{render, Part};
-    let dir = tempfile::tempdir()?;
     let chord = |root: f64| [root, root * 1.26, root * 1.5];
     // Four parts, each on its own progression, none coming back.
     let parts: Vec<Part> = [
@@ -75,19 +79,7 @@ fn music_that_never_repeats_has_no_chorus_and_says_so() -> anyhow::Result<()> {
     })
     .collect();
     let (samples, _) = render(&parts, 100.0);
-    let file = dir.path().join("through.wav");
-    write_wav(&file, &samples)?;
-    let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let mut sink = OutputSink::new(dir.path(), template, "through", 0, "job");
-    let out = SegmentDetection
-        .run(
-            &file,
-            &serde_json::json!({}),
-            &mut sink,
-            &Context::default(),
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let out = detect(&samples)?;
     assert_eq!(
         out.data["ChorusList"],
         serde_json::json!([]),
