@@ -21,6 +21,20 @@ impl S3ObjectStore {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
         Self { client }
     }
+
+    async fn get_object(
+        &self,
+        location: &MediaLocation,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        let (bucket, key) = s3(location)?;
+        self.client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &location.to_string()))
+    }
 }
 
 fn s3(location: &MediaLocation) -> Result<(&str, &str), StoreError> {
@@ -58,16 +72,7 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn download(&self, location: &MediaLocation, dest: &Path) -> Result<u64, StoreError> {
-        let (bucket, key) = s3(location)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| classify(&e, &location.to_string()))?;
-        let mut body = out.body;
+        let mut body = self.get_object(location).await?.body;
         let mut file = tokio::fs::File::create(dest)
             .await
             .map_err(|e| StoreError::Transient(format!("{}: {e}", dest.display())))?;
@@ -128,25 +133,15 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get(&self, location: &MediaLocation) -> Result<Option<Vec<u8>>, StoreError> {
-        let (bucket, key) = s3(location)?;
-        match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.get_object(location).await {
             Ok(out) => out
                 .body
                 .collect()
                 .await
                 .map(|b| Some(b.into_bytes().to_vec()))
                 .map_err(|e| StoreError::Transient(format!("reading {location}: {e}"))),
-            Err(e) => match classify(&e, &location.to_string()) {
-                StoreError::NotFound(_) => Ok(None),
-                other => Err(other),
-            },
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
         }
     }
 
