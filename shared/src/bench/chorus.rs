@@ -34,6 +34,14 @@ fn overlap(a: (f64, f64), b: (f64, f64)) -> f64 {
     (a.1.min(b.1) - a.0.max(b.0)).max(0.0)
 }
 
+/// Whether some detected chorus starts within 3 s of some annotated one
+/// (the per-song measure peers such as pychorus report).
+pub fn song_hit(truth: &[(f64, f64)], found: &[(f64, f64)]) -> bool {
+    found
+        .iter()
+        .any(|f| truth.iter().any(|t| (f.0 - t.0).abs() <= 3.0))
+}
+
 /// Chorus hit rate and precision of `found` against `truth`.
 pub fn chorus_scores(truth: &[(f64, f64)], found: &[(f64, f64)]) -> (f64, f64) {
     let hits = truth
@@ -75,11 +83,17 @@ fn boundaries(sections: &[(f64, f64)]) -> Vec<f64> {
     b
 }
 
-/// Runs the benchmark and prints a table.
+/// Runs the benchmark and prints a table, then the peer's (pychorus, run
+/// by `script` with `python`) when that interpreter exists.
 ///
 /// # Errors
-/// When a song cannot be analysed.
-pub fn run(dir: &Path, audio_dir: Option<&Path>) -> anyhow::Result<()> {
+/// When a song cannot be analysed or the peer script fails.
+pub fn run(
+    dir: &Path,
+    audio_dir: Option<&Path>,
+    python: &Path,
+    script: &Path,
+) -> anyhow::Result<()> {
     let mut labs: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
@@ -94,9 +108,10 @@ pub fn run(dir: &Path, audio_dir: Option<&Path>) -> anyhow::Result<()> {
     let params = SegmentParams {
         beats: BeatParams::default(),
     };
+    println!("iprod MusicSegmentDetect");
     println!(
-        "{:<14} {:>6} {:>6} {:>8} {:>8} {:>7}",
-        "song", "hit@3s", "prec", "bnd0.5s", "bnd3s", "time s"
+        "{:<14} {:>6} {:>6} {:>6} {:>8} {:>8} {:>7}",
+        "song", "hit@3s", "song", "prec", "bnd0.5s", "bnd3s", "time s"
     );
     let mut rows = Vec::new();
     for lab in &labs {
@@ -129,7 +144,9 @@ pub fn run(dir: &Path, audio_dir: Option<&Path>) -> anyhow::Result<()> {
             .iter()
             .map(|c| (c.start, c.end))
             .collect();
-        let (hit, precision) = chorus_scores(&read_lab(lab), &found);
+        let truth = read_lab(lab);
+        let (hit, precision) = chorus_scores(&truth, &found);
+        let song = if song_hit(&truth, &found) { 1.0 } else { 0.0 };
         let ours: Vec<f64> = boundaries(
             &result
                 .sections
@@ -148,24 +165,38 @@ pub fn run(dir: &Path, audio_dir: Option<&Path>) -> anyhow::Result<()> {
             }
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let row = (hit, precision, mean(&b05), mean(&b3), seconds);
+        let row = [hit, song, precision, mean(&b05), mean(&b3), seconds];
         println!(
-            "{:<14} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
-            name, row.0, row.1, row.2, row.3, row.4
+            "{:<14} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
+            name, row[0], row[1], row[2], row[3], row[4], row[5]
         );
         rows.push(row);
     }
     let n = rows.len().max(1) as f64;
-    let sum = |f: fn(&(f64, f64, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>();
+    let column = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>();
     println!(
-        "{:<14} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
+        "{:<14} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
         "mean",
-        sum(|r| r.0) / n,
-        sum(|r| r.1) / n,
-        sum(|r| r.2) / n,
-        sum(|r| r.3) / n,
-        sum(|r| r.4)
+        column(0) / n,
+        column(1) / n,
+        column(2) / n,
+        column(3) / n,
+        column(4) / n,
+        column(5)
     );
+    if !python.exists() {
+        println!(
+            "peer skipped: {} not found (run scripts/bench-music)",
+            python.display()
+        );
+        return Ok(());
+    }
+    let status = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .arg(audio_dir.unwrap_or(dir))
+        .status()?;
+    anyhow::ensure!(status.success(), "the peer script failed");
     Ok(())
 }
 

@@ -85,14 +85,20 @@ enum Command {
 enum Bench {
     /// MusicSegmentDetect on songs with `<name>.chorus.lab` and
     /// `<name>.sections*.lab` annotations: chorus hit rate (start within
-    /// 3 s, half overlap), precision, section boundary hit rates at 0.5 s
-    /// and 3 s, and wall time.
+    /// 3 s, half overlap), song hit, precision, section boundary hit rates
+    /// at 0.5 s and 3 s, and wall time; then pychorus on the same songs.
     Chorus {
         /// Folder of annotations (and audio, unless --audio says where).
         dir: PathBuf,
         /// Folder with the audio files, when not beside the annotations.
         #[arg(long)]
         audio: Option<PathBuf>,
+        /// Python with pychorus (the peer); skipped when missing.
+        #[arg(long, default_value = ".venv-bench/bin/python")]
+        python: PathBuf,
+        /// The peer script.
+        #[arg(long, default_value = "scripts/bench/chorus_peer.py")]
+        script: PathBuf,
     },
     /// AudioBeatDetection vs librosa on audio with `<name>.beats`
     /// annotations: F-measure, CMLt, AMLt (mir_eval), downbeat F, and wall
@@ -163,7 +169,12 @@ async fn main() -> ExitCode {
                     python,
                     script,
                 } => iprod::bench::beats::run(&dir, &python, &script),
-                Bench::Chorus { dir, audio } => iprod::bench::chorus::run(&dir, audio.as_deref()),
+                Bench::Chorus {
+                    dir,
+                    audio,
+                    python,
+                    script,
+                } => iprod::bench::chorus::run(&dir, audio.as_deref(), &python, &script),
             };
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,
