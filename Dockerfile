@@ -11,16 +11,17 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p cover -p beat-detection -p iprod \
-      --bin cover --bin beat-detection --bin iprod \
+RUN cargo build --release --locked -p cover -p beat-detection -p music-segment -p iprod \
+      --bin cover --bin beat-detection --bin music-segment --bin iprod \
  && install -m 0755 target/release/cover target/release/beat-detection \
-      target/release/iprod /usr/local/bin/
+      target/release/music-segment target/release/iprod /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
       libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /usr/local/bin/cover /usr/local/bin/beat-detection /usr/local/bin/iprod /usr/local/bin/
+COPY --from=build /usr/local/bin/cover /usr/local/bin/beat-detection \
+     /usr/local/bin/music-segment /usr/local/bin/iprod /usr/local/bin/
 ENV RUST_LOG=info
 ENTRYPOINT ["/usr/local/bin/cover"]

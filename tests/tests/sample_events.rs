@@ -148,3 +148,49 @@ async fn the_beat_detection_events_run_jobs() -> anyhow::Result<()> {
         .all(|n| n["FunctionName"] == "AudioBeatDetection"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_music_segment_event_runs_a_job_that_finds_the_chorus() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let (samples, spans) = iprod_tests::song::pop_song();
+    let file = iprod_tests::music::render(
+        dir.path(),
+        "song",
+        &samples,
+        &["-c:a", "libmp3lame", "-b:a", "160k", "mp3"],
+    )?;
+    world.upload("library/song.mp3", &file).await?;
+    let handler = world.handler(Arc::new(iprod::capabilities::segments::SegmentDetection))?;
+    let response = handler
+        .handle(event(&world, "music-segment-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    assert_eq!(keys, vec!["segments/song-result.json"]);
+    let result: Value = serde_json::from_slice(
+        &world
+            .read(&world.output_bucket, "segments/song-result.json")
+            .await?,
+    )?;
+    let choruses = result["Data"]["ChorusList"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let truth: Vec<f64> = spans
+        .iter()
+        .filter(|s| s.0 == "chorus")
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(choruses.len(), truth.len(), "{result}");
+    for (c, t) in choruses.iter().zip(&truth) {
+        assert!(
+            (c["Start"].as_f64().unwrap_or(0.0) - t).abs() <= 3.0,
+            "{result}"
+        );
+    }
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["FunctionName"], "MusicSegmentDetect");
+    Ok(())
+}
