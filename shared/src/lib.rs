@@ -12,6 +12,8 @@ pub mod audio;
 #[cfg(feature = "media")]
 pub mod bench;
 pub mod capabilities;
+#[cfg(feature = "video")]
+pub mod captions;
 pub mod config;
 pub mod domain;
 #[cfg(feature = "onnx")]
@@ -20,6 +22,8 @@ pub mod inference;
 pub mod lambda;
 #[cfg(feature = "media")]
 pub mod media;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod ocr;
 pub mod pipeline;
 pub mod ports;
 pub mod submit;

@@ -1,6 +1,7 @@
 //! Value types shared by every capability and adapter: the job model, media
 //! locations, limits and the typed params/results of each capability.
 
+pub mod captions;
 pub mod cover;
 pub mod error;
 pub mod format;

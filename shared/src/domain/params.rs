@@ -113,6 +113,50 @@ impl<'a> ParamReader<'a> {
         })
     }
 
+    /// The raw value of `key`, for shapes the other getters do not cover.
+    pub fn value(&mut self, key: &'static str) -> Option<&'a serde_json::Value> {
+        self.get(key)
+    }
+
+    /// A boolean; `"true"`/`"false"` strings are accepted.
+    ///
+    /// # Errors
+    /// When the value is neither.
+    pub fn flag(&mut self, key: &'static str) -> Result<Option<bool>, JobError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        match value {
+            serde_json::Value::Bool(b) => Ok(Some(*b)),
+            serde_json::Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            serde_json::Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            _ => Err(JobError::param(
+                key,
+                format!("must be true or false, got {value}"),
+            )),
+        }
+    }
+
+    /// A string of at most `max_len` characters.
+    ///
+    /// # Errors
+    /// When the value is not a string or is too long.
+    pub fn text(&mut self, key: &'static str, max_len: usize) -> Result<Option<String>, JobError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let s = value
+            .as_str()
+            .ok_or_else(|| JobError::param(key, format!("must be a string, got {value}")))?;
+        if s.chars().count() > max_len {
+            return Err(JobError::param(
+                key,
+                format!("must be at most {max_len} characters"),
+            ));
+        }
+        Ok(Some(s.to_owned()))
+    }
+
     /// Refuses keys that no getter asked for.
     ///
     /// # Errors
