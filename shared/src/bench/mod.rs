@@ -4,6 +4,8 @@
 
 #[cfg(feature = "audio")]
 pub mod beats;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod captions;
 #[cfg(feature = "audio")]
 pub mod chorus;
 #[cfg(feature = "video")]

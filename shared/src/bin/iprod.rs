@@ -83,6 +83,26 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// CaptionExtraction on videos with the `.srt` burned into them: CER,
+    /// WER, cue timing (±0.25 s), missing and extra cues, and wall time
+    /// against `ffmpeg -f null` decoding in the same run; then RapidOCR's
+    /// Python pipeline (the peer) when `scripts/bench-captions` made its venv.
+    Captions {
+        /// Folder of `<name>.mp4` + `<name>.srt`.
+        dir: PathBuf,
+        /// Frames examined per second.
+        #[arg(long, default_value_t = 5.0)]
+        fps: f64,
+        /// Where the found subtitles are written.
+        #[arg(long, default_value = "out/bench-captions")]
+        out: PathBuf,
+        /// Python with rapidocr (the peer); skipped when missing.
+        #[arg(long, default_value = ".venv-bench/bin/python")]
+        python: PathBuf,
+        /// The peer script.
+        #[arg(long, default_value = "scripts/bench/captions_peer.py")]
+        script: PathBuf,
+    },
     /// MusicSegmentDetect on songs with `<name>.chorus.lab` and
     /// `<name>.sections*.lab` annotations: chorus hit rate (start within
     /// 3 s, half overlap), song hit, precision, section boundary hit rates
@@ -161,6 +181,13 @@ async fn main() -> ExitCode {
         } => report(query(&job_id, &state_bucket).await),
         Command::Bench { what } => {
             let outcome = match what {
+                Bench::Captions {
+                    dir,
+                    fps,
+                    out,
+                    python,
+                    script,
+                } => iprod::bench::captions::run(&dir, fps, &out, &python, &script),
                 Bench::Cover { paths, count, runs } => {
                     iprod::bench::cover::run(&paths, count, runs)
                 }

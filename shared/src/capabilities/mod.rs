@@ -4,6 +4,8 @@
 
 #[cfg(feature = "audio")]
 pub mod beats;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod captions;
 #[cfg(feature = "video")]
 pub mod cover;
 #[cfg(feature = "audio")]
@@ -222,6 +224,12 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
         FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection)),
         #[cfg(feature = "audio")]
         FunctionName::MusicSegmentDetect => Ok(Arc::new(segments::SegmentDetection)),
+        #[cfg(all(feature = "video", feature = "onnx"))]
+        FunctionName::CaptionExtraction => {
+            captions::CaptionExtraction::load(&crate::inference::ModelDir::from_env())
+                .map(|c| Arc::new(c) as Arc<dyn Capability>)
+                .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
+        }
         other => Err(JobError::permanent(
             ErrorCode::UnsupportedFunction,
             format!("FunctionName {other} is not available in this build"),

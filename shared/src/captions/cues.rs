@@ -80,6 +80,55 @@ fn typical_height(readings: &[Reading]) -> Option<f64> {
     weighted.last().map(|w| w.0)
 }
 
+fn bottom(line: &CaptionLine) -> f64 {
+    f64::from(line.bbox[1] + line.bbox[3])
+}
+
+/// Captions sit on one baseline: the bottom line of each reading must be
+/// near the bottom most caption time is spent at, and the lines above it
+/// must stack on it. Text elsewhere (scene text, objects read as letters)
+/// is dropped.
+fn keep_caption_block(readings: &mut [Reading]) {
+    let Some(typical) = typical_height(readings) else {
+        return;
+    };
+    let mut bottoms: Vec<(f64, f64)> = readings
+        .iter()
+        .filter_map(|r| {
+            let lowest = r.lines.iter().map(bottom).max_by(f64::total_cmp)?;
+            Some((lowest, r.run.end - r.run.start))
+        })
+        .collect();
+    bottoms.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = bottoms.iter().map(|b| b.1).sum();
+    let mut acc = 0.0;
+    let Some(baseline) = bottoms.iter().find_map(|(b, w)| {
+        acc += w;
+        (acc >= total / 2.0).then_some(*b)
+    }) else {
+        return;
+    };
+    for r in readings.iter_mut() {
+        let mut lines: Vec<CaptionLine> = std::mem::take(&mut r.lines);
+        lines.sort_by(|a, b| bottom(b).total_cmp(&bottom(a)));
+        let mut kept: Vec<CaptionLine> = Vec::new();
+        for l in lines {
+            let fits = match kept.last() {
+                None => (bottom(&l) - baseline).abs() <= 0.6 * typical,
+                // Stacked on the line below: its bottom near that line's top.
+                Some(below) => (bottom(&l) - f64::from(below.bbox[1])).abs() <= 0.5 * typical,
+            };
+            if fits {
+                kept.push(l);
+            } else if kept.is_empty() {
+                continue;
+            }
+        }
+        kept.reverse();
+        r.lines = kept;
+    }
+}
+
 /// Turns readings (in time order) into cues.
 pub fn cues(mut readings: Vec<Reading>, track: Track) -> Vec<Caption> {
     for r in &mut readings {
@@ -97,6 +146,7 @@ pub fn cues(mut readings: Vec<Reading>, track: Track) -> Vec<Caption> {
                 .retain(|l| (lo * typical..=hi * typical).contains(&height(l)));
         }
     }
+    keep_caption_block(&mut readings);
     let mut out: Vec<(Caption, f64)> = Vec::new();
     for r in readings {
         if r.lines.is_empty() {
@@ -248,7 +298,10 @@ mod tests {
                 ),
                 reading(2, 4.0, 5.0, vec![line("garbage", 600, 40, 0.3)]),
                 reading(3, 5.0, 6.0, vec![line("...", 600, 40, 0.99)]),
-                reading(4, 6.0, 7.0, vec![line("small", 650, 30, 0.99)]),
+                reading(4, 6.0, 7.0, vec![line("small", 610, 30, 0.99)]),
+                // Above the caption baseline: not a caption.
+                reading(5, 7.0, 9.0, vec![line("小", 520, 40, 0.9)]),
+                reading(6, 9.0, 10.0, vec![line("low", 650, 30, 0.99)]),
             ],
             Track::All,
         );
@@ -260,7 +313,7 @@ mod tests {
         let main = cues(
             vec![
                 reading(0, 0.0, 2.0, vec![line("Hello there", 600, 40, 0.95)]),
-                reading(1, 2.0, 3.0, vec![line("small", 650, 30, 0.99)]),
+                reading(1, 2.0, 3.0, vec![line("small", 610, 30, 0.99)]),
             ],
             Track::Main,
         );

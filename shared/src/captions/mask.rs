@@ -5,8 +5,10 @@
 
 /// Minimum brightness of a text pixel (8-bit luma).
 const BRIGHT: u8 = 170;
-/// Minimum drop to a neighbour within two source pixels.
+/// Minimum drop to the outline.
 const CONTRAST: u8 = 60;
+/// How far (half-resolution pixels) the outline may be on each side.
+const REACH: usize = 3;
 
 /// The text bitmap of one frame's region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,33 +46,29 @@ impl TextMask {
         Self::from_half(&half, hw, hh)
     }
 
-    /// The mask of an already half-resolution luma image.
+    /// The mask of an already half-resolution luma image: bright pixels
+    /// with much darker pixels on both sides within [`REACH`] pixels,
+    /// across or along (a stroke with its outline, not the edge of a
+    /// bright area).
     pub fn from_half(half: &[u8], hw: usize, hh: usize) -> Self {
-        // 3×3 minimum, separably.
-        let mut rowmin = vec![0u8; hw * hh];
-        for r in 0..hh {
-            let row = &half[r * hw..(r + 1) * hw];
-            for c in 0..hw {
-                let lo = c.saturating_sub(1);
-                let hi = (c + 1).min(hw - 1);
-                rowmin[r * hw + c] = row[lo].min(row[c]).min(row[hi]);
-            }
-        }
         let words = hw.div_ceil(64);
         let mut bits = vec![0u64; words * hh];
         let mut count = 0u32;
+        let at = |r: usize, c: usize| half[r * hw + c];
         for r in 0..hh {
-            let up = r.saturating_sub(1);
-            let down = (r + 1).min(hh.saturating_sub(1));
             for c in 0..hw {
-                let v = half[r * hw + c];
+                let v = at(r, c);
                 if v < BRIGHT {
                     continue;
                 }
-                let m = rowmin[up * hw + c]
-                    .min(rowmin[r * hw + c])
-                    .min(rowmin[down * hw + c]);
-                if v - m >= CONTRAST {
+                let dark = v - CONTRAST;
+                let left = (c.saturating_sub(REACH)..c).any(|k| at(r, k) <= dark);
+                let right = (c + 1..(c + 1 + REACH).min(hw)).any(|k| at(r, k) <= dark);
+                let stroke = (left && right) || {
+                    let up = (r.saturating_sub(REACH)..r).any(|k| at(k, c) <= dark);
+                    up && (r + 1..(r + 1 + REACH).min(hh)).any(|k| at(k, c) <= dark)
+                };
+                if stroke {
                     bits[r * words + c / 64] |= 1 << (c % 64);
                     count += 1;
                 }
@@ -83,6 +81,42 @@ impl TextMask {
             bits,
             count,
         }
+    }
+
+    /// The bounding box of the text pixels in source pixels of the region
+    /// (x, y, width, height), ignoring rows and columns with a single
+    /// pixel; `None` when there is no text.
+    pub fn bounds(&self) -> Option<(usize, usize, usize, usize)> {
+        let mut rows = (usize::MAX, 0usize);
+        let mut columns = vec![0u16; self.width];
+        for r in 0..self.height {
+            let row = &self.bits[r * self.words..(r + 1) * self.words];
+            let n: u32 = row.iter().map(|w| w.count_ones()).sum();
+            if n >= 2 {
+                rows = (rows.0.min(r), rows.1.max(r));
+            }
+            for (i, &w) in row.iter().enumerate() {
+                let mut w = w;
+                while w != 0 {
+                    let b = w.trailing_zeros() as usize;
+                    if let Some(c) = columns.get_mut(i * 64 + b) {
+                        *c = c.saturating_add(1);
+                    }
+                    w &= w - 1;
+                }
+            }
+        }
+        let first = columns.iter().position(|&c| c >= 2)?;
+        let last = columns.iter().rposition(|&c| c >= 2)?;
+        if rows.0 > rows.1 {
+            return None;
+        }
+        Some((
+            2 * first,
+            2 * rows.0,
+            2 * (last + 1 - first),
+            2 * (rows.1 + 1 - rows.0),
+        ))
     }
 
     /// Text pixels.
@@ -126,15 +160,16 @@ impl TextMask {
         out
     }
 
-    /// Share (0–1) of the text pixels of both masks that the other mask
-    /// lacks within one pixel; 0 for identical masks, near 1 for unrelated
-    /// text. Masks of different sizes differ completely.
+    /// How much two masks differ: the text pixels of either that the other
+    /// lacks within one pixel, over the smaller mask's count. 0 for
+    /// identical masks, 1 or more for unrelated text; a caption vanishing
+    /// from a busy background still scores high. Masks of different sizes
+    /// differ completely.
     pub fn difference(&self, other: &Self) -> f32 {
         if self.width != other.width || self.height != other.height {
             return 1.0;
         }
-        let total = self.count + other.count;
-        if total == 0 {
+        if self.count + other.count == 0 {
             return 0.0;
         }
         let (da, db) = (self.dilated(), other.dilated());
@@ -144,7 +179,9 @@ impl TextMask {
                 .map(|(x, y)| (x & !y).count_ones())
                 .sum()
         };
-        (missing(&self.bits, &db) + missing(&other.bits, &da)) as f32 / total as f32
+        let floor = (self.area() / 2000).max(16) as u32;
+        (missing(&self.bits, &db) + missing(&other.bits, &da)) as f32
+            / self.count.min(other.count).max(floor) as f32
     }
 }
 
@@ -172,6 +209,26 @@ mod tests {
         assert!(m.count() > 30, "{}", m.count());
         let flat = TextMask::from_luma(&vec![240u8; 200 * 40], 200, 0, 0, 200, 40);
         assert_eq!(flat.count(), 0);
+        // The edge of a bright area is not a stroke.
+        let mut edge = vec![30u8; 200 * 40];
+        for (i, v) in edge.iter_mut().enumerate() {
+            if i % 200 >= 100 {
+                *v = 235;
+            }
+        }
+        assert_eq!(TextMask::from_luma(&edge, 200, 0, 0, 200, 40).count(), 0);
+    }
+
+    #[test]
+    fn bounds_cover_the_strokes_in_source_pixels() {
+        let m = TextMask::from_luma(&plane(&[20, 60, 100], 0), 200, 0, 0, 200, 40);
+        let (x, y, w, h) = m.bounds().expect("text");
+        assert!(x <= 20 && x + w >= 104 && x + w <= 110, "{x} {w}");
+        assert!(y <= 10 && y + h >= 30 && y + h <= 34, "{y} {h}");
+        assert_eq!(
+            TextMask::from_luma(&vec![30u8; 200 * 40], 200, 0, 0, 200, 40).bounds(),
+            None
+        );
     }
 
     #[test]
@@ -182,5 +239,9 @@ mod tests {
         assert!(a.difference(&a) < 1e-6);
         assert!(a.difference(&jitter) < 0.15, "{}", a.difference(&jitter));
         assert!(a.difference(&other) > 0.8, "{}", a.difference(&other));
+        // Text vanishing from a busy background is a change.
+        let busy = TextMask::from_luma(&plane(&[20, 60, 100, 140, 170], 0), 200, 0, 0, 200, 40);
+        let rest = TextMask::from_luma(&plane(&[140, 170], 0), 200, 0, 0, 200, 40);
+        assert!(busy.difference(&rest) > 1.0, "{}", busy.difference(&rest));
     }
 }

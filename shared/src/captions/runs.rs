@@ -1,13 +1,14 @@
 //! Splits a stream of per-frame text masks into runs of frames that show
-//! the same caption (or none). A change counts only once it has lasted
-//! `min_duration` (flicker, fades and compression noise do not), and the
-//! run then starts at the first frame of the change: frame-accurate
-//! boundaries from a check of every frame.
+//! the same caption (or none). A change counts only once every frame for
+//! `min_duration` differs from the open run (flicker and compression noise
+//! do not), and the new run then starts at the first frame of the change:
+//! frame-accurate boundaries from a check of every frame, and at most one
+//! OCR call per `min_duration`.
 
 use super::mask::TextMask;
 
 /// Masks differing by more than this show different text.
-pub const DIFFERENT: f32 = 0.35;
+pub const DIFFERENT: f32 = 0.5;
 
 /// A finished run.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,8 +49,8 @@ struct Open {
 #[derive(Debug)]
 struct Candidate {
     start: f64,
-    text: bool,
-    anchor: TextMask,
+    /// The frames since `start`.
+    frames: Vec<(f64, TextMask)>,
 }
 
 /// The run splitter.
@@ -110,33 +111,56 @@ impl Runs {
             }
             return Step::Continue;
         }
-        let lasting = match &self.candidate {
-            Some(c) if same(text, c.text, &c.anchor) => time - c.start + 1e-9 >= self.min_duration,
-            _ => {
-                self.candidate = Some(Candidate {
-                    start: time,
-                    text,
-                    anchor: mask,
-                });
-                return Step::Continue;
-            }
+        // Frames unlike the open run: a change once that has lasted
+        // `min_duration`, whether or not those frames agree with each
+        // other (a moving background behind no caption never does).
+        let Some(c) = &mut self.candidate else {
+            self.candidate = Some(Candidate {
+                start: time,
+                frames: vec![(time, mask)],
+            });
+            return Step::Continue;
         };
-        if !lasting {
+        if time - c.start + 1e-9 < self.min_duration {
+            c.frames.push((time, mask));
             return Step::Continue;
         }
         let Some(c) = self.candidate.take() else {
             return Step::Continue;
         };
         self.close(c.start);
+        // A caption starts at the first frame from which every frame shows
+        // it (a cut or motion just before it appears is not part of it);
+        // what comes before is a run without a caption.
+        let start = if text {
+            c.frames
+                .iter()
+                .rev()
+                .take_while(|(_, m)| {
+                    m.count() >= self.min_pixels && m.difference(&mask) <= DIFFERENT
+                })
+                .last()
+                .map_or(time, |(t, _)| *t)
+        } else {
+            c.start
+        };
+        if start > c.start {
+            self.done.push(Run {
+                id: self.done.len(),
+                start: c.start,
+                end: start,
+                text: false,
+            });
+        }
         let id = self.done.len();
         self.open = Some(Open {
             id,
-            start: c.start,
-            text: c.text,
+            start,
+            text,
             anchor: mask,
             confirmed: true,
         });
-        if c.text {
+        if text {
             Step::Capture { id }
         } else {
             Step::Continue
@@ -217,6 +241,15 @@ mod tests {
         );
         // Each text run is read once, min_duration after it starts.
         assert_eq!(captures, vec![(1.4, 1), (3.4, 2)]);
+    }
+
+    #[test]
+    fn a_caption_starts_where_it_appears_not_at_the_cut_before_it() {
+        // A cut (other background strokes) 3 frames before the caption.
+        let (runs, _) = run(&[(30, &[80]), (3, &[90]), (20, &[10, 30, 50]), (20, &[])]);
+        let spans: Vec<(f64, f64, bool)> = runs.iter().map(|r| (r.start, r.end, r.text)).collect();
+        assert_eq!(spans[1], (1.2, 1.32, false), "{spans:?}");
+        assert_eq!(spans[2], (1.32, 2.12, true), "{spans:?}");
     }
 
     #[test]

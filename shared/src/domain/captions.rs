@@ -24,6 +24,19 @@ pub enum Roi {
 }
 
 impl Roi {
+    /// `[[top,bottom],[left,right]]` of a fixed region.
+    pub fn bounds(&self) -> Option<[[f64; 2]; 2]> {
+        match *self {
+            Self::Fixed {
+                top,
+                bottom,
+                left,
+                right,
+            } => Some([[top, bottom], [left, right]]),
+            Self::Auto => None,
+        }
+    }
+
     /// The bottom quarter of the frame (the default).
     pub const BOTTOM_QUARTER: Self = Self::Fixed {
         top: 0.75,
