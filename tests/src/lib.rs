@@ -999,3 +999,73 @@ pub mod song {
         )
     }
 }
+
+/// Clips with subtitles burned in by FFmpeg's `subtitles` filter (libass),
+/// whose truth is the SRT written here.
+pub mod subtitles {
+    use std::path::{Path, PathBuf};
+
+    use iprod::captions::subtitle::to_srt;
+    use iprod::domain::captions::Caption;
+
+    /// The font for Latin and Chinese text (Debian `fonts-wqy-microhei`).
+    pub const FONT: &str = "WenQuanYi Micro Hei";
+
+    /// The cues as captions.
+    pub fn captions(cues: &[(f64, f64, &str)]) -> Vec<Caption> {
+        cues.iter()
+            .map(|&(start, end, text)| Caption {
+                start,
+                end,
+                text: text.to_owned(),
+                lines: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Burns `cues` into a `seconds`-long 640×360 24 fps H.264 clip over a
+    /// moving, noisy gradient. `style` is libass `force_style` (font, size,
+    /// `Alignment=6` for the top of the frame: SSA numbering). Returns the clip and the
+    /// SRT that was burned.
+    ///
+    /// # Errors
+    /// When ffmpeg fails.
+    pub fn burn(
+        dir: &Path,
+        name: &str,
+        cues: &[(f64, f64, &str)],
+        seconds: f64,
+        style: &str,
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let srt = dir.join(format!("{name}.srt"));
+        std::fs::write(&srt, to_srt(&captions(cues), ""))?;
+        let clip = dir.join(format!("{name}.mp4"));
+        let filter = if cues.is_empty() {
+            "noise=alls=8:allf=t".to_owned()
+        } else {
+            format!(
+                "noise=alls=8:allf=t,subtitles={}:force_style='FontName={FONT},FontSize=20{}{style}'",
+                srt.display(),
+                if style.is_empty() { "" } else { "," }
+            )
+        };
+        iprod::bench::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("gradients=s=640x360:r=24:speed=0.03:d={seconds}"),
+            "-vf",
+            &filter,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-pix_fmt",
+            "yuv420p",
+            &clip.to_string_lossy(),
+        ])?;
+        Ok((clip, srt))
+    }
+}
