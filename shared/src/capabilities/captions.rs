@@ -364,7 +364,7 @@ fn to_readings(runs: Vec<Run>, mut read: Vec<(usize, Vec<TextLine>)>, rect: Rect
                                 l.bbox.width().round() as u32,
                                 l.bbox.height().round() as u32,
                             ],
-                            confidence: (l.confidence * 1000.0).round() / 1000.0,
+                            confidence: (f64::from(l.confidence) * 1000.0).round() / 1000.0,
                         })
                         .collect()
                 })

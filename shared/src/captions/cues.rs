@@ -8,7 +8,7 @@ use crate::domain::captions::{Caption, CaptionLine, Track};
 use super::runs::Run;
 
 /// Lines read with less confidence are dropped.
-const MIN_CONFIDENCE: f32 = 0.6;
+const MIN_CONFIDENCE: f64 = 0.6;
 /// Runs whose texts are this similar (0–1) and that touch are one cue.
 const SAME_TEXT: f64 = 0.7;
 /// Longest gap bridged when merging runs of the same text, seconds.
@@ -221,7 +221,7 @@ pub fn split_languages(cues: &[Caption]) -> (Vec<Caption>, Vec<Caption>) {
 mod tests {
     use super::*;
 
-    fn line(text: &str, y: u32, h: u32, confidence: f32) -> CaptionLine {
+    fn line(text: &str, y: u32, h: u32, confidence: f64) -> CaptionLine {
         CaptionLine {
             text: text.into(),
             bbox: [100, y, 400, h],

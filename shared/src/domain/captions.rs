@@ -194,7 +194,7 @@ pub struct CaptionLine {
     #[serde(rename = "Box")]
     pub bbox: [u32; 4],
     /// Recognition confidence, 0–1.
-    pub confidence: f32,
+    pub confidence: f64,
 }
 
 /// One subtitle cue.
