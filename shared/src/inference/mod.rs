@@ -175,10 +175,17 @@ impl ModelDir {
             .iter()
             .map(|i| i.name().to_owned())
             .collect();
-        if !spec.inputs.is_empty() && inputs != spec.inputs {
+        let outputs: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect();
+        if (!spec.inputs.is_empty() && inputs != spec.inputs)
+            || (!spec.outputs.is_empty() && outputs != spec.outputs)
+        {
             return Err(err(format!(
-                "inputs {inputs:?}, the manifest says {:?}",
-                spec.inputs
+                "inputs {inputs:?} and outputs {outputs:?}; the manifest says {:?} and {:?}",
+                spec.inputs, spec.outputs
             )));
         }
         let metadata = session
