@@ -197,34 +197,23 @@ pub fn run(dir: &Path, fps: f64, out: &Path, python: &Path, script: &Path) -> an
         fps,
         ..CaptionParams::default()
     };
-    header("iprod CaptionExtraction");
-    let mut floors = Vec::new();
-    let mut totals = (0.0, 0.0);
-    for (video, srt) in &videos {
-        let name = video
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let truth = parse_srt(&std::fs::read_to_string(srt)?);
-        let floor = decode_floor(video)?;
-        floors.push(floor);
-        let start = Instant::now();
-        let found = extract(&ocr, video, &params, &Context::default())
-            .map_err(|e| anyhow::anyhow!("{}: {}", video.display(), e.message))?;
-        let seconds = start.elapsed().as_secs_f64();
-        let text = to_srt(&found.captions, "");
-        std::fs::write(out.join(format!("{name}.iprod.srt")), &text)?;
-        let s = score(&truth, &parse_srt(&text));
-        print_row(name, &s, seconds, floor);
-        totals.0 += seconds;
-        totals.1 += floor;
-    }
-    println!(
-        "total: {:.2} s vs ffmpeg decode {:.2} s ({:.2}x)",
-        totals.0,
-        totals.1,
-        totals.0 / totals.1.max(1e-9)
-    );
+    let floors = videos
+        .iter()
+        .map(|(video, _)| decode_floor(video))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    table(
+        "iprod CaptionExtraction",
+        "",
+        &videos,
+        &floors,
+        |video, name| {
+            let found = extract(&ocr, video, &params, &Context::default())
+                .map_err(|e| anyhow::anyhow!("{}: {}", video.display(), e.message))?;
+            let text = to_srt(&found.captions, "");
+            std::fs::write(out.join(format!("{name}.iprod.srt")), &text)?;
+            Ok(text)
+        },
+    )?;
     if !python.exists() {
         println!(
             "peer skipped: {} not found (run scripts/bench-captions)",
@@ -232,37 +221,56 @@ pub fn run(dir: &Path, fps: f64, out: &Path, python: &Path, script: &Path) -> an
         );
         return Ok(());
     }
-    header(&format!(
-        "peer: RapidOCR (Python) on frames sampled at {fps} fps"
-    ));
+    table(
+        &format!("peer: RapidOCR (Python) on frames sampled at {fps} fps"),
+        "; includes Python start and model load",
+        &videos,
+        &floors,
+        |video, name| {
+            let peer_srt = out.join(format!("{name}.peer.srt"));
+            let status = std::process::Command::new(python)
+                .arg(script)
+                .arg(video)
+                .arg(&peer_srt)
+                .arg(fps.to_string())
+                .status()?;
+            anyhow::ensure!(
+                status.success(),
+                "the peer script failed on {}",
+                video.display()
+            );
+            Ok(std::fs::read_to_string(&peer_srt)?)
+        },
+    )
+}
+
+/// Times `read` (which returns SRT text) on each video, scores it against
+/// the video's truth and prints a row each and a total against the decode
+/// `floors`.
+fn table(
+    title: &str,
+    total_note: &str,
+    videos: &[(PathBuf, PathBuf)],
+    floors: &[f64],
+    mut read: impl FnMut(&Path, &str) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    header(title);
     let mut totals = (0.0, 0.0);
-    for ((video, srt), floor) in videos.iter().zip(&floors) {
+    for ((video, srt), floor) in videos.iter().zip(floors) {
         let name = video
             .file_stem()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         let truth = parse_srt(&std::fs::read_to_string(srt)?);
-        let peer_srt = out.join(format!("{name}.peer.srt"));
         let start = Instant::now();
-        let status = std::process::Command::new(python)
-            .arg(script)
-            .arg(video)
-            .arg(&peer_srt)
-            .arg(fps.to_string())
-            .status()?;
+        let text = read(video, name)?;
         let seconds = start.elapsed().as_secs_f64();
-        anyhow::ensure!(
-            status.success(),
-            "the peer script failed on {}",
-            video.display()
-        );
-        let s = score(&truth, &parse_srt(&std::fs::read_to_string(&peer_srt)?));
-        print_row(name, &s, seconds, *floor);
+        print_row(name, &score(&truth, &parse_srt(&text)), seconds, *floor);
         totals.0 += seconds;
         totals.1 += floor;
     }
     println!(
-        "total: {:.2} s vs ffmpeg decode {:.2} s ({:.2}x; includes Python start and model load)",
+        "total: {:.2} s vs ffmpeg decode {:.2} s ({:.2}x{total_note})",
         totals.0,
         totals.1,
         totals.0 / totals.1.max(1e-9)
