@@ -5,6 +5,8 @@
 //! to a callback one at a time, never collected.
 
 pub mod audio;
+#[cfg(feature = "video")]
+pub mod encode;
 mod error;
 #[cfg(feature = "video")]
 pub mod image_out;

@@ -1,0 +1,260 @@
+//! The video output toolkit, checked by reading back what it wrote with
+//! FFmpeg's own `ffprobe` and decoders.
+
+use std::path::Path;
+use std::process::Command;
+
+use image::{Rgba, RgbaImage};
+use iprod::media::encode::{VideoCodec, VideoWriter, X264Preset};
+use serde_json::Value;
+
+fn probe(path: &Path, extra: &[&str]) -> anyhow::Result<Value> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .args(extra)
+        .arg(path)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn stream<'a>(p: &'a Value, kind: &str) -> Option<&'a Value> {
+    p["streams"]
+        .as_array()?
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+}
+
+fn number(v: &Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+        .unwrap_or(f64::NAN)
+}
+
+/// A 4 s source clip with a 440 Hz tone in `audio` (e.g. `aac`).
+fn source(dir: &Path, audio: &str, ext: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join(format!("source.{ext}"));
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:r=25:d=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:sample_rate=44100:d=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        audio,
+        "-shortest",
+        &path.to_string_lossy(),
+    ])?;
+    Ok(path)
+}
+
+/// A frame: left half opaque red, right half transparent, a moving bar.
+fn frame(i: u32) -> RgbaImage {
+    RgbaImage::from_fn(160, 90, |x, _| {
+        if x >= 80 {
+            Rgba([0, 0, 0, 0])
+        } else if x == (i * 2) % 80 {
+            Rgba([255, 255, 255, 255])
+        } else {
+            Rgba([220, 20, 20, 255])
+        }
+    })
+}
+
+fn write(
+    path: &Path,
+    codec: VideoCodec,
+    audio: Option<&Path>,
+    times: &[f64],
+) -> anyhow::Result<()> {
+    let mut w = VideoWriter::create(path, codec, 160, 90, 25.0, audio)?;
+    for (i, &t) in times.iter().enumerate() {
+        w.push(&frame(i as u32), t)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+fn every_frame(seconds: f64, fps: f64) -> Vec<f64> {
+    (0..(seconds * fps).round() as usize)
+        .map(|i| i as f64 / fps)
+        .collect()
+}
+
+/// Decodes frame 0 of `path` to RGBA (with `decoder` when given) and reads
+/// the pixel at (x, y).
+fn pixel(path: &Path, decoder: Option<&str>, x: u32, y: u32) -> anyhow::Result<Rgba<u8>> {
+    let png = path.with_extension("check.png");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(d) = decoder {
+        args.extend(["-c:v".into(), d.into()]);
+    }
+    args.extend([
+        "-i".into(),
+        path.to_string_lossy().into_owned(),
+        "-frames:v".into(),
+        "1".into(),
+        "-pix_fmt".into(),
+        "rgba".into(),
+        png.to_string_lossy().into_owned(),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    iprod::bench::ffmpeg(&refs)?;
+    Ok(*image::open(&png)?.to_rgba8().get_pixel(x, y))
+}
+
+#[test]
+fn h264_mp4_copies_aac_audio_starts_with_moov_and_stays_in_sync() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = source(dir.path(), "aac", "mp4")?;
+    let out = dir.path().join("out.mp4");
+    let codec = VideoCodec::H264 {
+        crf: 20,
+        preset: X264Preset::Veryfast,
+    };
+    write(&out, codec, Some(&src), &every_frame(4.0, 25.0))?;
+    let p = probe(&out, &[])?;
+    let v = stream(&p, "video").expect("video");
+    let a = stream(&p, "audio").expect("audio");
+    assert_eq!(
+        (v["codec_name"].as_str(), v["pix_fmt"].as_str()),
+        (Some("h264"), Some("yuv420p"))
+    );
+    assert_eq!(a["codec_name"], "aac");
+    assert_eq!(v["nb_frames"], "100");
+    let (vd, ad) = (number(&v["duration"]), number(&a["duration"]));
+    assert!(
+        (vd - 4.0).abs() <= 0.04 && (ad - 4.0).abs() <= 0.05,
+        "video {vd} audio {ad}"
+    );
+    assert!(
+        number(&a["start_time"]).abs() <= 0.04 && number(&v["start_time"]).abs() <= 0.04,
+        "{p}"
+    );
+    let bytes = std::fs::read(&out)?;
+    let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag);
+    assert!(at(b"moov") < at(b"mdat"), "faststart: moov before mdat");
+    let red = pixel(&out, None, 40, 45)?;
+    assert!(red[0] > 180 && red[1] < 70, "{red:?}");
+    Ok(())
+}
+
+#[test]
+fn vp9_webm_keeps_alpha_and_reencodes_aac_to_opus() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = source(dir.path(), "aac", "mp4")?;
+    let out = dir.path().join("out.webm");
+    write(
+        &out,
+        VideoCodec::Vp9Alpha { crf: 30 },
+        Some(&src),
+        &every_frame(4.0, 25.0),
+    )?;
+    let p = probe(&out, &[])?;
+    let v = stream(&p, "video").expect("video");
+    assert_eq!(v["codec_name"], "vp9");
+    assert_eq!(v["tags"]["alpha_mode"], "1", "{v}");
+    let a = stream(&p, "audio").expect("audio");
+    assert_eq!(a["codec_name"], "opus");
+    let duration = number(&p["format"]["duration"]);
+    assert!((duration - 4.0).abs() < 0.1, "{duration}");
+    // Decoded with libvpx (FFmpeg's native VP9 decoder drops alpha).
+    let opaque = pixel(&out, Some("libvpx-vp9"), 40, 45)?;
+    let clear = pixel(&out, Some("libvpx-vp9"), 120, 45)?;
+    assert!(opaque[3] > 240 && opaque[0] > 180, "{opaque:?}");
+    assert!(clear[3] < 15, "{clear:?}");
+    Ok(())
+}
+
+#[test]
+fn prores_4444_mov_has_alpha_and_variable_frame_times_survive() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = source(dir.path(), "aac", "mp4")?;
+    let out = dir.path().join("out.mov");
+    // Irregular frame times (a variable frame rate source).
+    let times = [0.0, 0.04, 0.1, 0.5, 0.52, 1.0];
+    write(&out, VideoCodec::ProRes4444, Some(&src), &times)?;
+    let p = probe(
+        &out,
+        &["-show_entries", "frame=pts_time", "-select_streams", "v"],
+    )?;
+    let v = stream(&p, "video").expect("video");
+    assert_eq!(v["codec_name"], "prores");
+    // FFmpeg's ProRes decoder reports 4444 as 12-bit.
+    assert!(
+        v["pix_fmt"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("yuva444p")),
+        "{v}"
+    );
+    assert_eq!(v["profile"], "4444", "{v}");
+    let frames = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "frame=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()?;
+    let got: Vec<f64> = String::from_utf8_lossy(&frames.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    assert_eq!(got.len(), times.len(), "{got:?}");
+    for (g, t) in got.iter().zip(times) {
+        assert!((g - t).abs() < 0.002, "{got:?}");
+    }
+    let clear = pixel(&out, None, 120, 45)?;
+    assert!(clear[3] < 15, "{clear:?}");
+    Ok(())
+}
+
+#[test]
+fn video_without_audio_and_bad_sizes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let silent = dir.path().join("silent.mp4");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:r=25:d=1",
+        "-c:v",
+        "libx264",
+        &silent.to_string_lossy(),
+    ])?;
+    let out = dir.path().join("out.mp4");
+    let codec = VideoCodec::H264 {
+        crf: 23,
+        preset: X264Preset::Ultrafast,
+    };
+    write(&out, codec, Some(&silent), &every_frame(1.0, 25.0))?;
+    assert!(stream(&probe(&out, &[])?, "audio").is_none());
+    assert!(VideoWriter::create(&dir.path().join("odd.mp4"), codec, 161, 90, 25.0, None).is_err());
+    let mut w = VideoWriter::create(&dir.path().join("size.mp4"), codec, 160, 90, 25.0, None)?;
+    assert!(w.push(&RgbaImage::new(10, 10), 0.0).is_err());
+    Ok(())
+}
