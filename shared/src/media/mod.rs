@@ -11,6 +11,8 @@ mod error;
 #[cfg(feature = "video")]
 pub mod image_out;
 #[cfg(feature = "video")]
+pub mod process;
+#[cfg(feature = "video")]
 mod video;
 
 pub use audio::{decode_mono, AudioBuffer};

@@ -2,5 +2,6 @@
 //! perceptual hashes, resizing. Pure functions, no I/O.
 
 pub mod hash;
+pub mod key;
 pub mod quality;
 pub mod resize;

@@ -1,0 +1,164 @@
+//! Streaming video transforms: decode → transform → encode on three
+//! threads joined by small bounded queues, so memory holds a few frames
+//! whatever the length and both cores stay busy. Frames are turned upright
+//! (display rotation applied) before the transform; the source's audio is
+//! carried into the output by the [`VideoWriter`].
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use image::{RgbImage, RgbaImage};
+
+use super::encode::{VideoCodec, VideoWriter};
+use super::{MediaError, SamplingMode, VideoReader};
+use crate::domain::Limits;
+
+/// Frames waiting between two stages.
+const QUEUE: usize = 3;
+
+/// What a transform pass did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Processed {
+    /// Frames written.
+    pub frames: u64,
+    /// Output size.
+    pub width: u32,
+    /// Output size.
+    pub height: u32,
+    /// Seconds of video.
+    pub duration_s: f64,
+}
+
+/// Decodes every frame of `input`, passes it (upright RGB, with its time
+/// and index) through `transform`, and encodes the results into `output`
+/// as `codec`, with the input's audio. `transform` must return frames of
+/// one size (even for 4:2:0 codecs).
+///
+/// # Errors
+/// Media errors from decoding or encoding; `Cancelled` when `cancel` is
+/// set; whatever `transform` returns.
+pub fn transform_video(
+    input: &Path,
+    output: &Path,
+    codec: VideoCodec,
+    limits: &Limits,
+    cancel: &AtomicBool,
+    mut transform: impl FnMut(RgbImage, f64, u64) -> Result<RgbaImage, MediaError> + Send,
+) -> Result<Processed, MediaError> {
+    let (to_transform, decoded) = mpsc::sync_channel::<(RgbImage, f64)>(QUEUE);
+    let (to_encoder, transformed) = mpsc::sync_channel::<(RgbaImage, f64)>(QUEUE);
+    std::thread::scope(|scope| {
+        // The reader holds FFmpeg contexts that stay on their thread.
+        let (info_tx, info_rx) = mpsc::sync_channel(1);
+        let decoder = scope.spawn(move || -> Result<(), MediaError> {
+            let mut reader = match VideoReader::open(input, limits) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = info_tx.send(None);
+                    return Err(e);
+                }
+            };
+            let info = reader.info().clone();
+            let _ = info_tx.send(Some(info.clone()));
+            reader.for_each_frame(SamplingMode::All, |reader, f| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(MediaError::Cancelled);
+                }
+                let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
+                let upright = info.rotation.apply(rgb);
+                Ok(if to_transform.send((upright, f.time_s)).is_err() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+        });
+        let Ok(Some(info)) = info_rx.recv() else {
+            drop(to_encoder);
+            return decoder
+                .join()
+                .unwrap_or(Ok(()))
+                .and(Err(MediaError::Corrupt {
+                    kind: "video",
+                    detail: "the decoding thread stopped".into(),
+                }));
+        };
+        let encoder = scope.spawn(move || -> Result<Processed, MediaError> {
+            let mut writer: Option<VideoWriter> = None;
+            let mut last_time = 0.0;
+            let mut size = (0, 0);
+            for (frame, time) in transformed {
+                if writer.is_none() {
+                    size = frame.dimensions();
+                    writer = Some(VideoWriter::create(
+                        output,
+                        codec,
+                        size.0,
+                        size.1,
+                        info.frame_rate,
+                        Some(input),
+                    )?);
+                }
+                if let Some(w) = writer.as_mut() {
+                    w.push(&frame, time)?;
+                }
+                last_time = time;
+            }
+            let Some(w) = writer else {
+                return Err(MediaError::Corrupt {
+                    kind: "video",
+                    detail: "no frame decoded".into(),
+                });
+            };
+            let frames = w.frames();
+            w.finish()?;
+            let step = if info.frame_rate > 0.0 {
+                1.0 / info.frame_rate
+            } else {
+                0.0
+            };
+            Ok(Processed {
+                frames,
+                width: size.0,
+                height: size.1,
+                duration_s: last_time + step,
+            })
+        });
+        let mut index = 0u64;
+        let mut failed = None;
+        for (frame, time) in decoded {
+            let out = match transform(frame, time, index) {
+                Ok(out) => out,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            index += 1;
+            if to_encoder.send((out, time)).is_err() {
+                break;
+            }
+        }
+        drop(to_encoder);
+        let decoded = decoder.join().unwrap_or_else(|_| {
+            Err(MediaError::Corrupt {
+                kind: "video",
+                detail: "the decoding thread panicked".into(),
+            })
+        });
+        let encoded = encoder.join().unwrap_or_else(|_| {
+            Err(MediaError::Corrupt {
+                kind: "video",
+                detail: "the encoding thread panicked".into(),
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // A decoding error explains an encoder that saw too few frames.
+        decoded?;
+        encoded
+    })
+}

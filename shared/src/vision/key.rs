@@ -1,0 +1,304 @@
+//! Chroma keying with real (fractional) alpha, in the manner of colour-
+//! difference keyers such as Keylight and IBK:
+//!
+//! - **Screen difference.** For a green screen, `d = G − max(R, B)` (blue:
+//!   `B − max(R, G)`). A pixel mixing foreground `F` and screen `S` with
+//!   alpha `a` has `d ≈ a·d(F) + (1 − a)·d(S)`, and `d(F) ≤ 0` for
+//!   ordinary foregrounds, so `a ≈ 1 − d / d(S)`: linear, hence soft edges,
+//!   motion blur and hair come out fractional instead of cut.
+//! - **Uneven screens.** `d(S)` is not one number: it is measured per block
+//!   from the pixels that are clearly screen, filled in where the
+//!   foreground hides the screen, and interpolated smoothly, so gradients
+//!   and shadows on the screen do not punch or leave holes.
+//! - **Noise.** Alpha within `clip` of 0 or 1 is snapped, so sensor noise and
+//!   compression on the screen stay transparent and on the subject stay
+//!   opaque; static pixels are averaged with the previous frame (no
+//!   flicker), moving ones are not (no ghosting).
+//! - **Spill.** The screen colour reflected onto the subject is removed by
+//!   limiting the key channel to the larger of the other two.
+
+use image::{RgbImage, Rgba, RgbaImage};
+
+/// Which screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Screen {
+    /// Green screen.
+    Green,
+    /// Blue screen.
+    Blue,
+}
+
+/// Keyer settings, each 0–1; the defaults need no tuning for ordinary
+/// footage.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct KeySettings {
+    /// How much of the screen difference counts as fully transparent:
+    /// higher removes more (darker screen areas, shadows).
+    pub strength: f32,
+    /// Width of the soft range near opaque and transparent that is snapped
+    /// (higher: cleaner mattes, harder edges).
+    pub clip: f32,
+    /// Spill suppression amount.
+    pub spill: f32,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            strength: 0.5,
+            clip: 0.1,
+            spill: 1.0,
+        }
+    }
+}
+
+fn difference(p: [u8; 3], screen: Screen) -> f32 {
+    let [r, g, b] = p.map(f32::from);
+    match screen {
+        Screen::Green => g - r.max(b),
+        Screen::Blue => b - r.max(g),
+    }
+}
+
+/// The screen of `frame`: green or blue when at least a fifth of the frame
+/// is strongly that colour; `None` otherwise.
+pub fn detect_screen(frame: &RgbImage) -> Option<Screen> {
+    let (mut green, mut blue, mut n) = (0usize, 0usize, 0usize);
+    for p in frame.pixels().step_by(7) {
+        let [r, g, b] = p.0.map(u32::from);
+        n += 1;
+        if g >= 50 && 10 * g >= 13 * r.max(b) {
+            green += 1;
+        } else if b >= 50 && 10 * b >= 13 * r.max(g) {
+            blue += 1;
+        }
+    }
+    let enough = |k: usize| 5 * k >= n.max(1);
+    match (enough(green), enough(blue)) {
+        (true, _) if green >= blue => Some(Screen::Green),
+        (_, true) => Some(Screen::Blue),
+        (true, false) => Some(Screen::Green),
+        _ => None,
+    }
+}
+
+/// Block size of the screen estimate, pixels.
+const BLOCK: u32 = 16;
+
+/// A keyer for one video: keeps the previous alpha for temporal smoothing.
+#[derive(Debug, Clone)]
+pub struct Keyer {
+    screen: Screen,
+    settings: KeySettings,
+    previous: Option<(Vec<f32>, Vec<[u8; 3]>)>,
+}
+
+impl Keyer {
+    /// A keyer for `screen`.
+    pub fn new(screen: Screen, settings: KeySettings) -> Self {
+        Self {
+            screen,
+            settings,
+            previous: None,
+        }
+    }
+
+    /// The screen's difference per block (blocks × blocks), from pixels
+    /// that are clearly screen, holes filled from neighbours. `None` when
+    /// no block shows the screen.
+    fn screen_plate(&self, frame: &RgbImage) -> Option<(Vec<f32>, u32, u32)> {
+        let (w, h) = frame.dimensions();
+        let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
+        // The frame's typical screen difference: a high percentile.
+        let mut all: Vec<f32> = frame
+            .pixels()
+            .step_by(5)
+            .map(|p| difference(p.0, self.screen))
+            .filter(|&d| d > 20.0)
+            .collect();
+        if all.is_empty() {
+            return None;
+        }
+        all.sort_by(f32::total_cmp);
+        let typical = all[all.len() * 3 / 4];
+        let mut sum = vec![0f32; (bw * bh) as usize];
+        let mut count = vec![0u32; (bw * bh) as usize];
+        for (x, y, p) in frame.enumerate_pixels() {
+            let d = difference(p.0, self.screen);
+            // Clearly screen: most of the typical difference.
+            if d >= 0.6 * typical {
+                let i = ((y / BLOCK) * bw + x / BLOCK) as usize;
+                sum[i] += d;
+                count[i] += 1;
+            }
+        }
+        let min_count = BLOCK * BLOCK / 4;
+        let mut plate: Vec<Option<f32>> = sum
+            .iter()
+            .zip(&count)
+            .map(|(&s, &c)| (c >= min_count).then(|| s / c as f32))
+            .collect();
+        if plate.iter().all(Option::is_none) {
+            return None;
+        }
+        // Fill blocks hidden by the foreground from their neighbours.
+        while plate.iter().any(Option::is_none) {
+            let before = plate.clone();
+            for by in 0..bh as i64 {
+                for bx in 0..bw as i64 {
+                    let i = (by * bw as i64 + bx) as usize;
+                    if before[i].is_some() {
+                        continue;
+                    }
+                    let mut acc = (0.0, 0);
+                    for (dx, dy) in [
+                        (-1, 0),
+                        (1, 0),
+                        (0, -1),
+                        (0, 1),
+                        (-1, -1),
+                        (1, 1),
+                        (-1, 1),
+                        (1, -1),
+                    ] {
+                        let (nx, ny) = (bx + dx, by + dy);
+                        if nx < 0 || ny < 0 || nx >= bw as i64 || ny >= bh as i64 {
+                            continue;
+                        }
+                        if let Some(v) = before[(ny * bw as i64 + nx) as usize] {
+                            acc.0 += v;
+                            acc.1 += 1;
+                        }
+                    }
+                    if acc.1 > 0 {
+                        plate[i] = Some(acc.0 / acc.1 as f32);
+                    }
+                }
+            }
+        }
+        Some((
+            plate.into_iter().map(|v| v.unwrap_or(typical)).collect(),
+            bw,
+            bh,
+        ))
+    }
+
+    /// Keys one frame: RGBA with fractional alpha and spill removed.
+    pub fn key(&mut self, frame: &RgbImage) -> RgbaImage {
+        let (w, h) = frame.dimensions();
+        let Some((plate, bw, bh)) = self.screen_plate(frame) else {
+            // No screen visible: all foreground.
+            return RgbaImage::from_fn(w, h, |x, y| {
+                let p = frame.get_pixel(x, y).0;
+                Rgba([p[0], p[1], p[2], 255])
+            });
+        };
+        // Bilinear interpolation of block centres.
+        let plate_at = |x: u32, y: u32| -> f32 {
+            let fx = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bw - 1) as f32);
+            let fy = ((y as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bh - 1) as f32);
+            let (x0, y0) = (fx.floor() as u32, fy.floor() as u32);
+            let (x1, y1) = ((x0 + 1).min(bw - 1), (y0 + 1).min(bh - 1));
+            let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+            let v = |bx: u32, by: u32| plate[(by * bw + bx) as usize];
+            let top = v(x0, y0) * (1.0 - tx) + v(x1, y0) * tx;
+            let bottom = v(x0, y1) * (1.0 - tx) + v(x1, y1) * tx;
+            top * (1.0 - ty) + bottom * ty
+        };
+        let s = self.settings;
+        // Strength 0.5 → the screen reads fully transparent from 90 % of
+        // its local difference.
+        let full = 1.0 - 0.2 * s.strength;
+        let clip = s.clip.clamp(0.0, 0.45);
+        let mut alpha = vec![0f32; (w * h) as usize];
+        for (x, y, p) in frame.enumerate_pixels() {
+            let d = difference(p.0, self.screen).max(0.0);
+            let local = plate_at(x, y).max(1.0) * full;
+            let a = 1.0 - (d / local).min(1.0);
+            alpha[(y * w + x) as usize] = ((a - clip) / (1.0 - 2.0 * clip)).clamp(0.0, 1.0);
+        }
+        let pixels: Vec<[u8; 3]> = frame.pixels().map(|p| p.0).collect();
+        if let Some((prev_alpha, prev_pixels)) = &self.previous {
+            if prev_alpha.len() == alpha.len() {
+                for i in 0..alpha.len() {
+                    let still = pixels[i]
+                        .iter()
+                        .zip(&prev_pixels[i])
+                        .all(|(a, b)| a.abs_diff(*b) <= 12);
+                    if still && (alpha[i] - prev_alpha[i]).abs() < 0.25 {
+                        alpha[i] = 0.5 * (alpha[i] + prev_alpha[i]);
+                    }
+                }
+            }
+        }
+        let out = RgbaImage::from_fn(w, h, |x, y| {
+            let i = (y * w + x) as usize;
+            let [r, g, b] = pixels[i];
+            let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+            let (r, g, b) = match self.screen {
+                Screen::Green => (r, g - s.spill * (g - r.max(b)).max(0.0), b),
+                Screen::Blue => (r, g, b - s.spill * (b - r.max(g)).max(0.0)),
+            };
+            let a = alpha[i];
+            Rgba([r as u8, g as u8, b as u8, (a * 255.0).round() as u8])
+        });
+        self.previous = Some((alpha, pixels));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A green screen lit unevenly (brighter left), with a grey disc.
+    fn scene(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let (dx, dy) = (x as f32 - w as f32 / 2.0, y as f32 - h as f32 / 2.0);
+            if dx * dx + dy * dy < 400.0 {
+                image::Rgb([128, 128, 128])
+            } else {
+                let light = 1.0 - 0.4 * x as f32 / w as f32;
+                image::Rgb([
+                    (20.0 * light) as u8,
+                    (200.0 * light) as u8,
+                    (60.0 * light) as u8,
+                ])
+            }
+        })
+    }
+
+    #[test]
+    fn the_screen_is_found_and_an_ordinary_picture_has_none() {
+        assert_eq!(detect_screen(&scene(96, 64)), Some(Screen::Green));
+        let blue = RgbImage::from_pixel(32, 32, image::Rgb([20, 40, 210]));
+        assert_eq!(detect_screen(&blue), Some(Screen::Blue));
+        let grey = RgbImage::from_fn(32, 32, |x, _| image::Rgb([x as u8 * 8, 100, 90]));
+        assert_eq!(detect_screen(&grey), None);
+    }
+
+    #[test]
+    fn unevenly_lit_screen_is_transparent_and_the_subject_opaque() {
+        let frame = scene(96, 64);
+        let out = Keyer::new(Screen::Green, KeySettings::default()).key(&frame);
+        assert_eq!(out.get_pixel(2, 2)[3], 0, "bright screen");
+        assert_eq!(out.get_pixel(93, 61)[3], 0, "dark screen");
+        assert_eq!(out.get_pixel(48, 32)[3], 255, "subject");
+    }
+
+    #[test]
+    fn a_half_mixed_edge_is_half_transparent_and_spill_is_removed() {
+        let mut frame = scene(96, 64);
+        // A pixel half grey, half screen (the screen there is about 20,190,57).
+        let screen = frame.get_pixel(10, 10).0;
+        let mix = [0, 1, 2].map(|c| ((u16::from(screen[c]) + 128) / 2) as u8);
+        frame.put_pixel(10, 10, image::Rgb(mix));
+        // A greenish-grey subject pixel (spill).
+        frame.put_pixel(48, 30, image::Rgb([120, 150, 120]));
+        let out = Keyer::new(Screen::Green, KeySettings::default()).key(&frame);
+        let a = out.get_pixel(10, 10)[3];
+        assert!((90..=165).contains(&a), "{a}");
+        let spill = out.get_pixel(48, 30);
+        assert!(spill[1] <= 121, "{spill:?}");
+    }
+}
