@@ -11,6 +11,8 @@ pub mod chorus;
 #[cfg(feature = "video")]
 pub mod cover;
 #[cfg(feature = "video")]
+pub mod keying;
+#[cfg(feature = "video")]
 pub mod synth;
 
 use std::path::Path;

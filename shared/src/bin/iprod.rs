@@ -133,6 +133,13 @@ enum Bench {
         #[arg(long, default_value = "scripts/bench/beats_peer.py")]
         script: PathBuf,
     },
+    /// Green-screen keying vs FFmpeg `chromakey`+`despill` (best of a
+    /// sweep per file) on images/videos with `<name>.gt_alpha.png`: SAD,
+    /// MSE, gradient error, and wall time producing the same VP9+alpha WebM.
+    Keying {
+        /// Folder of `<name>.png` / `<name>.mp4` + `<name>.gt_alpha.png`.
+        dir: PathBuf,
+    },
     /// Cover vs `ffmpeg -vf thumbnail`: wall time on each video of DIR (and
     /// on generated clips with injected black, blurred and frozen frames),
     /// and whether any injected bad frame was picked.
@@ -188,6 +195,7 @@ async fn main() -> ExitCode {
                     python,
                     script,
                 } => iprod::bench::captions::run(&dir, fps, &out, &python, &script),
+                Bench::Keying { dir } => iprod::bench::keying::run(&dir),
                 Bench::Cover { paths, count, runs } => {
                     iprod::bench::cover::run(&paths, count, runs)
                 }

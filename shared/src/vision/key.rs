@@ -85,11 +85,140 @@ pub fn detect_screen(frame: &RgbImage) -> Option<Screen> {
 /// Block size of the screen estimate, pixels.
 const BLOCK: u32 = 16;
 
+/// A smooth per-block estimate of a value over the frame: the mean of
+/// the pixels that show it in each block, blocks without such pixels
+/// filled from their neighbours, read back with bilinear interpolation.
+#[derive(Debug, Clone)]
+struct Plate {
+    values: Vec<f32>,
+    bw: u32,
+    bh: u32,
+}
+
+impl Plate {
+    /// `sample(x, y)` gives a pixel's value when it counts. `None` when no
+    /// block has enough pixels.
+    fn build(w: u32, h: u32, sample: impl Fn(u32, u32) -> Option<f32>) -> Option<Self> {
+        let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
+        let mut sum = vec![0f32; (bw * bh) as usize];
+        let mut count = vec![0u32; (bw * bh) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                if let Some(v) = sample(x, y) {
+                    let i = ((y / BLOCK) * bw + x / BLOCK) as usize;
+                    sum[i] += v;
+                    count[i] += 1;
+                }
+            }
+        }
+        let min_count = BLOCK * BLOCK / 8;
+        let mut plate: Vec<Option<f32>> = sum
+            .iter()
+            .zip(&count)
+            .map(|(&s, &c)| (c >= min_count).then(|| s / c as f32))
+            .collect();
+        if plate.iter().all(Option::is_none) {
+            return None;
+        }
+        while plate.iter().any(Option::is_none) {
+            let before = plate.clone();
+            for by in 0..i64::from(bh) {
+                for bx in 0..i64::from(bw) {
+                    let i = (by * i64::from(bw) + bx) as usize;
+                    if before[i].is_some() {
+                        continue;
+                    }
+                    let mut acc = (0.0, 0);
+                    for dy in -1..=1 {
+                        for dx in -1..=1 {
+                            let (nx, ny) = (bx + dx, by + dy);
+                            if nx < 0 || ny < 0 || nx >= i64::from(bw) || ny >= i64::from(bh) {
+                                continue;
+                            }
+                            if let Some(v) = before[(ny * i64::from(bw) + nx) as usize] {
+                                acc.0 += v;
+                                acc.1 += 1;
+                            }
+                        }
+                    }
+                    if acc.1 > 0 {
+                        plate[i] = Some(acc.0 / acc.1 as f32);
+                    }
+                }
+            }
+        }
+        Some(Self {
+            values: plate.into_iter().map(Option::unwrap_or_default).collect(),
+            bw,
+            bh,
+        })
+    }
+
+    fn at(&self, x: u32, y: u32) -> f32 {
+        let (bw, bh) = (self.bw, self.bh);
+        let fx = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bw - 1) as f32);
+        let fy = ((y as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bh - 1) as f32);
+        let (x0, y0) = (fx.floor() as u32, fy.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(bw - 1), (y0 + 1).min(bh - 1));
+        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        let v = |bx: u32, by: u32| self.values[(by * bw + bx) as usize];
+        let top = v(x0, y0) * (1.0 - tx) + v(x1, y0) * tx;
+        let bottom = v(x0, y1) * (1.0 - tx) + v(x1, y1) * tx;
+        top * (1.0 - ty) + bottom * ty
+    }
+}
+
+/// Box mean of radius `r` over a `w`×`h` image (clamped at the borders),
+/// through a summed-area table.
+fn box_mean(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut sat = vec![0f64; (w + 1) * (h + 1)];
+    for y in 0..h {
+        let mut row = 0f64;
+        for x in 0..w {
+            row += f64::from(v[y * w + x]);
+            sat[(y + 1) * (w + 1) + x + 1] = sat[y * (w + 1) + x + 1] + row;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let sum = sat[y1 * (w + 1) + x1] - sat[y0 * (w + 1) + x1] - sat[y1 * (w + 1) + x0]
+                + sat[y0 * (w + 1) + x0];
+            out[y * w + x] = (sum / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+        }
+    }
+    out
+}
+
+/// He et al.'s guided filter: `p` smoothed where `guide` is flat and kept
+/// sharp along `guide`'s edges.
+fn guided_filter(guide: &[f32], p: &[f32], w: usize, h: usize, r: usize, eps: f32) -> Vec<f32> {
+    let mean_i = box_mean(guide, w, h, r);
+    let mean_p = box_mean(p, w, h, r);
+    let ii: Vec<f32> = guide.iter().map(|g| g * g).collect();
+    let ip: Vec<f32> = guide.iter().zip(p).map(|(g, v)| g * v).collect();
+    let corr_i = box_mean(&ii, w, h, r);
+    let corr_ip = box_mean(&ip, w, h, r);
+    let mut a = vec![0f32; w * h];
+    let mut b = vec![0f32; w * h];
+    for k in 0..w * h {
+        let var = corr_i[k] - mean_i[k] * mean_i[k];
+        let cov = corr_ip[k] - mean_i[k] * mean_p[k];
+        a[k] = cov / (var + eps);
+        b[k] = mean_p[k] - a[k] * mean_i[k];
+    }
+    let (ma, mb) = (box_mean(&a, w, h, r), box_mean(&b, w, h, r));
+    (0..w * h).map(|k| ma[k] * guide[k] + mb[k]).collect()
+}
+
 /// A keyer for one video: keeps the previous alpha for temporal smoothing.
 #[derive(Debug, Clone)]
 pub struct Keyer {
     screen: Screen,
     settings: KeySettings,
+    subsampled: bool,
     previous: Option<(Vec<f32>, Vec<[u8; 3]>)>,
 }
 
@@ -99,16 +228,22 @@ impl Keyer {
         Self {
             screen,
             settings,
+            subsampled: false,
             previous: None,
         }
     }
 
-    /// The screen's difference per block (blocks × blocks), from pixels
-    /// that are clearly screen, holes filled from neighbours. `None` when
-    /// no block shows the screen.
-    fn screen_plate(&self, frame: &RgbImage) -> Option<(Vec<f32>, u32, u32)> {
-        let (w, h) = frame.dimensions();
-        let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
+    /// For frames whose colour was subsampled by the codec (4:2:0 or
+    /// 4:2:2 video): alpha edges are then re-aligned with the
+    /// full-resolution luma.
+    pub fn for_subsampled_chroma(mut self, subsampled: bool) -> Self {
+        self.subsampled = subsampled;
+        self
+    }
+
+    /// The screen's difference per block, from pixels that are clearly
+    /// screen; `None` when no block shows the screen.
+    fn screen_plate(&self, frame: &RgbImage) -> Option<Plate> {
         // The frame's typical screen difference: a high percentile.
         let mut all: Vec<f32> = frame
             .pixels()
@@ -121,101 +256,67 @@ impl Keyer {
         }
         all.sort_by(f32::total_cmp);
         let typical = all[all.len() * 3 / 4];
-        let mut sum = vec![0f32; (bw * bh) as usize];
-        let mut count = vec![0u32; (bw * bh) as usize];
-        for (x, y, p) in frame.enumerate_pixels() {
-            let d = difference(p.0, self.screen);
-            // Clearly screen: most of the typical difference.
-            if d >= 0.6 * typical {
-                let i = ((y / BLOCK) * bw + x / BLOCK) as usize;
-                sum[i] += d;
-                count[i] += 1;
-            }
-        }
-        let min_count = BLOCK * BLOCK / 4;
-        let mut plate: Vec<Option<f32>> = sum
-            .iter()
-            .zip(&count)
-            .map(|(&s, &c)| (c >= min_count).then(|| s / c as f32))
-            .collect();
-        if plate.iter().all(Option::is_none) {
-            return None;
-        }
-        // Fill blocks hidden by the foreground from their neighbours.
-        while plate.iter().any(Option::is_none) {
-            let before = plate.clone();
-            for by in 0..bh as i64 {
-                for bx in 0..bw as i64 {
-                    let i = (by * bw as i64 + bx) as usize;
-                    if before[i].is_some() {
-                        continue;
-                    }
-                    let mut acc = (0.0, 0);
-                    for (dx, dy) in [
-                        (-1, 0),
-                        (1, 0),
-                        (0, -1),
-                        (0, 1),
-                        (-1, -1),
-                        (1, 1),
-                        (-1, 1),
-                        (1, -1),
-                    ] {
-                        let (nx, ny) = (bx + dx, by + dy);
-                        if nx < 0 || ny < 0 || nx >= bw as i64 || ny >= bh as i64 {
-                            continue;
-                        }
-                        if let Some(v) = before[(ny * bw as i64 + nx) as usize] {
-                            acc.0 += v;
-                            acc.1 += 1;
-                        }
-                    }
-                    if acc.1 > 0 {
-                        plate[i] = Some(acc.0 / acc.1 as f32);
-                    }
-                }
-            }
-        }
-        Some((
-            plate.into_iter().map(|v| v.unwrap_or(typical)).collect(),
-            bw,
-            bh,
-        ))
+        Plate::build(frame.width(), frame.height(), |x, y| {
+            let d = difference(frame.get_pixel(x, y).0, self.screen);
+            (d >= 0.6 * typical).then_some(d)
+        })
     }
 
     /// Keys one frame: RGBA with fractional alpha and spill removed.
     pub fn key(&mut self, frame: &RgbImage) -> RgbaImage {
         let (w, h) = frame.dimensions();
-        let Some((plate, bw, bh)) = self.screen_plate(frame) else {
+        let Some(screen) = self.screen_plate(frame) else {
             // No screen visible: all foreground.
             return RgbaImage::from_fn(w, h, |x, y| {
                 let p = frame.get_pixel(x, y).0;
                 Rgba([p[0], p[1], p[2], 255])
             });
         };
-        // Bilinear interpolation of block centres.
-        let plate_at = |x: u32, y: u32| -> f32 {
-            let fx = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bw - 1) as f32);
-            let fy = ((y as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bh - 1) as f32);
-            let (x0, y0) = (fx.floor() as u32, fy.floor() as u32);
-            let (x1, y1) = ((x0 + 1).min(bw - 1), (y0 + 1).min(bh - 1));
-            let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-            let v = |bx: u32, by: u32| plate[(by * bw + bx) as usize];
-            let top = v(x0, y0) * (1.0 - tx) + v(x1, y0) * tx;
-            let bottom = v(x0, y1) * (1.0 - tx) + v(x1, y1) * tx;
-            top * (1.0 - ty) + bottom * ty
-        };
         let s = self.settings;
-        // Strength 0.5 → the screen reads fully transparent from 90 % of
-        // its local difference.
-        let full = 1.0 - 0.2 * s.strength;
         let clip = s.clip.clamp(0.0, 0.45);
-        let mut alpha = vec![0f32; (w * h) as usize];
-        for (x, y, p) in frame.enumerate_pixels() {
-            let d = difference(p.0, self.screen).max(0.0);
-            let local = plate_at(x, y).max(1.0) * full;
-            let a = 1.0 - (d / local).min(1.0);
-            alpha[(y * w + x) as usize] = ((a - clip) / (1.0 - 2.0 * clip)).clamp(0.0, 1.0);
+        // Strength 0.5: the screen reads fully transparent from 95 % of its
+        // local difference.
+        let full = 1.0 - 0.1 * s.strength;
+        let diffs: Vec<f32> = frame
+            .pixels()
+            .map(|p| difference(p.0, self.screen))
+            .collect();
+        let screen_d: Vec<f32> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| screen.at(x, y).max(1.0) * full)
+            .collect();
+        let raw = |i: usize, subject: f32| -> f32 {
+            let subject = subject.clamp(0.0, 0.8 * screen_d[i]);
+            (1.0 - (diffs[i] - subject) / (screen_d[i] - subject)).clamp(0.0, 1.0)
+        };
+        // The subject's own difference (spill: a white shirt lit by the
+        // screen reads a little green), measured where a first pass sees
+        // the subject, so that its edges are mixed against it and not
+        // against zero.
+        let subject = Plate::build(w, h, |x, y| {
+            let i = (y * w + x) as usize;
+            (raw(i, 0.0) >= 0.6).then(|| diffs[i].max(0.0))
+        });
+        let mut alpha: Vec<f32> = (0..(w * h) as usize)
+            .map(|i| {
+                let (x, y) = (i as u32 % w, i as u32 / w);
+                raw(i, subject.as_ref().map_or(0.0, |p| p.at(x, y)))
+            })
+            .collect();
+        // Edges follow the luma (full resolution even when the chroma the
+        // difference comes from was subsampled by the codec).
+        if self.subsampled {
+            let luma: Vec<f32> = frame
+                .pixels()
+                .map(|p| {
+                    (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+                        / 255.0
+                })
+                .collect();
+            alpha = guided_filter(&luma, &alpha, w as usize, h as usize, 1, 4e-4);
+        }
+        for a in &mut alpha {
+            *a = ((*a - clip) / (1.0 - 2.0 * clip)).clamp(0.0, 1.0);
         }
         let pixels: Vec<[u8; 3]> = frame.pixels().map(|p| p.0).collect();
         if let Some((prev_alpha, prev_pixels)) = &self.previous {
