@@ -126,9 +126,8 @@ pub fn transform_video(
                 duration_s: last_time + step,
             })
         });
-        let mut index = 0u64;
         let mut failed = None;
-        for (frame, time) in decoded {
+        for (index, (frame, time)) in (0u64..).zip(decoded) {
             let out = match transform(frame, time, index) {
                 Ok(out) => out,
                 Err(e) => {
@@ -136,7 +135,6 @@ pub fn transform_video(
                     break;
                 }
             };
-            index += 1;
             if to_encoder.send((out, time)).is_err() {
                 break;
             }

@@ -154,39 +154,72 @@ impl Plate {
         })
     }
 
-    fn at(&self, x: u32, y: u32) -> f32 {
-        let (bw, bh) = (self.bw, self.bh);
-        let fx = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bw - 1) as f32);
-        let fy = ((y as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (bh - 1) as f32);
-        let (x0, y0) = (fx.floor() as u32, fy.floor() as u32);
-        let (x1, y1) = ((x0 + 1).min(bw - 1), (y0 + 1).min(bh - 1));
-        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-        let v = |bx: u32, by: u32| self.values[(by * bw + bx) as usize];
-        let top = v(x0, y0) * (1.0 - tx) + v(x1, y0) * tx;
-        let bottom = v(x0, y1) * (1.0 - tx) + v(x1, y1) * tx;
-        top * (1.0 - ty) + bottom * ty
+    /// The plate at every pixel of a `w`×`h` frame, row-major: bilinear
+    /// between block centres, computed separably.
+    fn upsample(&self, w: u32, h: u32) -> Vec<f32> {
+        let (bw, bh) = (self.bw as usize, self.bh as usize);
+        let coord = |p: u32, n: usize| -> (usize, usize, f32) {
+            let f = ((p as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+            let i0 = f.floor() as usize;
+            (i0, (i0 + 1).min(n - 1), f - i0 as f32)
+        };
+        let xs: Vec<(usize, usize, f32)> = (0..w).map(|x| coord(x, bw)).collect();
+        let mut out = Vec::with_capacity((w * h) as usize);
+        let mut row = vec![0f32; bw];
+        for y in 0..h {
+            let (y0, y1, ty) = coord(y, bh);
+            for (bx, r) in row.iter_mut().enumerate() {
+                *r = self.values[y0 * bw + bx] * (1.0 - ty) + self.values[y1 * bw + bx] * ty;
+            }
+            out.extend(
+                xs.iter()
+                    .map(|&(x0, x1, tx)| row[x0] * (1.0 - tx) + row[x1] * tx),
+            );
+        }
+        out
     }
 }
 
-/// Box mean of radius `r` over a `w`×`h` image (clamped at the borders),
-/// through a summed-area table.
+/// Box mean of radius `r` over a `w`×`h` image (the window clamped at
+/// the borders): running sums along rows, then along columns.
 fn box_mean(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let mut sat = vec![0f64; (w + 1) * (h + 1)];
+    let mut rows = vec![0f32; w * h];
     for y in 0..h {
-        let mut row = 0f64;
+        let line = &v[y * w..(y + 1) * w];
+        let out = &mut rows[y * w..(y + 1) * w];
+        let mut sum: f32 = line[..r.min(w)].iter().sum();
         for x in 0..w {
-            row += f64::from(v[y * w + x]);
-            sat[(y + 1) * (w + 1) + x + 1] = sat[y * (w + 1) + x + 1] + row;
+            if x + r < w {
+                sum += line[x + r];
+            }
+            if x > r {
+                sum -= line[x - r - 1];
+            }
+            let n = (x + r).min(w - 1) + 1 - x.saturating_sub(r);
+            out[x] = sum / n as f32;
         }
     }
     let mut out = vec![0f32; w * h];
-    for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+    let mut sum = vec![0f32; w];
+    for y in 0..r.min(h) {
         for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let sum = sat[y1 * (w + 1) + x1] - sat[y0 * (w + 1) + x1] - sat[y1 * (w + 1) + x0]
-                + sat[y0 * (w + 1) + x0];
-            out[y * w + x] = (sum / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+            sum[x] += rows[y * w + x];
+        }
+    }
+    for y in 0..h {
+        if y + r < h {
+            for x in 0..w {
+                sum[x] += rows[(y + r) * w + x];
+            }
+        }
+        if y > r {
+            for x in 0..w {
+                sum[x] -= rows[(y - r - 1) * w + x];
+            }
+        }
+        let n = ((y + r).min(h - 1) + 1 - y.saturating_sub(r)) as f32;
+        for x in 0..w {
+            out[y * w + x] = sum[x] / n;
         }
     }
     out
@@ -254,8 +287,8 @@ impl Keyer {
         if all.is_empty() {
             return None;
         }
-        all.sort_by(f32::total_cmp);
-        let typical = all[all.len() * 3 / 4];
+        let k = all.len() * 3 / 4;
+        let typical = *all.select_nth_unstable_by(k, f32::total_cmp).1;
         Plate::build(frame.width(), frame.height(), |x, y| {
             let d = difference(frame.get_pixel(x, y).0, self.screen);
             (d >= 0.6 * typical).then_some(d)
@@ -281,9 +314,10 @@ impl Keyer {
             .pixels()
             .map(|p| difference(p.0, self.screen))
             .collect();
-        let screen_d: Vec<f32> = (0..h)
-            .flat_map(|y| (0..w).map(move |x| (x, y)))
-            .map(|(x, y)| screen.at(x, y).max(1.0) * full)
+        let screen_d: Vec<f32> = screen
+            .upsample(w, h)
+            .into_iter()
+            .map(|d| d.max(1.0) * full)
             .collect();
         let raw = |i: usize, subject: f32| -> f32 {
             let subject = subject.clamp(0.0, 0.8 * screen_d[i]);
@@ -297,12 +331,8 @@ impl Keyer {
             let i = (y * w + x) as usize;
             (raw(i, 0.0) >= 0.6).then(|| diffs[i].max(0.0))
         });
-        let mut alpha: Vec<f32> = (0..(w * h) as usize)
-            .map(|i| {
-                let (x, y) = (i as u32 % w, i as u32 / w);
-                raw(i, subject.as_ref().map_or(0.0, |p| p.at(x, y)))
-            })
-            .collect();
+        let spill = subject.map_or_else(|| vec![0.0; (w * h) as usize], |p| p.upsample(w, h));
+        let mut alpha: Vec<f32> = spill.iter().enumerate().map(|(i, &s)| raw(i, s)).collect();
         // Edges follow the luma (full resolution even when the chroma the
         // difference comes from was subsampled by the codec).
         if self.subsampled {
@@ -367,6 +397,25 @@ mod tests {
                 ])
             }
         })
+    }
+
+    #[test]
+    fn box_mean_matches_a_direct_average_with_clamped_windows() {
+        let (w, h, r) = (7usize, 5usize, 2usize);
+        let v: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
+        let fast = box_mean(&v, w, h, r);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut sum, mut n) = (0.0, 0);
+                for yy in y.saturating_sub(r)..=(y + r).min(h - 1) {
+                    for xx in x.saturating_sub(r)..=(x + r).min(w - 1) {
+                        sum += v[yy * w + xx];
+                        n += 1;
+                    }
+                }
+                assert!((fast[y * w + x] - sum / n as f32).abs() < 1e-4, "{x},{y}");
+            }
+        }
     }
 
     #[test]
