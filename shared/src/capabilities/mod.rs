@@ -8,6 +8,8 @@ pub mod beats;
 pub mod captions;
 #[cfg(feature = "video")]
 pub mod cover;
+#[cfg(feature = "video")]
+pub mod greenscreen;
 #[cfg(feature = "audio")]
 pub mod segments;
 
@@ -220,6 +222,8 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
     match function {
         #[cfg(feature = "video")]
         FunctionName::Cover => Ok(Arc::new(cover::Cover)),
+        #[cfg(feature = "video")]
+        FunctionName::VideoGreenScreenMatting => Ok(Arc::new(greenscreen::GreenScreen)),
         #[cfg(feature = "audio")]
         FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection)),
         #[cfg(feature = "audio")]

@@ -8,6 +8,7 @@ pub mod format;
 pub mod job;
 pub mod limits;
 pub mod location;
+pub mod matting;
 pub mod message;
 pub mod music;
 pub mod params;

@@ -1,0 +1,246 @@
+//! `VideoGreenScreenMatting`: green- or blue-screen keying with real alpha
+//! (see [`crate::vision::key`]), for videos (VP9+alpha WebM, ProRes 4444
+//! MOV, or H.264 MP4 over a colour, audio kept) and still images (PNG with
+//! alpha).
+//!
+//! A picture with no screen in it (less than a fifth of the first frame is
+//! green or blue) fails with `UnsupportedMedia` instead of producing an
+//! output that keys nothing; `KeyColor` forces a screen colour.
+
+use std::path::Path;
+
+use image::{RgbImage, Rgba, RgbaImage};
+
+use super::{Capability, CapabilityOutput, Context, OutputSink};
+use crate::domain::matting::{KeyColor, MatteFormat, MattingParams, MattingResult};
+use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::media::encode::{VideoCodec, X264Preset};
+use crate::media::process::transform_video;
+use crate::media::VideoReader;
+use crate::vision::key::{detect_screen, KeySettings, Keyer, Screen};
+
+/// The `VideoGreenScreenMatting` capability.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GreenScreen;
+
+impl Capability for GreenScreen {
+    fn function(&self) -> FunctionName {
+        FunctionName::VideoGreenScreenMatting
+    }
+
+    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+        MattingParams::try_from(params).map(|_| ())
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &serde_json::Value,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = MattingParams::try_from(params)?;
+        let result = match still(input) {
+            Some(image) => key_image(&image, &params, sink)?,
+            None => key_video(input, &params, sink, ctx)?,
+        };
+        let message = format!(
+            "{} screen keyed: {} {}x{}{}",
+            result.screen,
+            match result.format {
+                MatteFormat::Webm => "VP9 WebM with alpha",
+                MatteFormat::Mov => "ProRes 4444 MOV with alpha",
+                MatteFormat::Mp4 => "H.264 MP4 over the background colour",
+                MatteFormat::Png => "PNG",
+            },
+            result.width,
+            result.height,
+            if result.frames > 1 {
+                format!(", {} frames", result.frames)
+            } else {
+                String::new()
+            }
+        );
+        Ok(CapabilityOutput {
+            message,
+            data: serde_json::to_value(&result).unwrap_or_default(),
+        })
+    }
+}
+
+/// The input as a still image, when it is one.
+fn still(input: &Path) -> Option<RgbImage> {
+    let format = image::ImageReader::open(input)
+        .ok()?
+        .with_guessed_format()
+        .ok()?
+        .format()?;
+    if !matches!(
+        format,
+        image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP
+    ) {
+        return None;
+    }
+    image::open(input).ok().map(|i| i.to_rgb8())
+}
+
+fn settings(params: &MattingParams) -> KeySettings {
+    KeySettings {
+        strength: params.strength,
+        clip: params.clip,
+        spill: params.spill,
+    }
+}
+
+fn screen_of(frame: &RgbImage, params: &MattingParams) -> Result<Screen, JobError> {
+    match params.key_color {
+        KeyColor::Green => Ok(Screen::Green),
+        KeyColor::Blue => Ok(Screen::Blue),
+        KeyColor::Auto => detect_screen(frame).ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::UnsupportedMedia,
+                "no green or blue screen found: less than a fifth of the first frame is screen-coloured (set KeyColor to green or blue to key anyway)",
+            )
+        }),
+    }
+}
+
+fn screen_name(s: Screen) -> &'static str {
+    match s {
+        Screen::Green => "green",
+        Screen::Blue => "blue",
+    }
+}
+
+/// Composites `keyed` over `colour` (alpha 255 out).
+fn over(keyed: &RgbaImage, colour: [u8; 3]) -> RgbaImage {
+    RgbaImage::from_fn(keyed.width(), keyed.height(), |x, y| {
+        let p = keyed.get_pixel(x, y);
+        let a = u16::from(p[3]);
+        let mix =
+            |c: usize| ((u16::from(p[c]) * a + u16::from(colour[c]) * (255 - a) + 127) / 255) as u8;
+        Rgba([mix(0), mix(1), mix(2), 255])
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> JobError {
+    JobError::permanent(ErrorCode::InternalError, e.to_string())
+}
+
+fn key_image(
+    image: &RgbImage,
+    params: &MattingParams,
+    sink: &mut OutputSink,
+) -> Result<MattingResult, JobError> {
+    if matches!(
+        params.format,
+        Some(MatteFormat::Webm | MatteFormat::Mov | MatteFormat::Mp4)
+    ) {
+        return Err(JobError::param("Format", "an image input gives png"));
+    }
+    let screen = screen_of(image, params)?;
+    let mut keyed = Keyer::new(screen, settings(params)).key(image);
+    if let Some(colour) = params.bgcolor {
+        keyed = over(&keyed, colour);
+    }
+    let file = sink.plan("matte", "png", "image/png", false)?;
+    keyed.save(&file.local).map_err(internal)?;
+    Ok(MattingResult {
+        file: file.location.to_string(),
+        format: MatteFormat::Png,
+        screen: screen_name(screen),
+        alpha: params.bgcolor.is_none(),
+        width: keyed.width(),
+        height: keyed.height(),
+        frames: 1,
+        duration: 0.0,
+    })
+}
+
+fn key_video(
+    input: &Path,
+    params: &MattingParams,
+    sink: &mut OutputSink,
+    ctx: &Context,
+) -> Result<MattingResult, JobError> {
+    let format = match (params.format, params.bgcolor) {
+        (Some(MatteFormat::Png), _) => {
+            return Err(JobError::param(
+                "Format",
+                "png is for image inputs; a video gives webm, mov or mp4",
+            ))
+        }
+        (Some(f), _) => f,
+        (None, Some(_)) => MatteFormat::Mp4,
+        (None, None) => MatteFormat::Webm,
+    };
+    let (first, subsampled) = {
+        let mut reader = VideoReader::open(input, &ctx.limits)?;
+        let info = reader.info().clone();
+        let frame = reader.frame_at(0.0)?;
+        let subsampled = !matches!(
+            frame.format(),
+            ffmpeg_next::format::Pixel::YUV444P
+                | ffmpeg_next::format::Pixel::YUVJ444P
+                | ffmpeg_next::format::Pixel::RGB24
+                | ffmpeg_next::format::Pixel::GBRP
+        );
+        (
+            info.rotation
+                .apply(reader.to_rgb(&frame, info.width, info.height)?),
+            subsampled,
+        )
+    };
+    let screen = screen_of(&first, params)?;
+    let codec = match format {
+        MatteFormat::Mov => VideoCodec::ProRes4444,
+        MatteFormat::Mp4 => VideoCodec::H264 {
+            crf: params.crf.min(51),
+            preset: X264Preset::Veryfast,
+        },
+        _ => VideoCodec::Vp9Alpha {
+            crf: params.crf.min(63),
+        },
+    };
+    let file = sink.plan("matte", codec.extension(), codec.content_type(), false)?;
+    let mut keyer = Keyer::new(screen, settings(params)).for_subsampled_chroma(subsampled);
+    let background = params.bgcolor;
+    let progress = ctx.progress.clone();
+    let (width, height) = first.dimensions();
+    // 4:2:0 codecs need even sizes: the odd last row/column is dropped.
+    let (even_w, even_h) = if codec == VideoCodec::ProRes4444 {
+        (width, height)
+    } else {
+        (width & !1, height & !1)
+    };
+    let done = transform_video(
+        input,
+        &file.local,
+        codec,
+        &ctx.limits,
+        &ctx.cancel,
+        |frame, _, index| {
+            let mut keyed = keyer.key(&frame);
+            if let Some(colour) = background {
+                keyed = over(&keyed, colour);
+            }
+            if (keyed.width(), keyed.height()) != (even_w, even_h) {
+                keyed = image::imageops::crop_imm(&keyed, 0, 0, even_w, even_h).to_image();
+            }
+            if index % 16 == 0 {
+                progress.update(0.5);
+            }
+            Ok(keyed)
+        },
+    )?;
+    Ok(MattingResult {
+        file: file.location.to_string(),
+        format,
+        screen: screen_name(screen),
+        alpha: codec.has_alpha(),
+        width: done.width,
+        height: done.height,
+        frames: done.frames,
+        duration: (done.duration_s * 1000.0).round() / 1000.0,
+    })
+}
