@@ -19,11 +19,12 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p cover -p beat-detection -p music-segment \
-      -p caption-extraction -p iprod \
-      --bin cover --bin beat-detection --bin music-segment --bin caption-extraction --bin iprod \
+      -p caption-extraction -p green-screen -p iprod \
+      --bin cover --bin beat-detection --bin music-segment --bin caption-extraction \
+      --bin green-screen --bin iprod \
  && install -m 0755 target/release/cover target/release/beat-detection \
-      target/release/music-segment target/release/caption-extraction target/release/iprod \
-      /usr/local/bin/
+      target/release/music-segment target/release/caption-extraction \
+      target/release/green-screen target/release/iprod /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -31,8 +32,8 @@ RUN apt-get update \
       libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/cover /usr/local/bin/beat-detection \
-     /usr/local/bin/music-segment /usr/local/bin/caption-extraction /usr/local/bin/iprod \
-     /usr/local/bin/
+     /usr/local/bin/music-segment /usr/local/bin/caption-extraction \
+     /usr/local/bin/green-screen /usr/local/bin/iprod /usr/local/bin/
 COPY --from=models /models /opt/iprod/models
 ENV RUST_LOG=info IPROD_MODELS=/opt/iprod/models
 ENTRYPOINT ["/usr/local/bin/cover"]

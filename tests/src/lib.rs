@@ -1069,3 +1069,79 @@ pub mod subtitles {
         Ok((clip, srt))
     }
 }
+
+/// Green- and blue-screen clips with a known foreground.
+pub mod screens {
+    use std::path::{Path, PathBuf};
+
+    use image::{GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
+    use iprod::media::encode::{VideoCodec, VideoWriter, X264Preset};
+
+    /// Frame size.
+    pub const SIZE: (u32, u32) = (320, 180);
+
+    /// The true alpha of frame `i`: a disc with a soft (3 px) edge moving
+    /// right.
+    pub fn alpha(i: u32) -> GrayImage {
+        let (cx, cy, r) = (100.0 + 2.0 * i as f32, 90.0, 45.0);
+        GrayImage::from_fn(SIZE.0, SIZE.1, |x, y| {
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+            Luma([((r + 1.5 - d) / 3.0 * 255.0).clamp(0.0, 255.0) as u8])
+        })
+    }
+
+    /// Frame `i`: a warm grey subject (with some green spill near its
+    /// edge) over a screen of `screen` colour lit brighter on the left,
+    /// with sensor noise.
+    pub fn frame(i: u32, screen: [u8; 3]) -> RgbImage {
+        let a = alpha(i);
+        let mut seed = 0x2545_f491u32.wrapping_add(i);
+        RgbImage::from_fn(SIZE.0, SIZE.1, |x, y| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let noise = (seed % 9) as f32 - 4.0;
+            let light = 1.1 - 0.3 * x as f32 / SIZE.0 as f32;
+            let bg = screen.map(|c| f32::from(c) * light);
+            let fg = [170.0, 140.0, 125.0];
+            let t = f32::from(a.get_pixel(x, y)[0]) / 255.0;
+            let px: Vec<u8> = (0..3)
+                .map(|c| (fg[c] * t + bg[c] * (1.0 - t) + noise).clamp(0.0, 255.0) as u8)
+                .collect();
+            Rgb([px[0], px[1], px[2]])
+        })
+    }
+
+    /// A 2 s 25 fps H.264 clip of [`frame`]s with a 440 Hz tone (AAC).
+    ///
+    /// # Errors
+    /// When ffmpeg or the encoder fails.
+    pub fn clip(dir: &Path, name: &str, screen: [u8; 3]) -> anyhow::Result<PathBuf> {
+        let tone = dir.join(format!("{name}-tone.m4a"));
+        iprod::bench::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=2",
+            "-c:a",
+            "aac",
+            &tone.to_string_lossy(),
+        ])?;
+        let path = dir.join(format!("{name}.mp4"));
+        let codec = VideoCodec::H264 {
+            crf: 18,
+            preset: X264Preset::Veryfast,
+        };
+        let mut w = VideoWriter::create(&path, codec, SIZE.0, SIZE.1, 25.0, Some(&tone))?;
+        for i in 0..50 {
+            let rgb = frame(i, screen);
+            let rgba = RgbaImage::from_fn(SIZE.0, SIZE.1, |x, y| {
+                let p = rgb.get_pixel(x, y);
+                Rgba([p[0], p[1], p[2], 255])
+            });
+            w.push(&rgba, f64::from(i) / 25.0)?;
+        }
+        w.finish()?;
+        Ok(path)
+    }
+}

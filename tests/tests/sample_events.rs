@@ -258,3 +258,47 @@ async fn the_caption_extraction_events_run_jobs_that_write_subtitles() -> anyhow
         .all(|n| n["FunctionName"] == "CaptionExtraction"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_green_screen_events_run_jobs_that_write_mattes() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = iprod_tests::screens::clip(dir.path(), "presenter", [30, 190, 70])?;
+    world
+        .upload("input/mattes/presenter take 3.mp4", &clip)
+        .await?;
+    world.upload("library/presenter.mp4", &clip).await?;
+    let handler = world.handler(Arc::new(iprod::capabilities::greenscreen::GreenScreen))?;
+
+    let response = handler
+        .handle(event(&world, "green-screen-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    assert_eq!(
+        response["Jobs"][0]["Result"]["Data"]["Format"], "webm",
+        "{response}"
+    );
+
+    let response = handler
+        .handle(event(&world, "green-screen-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(
+        keys.contains(&"mattes/presenter-matte.mov".to_owned()),
+        "{keys:?}"
+    );
+    let mov = world
+        .read(&world.output_bucket, "mattes/presenter-matte.mov")
+        .await?;
+    assert!(
+        mov.windows(4).any(|w| w == b"ap4h"),
+        "ProRes 4444 in the MOV"
+    );
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    assert!(notes
+        .iter()
+        .all(|n| n["FunctionName"] == "VideoGreenScreenMatting"));
+    Ok(())
+}
