@@ -5,8 +5,9 @@
 //! 1000), MSE and gradient error (squared difference of the alpha
 //! gradients / 1000) of our alpha, and of FFmpeg `chromakey` + `despill` at
 //! its best setting on that file (a sweep of `similarity` and `blend`, keyed
-//! on the screen's median colour); for videos the mean over frames and the
-//! wall time of both producing the same VP9+alpha WebM.
+//! on the screen's median colour); for videos the mean over frames, the
+//! flicker (mean alpha change between frames of these static mattes) and
+//! the wall time of both producing the same VP9+alpha WebM.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -109,6 +110,23 @@ fn alpha_frames(video: &Path, dir: &Path, tag: &str) -> anyhow::Result<Vec<GrayI
         frames.push(image::open(&p)?.to_luma8());
     }
     Ok(frames)
+}
+
+/// Mean absolute alpha change between consecutive frames, in thousandths
+/// (the test mattes are static, so any change is flicker).
+pub fn flicker(frames: &[GrayImage]) -> f64 {
+    let pairs: Vec<f64> = frames
+        .windows(2)
+        .map(|w| {
+            let sum: f64 = w[0]
+                .pixels()
+                .zip(w[1].pixels())
+                .map(|(a, b)| f64::from(a[0].abs_diff(b[0])) / 255.0)
+                .sum();
+            sum / f64::from((w[0].width() * w[0].height()).max(1))
+        })
+        .collect();
+    1000.0 * pairs.iter().sum::<f64>() / pairs.len().max(1) as f64
 }
 
 fn chromakey_filter(colour: &str, similarity: f64, blend: f64) -> String {
@@ -287,13 +305,13 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             &format!("{name}.mp4 ({} frames)", frames_ours.len()),
             "iprod",
             &e_ours,
-            &format!("{t_ours:.2} s"),
+            &format!("{t_ours:.2} s, flicker {:.2}", flicker(&frames_ours)),
         );
         row(
             &format!("{name}.mp4 ({} frames)", frames_peer.len()),
             &format!("ffmpeg chromakey {sim}/{blend}"),
             &e_peer,
-            &format!("{t_peer:.2} s"),
+            &format!("{t_peer:.2} s, flicker {:.2}", flicker(&frames_peer)),
         );
         ours_all.push(e_ours);
         peer_all.push(e_peer);
@@ -330,5 +348,7 @@ mod tests {
         assert!((e.sad - 0.05).abs() < 1e-12, "{e:?}");
         assert!((e.mse - 0.5).abs() < 1e-12);
         assert!(e.grad > 0.0);
+        assert_eq!(flicker(&[truth.clone(), truth.clone()]), 0.0);
+        assert!((flicker(&[truth, wrong]) - 500.0).abs() < 1e-9);
     }
 }
