@@ -282,11 +282,38 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         let result_location = sink.result_location()?;
         self.guard(job, &result_location)?;
 
+        let mut inputs = std::collections::HashMap::new();
+        for (name, location) in capability.extra_inputs(&job.params)? {
+            let meta = self.objects.head(&location).await?.ok_or_else(|| {
+                JobError::permanent(
+                    ErrorCode::InputNotFound,
+                    format!("{name} {location} does not exist"),
+                )
+            })?;
+            if meta.size > self.settings.limits.max_input_bytes {
+                return Err(JobError::permanent(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "{name} is {} bytes, over the limit of {} bytes",
+                        meta.size, self.settings.limits.max_input_bytes
+                    ),
+                ));
+            }
+            let local = work.path().join(format!(
+                "extra-{}{}",
+                inputs.len(),
+                safe_extension(location.file_name())
+            ));
+            self.objects.download(&location, &local).await?;
+            inputs.insert(name, local);
+        }
+
         let cancel = Arc::new(AtomicBool::new(false));
         let ctx = Context {
             progress: options.progress.clone(),
             limits: self.settings.limits,
             cancel: cancel.clone(),
+            inputs,
         };
         let params = job.params.clone();
         let task = tokio::task::spawn_blocking(move || {
@@ -457,6 +484,69 @@ mod tests {
         runs: AtomicUsize,
         panic: bool,
         sleep: Option<Duration>,
+    }
+
+    /// Reads one extra object named by its `Extra` param.
+    struct WithExtra;
+
+    impl Capability for WithExtra {
+        fn function(&self) -> FunctionName {
+            FunctionName::Cover
+        }
+
+        fn check(&self, _params: &serde_json::Value) -> Result<(), JobError> {
+            Ok(())
+        }
+
+        fn extra_inputs(
+            &self,
+            params: &serde_json::Value,
+        ) -> Result<Vec<(String, MediaLocation)>, JobError> {
+            let uri = params["Extra"].as_str().unwrap_or_default();
+            Ok(vec![("Extra".into(), MediaLocation::parse(uri, "Extra")?)])
+        }
+
+        fn run(
+            &self,
+            _input: &Path,
+            _params: &serde_json::Value,
+            _sink: &mut OutputSink,
+            ctx: &Context,
+        ) -> Result<CapabilityOutput, JobError> {
+            let bytes = std::fs::read(&ctx.inputs["Extra"])
+                .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+            Ok(CapabilityOutput {
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+                data: serde_json::json!({}),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn extra_inputs_are_fetched_and_a_missing_one_fails_the_job_naming_it() {
+        let (p, objects, _) = pipeline();
+        objects.insert("s3://in/library/bg.png", b"background".to_vec());
+        let mut j = job("s3://out/");
+        j.params = serde_json::json!({"Extra": "s3://in/library/bg.png"});
+        let record = p
+            .run(Arc::new(WithExtra), j.clone(), RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(record.message.as_deref(), Some("background"));
+        j.id = JobId::derived(&["missing extra"]);
+        j.params = serde_json::json!({"Extra": "s3://in/library/none.png"});
+        let record = p
+            .run(Arc::new(WithExtra), j, RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Fail);
+        assert_eq!(record.code.as_deref(), Some("InputNotFound"));
+        let message = record.message.unwrap_or_default();
+        assert!(
+            message.contains("Extra s3://in/library/none.png"),
+            "{message}"
+        );
     }
 
     impl Capability for Fake {

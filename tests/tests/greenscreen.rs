@@ -11,6 +11,15 @@ use iprod_tests::screens::{alpha, clip, frame, SIZE};
 use serde_json::{json, Value};
 
 fn run(input: &Path, params: Value, out: &Path) -> Result<(CapabilityOutput, PathBuf), JobError> {
+    run_with(input, params, out, &Context::default())
+}
+
+fn run_with(
+    input: &Path,
+    params: Value,
+    out: &Path,
+    ctx: &Context,
+) -> Result<(CapabilityOutput, PathBuf), JobError> {
     let internal =
         |e: &dyn std::fmt::Display| JobError::permanent(ErrorCode::InternalError, e.to_string());
     std::fs::create_dir_all(out).map_err(|e| internal(&e))?;
@@ -18,7 +27,7 @@ fn run(input: &Path, params: Value, out: &Path) -> Result<(CapabilityOutput, Pat
         OutputTemplate::parse(&format!("{}/", out.display())).map_err(|e| internal(&e))?;
     let mut sink = OutputSink::new(out, template, "clip", 0, "job");
     GreenScreen.check(&params)?;
-    let output = GreenScreen.run(input, &params, &mut sink, &Context::default())?;
+    let output = GreenScreen.run(input, &params, &mut sink, ctx)?;
     let file = sink.into_files().remove(0).local;
     Ok((output, file))
 }
@@ -199,7 +208,7 @@ fn no_screen_bgimage_and_bad_params_fail_with_the_reason() -> anyhow::Result<()>
         err.message
     );
     for (params, key) in [
-        (json!({"bgimage": "s3://bucket/bg.jpg"}), "bgimage"),
+        (json!({"bgimage": "ftp://bucket/bg.jpg"}), "bgimage"),
         (json!({"Format": "mp4"}), "Format"),
         (json!({"Spill": -1}), "Spill"),
     ] {
@@ -210,5 +219,69 @@ fn no_screen_bgimage_and_bad_params_fail_with_the_reason() -> anyhow::Result<()>
     let corrupt = iprod_tests::media::corrupt_clip(dir.path(), "corrupt.mp4")?;
     let err = run(&corrupt, json!({}), &dir.path().join("o")).expect_err("corrupt");
     assert_eq!(err.code, ErrorCode::InvalidMedia, "{}", err.message);
+    Ok(())
+}
+
+#[test]
+fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = clip(dir.path(), "green", [30, 190, 70])?;
+    // A 4:3 background, left half yellow, right half purple: scaled to cover
+    // 16:9 and centre-cropped, the halves stay left and right.
+    let bg = dir.path().join("bg.jpg");
+    image::RgbImage::from_fn(400, 300, |x, _| {
+        if x < 200 {
+            image::Rgb([230, 210, 40])
+        } else {
+            image::Rgb([120, 40, 160])
+        }
+    })
+    .save(&bg)?;
+    let mut ctx = Context::default();
+    ctx.inputs.insert("bgimage".into(), bg);
+    let params = json!({"bgimage": "s3://media/backgrounds/bg.jpg"});
+    let (out, file) = run_with(&src, params, &dir.path().join("o"), &ctx)?;
+    assert_eq!(out.data["Format"], "mp4");
+    assert_eq!(out.data["Alpha"], false);
+    let png = dir.path().join("frame.png");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &file.to_string_lossy(),
+        "-frames:v",
+        "1",
+        &png.to_string_lossy(),
+    ])?;
+    let f = image::open(&png)?.to_rgb8();
+    let left = f.get_pixel(4, 4);
+    let right = f.get_pixel(SIZE.0 - 5, 4);
+    assert!(
+        left[0] > 190 && left[1] > 170 && left[2] < 90,
+        "yellow: {left:?}"
+    );
+    assert!(
+        right[0] < 160 && right[1] < 80 && right[2] > 120,
+        "purple: {right:?}"
+    );
+    let subject = f.get_pixel(100, 90);
+    assert!(
+        subject[0] > 140 && subject[1] > 110 && subject[2] > 95,
+        "subject kept: {subject:?}"
+    );
+    // Not an image: a clear error naming it.
+    let mut ctx = Context::default();
+    ctx.inputs.insert("bgimage".into(), src.clone());
+    let err = run_with(
+        &src,
+        json!({"bgimage": "s3://media/bg.mp4"}),
+        &dir.path().join("o2"),
+        &ctx,
+    )
+    .expect_err("not an image");
+    assert_eq!(err.code, ErrorCode::InvalidMedia);
+    assert!(
+        err.message.contains("bgimage s3://media/bg.mp4"),
+        "{}",
+        err.message
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `VideoGreenScreenMatting`: green- or blue-screen keying with real alpha
 //! (see [`crate::vision::key`]), for videos (VP9+alpha WebM, ProRes 4444
-//! MOV, or H.264 MP4 over a colour, audio kept) and still images (PNG with
-//! alpha).
+//! MOV, or H.264 MP4 over a colour or a background image, audio kept) and
+//! still images (PNG with alpha, or composited).
 //!
 //! A picture with no screen in it (less than a fifth of the first frame is
 //! green or blue) fails with `UnsupportedMedia` instead of producing an
@@ -13,11 +13,12 @@ use image::{RgbImage, Rgba, RgbaImage};
 
 use super::{Capability, CapabilityOutput, Context, OutputSink};
 use crate::domain::matting::{KeyColor, MatteFormat, MattingParams, MattingResult};
-use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::process::transform_video;
 use crate::media::VideoReader;
 use crate::vision::key::{detect_screen, KeySettings, Keyer, Screen};
+use crate::vision::resize::cover_crop;
 
 /// The `VideoGreenScreenMatting` capability.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,6 +33,18 @@ impl Capability for GreenScreen {
         MattingParams::try_from(params).map(|_| ())
     }
 
+    fn extra_inputs(
+        &self,
+        params: &serde_json::Value,
+    ) -> Result<Vec<(String, MediaLocation)>, JobError> {
+        let params = MattingParams::try_from(params)?;
+        Ok(params
+            .bgimage
+            .into_iter()
+            .map(|l| ("bgimage".to_owned(), l))
+            .collect())
+    }
+
     fn run(
         &self,
         input: &Path,
@@ -40,9 +53,28 @@ impl Capability for GreenScreen {
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError> {
         let params = MattingParams::try_from(params)?;
+        let background = match (params.bgcolor, &params.bgimage) {
+            (Some(colour), _) => Some(Background::Colour(colour)),
+            (None, Some(location)) => {
+                let local = ctx.inputs.get("bgimage").ok_or_else(|| {
+                    JobError::permanent(
+                        ErrorCode::InternalError,
+                        format!("bgimage {location} was not fetched"),
+                    )
+                })?;
+                let image = still(local).ok_or_else(|| {
+                    JobError::permanent(
+                        ErrorCode::InvalidMedia,
+                        format!("bgimage {location} is not a PNG, JPEG or WebP image"),
+                    )
+                })?;
+                Some(Background::Image(image))
+            }
+            (None, None) => None,
+        };
         let result = match still(input) {
-            Some(image) => key_image(&image, &params, sink)?,
-            None => key_video(input, &params, sink, ctx)?,
+            Some(image) => key_image(&image, &params, background.as_ref(), sink)?,
+            None => key_video(input, &params, background.as_ref(), sink, ctx)?,
         };
         let message = format!(
             "{} screen keyed: {} {}x{}{}",
@@ -50,7 +82,7 @@ impl Capability for GreenScreen {
             match result.format {
                 MatteFormat::Webm => "VP9 WebM with alpha",
                 MatteFormat::Mov => "ProRes 4444 MOV with alpha",
-                MatteFormat::Mp4 => "H.264 MP4 over the background colour",
+                MatteFormat::Mp4 => "H.264 MP4 over the background",
                 MatteFormat::Png => "PNG",
             },
             result.width,
@@ -112,13 +144,37 @@ fn screen_name(s: Screen) -> &'static str {
     }
 }
 
-/// Composites `keyed` over `colour` (alpha 255 out).
-fn over(keyed: &RgbaImage, colour: [u8; 3]) -> RgbaImage {
+/// What to composite the keyed subject over.
+#[derive(Debug)]
+enum Background {
+    Colour([u8; 3]),
+    Image(RgbImage),
+}
+
+impl Background {
+    /// The background at `w`×`h`: a colour, or the image scaled to cover
+    /// the frame and centre-cropped.
+    fn plate(&self, w: u32, h: u32) -> RgbImage {
+        match self {
+            Self::Colour(c) => RgbImage::from_pixel(w, h, image::Rgb(*c)),
+            Self::Image(img) => {
+                let ((sw, sh), (x, y)) = cover_crop(img.width(), img.height(), w, h);
+                let scaled =
+                    image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle);
+                image::imageops::crop_imm(&scaled, x, y, w, h).to_image()
+            }
+        }
+    }
+}
+
+/// Composites `keyed` over `plate` (same size; alpha 255 out).
+fn over(keyed: &RgbaImage, plate: &RgbImage) -> RgbaImage {
     RgbaImage::from_fn(keyed.width(), keyed.height(), |x, y| {
         let p = keyed.get_pixel(x, y);
+        let b = plate.get_pixel(x, y);
         let a = u16::from(p[3]);
         let mix =
-            |c: usize| ((u16::from(p[c]) * a + u16::from(colour[c]) * (255 - a) + 127) / 255) as u8;
+            |c: usize| ((u16::from(p[c]) * a + u16::from(b[c]) * (255 - a) + 127) / 255) as u8;
         Rgba([mix(0), mix(1), mix(2), 255])
     })
 }
@@ -130,6 +186,7 @@ fn internal(e: impl std::fmt::Display) -> JobError {
 fn key_image(
     image: &RgbImage,
     params: &MattingParams,
+    background: Option<&Background>,
     sink: &mut OutputSink,
 ) -> Result<MattingResult, JobError> {
     if matches!(
@@ -140,8 +197,8 @@ fn key_image(
     }
     let screen = screen_of(image, params)?;
     let mut keyed = Keyer::new(screen, settings(params)).key(image);
-    if let Some(colour) = params.bgcolor {
-        keyed = over(&keyed, colour);
+    if let Some(b) = background {
+        keyed = over(&keyed, &b.plate(keyed.width(), keyed.height()));
     }
     let file = sink.plan("matte", "png", "image/png", false)?;
     keyed.save(&file.local).map_err(internal)?;
@@ -149,7 +206,7 @@ fn key_image(
         file: file.location.to_string(),
         format: MatteFormat::Png,
         screen: screen_name(screen),
-        alpha: params.bgcolor.is_none(),
+        alpha: background.is_none(),
         width: keyed.width(),
         height: keyed.height(),
         frames: 1,
@@ -160,10 +217,11 @@ fn key_image(
 fn key_video(
     input: &Path,
     params: &MattingParams,
+    background: Option<&Background>,
     sink: &mut OutputSink,
     ctx: &Context,
 ) -> Result<MattingResult, JobError> {
-    let format = match (params.format, params.bgcolor) {
+    let format = match (params.format, background) {
         (Some(MatteFormat::Png), _) => {
             return Err(JobError::param(
                 "Format",
@@ -204,7 +262,6 @@ fn key_video(
     };
     let file = sink.plan("matte", codec.extension(), codec.content_type(), false)?;
     let mut keyer = Keyer::new(screen, settings(params)).for_subsampled_chroma(subsampled);
-    let background = params.bgcolor;
     let progress = ctx.progress.clone();
     let (width, height) = first.dimensions();
     // 4:2:0 codecs need even sizes: the odd last row/column is dropped.
@@ -213,6 +270,7 @@ fn key_video(
     } else {
         (width & !1, height & !1)
     };
+    let plate = background.map(|b| b.plate(width, height));
     let done = transform_video(
         input,
         &file.local,
@@ -221,8 +279,10 @@ fn key_video(
         &ctx.cancel,
         |frame, _, index| {
             let mut keyed = keyer.key(&frame);
-            if let Some(colour) = background {
-                keyed = over(&keyed, colour);
+            if let Some(plate) = &plate {
+                if plate.dimensions() == keyed.dimensions() {
+                    keyed = over(&keyed, plate);
+                }
             }
             if (keyed.width(), keyed.height()) != (even_w, even_h) {
                 keyed = image::imageops::crop_imm(&keyed, 0, 0, even_w, even_h).to_image();

@@ -44,6 +44,9 @@ pub struct Context {
     pub limits: Limits,
     /// Set when the job must stop (deadline near).
     pub cancel: Arc<AtomicBool>,
+    /// Local copies of the extra inputs the capability asked for
+    /// ([`Capability::extra_inputs`]), by name.
+    pub inputs: HashMap<String, PathBuf>,
 }
 
 impl std::fmt::Debug for Context {
@@ -61,6 +64,7 @@ impl Default for Context {
             progress: Arc::new(NoProgress),
             limits: Limits::default(),
             cancel: Arc::new(AtomicBool::new(false)),
+            inputs: HashMap::new(),
         }
     }
 }
@@ -200,6 +204,19 @@ pub trait Capability: Send + Sync + 'static {
     /// # Errors
     /// `InvalidParameter` naming the key.
     fn check(&self, params: &serde_json::Value) -> Result<(), JobError>;
+
+    /// Other objects the job reads besides its input (e.g. a background
+    /// image named by a param), by name; the pipeline fetches them into
+    /// [`Context::inputs`] or fails the job naming the one missing.
+    ///
+    /// # Errors
+    /// `InvalidParameter` for a param that is not a usable location.
+    fn extra_inputs(
+        &self,
+        _params: &serde_json::Value,
+    ) -> Result<Vec<(String, MediaLocation)>, JobError> {
+        Ok(Vec::new())
+    }
 
     /// Runs on `input`, writing files planned through `sink`.
     ///

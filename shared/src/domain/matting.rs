@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::error::JobError;
+use super::location::MediaLocation;
 use super::params::ParamReader;
 
 /// Output format.
@@ -40,10 +41,12 @@ pub enum KeyColor {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MattingParams {
     /// Output format; default `webm` for video, `png` for images (`mp4`
-    /// when only `bgcolor` is given).
+    /// when a background is given).
     pub format: Option<MatteFormat>,
     /// Background colour to composite over, `[r, g, b]`.
     pub bgcolor: Option<[u8; 3]>,
+    /// Background image to composite over (scaled to cover the frame).
+    pub bgimage: Option<MediaLocation>,
     /// Screen colour.
     pub key_color: KeyColor,
     /// Keying strength, 0–1.
@@ -61,12 +64,20 @@ impl Default for MattingParams {
         Self {
             format: None,
             bgcolor: None,
+            bgimage: None,
             key_color: KeyColor::Auto,
             strength: 0.5,
             clip: 0.1,
             spill: 1.0,
             crf: 28,
         }
+    }
+}
+
+impl MattingParams {
+    /// Whether the output is composited over a background.
+    pub fn has_background(&self) -> bool {
+        self.bgcolor.is_some() || self.bgimage.is_some()
     }
 }
 
@@ -85,12 +96,13 @@ impl TryFrom<&serde_json::Value> for MattingParams {
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
         let mut r = ParamReader::new(params)?;
         let d = Self::default();
-        if r.value("bgimage").is_some() {
-            return Err(JobError::param(
-                "bgimage",
-                "compositing over a background image is not supported yet; use bgcolor, or a format with alpha (webm, mov, png) and composite downstream",
-            ));
-        }
+        let bgimage = r
+            .text("bgimage", 2048)?
+            .map(|uri| {
+                MediaLocation::parse(&uri, "bgimage")
+                    .map_err(|e| JobError::param("bgimage", e.message))
+            })
+            .transpose()?;
         let parsed = Self {
             format: r.choice("Format", &["webm", "mov", "mp4", "png"], |s| {
                 match s.to_ascii_lowercase().as_str() {
@@ -102,6 +114,7 @@ impl TryFrom<&serde_json::Value> for MattingParams {
                 }
             })?,
             bgcolor: r.choice("bgcolor", &["#RRGGBB"], parse_colour)?,
+            bgimage,
             key_color: r
                 .choice("KeyColor", &["auto", "green", "blue"], |s| {
                     match s.to_ascii_lowercase().as_str() {
@@ -120,10 +133,16 @@ impl TryFrom<&serde_json::Value> for MattingParams {
             crf: r.int("Crf", 0..=51)?.map_or(d.crf, |v| v as u8),
         };
         r.finish()?;
-        if parsed.format == Some(MatteFormat::Mp4) && parsed.bgcolor.is_none() {
+        if parsed.bgcolor.is_some() && parsed.bgimage.is_some() {
+            return Err(JobError::param(
+                "bgimage",
+                "give bgcolor or bgimage, not both",
+            ));
+        }
+        if parsed.format == Some(MatteFormat::Mp4) && !parsed.has_background() {
             return Err(JobError::param(
                 "Format",
-                "mp4 has no alpha: give bgcolor to composite over, or use webm or mov",
+                "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
             ));
         }
         Ok(parsed)
@@ -167,6 +186,14 @@ mod tests {
         .expect("ok");
         assert_eq!(p.bgcolor, Some([0, 255, 128]));
         assert_eq!(p.key_color, KeyColor::Blue);
+        let p = MattingParams::try_from(
+            &json!({"bgimage": "s3://media/bg/studio.jpg", "Format": "mp4"}),
+        )
+        .expect("ok");
+        assert_eq!(
+            p.bgimage.map(|l| l.to_string()).as_deref(),
+            Some("s3://media/bg/studio.jpg")
+        );
     }
 
     #[test]
@@ -176,7 +203,11 @@ mod tests {
             (json!({"Format": "avi"}), "Format"),
             (json!({"Format": "mp4"}), "Format"),
             (json!({"Strength": 2}), "Strength"),
-            (json!({"bgimage": "s3://b/k.jpg"}), "bgimage"),
+            (json!({"bgimage": "ftp://b/k.jpg"}), "bgimage"),
+            (
+                json!({"bgimage": "s3://b/k.jpg", "bgcolor": "#000000"}),
+                "bgimage",
+            ),
         ] {
             let e = MattingParams::try_from(&v).expect_err("refused");
             assert!(e.message.contains(key), "{v}: {}", e.message);
