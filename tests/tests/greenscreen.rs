@@ -285,3 +285,37 @@ fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow
     );
     Ok(())
 }
+
+#[test]
+fn a_video_as_png_gives_one_png_with_alpha_per_frame() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = clip(dir.path(), "green", [30, 190, 70])?;
+    let out_dir = dir.path().join("seq");
+    std::fs::create_dir_all(&out_dir)?;
+    let template = OutputTemplate::parse(&format!("{}/", out_dir.display()))?;
+    let mut sink = OutputSink::new(&out_dir, template, "clip", 0, "job");
+    let params = json!({"Format": "png"});
+    let out = GreenScreen.run(&src, &params, &mut sink, &Context::default())?;
+    assert_eq!(out.data["Frames"], 50, "{}", out.data);
+    assert!(out.message.contains("PNG sequence"), "{}", out.message);
+    let files = sink.into_files();
+    assert_eq!(files.len(), 50);
+    assert!(
+        files[0].location.to_string().ends_with("clip-matte-1.png"),
+        "{}",
+        files[0].location
+    );
+    for i in [0usize, 49] {
+        let png = image::open(&files[i].local)?.to_rgba8();
+        assert_eq!(png.get_pixel(2, 2)[3], 0, "frame {i}: screen");
+        let truth = alpha(i as u32);
+        let centre = (100 + 2 * i as u32, 90);
+        assert_eq!(truth.get_pixel(centre.0, centre.1)[0], 255);
+        assert_eq!(
+            png.get_pixel(centre.0, centre.1)[3],
+            255,
+            "frame {i}: subject"
+        );
+    }
+    Ok(())
+}

@@ -83,6 +83,7 @@ impl Capability for GreenScreen {
                 MatteFormat::Webm => "VP9 WebM with alpha",
                 MatteFormat::Mov => "ProRes 4444 MOV with alpha",
                 MatteFormat::Mp4 => "H.264 MP4 over the background",
+                MatteFormat::Png if result.frames > 1 => "PNG sequence",
                 MatteFormat::Png => "PNG",
             },
             result.width,
@@ -214,6 +215,67 @@ fn key_image(
     })
 }
 
+/// Most frames written as a PNG sequence (one object each).
+pub const MAX_PNG_FRAMES: u64 = 3000;
+
+/// Keys every frame of `input` into its own PNG; returns the first file's
+/// location and the number of frames.
+fn png_sequence(
+    input: &Path,
+    keyer: &mut Keyer,
+    background: Option<&Background>,
+    sink: &mut OutputSink,
+    ctx: &Context,
+) -> Result<(String, u64), JobError> {
+    let mut reader = VideoReader::open(input, &ctx.limits)?;
+    let info = reader.info().clone();
+    let expected = (info.duration_s * info.frame_rate).round();
+    if expected > MAX_PNG_FRAMES as f64 {
+        return Err(JobError::permanent(
+            ErrorCode::LimitExceeded,
+            format!("a PNG sequence is limited to {MAX_PNG_FRAMES} frames and this video has about {expected}; use webm or mov"),
+        ));
+    }
+    let mut first = None;
+    let mut frames = 0u64;
+    let mut failed = None;
+    reader.for_each_frame(crate::media::SamplingMode::All, |reader, f| {
+        if ctx.cancelled() {
+            return Err(crate::media::MediaError::Cancelled);
+        }
+        if frames >= MAX_PNG_FRAMES {
+            return Ok(std::ops::ControlFlow::Break(()));
+        }
+        let rgb = info
+            .rotation
+            .apply(reader.to_rgb(f.frame, info.width, info.height)?);
+        let mut keyed = keyer.key(&rgb);
+        if let Some(b) = background {
+            keyed = over(&keyed, &b.plate(keyed.width(), keyed.height()));
+        }
+        let planned = sink
+            .plan("matte", "png", "image/png", true)
+            .and_then(|file| keyed.save(&file.local).map(|()| file).map_err(internal));
+        match planned {
+            Ok(file) => {
+                first.get_or_insert(file.location.to_string());
+                frames += 1;
+                Ok(std::ops::ControlFlow::Continue(()))
+            }
+            Err(e) => {
+                failed = Some(e);
+                Ok(std::ops::ControlFlow::Break(()))
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    first
+        .map(|f| (f, frames))
+        .ok_or_else(|| JobError::permanent(ErrorCode::InvalidMedia, "no frame decoded"))
+}
+
 fn key_video(
     input: &Path,
     params: &MattingParams,
@@ -222,12 +284,6 @@ fn key_video(
     ctx: &Context,
 ) -> Result<MattingResult, JobError> {
     let format = match (params.format, background) {
-        (Some(MatteFormat::Png), _) => {
-            return Err(JobError::param(
-                "Format",
-                "png is for image inputs; a video gives webm, mov or mp4",
-            ))
-        }
         (Some(f), _) => f,
         (None, Some(_)) => MatteFormat::Mp4,
         (None, None) => MatteFormat::Webm,
@@ -250,6 +306,21 @@ fn key_video(
         )
     };
     let screen = screen_of(&first, params)?;
+    let mut keyer = Keyer::new(screen, settings(params)).for_subsampled_chroma(subsampled);
+    if format == MatteFormat::Png {
+        return png_sequence(input, &mut keyer, background, sink, ctx).map(|(file, frames)| {
+            MattingResult {
+                file,
+                format,
+                screen: screen_name(screen),
+                alpha: background.is_none(),
+                width: first.width(),
+                height: first.height(),
+                frames,
+                duration: 0.0,
+            }
+        });
+    }
     let codec = match format {
         MatteFormat::Mov => VideoCodec::ProRes4444,
         MatteFormat::Mp4 => VideoCodec::H264 {
@@ -261,7 +332,6 @@ fn key_video(
         },
     };
     let file = sink.plan("matte", codec.extension(), codec.content_type(), false)?;
-    let mut keyer = Keyer::new(screen, settings(params)).for_subsampled_chroma(subsampled);
     let progress = ctx.progress.clone();
     let (width, height) = first.dimensions();
     // 4:2:0 codecs need even sizes: the odd last row/column is dropped.

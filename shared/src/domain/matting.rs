@@ -18,7 +18,7 @@ pub enum MatteFormat {
     /// H.264 MP4 composited over `bgcolor` (video).
     #[serde(rename = "mp4")]
     Mp4,
-    /// PNG with alpha (image input).
+    /// PNG with alpha: one for an image, one per frame for a video.
     #[serde(rename = "png")]
     Png,
 }
