@@ -1075,7 +1075,7 @@ pub mod screens {
     use std::path::{Path, PathBuf};
 
     use image::{GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
-    use iprod::media::encode::{VideoCodec, VideoWriter, X264Preset};
+    use iprod::media::encode::{VideoCodec, VideoFormat, VideoWriter, X264Preset};
 
     /// Frame size.
     pub const SIZE: (u32, u32) = (320, 180);
@@ -1132,7 +1132,12 @@ pub mod screens {
             crf: 18,
             preset: X264Preset::Veryfast,
         };
-        let mut w = VideoWriter::create(&path, codec, SIZE.0, SIZE.1, 25.0, Some(&tone))?;
+        let mut w = VideoWriter::create(
+            &path,
+            codec,
+            VideoFormat::new(SIZE.0, SIZE.1, 25.0),
+            Some(&tone),
+        )?;
         for i in 0..50 {
             let rgb = frame(i, screen);
             let rgba = RgbaImage::from_fn(SIZE.0, SIZE.1, |x, y| {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use image::{Rgba, RgbaImage};
-use iprod::media::encode::{VideoCodec, VideoWriter, X264Preset};
+use iprod::media::encode::{VideoCodec, VideoFormat, VideoWriter, X264Preset};
 use serde_json::Value;
 
 fn probe(path: &Path, extra: &[&str]) -> anyhow::Result<Value> {
@@ -86,7 +86,7 @@ fn write(
     audio: Option<&Path>,
     times: &[f64],
 ) -> anyhow::Result<()> {
-    let mut w = VideoWriter::create(path, codec, 160, 90, 25.0, audio)?;
+    let mut w = VideoWriter::create(path, codec, VideoFormat::new(160, 90, 25.0), audio)?;
     for (i, &t) in times.iter().enumerate() {
         w.push(&frame(i as u32), t)?;
     }
@@ -253,8 +253,105 @@ fn video_without_audio_and_bad_sizes() -> anyhow::Result<()> {
     };
     write(&out, codec, Some(&silent), &every_frame(1.0, 25.0))?;
     assert!(stream(&probe(&out, &[])?, "audio").is_none());
-    assert!(VideoWriter::create(&dir.path().join("odd.mp4"), codec, 161, 90, 25.0, None).is_err());
-    let mut w = VideoWriter::create(&dir.path().join("size.mp4"), codec, 160, 90, 25.0, None)?;
+    assert!(VideoWriter::create(
+        &dir.path().join("odd.mp4"),
+        codec,
+        VideoFormat::new(161, 90, 25.0),
+        None
+    )
+    .is_err());
+    let mut w = VideoWriter::create(
+        &dir.path().join("size.mp4"),
+        codec,
+        VideoFormat::new(160, 90, 25.0),
+        None,
+    )?;
     assert!(w.push(&RgbaImage::new(10, 10), 0.0).is_err());
+    Ok(())
+}
+
+/// An HD source tagged BT.709: decoded with its own matrix (not swscale's
+/// BT.601 default), and what we write is converted and tagged the same way,
+/// so the colour survives a round trip.
+#[test]
+fn bt709_colour_is_read_and_carried_over() -> anyhow::Result<()> {
+    use iprod::media::colour::Matrix;
+    use iprod::media::{SamplingMode, VideoReader};
+    use std::ops::ControlFlow;
+    let dir = tempfile::tempdir()?;
+    let still = dir.path().join("still.png");
+    image::RgbImage::from_pixel(1280, 720, image::Rgb([200, 60, 40])).save(&still)?;
+    let src = dir.path().join("hd.mp4");
+    iprod::bench::ffmpeg(&[
+        "-loop",
+        "1",
+        "-i",
+        &still.to_string_lossy(),
+        "-t",
+        "0.4",
+        "-r",
+        "25",
+        "-vf",
+        "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-colorspace",
+        "bt709",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+        "-color_range",
+        "tv",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-qp",
+        "0",
+        &src.to_string_lossy(),
+    ])?;
+    let close = |p: [u8; 3], what: &str| {
+        let want = [200, 60, 40];
+        let err = (0..3)
+            .map(|c| (i32::from(p[c]) - want[c]).abs())
+            .max()
+            .unwrap_or(0);
+        assert!(err <= 4, "{what}: {p:?} vs {want:?}");
+    };
+
+    let mut reader = VideoReader::open(&src, &Default::default())?;
+    assert_eq!(reader.info().colour.matrix, Matrix::Bt709);
+    let mut first = None;
+    reader.for_each_frame(SamplingMode::All, |r, f| {
+        first = Some(r.to_rgb(f.frame, 1280, 720)?);
+        Ok(ControlFlow::Break(()))
+    })?;
+    let decoded = first.expect("a frame");
+    close(decoded.get_pixel(640, 360).0, "decoded by us");
+
+    let out = dir.path().join("out.mp4");
+    let codec = VideoCodec::H264 {
+        crf: 10,
+        preset: X264Preset::Ultrafast,
+    };
+    iprod::media::process::transform_video(
+        &src,
+        &out,
+        codec,
+        &Default::default(),
+        &Default::default(),
+        |rgb, _, _| Ok(image::DynamicImage::ImageRgb8(rgb).to_rgba8()),
+    )?;
+    let p = probe(&out, &[])?;
+    let v = stream(&p, "video").expect("video");
+    for (key, want) in [
+        ("color_space", "bt709"),
+        ("color_primaries", "bt709"),
+        ("color_transfer", "bt709"),
+        ("color_range", "tv"),
+    ] {
+        assert_eq!(v[key], want, "{key}");
+    }
+    let px = pixel(&out, None, 640, 360)?;
+    close([px[0], px[1], px[2]], "our output decoded by ffmpeg");
     Ok(())
 }

@@ -12,10 +12,10 @@ use ffmpeg_next::codec::{self, Id};
 use ffmpeg_next::format::{self, Pixel, Sample};
 use ffmpeg_next::software::{resampling, scaling};
 use ffmpeg_next::util::channel_layout::ChannelLayout;
-use ffmpeg_next::util::color;
 use ffmpeg_next::{encoder, frame, media, Dictionary, Packet, Rational};
 use image::RgbaImage;
 
+use super::colour::Colour;
 use super::MediaError;
 
 /// Time base of the video encoder: 1/90000 s (any frame timing fits).
@@ -188,6 +188,31 @@ struct Transcoder {
     next_pts: i64,
 }
 
+/// The frames a writer takes: size, nominal rate and colour description.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoFormat {
+    /// Width in pixels (even for the 4:2:0 codecs).
+    pub width: u32,
+    /// Height in pixels (even for the 4:2:0 codecs).
+    pub height: u32,
+    /// Nominal frames per second (frame times are kept as given).
+    pub frame_rate: f64,
+    /// Colour matrix and tags, usually the source's.
+    pub colour: Colour,
+}
+
+impl VideoFormat {
+    /// `width`×`height` at `frame_rate`, BT.601 colour.
+    pub fn new(width: u32, height: u32, frame_rate: f64) -> Self {
+        Self {
+            width,
+            height,
+            frame_rate,
+            colour: Colour::default(),
+        }
+    }
+}
+
 /// Writes one video file, frame by frame.
 pub struct VideoWriter {
     path: PathBuf,
@@ -215,21 +240,26 @@ impl std::fmt::Debug for VideoWriter {
 }
 
 impl VideoWriter {
-    /// Creates `path` for `width`×`height` frames (even sizes for 4:2:0
-    /// codecs) at about `frame_rate` fps, with the audio of `audio_from`
-    /// when it has any.
+    /// Creates `path` for frames of `format` (RGB converted to YUV with
+    /// its colour matrix, which the stream is tagged with), with the audio
+    /// of `audio_from` when it has any.
     ///
     /// # Errors
-    /// `Ffmpeg` when an encoder or the muxer cannot be set up.
+    /// `Encode` for unusable sizes; `Ffmpeg` when an encoder or the muxer
+    /// cannot be set up.
     pub fn create(
         path: &Path,
         codec: VideoCodec,
-        width: u32,
-        height: u32,
-        frame_rate: f64,
+        format: VideoFormat,
         audio_from: Option<&Path>,
     ) -> Result<Self, MediaError> {
         super::init();
+        let VideoFormat {
+            width,
+            height,
+            frame_rate,
+            colour,
+        } = format;
         if width < 2
             || height < 2
             || (codec.pixel() != Pixel::YUVA444P10LE && (width % 2 == 1 || height % 2 == 1))
@@ -263,8 +293,7 @@ impl VideoWriter {
             25.0
         };
         video.set_frame_rate(Some(Rational::from(rate)));
-        video.set_colorspace(color::Space::SMPTE170M);
-        video.set_color_range(color::Range::MPEG);
+        colour.tag_encoder(&mut video);
         video.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
             count: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -294,7 +323,7 @@ impl VideoWriter {
         output
             .write_header_with(options)
             .map_err(ff("writing the header"))?;
-        let scaler = scaling::Context::get(
+        let mut scaler = scaling::Context::get(
             Pixel::RGBA,
             width,
             height,
@@ -304,6 +333,7 @@ impl VideoWriter {
             scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
         )
         .map_err(ff("creating the colour converter"))?;
+        colour.set_encoding(&mut scaler);
         Ok(Self {
             path: path.to_owned(),
             codec,

@@ -6,6 +6,8 @@
 
 pub mod audio;
 #[cfg(feature = "video")]
+pub mod colour;
+#[cfg(feature = "video")]
 pub mod encode;
 mod error;
 #[cfg(feature = "video")]

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use image::{RgbImage, RgbaImage};
 
-use super::encode::{VideoCodec, VideoWriter};
+use super::encode::{VideoCodec, VideoFormat, VideoWriter};
 use super::{MediaError, SamplingMode, VideoReader};
 use crate::domain::Limits;
 
@@ -92,14 +92,11 @@ pub fn transform_video(
             for (frame, time) in transformed {
                 if writer.is_none() {
                     size = frame.dimensions();
-                    writer = Some(VideoWriter::create(
-                        output,
-                        codec,
-                        size.0,
-                        size.1,
-                        info.frame_rate,
-                        Some(input),
-                    )?);
+                    let format = VideoFormat {
+                        colour: info.colour,
+                        ..VideoFormat::new(size.0, size.1, info.frame_rate)
+                    };
+                    writer = Some(VideoWriter::create(output, codec, format, Some(input))?);
                 }
                 if let Some(w) = writer.as_mut() {
                     w.push(&frame, time)?;

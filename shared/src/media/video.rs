@@ -12,6 +12,7 @@ use ffmpeg_next::Discard;
 use ffmpeg_next::{media, Packet, Rational};
 use image::RgbImage;
 
+use super::colour::Colour;
 use super::MediaError;
 use crate::domain::Limits;
 
@@ -76,6 +77,8 @@ pub struct VideoInfo {
     pub frame_rate: f64,
     /// Codec name.
     pub codec: String,
+    /// Colour matrix, range and tags.
+    pub colour: Colour,
 }
 
 impl VideoInfo {
@@ -226,6 +229,14 @@ impl VideoReader {
             duration_s,
             frame_rate,
             codec: format!("{codec_id:?}").to_lowercase(),
+            colour: Colour::from_tags(
+                decoder.color_space(),
+                decoder.color_range(),
+                decoder.color_primaries(),
+                decoder.color_transfer_characteristic(),
+                decoder.height(),
+                is_jpeg(decoder.format()),
+            ),
         };
         if info.width == 0 || info.height == 0 {
             return Err(MediaError::Corrupt {
@@ -456,7 +467,7 @@ impl VideoReader {
             } else {
                 scaling::Flags::BICUBIC
             };
-            let ctx = scaling::Context::get(
+            let mut ctx = scaling::Context::get(
                 key.format,
                 key.width,
                 key.height,
@@ -469,6 +480,19 @@ impl VideoReader {
                 context: "creating a scaler",
                 source,
             })?;
+            let colour = if frame.color_space() == ffmpeg_next::util::color::Space::Unspecified {
+                self.info.colour
+            } else {
+                Colour::from_tags(
+                    frame.color_space(),
+                    frame.color_range(),
+                    frame.color_primaries(),
+                    frame.color_transfer_characteristic(),
+                    frame.height(),
+                    is_jpeg(frame.format()),
+                )
+            };
+            colour.set_decoding(&mut ctx);
             self.scaler = Some((key, ctx));
         }
         let mut rgb = frame::Video::empty();
@@ -490,6 +514,14 @@ impl VideoReader {
 }
 
 /// Copies an RGB24 frame row by row (FFmpeg pads rows to its stride).
+/// The `yuvj*` formats: full range whatever the tags say.
+fn is_jpeg(format: Pixel) -> bool {
+    matches!(
+        format,
+        Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P | Pixel::YUVJ411P
+    )
+}
+
 fn packed_rgb(rgb: &frame::Video) -> RgbImage {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let stride = rgb.stride(0);
