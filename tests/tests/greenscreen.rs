@@ -267,22 +267,168 @@ fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow
         subject[0] > 140 && subject[1] > 110 && subject[2] > 95,
         "subject kept: {subject:?}"
     );
-    // Not an image: a clear error naming it.
+    // Neither an image nor a video: a clear error naming it.
+    let junk = dir.path().join("junk.jpg");
+    std::fs::write(&junk, b"not a picture at all")?;
     let mut ctx = Context::default();
-    ctx.inputs.insert("bgimage".into(), src.clone());
+    ctx.inputs.insert("bgimage".into(), junk);
     let err = run_with(
         &src,
-        json!({"bgimage": "s3://media/bg.mp4"}),
+        json!({"bgimage": "s3://media/junk.jpg"}),
         &dir.path().join("o2"),
         &ctx,
     )
     .expect_err("not an image");
     assert_eq!(err.code, ErrorCode::InvalidMedia);
     assert!(
-        err.message.contains("bgimage s3://media/bg.mp4"),
+        err.message.contains("bgimage s3://media/junk.jpg"),
         "{}",
         err.message
     );
+    Ok(())
+}
+
+/// First frame of `video` at `time` s, decoded by ffmpeg.
+fn frame_at(video: &Path, time: f64, png: &Path) -> anyhow::Result<image::RgbImage> {
+    iprod::bench::ffmpeg(&[
+        "-ss",
+        &format!("{time}"),
+        "-i",
+        &video.to_string_lossy(),
+        "-frames:v",
+        "1",
+        &png.to_string_lossy(),
+    ])?;
+    Ok(image::open(png)?.to_rgb8())
+}
+
+#[test]
+fn a_background_video_plays_under_the_subject_and_loops() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = clip(dir.path(), "green", [30, 190, 70])?;
+    // 0.8 s of background: red for 0.4 s, then blue; the 2 s clip loops it.
+    let bg = dir.path().join("bg.mp4");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=160x120:r=25:d=0.4",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=blue:s=160x120:r=25:d=0.4",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        &bg.to_string_lossy(),
+    ])?;
+    let mut ctx = Context::default();
+    ctx.inputs.insert("bgimage".into(), bg);
+    let params = json!({"bgimage": "s3://media/backgrounds/bg.mp4"});
+    let (out, file) = run_with(&src, params, &dir.path().join("o"), &ctx)?;
+    assert_eq!(out.data["Format"], "mp4");
+    for (t, red) in [(0.2, true), (0.6, false), (1.0, true), (1.4, false)] {
+        let f = frame_at(&file, t, &dir.path().join(format!("f{t}.png")))?;
+        let corner = f.get_pixel(SIZE.0 - 5, 4);
+        let is_red = corner[0] > 180 && corner[2] < 80;
+        let is_blue = corner[2] > 180 && corner[0] < 80;
+        assert!(
+            if red { is_red } else { is_blue },
+            "background at {t} s: {corner:?}"
+        );
+        let subject = f.get_pixel(100 + (t * 50.0) as u32, 90);
+        assert!(
+            subject[0] > 140 && subject[1] > 110 && subject[2] > 95,
+            "subject at {t} s: {subject:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Checks a keyed frame with alpha: screen clear, subject opaque.
+fn check_keyed(frame: &image::RgbaImage, i: u32, what: &str) {
+    assert!(frame.get_pixel(2, 2)[3] < 15, "{what} frame {i}: screen");
+    assert!(
+        frame.get_pixel(100 + 2 * i, 90)[3] > 240,
+        "{what} frame {i}: subject"
+    );
+}
+
+#[test]
+fn a_video_as_zip_holds_every_frame_as_png_with_its_time() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = clip(dir.path(), "green", [30, 190, 70])?;
+    let (out, file) = run(&src, json!({"Format": "zip"}), &dir.path().join("o"))?;
+    assert_eq!(out.data["Frames"], 50, "{}", out.data);
+    assert!(out.data["File"]
+        .as_str()
+        .is_some_and(|f| f.ends_with(".zip")));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&file)?)?;
+    assert_eq!(zip.len(), 51, "50 frames and frames.csv");
+    for i in [0u32, 25, 49] {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut zip.by_name(&format!("frame_{:06}.png", i + 1))?,
+            &mut bytes,
+        )?;
+        let png = image::load_from_memory(&bytes)?.to_rgba8();
+        assert_eq!(png.dimensions(), SIZE);
+        check_keyed(&png, i, "zip");
+    }
+    let mut csv = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("frames.csv")?, &mut csv)?;
+    let line = csv.lines().nth(26).unwrap_or_default();
+    assert_eq!(line, "frame_000026.png,1.000000", "{csv}");
+    Ok(())
+}
+
+#[test]
+fn animated_gif_and_webp_previews_keep_transparency() -> anyhow::Result<()> {
+    use image::AnimationDecoder;
+    let dir = tempfile::tempdir()?;
+    let src = clip(dir.path(), "green", [30, 190, 70])?;
+
+    let (out, file) = run(&src, json!({"Format": "webp"}), &dir.path().join("w"))?;
+    assert_eq!(out.data["Frames"], 20, "2 s at 10 fps: {}", out.data);
+    let decoder = image::codecs::webp::WebPDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&file)?,
+    ))?;
+    let frames = decoder.into_frames().collect_frames()?;
+    assert_eq!(frames.len(), 20);
+    let mut shown = 0.0;
+    for (k, f) in frames.iter().enumerate() {
+        // 25 fps thinned to 10: each frame shows for 2 or 3 source frames.
+        let (num, den) = f.delay().numer_denom_ms();
+        let ms = f64::from(num) / f64::from(den);
+        assert!((79.0..=121.0).contains(&ms), "webp frame {k}: {ms} ms");
+        shown += ms;
+    }
+    assert!((shown - 2000.0).abs() <= 40.0, "webp lasts {shown} ms");
+    for k in [0usize, 7, 19] {
+        // Frame k shows the source at k/10 s: source frame 2.5 k, rounded up.
+        let source = (k as u32 * 5).div_ceil(2);
+        check_keyed(frames[k].buffer(), source, "webp");
+    }
+
+    let (out, file) = run(&src, json!({"Format": "gif"}), &dir.path().join("g"))?;
+    assert_eq!(out.data["Frames"], 20, "{}", out.data);
+    let decoder =
+        image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&file)?))?;
+    let frames = decoder.into_frames().collect_frames()?;
+    assert_eq!(frames.len(), 20);
+    for k in [0usize, 7, 19] {
+        check_keyed(frames[k].buffer(), (k as u32 * 5).div_ceil(2), "gif");
+    }
+    // Ffmpeg reads it too.
+    let p = probe(&file)?;
+    assert_eq!(p["streams"][0]["codec_name"], "gif", "{p}");
+
+    // Previews are small: a 1280x720 source gives 480x270.
+    assert_eq!(iprod::media::preview::preview_size(1280, 720), (480, 270));
+    assert_eq!(iprod::media::preview::preview_size(720, 1280), (270, 480));
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //! green or blue) fails with `UnsupportedMedia` instead of producing an
 //! output that keys nothing; `KeyColor` forces a screen colour.
 
-use std::path::Path;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 use image::{RgbImage, Rgba, RgbaImage};
 
@@ -15,8 +16,10 @@ use super::{Capability, CapabilityOutput, Context, OutputSink};
 use crate::domain::matting::{KeyColor, MatteFormat, MattingParams, MattingResult};
 use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
 use crate::media::encode::{VideoCodec, X264Preset};
-use crate::media::process::transform_video;
-use crate::media::VideoReader;
+use crate::media::preview::{PreviewKind, PreviewWriter};
+use crate::media::process::{transform_video, LoopedVideo};
+use crate::media::sequence::PngZip;
+use crate::media::{MediaError, VideoReader};
 use crate::vision::key::{detect_screen, KeySettings, Keyer, Screen};
 use crate::vision::resize::cover_crop;
 
@@ -62,18 +65,23 @@ impl Capability for GreenScreen {
                         format!("bgimage {location} was not fetched"),
                     )
                 })?;
-                let image = still(local).ok_or_else(|| {
-                    JobError::permanent(
-                        ErrorCode::InvalidMedia,
-                        format!("bgimage {location} is not a PNG, JPEG or WebP image"),
-                    )
-                })?;
-                Some(Background::Image(image))
+                Some(match still(local) {
+                    Some(image) => Background::Image(image),
+                    None => match VideoReader::open(local, &ctx.limits) {
+                        Ok(_) => Background::Video(local.clone()),
+                        Err(e) => {
+                            return Err(JobError::permanent(
+                                ErrorCode::InvalidMedia,
+                                format!("bgimage {location} is not an image (PNG, JPEG, WebP) or a video: {e}"),
+                            ))
+                        }
+                    },
+                })
             }
             (None, None) => None,
         };
         let result = match still(input) {
-            Some(image) => key_image(&image, &params, background.as_ref(), sink)?,
+            Some(image) => key_image(&image, &params, background.as_ref(), sink, ctx)?,
             None => key_video(input, &params, background.as_ref(), sink, ctx)?,
         };
         let message = format!(
@@ -85,6 +93,9 @@ impl Capability for GreenScreen {
                 MatteFormat::Mp4 => "H.264 MP4 over the background",
                 MatteFormat::Png if result.frames > 1 => "PNG sequence",
                 MatteFormat::Png => "PNG",
+                MatteFormat::Zip => "PNG sequence in a zip",
+                MatteFormat::Gif => "animated GIF preview",
+                MatteFormat::Webp => "animated WebP preview with alpha",
             },
             result.width,
             result.height,
@@ -150,21 +161,43 @@ fn screen_name(s: Screen) -> &'static str {
 enum Background {
     Colour([u8; 3]),
     Image(RgbImage),
+    /// A video file, looped under the subject.
+    Video(PathBuf),
+}
+
+/// A background made for one output size.
+#[derive(Debug)]
+enum Plate {
+    Still(RgbImage),
+    Moving(Box<LoopedVideo>),
+}
+
+impl Plate {
+    /// The background showing at `time_s`.
+    fn at(&mut self, time_s: f64) -> Result<&RgbImage, MediaError> {
+        match self {
+            Self::Still(image) => Ok(image),
+            Self::Moving(video) => video.at(time_s),
+        }
+    }
 }
 
 impl Background {
-    /// The background at `w`×`h`: a colour, or the image scaled to cover
-    /// the frame and centre-cropped.
-    fn plate(&self, w: u32, h: u32) -> RgbImage {
-        match self {
-            Self::Colour(c) => RgbImage::from_pixel(w, h, image::Rgb(*c)),
+    /// The background at `w`×`h`: a colour, or the picture (or video)
+    /// scaled to cover the frame and centre-cropped.
+    fn plate(&self, w: u32, h: u32, ctx: &Context) -> Result<Plate, MediaError> {
+        Ok(match self {
+            Self::Colour(c) => Plate::Still(RgbImage::from_pixel(w, h, image::Rgb(*c))),
             Self::Image(img) => {
                 let ((sw, sh), (x, y)) = cover_crop(img.width(), img.height(), w, h);
                 let scaled =
                     image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle);
-                image::imageops::crop_imm(&scaled, x, y, w, h).to_image()
+                Plate::Still(image::imageops::crop_imm(&scaled, x, y, w, h).to_image())
             }
-        }
+            Self::Video(path) => {
+                Plate::Moving(Box::new(LoopedVideo::open(path, w, h, &ctx.limits)?))
+            }
+        })
     }
 }
 
@@ -189,17 +222,16 @@ fn key_image(
     params: &MattingParams,
     background: Option<&Background>,
     sink: &mut OutputSink,
+    ctx: &Context,
 ) -> Result<MattingResult, JobError> {
-    if matches!(
-        params.format,
-        Some(MatteFormat::Webm | MatteFormat::Mov | MatteFormat::Mp4)
-    ) {
+    if params.format.is_some_and(MatteFormat::video_only) {
         return Err(JobError::param("Format", "an image input gives png"));
     }
     let screen = screen_of(image, params)?;
     let mut keyed = Keyer::new(screen, settings(params)).key(image);
     if let Some(b) = background {
-        keyed = over(&keyed, &b.plate(keyed.width(), keyed.height()));
+        let mut plate = b.plate(keyed.width(), keyed.height(), ctx)?;
+        keyed = over(&keyed, plate.at(0.0)?);
     }
     let file = sink.plan("matte", "png", "image/png", false)?;
     keyed.save(&file.local).map_err(internal)?;
@@ -218,62 +250,122 @@ fn key_image(
 /// Most frames written as a PNG sequence (one object each).
 pub const MAX_PNG_FRAMES: u64 = 3000;
 
-/// Keys every frame of `input` into its own PNG; returns the first file's
-/// location and the number of frames.
-fn png_sequence(
+/// Keys every frame of `input` (composited over `plate` when given) and
+/// hands it to `each` with its time, on this thread; returns the number
+/// of frames handed over.
+fn each_keyed_frame(
     input: &Path,
     keyer: &mut Keyer,
-    background: Option<&Background>,
-    sink: &mut OutputSink,
+    mut plate: Option<&mut Plate>,
     ctx: &Context,
-) -> Result<(String, u64), JobError> {
+    mut each: impl FnMut(&RgbaImage, f64) -> Result<ControlFlow<()>, JobError>,
+) -> Result<u64, JobError> {
     let mut reader = VideoReader::open(input, &ctx.limits)?;
     let info = reader.info().clone();
-    let expected = (info.duration_s * info.frame_rate).round();
-    if expected > MAX_PNG_FRAMES as f64 {
-        return Err(JobError::permanent(
-            ErrorCode::LimitExceeded,
-            format!("a PNG sequence is limited to {MAX_PNG_FRAMES} frames and this video has about {expected}; use webm or mov"),
-        ));
-    }
-    let mut first = None;
     let mut frames = 0u64;
     let mut failed = None;
     reader.for_each_frame(crate::media::SamplingMode::All, |reader, f| {
         if ctx.cancelled() {
-            return Err(crate::media::MediaError::Cancelled);
-        }
-        if frames >= MAX_PNG_FRAMES {
-            return Ok(std::ops::ControlFlow::Break(()));
+            return Err(MediaError::Cancelled);
         }
         let rgb = info
             .rotation
             .apply(reader.to_rgb(f.frame, info.width, info.height)?);
         let mut keyed = keyer.key(&rgb);
-        if let Some(b) = background {
-            keyed = over(&keyed, &b.plate(keyed.width(), keyed.height()));
+        if let Some(p) = plate.as_deref_mut() {
+            let p = p.at(f.time_s)?;
+            if p.dimensions() == keyed.dimensions() {
+                keyed = over(&keyed, p);
+            }
         }
-        let planned = sink
-            .plan("matte", "png", "image/png", true)
-            .and_then(|file| keyed.save(&file.local).map(|()| file).map_err(internal));
-        match planned {
-            Ok(file) => {
-                first.get_or_insert(file.location.to_string());
+        if frames % 16 == 0 {
+            ctx.progress.update(0.5);
+        }
+        match each(&keyed, f.time_s) {
+            Ok(flow) => {
                 frames += 1;
-                Ok(std::ops::ControlFlow::Continue(()))
+                Ok(flow)
             }
             Err(e) => {
                 failed = Some(e);
-                Ok(std::ops::ControlFlow::Break(()))
+                Ok(ControlFlow::Break(()))
             }
         }
     })?;
-    if let Some(e) = failed {
-        return Err(e);
+    match failed {
+        Some(e) => Err(e),
+        None if frames == 0 => Err(JobError::permanent(
+            ErrorCode::InvalidMedia,
+            "no frame decoded",
+        )),
+        None => Ok(frames),
     }
-    first
-        .map(|f| (f, frames))
-        .ok_or_else(|| JobError::permanent(ErrorCode::InvalidMedia, "no frame decoded"))
+}
+
+/// Writes a keyed video as separate PNGs, one zip of PNGs, or an animated
+/// preview; returns the (first) file's location, the output size and the
+/// number of frames.
+fn key_to_frames(
+    input: &Path,
+    format: MatteFormat,
+    keyer: &mut Keyer,
+    plate: Option<&mut Plate>,
+    (width, height): (u32, u32),
+    sink: &mut OutputSink,
+    ctx: &Context,
+) -> Result<(String, (u32, u32), u64), JobError> {
+    match format {
+        MatteFormat::Png => {
+            let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+            let expected = (info.duration_s * info.frame_rate).round();
+            if expected > MAX_PNG_FRAMES as f64 {
+                return Err(JobError::permanent(
+                    ErrorCode::LimitExceeded,
+                    format!("separate PNGs are limited to {MAX_PNG_FRAMES} frames and this video has about {expected}; use zip, webm or mov"),
+                ));
+            }
+            let mut first = None;
+            let mut written = 0u64;
+            let frames = each_keyed_frame(input, keyer, plate, ctx, |keyed, _| {
+                let file = sink.plan("matte", "png", "image/png", true)?;
+                keyed.save(&file.local).map_err(internal)?;
+                first.get_or_insert(file.location.to_string());
+                written += 1;
+                Ok(if written >= MAX_PNG_FRAMES {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })?;
+            Ok((first.unwrap_or_default(), (width, height), frames))
+        }
+        MatteFormat::Zip => {
+            let file = sink.plan("matte", "zip", "application/zip", false)?;
+            let mut zip = PngZip::create(&file.local)?;
+            let frames = each_keyed_frame(input, keyer, plate, ctx, |keyed, time| {
+                zip.push(keyed, time)?;
+                Ok(ControlFlow::Continue(()))
+            })?;
+            zip.finish()?;
+            Ok((file.location.to_string(), (width, height), frames))
+        }
+        _ => {
+            let (kind, ext, mime) = if format == MatteFormat::Gif {
+                (PreviewKind::Gif, "gif", "image/gif")
+            } else {
+                (PreviewKind::Webp, "webp", "image/webp")
+            };
+            let file = sink.plan("matte", ext, mime, false)?;
+            let mut preview = PreviewWriter::create(&file.local, kind, width, height)?;
+            each_keyed_frame(input, keyer, plate, ctx, |keyed, time| {
+                preview.push(keyed, time)?;
+                Ok(ControlFlow::Continue(()))
+            })?;
+            let (size, frames) = (preview.size(), preview.frames());
+            preview.finish()?;
+            Ok((file.location.to_string(), size, frames))
+        }
+    }
 }
 
 fn key_video(
@@ -307,18 +399,31 @@ fn key_video(
     };
     let screen = screen_of(&first, params)?;
     let mut keyer = Keyer::new(screen, settings(params)).for_subsampled_chroma(subsampled);
-    if format == MatteFormat::Png {
-        return png_sequence(input, &mut keyer, background, sink, ctx).map(|(file, frames)| {
-            MattingResult {
-                file,
-                format,
-                screen: screen_name(screen),
-                alpha: background.is_none(),
-                width: first.width(),
-                height: first.height(),
-                frames,
-                duration: 0.0,
-            }
+    let mut plate = background
+        .map(|b| b.plate(first.width(), first.height(), ctx))
+        .transpose()?;
+    if matches!(
+        format,
+        MatteFormat::Png | MatteFormat::Zip | MatteFormat::Gif | MatteFormat::Webp
+    ) {
+        let (file, (width, height), frames) = key_to_frames(
+            input,
+            format,
+            &mut keyer,
+            plate.as_mut(),
+            first.dimensions(),
+            sink,
+            ctx,
+        )?;
+        return Ok(MattingResult {
+            file,
+            format,
+            screen: screen_name(screen),
+            alpha: background.is_none(),
+            width,
+            height,
+            frames,
+            duration: 0.0,
         });
     }
     let codec = match format {
@@ -340,16 +445,16 @@ fn key_video(
     } else {
         (width & !1, height & !1)
     };
-    let plate = background.map(|b| b.plate(width, height));
     let done = transform_video(
         input,
         &file.local,
         codec,
         &ctx.limits,
         &ctx.cancel,
-        |frame, _, index| {
+        |frame, time, index| {
             let mut keyed = keyer.key(&frame);
-            if let Some(plate) = &plate {
+            if let Some(plate) = plate.as_mut() {
+                let plate = plate.at(time)?;
                 if plate.dimensions() == keyed.dimensions() {
                     keyed = over(&keyed, plate);
                 }

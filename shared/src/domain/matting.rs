@@ -21,6 +21,22 @@ pub enum MatteFormat {
     /// PNG with alpha: one for an image, one per frame for a video.
     #[serde(rename = "png")]
     Png,
+    /// A video's PNG frames (with alpha) in one zip archive.
+    #[serde(rename = "zip")]
+    Zip,
+    /// Animated GIF preview (binary transparency, at most 480 px, 10 fps).
+    #[serde(rename = "gif")]
+    Gif,
+    /// Animated WebP preview with alpha (at most 480 px, 10 fps).
+    #[serde(rename = "webp")]
+    Webp,
+}
+
+impl MatteFormat {
+    /// Whether this format is for video inputs only.
+    pub fn video_only(self) -> bool {
+        !matches!(self, Self::Png)
+    }
 }
 
 /// Which screen colour to key.
@@ -45,7 +61,8 @@ pub struct MattingParams {
     pub format: Option<MatteFormat>,
     /// Background colour to composite over, `[r, g, b]`.
     pub bgcolor: Option<[u8; 3]>,
-    /// Background image to composite over (scaled to cover the frame).
+    /// Background image or video to composite over (scaled to cover the
+    /// frame; a video is looped).
     pub bgimage: Option<MediaLocation>,
     /// Screen colour.
     pub key_color: KeyColor,
@@ -104,15 +121,20 @@ impl TryFrom<&serde_json::Value> for MattingParams {
             })
             .transpose()?;
         let parsed = Self {
-            format: r.choice("Format", &["webm", "mov", "mp4", "png"], |s| {
-                match s.to_ascii_lowercase().as_str() {
+            format: r.choice(
+                "Format",
+                &["webm", "mov", "mp4", "png", "zip", "gif", "webp"],
+                |s| match s.to_ascii_lowercase().as_str() {
                     "webm" => Some(MatteFormat::Webm),
                     "mov" => Some(MatteFormat::Mov),
                     "mp4" => Some(MatteFormat::Mp4),
                     "png" => Some(MatteFormat::Png),
+                    "zip" => Some(MatteFormat::Zip),
+                    "gif" => Some(MatteFormat::Gif),
+                    "webp" => Some(MatteFormat::Webp),
                     _ => None,
-                }
-            })?,
+                },
+            )?,
             bgcolor: r.choice("bgcolor", &["#RRGGBB"], parse_colour)?,
             bgimage,
             key_color: r

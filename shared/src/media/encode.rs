@@ -38,6 +38,12 @@ pub enum VideoCodec {
     },
     /// ProRes 4444 (`prores_ks`, `yuva444p10le`) in MOV, with alpha.
     ProRes4444,
+    /// Animated WebP (libwebp, lossy with alpha), looping, no audio: for
+    /// previews.
+    AnimatedWebp {
+        /// Quality, 0–100 (higher is better).
+        quality: u8,
+    },
 }
 
 /// x264 presets offered.
@@ -74,6 +80,7 @@ impl VideoCodec {
             Self::H264 { .. } => "mp4",
             Self::Vp9Alpha { .. } => "webm",
             Self::ProRes4444 => "mov",
+            Self::AnimatedWebp { .. } => "webp",
         }
     }
 
@@ -88,7 +95,13 @@ impl VideoCodec {
             Self::H264 { .. } => "video/mp4",
             Self::Vp9Alpha { .. } => "video/webm",
             Self::ProRes4444 => "video/quicktime",
+            Self::AnimatedWebp { .. } => "image/webp",
         }
+    }
+
+    /// Whether the container carries audio.
+    pub fn takes_audio(self) -> bool {
+        !matches!(self, Self::AnimatedWebp { .. })
     }
 
     /// Whether the output keeps an alpha channel.
@@ -101,13 +114,14 @@ impl VideoCodec {
             Self::H264 { .. } => "libx264",
             Self::Vp9Alpha { .. } => "libvpx-vp9",
             Self::ProRes4444 => "prores_ks",
+            Self::AnimatedWebp { .. } => "libwebp_anim",
         }
     }
 
     fn pixel(self) -> Pixel {
         match self {
             Self::H264 { .. } => Pixel::YUV420P,
-            Self::Vp9Alpha { .. } => Pixel::YUVA420P,
+            Self::Vp9Alpha { .. } | Self::AnimatedWebp { .. } => Pixel::YUVA420P,
             Self::ProRes4444 => Pixel::YUVA444P10LE,
         }
     }
@@ -131,6 +145,11 @@ impl VideoCodec {
                 d.set("profile", "4444");
                 d.set("vendor", "apl0");
             }
+            Self::AnimatedWebp { quality } => {
+                d.set("quality", &quality.min(100).to_string());
+                d.set("lossless", "0");
+                d.set("compression_level", "3");
+            }
         }
         d
     }
@@ -144,6 +163,7 @@ impl VideoCodec {
                 id,
                 Id::AAC | Id::ALAC | Id::MP3 | Id::PCM_S16LE | Id::PCM_S24LE
             ),
+            Self::AnimatedWebp { .. } => false,
         }
     }
 
@@ -313,12 +333,16 @@ impl VideoWriter {
             stream.set_time_base(VIDEO_TB);
         }
         let audio = match audio_from {
-            Some(source) => AudioTrack::open(source, codec, &mut output, global_header)?,
-            None => None,
+            Some(source) if codec.takes_audio() => {
+                AudioTrack::open(source, codec, &mut output, global_header)?
+            }
+            _ => None,
         };
         let mut options = Dictionary::new();
-        if codec.container() != "webm" {
-            options.set("movflags", "+faststart");
+        match codec.container() {
+            "mp4" | "mov" => options.set("movflags", "+faststart"),
+            "webp" => options.set("loop", "0"),
+            _ => {}
         }
         output
             .write_header_with(options)

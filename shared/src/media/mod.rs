@@ -13,7 +13,11 @@ mod error;
 #[cfg(feature = "video")]
 pub mod image_out;
 #[cfg(feature = "video")]
+pub mod preview;
+#[cfg(feature = "video")]
 pub mod process;
+#[cfg(feature = "video")]
+pub mod sequence;
 #[cfg(feature = "video")]
 mod video;
 

@@ -157,3 +157,129 @@ pub fn transform_video(
         encoded
     })
 }
+
+/// A video played over and over, its frames scaled to cover a fixed size
+/// and centre-cropped, decoded ahead on its own thread (a background for
+/// a composite). Ask for the frame showing at a time with [`Self::at`].
+pub struct LoopedVideo {
+    frames: mpsc::Receiver<Result<(RgbImage, f64), MediaError>>,
+    current: Option<(RgbImage, f64)>,
+    next: Option<(RgbImage, f64)>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for LoopedVideo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopedVideo")
+            .field("time", &self.current.as_ref().map(|c| c.1))
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoopedVideo {
+    /// Starts decoding `path` for frames of `width`×`height`.
+    ///
+    /// # Errors
+    /// What opening the video gives (checked before returning).
+    pub fn open(path: &Path, width: u32, height: u32, limits: &Limits) -> Result<Self, MediaError> {
+        // Open once here so a bad file fails now, with its own error.
+        let info = VideoReader::open(path, limits)?.info().clone();
+        let (tx, frames) = mpsc::sync_channel(2);
+        let path = path.to_owned();
+        let limits = *limits;
+        std::thread::spawn(move || {
+            let mut offset = 0.0;
+            loop {
+                let mut last = None;
+                let pass = VideoReader::open(&path, &limits).and_then(|mut reader| {
+                    let ((sw, sh), (x, y)) = crate::vision::resize::cover_crop(
+                        info.display_size().0,
+                        info.display_size().1,
+                        width,
+                        height,
+                    );
+                    let (cw, ch) = if info.rotation.swaps_axes() {
+                        (sh, sw)
+                    } else {
+                        (sw, sh)
+                    };
+                    reader.for_each_frame(SamplingMode::All, |reader, f| {
+                        let upright = info.rotation.apply(reader.to_rgb(f.frame, cw, ch)?);
+                        let plate =
+                            image::imageops::crop_imm(&upright, x, y, width, height).to_image();
+                        last = Some(f.time_s);
+                        Ok(if tx.send(Ok((plate, offset + f.time_s))).is_err() {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        })
+                    })
+                });
+                match (pass, last) {
+                    (Err(e), _) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    (Ok(()), Some(t)) => {
+                        let step = if info.frame_rate > 0.0 {
+                            1.0 / info.frame_rate
+                        } else {
+                            0.04
+                        };
+                        offset += t + step;
+                    }
+                    (Ok(()), None) => return,
+                }
+            }
+        });
+        Ok(Self {
+            frames,
+            current: None,
+            next: None,
+            ended: false,
+        })
+    }
+
+    fn receive(&mut self) -> Result<Option<(RgbImage, f64)>, MediaError> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.frames.recv() {
+            Ok(Ok(frame)) => Ok(Some(frame)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                self.ended = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The frame showing at `time_s` (times only move forward).
+    ///
+    /// # Errors
+    /// `Corrupt` when the video has no frame; decoding errors.
+    pub fn at(&mut self, time_s: f64) -> Result<&RgbImage, MediaError> {
+        if self.current.is_none() {
+            self.current = self.receive()?;
+        }
+        loop {
+            if self.next.is_none() {
+                self.next = self.receive()?;
+            }
+            match self.next.take() {
+                Some(next) if next.1 <= time_s + 1e-6 => self.current = Some(next),
+                other => {
+                    self.next = other;
+                    break;
+                }
+            }
+        }
+        self.current
+            .as_ref()
+            .map(|c| &c.0)
+            .ok_or_else(|| MediaError::Corrupt {
+                kind: "video",
+                detail: "the background video has no frame".into(),
+            })
+    }
+}
