@@ -465,3 +465,68 @@ fn a_video_as_png_gives_one_png_with_alpha_per_frame() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Motion blur and hair: a subject smeared over 24 px by motion (alpha
+/// ramps across the smear) with strands of hair a pixel or less wide
+/// (alpha 0.2-0.7), over the unevenly lit noisy screen. Fractional alpha
+/// must come out fractional, close to the truth.
+#[test]
+fn motion_blur_and_fine_strands_keep_fractional_alpha() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (w, h) = SIZE;
+    // Truth: a disc swept horizontally by 24 px (box motion blur), plus
+    // thin diagonal strands above it.
+    let disc = |x: f32, y: f32, cx: f32| {
+        let d = ((x - cx).powi(2) + (y - 90.0).powi(2)).sqrt();
+        (40.5 - d).clamp(0.0, 1.0)
+    };
+    let truth = GrayImage::from_fn(w, h, |x, y| {
+        let (x, y) = (x as f32 + 0.5, y as f32 + 0.5);
+        let blur: f32 = (0..24).map(|k| disc(x, y, 120.0 + k as f32)).sum::<f32>() / 24.0;
+        let strand = (0..6)
+            .map(|s| {
+                let x0 = 100.0 + 12.0 * s as f32;
+                // Distance to the line x = x0 + 0.5 (50 − y), y in 10..50.
+                let d = ((x - x0 - 0.5 * (50.0 - y)) / 1.118).abs();
+                if (10.0..50.0).contains(&y) {
+                    (0.7 - d * 0.7).clamp(0.0, 0.7)
+                } else {
+                    0.0
+                }
+            })
+            .fold(0.0f32, f32::max);
+        image::Luma([(blur.max(strand) * 255.0).round() as u8])
+    });
+    let mut seed = 0x1234_5678u32;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let noise = (seed % 7) as f32 - 3.0;
+        let light = 1.1 - 0.3 * x as f32 / w as f32;
+        let t = f32::from(truth.get_pixel(x, y)[0]) / 255.0;
+        let fg = [120.0, 80.0, 50.0];
+        let bg = [30.0 * light, 190.0 * light, 70.0 * light];
+        let px: Vec<u8> = (0..3)
+            .map(|c| (fg[c] * t + bg[c] * (1.0 - t) + noise).clamp(0.0, 255.0) as u8)
+            .collect();
+        image::Rgb([px[0], px[1], px[2]])
+    });
+    let still = dir.path().join("blur.png");
+    img.save(&still)?;
+    let (_, file) = run(&still, json!({}), &dir.path().join("out"))?;
+    let keyed = image::open(&file)?.to_rgba8();
+    let found = GrayImage::from_fn(w, h, |x, y| image::Luma([keyed.get_pixel(x, y)[3]]));
+    let [screen, solid, fractional] = errors(&found, &truth);
+    assert!(screen < 0.02, "screen {screen}");
+    assert!(solid < 0.03, "solid {solid}");
+    assert!(fractional < 0.08, "fractional alpha off by {fractional}");
+    // The smear's middle is about half covered, and reads so.
+    let mid = f32::from(truth.get_pixel(172, 90)[0]) / 255.0;
+    let got = f32::from(found.get_pixel(172, 90)[0]) / 255.0;
+    assert!(
+        mid > 0.2 && mid < 0.8 && (got - mid).abs() < 0.1,
+        "{got} vs {mid}"
+    );
+    Ok(())
+}

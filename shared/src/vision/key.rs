@@ -111,10 +111,39 @@ impl Plate {
                 }
             }
         }
+        Self::from_blocks(&sum, &count, bw, bh)
+    }
+
+    /// Plates of the mean colour (R, G, B) of the pixels `select` picks.
+    fn build_rgb(frame: &RgbImage, select: impl Fn(usize) -> bool) -> Option<[Self; 3]> {
+        let (w, h) = frame.dimensions();
+        let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
+        let mut sum = vec![[0f32; 3]; (bw * bh) as usize];
+        let mut count = vec![0u32; (bw * bh) as usize];
+        for (i, p) in frame.pixels().enumerate() {
+            if select(i) {
+                let (x, y) = (i as u32 % w, i as u32 / w);
+                let b = ((y / BLOCK) * bw + x / BLOCK) as usize;
+                for c in 0..3 {
+                    sum[b][c] += f32::from(p[c]);
+                }
+                count[b] += 1;
+            }
+        }
+        let channel = |c: usize| {
+            let s: Vec<f32> = sum.iter().map(|v| v[c]).collect();
+            Self::from_blocks(&s, &count, bw, bh)
+        };
+        Some([channel(0)?, channel(1)?, channel(2)?])
+    }
+
+    /// Block means where a block has enough samples, the rest filled from
+    /// their neighbours.
+    fn from_blocks(sum: &[f32], count: &[u32], bw: u32, bh: u32) -> Option<Self> {
         let min_count = BLOCK * BLOCK / 8;
         let mut plate: Vec<Option<f32>> = sum
             .iter()
-            .zip(&count)
+            .zip(count)
             .map(|(&s, &c)| (c >= min_count).then(|| s / c as f32))
             .collect();
         if plate.iter().all(Option::is_none) {
@@ -152,6 +181,21 @@ impl Plate {
             bw,
             bh,
         })
+    }
+
+    /// The plate at pixel (`x`, `y`), bilinear between block centres.
+    fn at(&self, x: u32, y: u32) -> f32 {
+        let (bw, bh) = (self.bw as usize, self.bh as usize);
+        let coord = |p: u32, n: usize| -> (usize, usize, f32) {
+            let f = ((p as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+            let i0 = f.floor() as usize;
+            (i0, (i0 + 1).min(n - 1), f - i0 as f32)
+        };
+        let (x0, x1, tx) = coord(x, bw);
+        let (y0, y1, ty) = coord(y, bh);
+        let v = |xx: usize, yy: usize| self.values[yy * bw + xx];
+        (v(x0, y0) * (1.0 - tx) + v(x1, y0) * tx) * (1.0 - ty)
+            + (v(x0, y1) * (1.0 - tx) + v(x1, y1) * tx) * ty
     }
 
     /// The plate at every pixel of a `w`×`h` frame, row-major: bilinear
@@ -333,6 +377,12 @@ impl Keyer {
         });
         let spill = subject.map_or_else(|| vec![0.0; (w * h) as usize], |p| p.upsample(w, h));
         let mut alpha: Vec<f32> = spill.iter().enumerate().map(|(i, &s)| raw(i, s)).collect();
+        // With subsampled chroma an edge pixel's colour is smeared over its
+        // neighbours, so the colour line does not hold there; such video
+        // goes through the luma-guided filter below instead.
+        if !self.subsampled {
+            refine_on_colour_lines(frame, &mut alpha, self.screen);
+        }
         // Edges follow the luma (full resolution even when the chroma the
         // difference comes from was subsampled by the codec).
         if self.subsampled {
@@ -375,6 +425,46 @@ impl Keyer {
         });
         self.previous = Some((alpha, pixels));
         out
+    }
+}
+
+/// Soft edges (hair, motion blur) against the local colours: where the
+/// screen colour S and the subject's colour F near a pixel are known (the
+/// mean of clearly-screen and clearly-subject pixels around it) and the
+/// pixel lies on the line between them, alpha is its position on that
+/// line, which is exact for any subject colour. The difference keyer's
+/// alpha stays where the pixel is off the line (several subject colours
+/// nearby, so F is not its colour).
+fn refine_on_colour_lines(frame: &RgbImage, alpha: &mut [f32], screen_kind: Screen) {
+    let Some(screen) = Plate::build_rgb(frame, |i| alpha[i] <= 0.0) else {
+        return;
+    };
+    let Some(subject) = Plate::build_rgb(frame, |i| alpha[i] >= 1.0) else {
+        return;
+    };
+    let w = frame.width();
+    for (i, p) in frame.pixels().enumerate() {
+        let a = alpha[i];
+        // Opaque pixels with some screen colour left may be mixed pixels
+        // the difference keyer over-rated (a dark or saturated subject).
+        if a <= 0.0 || (a >= 1.0 && difference(p.0, screen_kind) <= 0.0) {
+            continue;
+        }
+        let (x, y) = (i as u32 % w, i as u32 / w);
+        let s = [0, 1, 2].map(|c| screen[c].at(x, y));
+        let f = [0, 1, 2].map(|c| subject[c].at(x, y));
+        let fs = [f[0] - s[0], f[1] - s[1], f[2] - s[2]];
+        let ps = [0, 1, 2].map(|c| f32::from(p[c]) - s[c]);
+        let len2 = fs.iter().map(|v| v * v).sum::<f32>();
+        if len2 < 60.0 * 60.0 {
+            continue;
+        }
+        let t = (ps.iter().zip(&fs).map(|(a, b)| a * b).sum::<f32>() / len2).clamp(0.0, 1.0);
+        let off2 = (0..3).map(|c| (ps[c] - t * fs[c]).powi(2)).sum::<f32>();
+        let tolerance = 5.0 + 0.03 * len2.sqrt();
+        if off2 <= tolerance * tolerance {
+            alpha[i] = t;
+        }
     }
 }
 
