@@ -15,6 +15,8 @@ pub mod capabilities;
 #[cfg(feature = "video")]
 pub mod captions;
 pub mod config;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod detect;
 pub mod domain;
 #[cfg(feature = "onnx")]
 pub mod inference;

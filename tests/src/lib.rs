@@ -1150,3 +1150,22 @@ pub mod screens {
         Ok(path)
     }
 }
+
+/// A test picture fetched by `scripts/fetch-models --fixtures` (real
+/// photographs from package registries, with their licences in
+/// `shared/models.json`).
+///
+/// # Panics
+/// When the file is missing: run `scripts/setup` first.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = iprod::inference::ModelDir::from_env()
+        .path()
+        .join("fixtures")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-models --fixtures",
+        path.display()
+    );
+    path
+}

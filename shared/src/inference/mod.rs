@@ -207,6 +207,9 @@ impl ModelDir {
     }
 }
 
+/// One output of a run: its shape and values.
+pub type Output = (Vec<usize>, Vec<f32>);
+
 /// One opened model. Runs are serialised (a session runs one inference at a
 /// time; each run uses the session's thread pool).
 #[derive(Debug)]
@@ -240,6 +243,21 @@ impl Model {
         shape: &[usize],
         data: Vec<f32>,
     ) -> Result<(Vec<usize>, Vec<f32>), InferenceError> {
+        self.run_f32_outputs(shape, data, 1)
+            .map(|mut all| all.swap_remove(0))
+    }
+
+    /// Runs the model on one `f32` tensor of `shape` and returns the shapes
+    /// and values of its first `count` outputs.
+    ///
+    /// # Errors
+    /// [`InferenceError::Run`], also when the model has fewer outputs.
+    pub fn run_f32_outputs(
+        &self,
+        shape: &[usize],
+        data: Vec<f32>,
+        count: usize,
+    ) -> Result<Vec<Output>, InferenceError> {
         let err = |e: &dyn std::fmt::Display| InferenceError::Run {
             name: self.name.clone(),
             detail: e.to_string(),
@@ -251,13 +269,20 @@ impl Model {
             .lock()
             .map_err(|_| err(&"a previous run panicked"))?;
         let outputs = session.run(ort::inputs![tensor]).map_err(|e| err(&e))?;
-        let (shape, values) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| err(&e))?;
-        Ok((
-            shape.iter().map(|&d| d.max(0) as usize).collect(),
-            values.to_vec(),
-        ))
+        if outputs.len() < count.max(1) {
+            return Err(err(&format!("{} outputs, {count} wanted", outputs.len())));
+        }
+        (0..count.max(1))
+            .map(|i| {
+                let (shape, values) = outputs[i]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| err(&e))?;
+                Ok((
+                    shape.iter().map(|&d| d.max(0) as usize).collect(),
+                    values.to_vec(),
+                ))
+            })
+            .collect()
     }
 }
 
