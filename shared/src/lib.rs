@@ -28,6 +28,8 @@ pub mod media;
 pub mod ocr;
 pub mod pipeline;
 pub mod ports;
+#[cfg(feature = "video")]
+pub mod reframe;
 pub mod submit;
 pub mod telemetry;
 #[cfg(feature = "video")]
