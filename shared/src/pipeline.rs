@@ -213,7 +213,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         job: &Job,
         options: &RunOptions,
     ) -> Result<Produced, JobError> {
-        if capability.function() != job.function {
+        if !capability.serves(job.function) {
             return Err(JobError::permanent(
                 ErrorCode::UnsupportedFunction,
                 format!(

@@ -16,6 +16,7 @@ use super::{Capability, CapabilityOutput, Context, OutputSink};
 use crate::domain::matting::{KeyColor, MatteFormat, MattingParams, MattingResult};
 use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
 use crate::media::encode::{VideoCodec, X264Preset};
+use crate::media::image_out::read_still;
 use crate::media::preview::{PreviewKind, PreviewWriter};
 use crate::media::process::{transform_video, LoopedVideo};
 use crate::media::sequence::PngZip;
@@ -65,7 +66,7 @@ impl Capability for GreenScreen {
                         format!("bgimage {location} was not fetched"),
                     )
                 })?;
-                Some(match still(local) {
+                Some(match read_still(local) {
                     Some(image) => Background::Image(image),
                     None => match VideoReader::open(local, &ctx.limits) {
                         Ok(_) => Background::Video(local.clone()),
@@ -80,7 +81,7 @@ impl Capability for GreenScreen {
             }
             (None, None) => None,
         };
-        let result = match still(input) {
+        let result = match read_still(input) {
             Some(image) => key_image(&image, &params, background.as_ref(), sink, ctx)?,
             None => key_video(input, &params, background.as_ref(), sink, ctx)?,
         };
@@ -110,22 +111,6 @@ impl Capability for GreenScreen {
             data: serde_json::to_value(&result).unwrap_or_default(),
         })
     }
-}
-
-/// The input as a still image, when it is one.
-fn still(input: &Path) -> Option<RgbImage> {
-    let format = image::ImageReader::open(input)
-        .ok()?
-        .with_guessed_format()
-        .ok()?
-        .format()?;
-    if !matches!(
-        format,
-        image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP
-    ) {
-        return None;
-    }
-    image::open(input).ok().map(|i| i.to_rgb8())
 }
 
 fn settings(params: &MattingParams) -> KeySettings {

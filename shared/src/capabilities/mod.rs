@@ -10,6 +10,8 @@ pub mod captions;
 pub mod cover;
 #[cfg(feature = "video")]
 pub mod greenscreen;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod reframe;
 #[cfg(feature = "audio")]
 pub mod segments;
 
@@ -199,6 +201,12 @@ pub trait Capability: Send + Sync + 'static {
     /// The FunctionName it serves.
     fn function(&self) -> FunctionName;
 
+    /// Whether jobs of `function` may run here (the function's own name;
+    /// a capability serving a video and an image variant takes both).
+    fn serves(&self, function: FunctionName) -> bool {
+        function == self.function()
+    }
+
     /// Checks params before the input is fetched.
     ///
     /// # Errors
@@ -248,6 +256,12 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
         #[cfg(all(feature = "video", feature = "onnx"))]
         FunctionName::CaptionExtraction => {
             captions::CaptionExtraction::load(&crate::inference::ModelDir::from_env())
+                .map(|c| Arc::new(c) as Arc<dyn Capability>)
+                .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
+        }
+        #[cfg(all(feature = "video", feature = "onnx"))]
+        FunctionName::VideoH2V | FunctionName::ImageH2V => {
+            reframe::Reframe::load(&crate::inference::ModelDir::from_env())
                 .map(|c| Arc::new(c) as Arc<dyn Capability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }

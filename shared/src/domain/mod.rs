@@ -12,6 +12,7 @@ pub mod matting;
 pub mod message;
 pub mod music;
 pub mod params;
+pub mod reframe;
 
 pub use error::{ErrorCode, JobError};
 pub use format::ImageFormat;

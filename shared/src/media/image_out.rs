@@ -1,4 +1,5 @@
-//! Still-image output: JPEG, PNG and WebP files from RGB buffers.
+//! Still images: reading a picture input, writing JPEG, PNG and WebP
+//! files from RGB buffers.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -48,4 +49,21 @@ pub fn write_image(
         context: format!("writing {}", path.display()),
         source,
     })
+}
+
+/// The file as an RGB picture when it is a PNG, JPEG or WebP image (by its
+/// content, not its name); `None` for anything else, e.g. a video.
+pub fn read_still(path: &Path) -> Option<RgbImage> {
+    let format = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?
+        .format()?;
+    if !matches!(
+        format,
+        image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP
+    ) {
+        return None;
+    }
+    image::open(path).ok().map(|i| i.to_rgb8())
 }

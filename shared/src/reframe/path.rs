@@ -9,17 +9,7 @@
 //! jitters nor lags, then pushed inside the positions that keep the
 //! subject in frame.
 
-/// What the camera does during a shot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Camera {
-    /// Does not move.
-    Stationary,
-    /// Moves at constant speed.
-    Panning,
-    /// Follows the subject smoothly.
-    Tracking,
-}
+pub use crate::domain::reframe::Camera;
 
 /// What one analysed frame asks of the window start.
 #[derive(Debug, Clone, Copy, PartialEq)]

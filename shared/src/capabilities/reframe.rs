@@ -1,0 +1,862 @@
+//! `VideoH2V` / `ImageH2V`: a landscape picture re-framed to portrait (or
+//! any aspect) by a virtual camera that follows the subject.
+//!
+//! Video runs in two passes. The analysis pass decodes every frame once:
+//! a cheap signature of each frame finds the cuts, and frames sampled a
+//! few times a second (and the first of every shot) go to the detectors
+//! (faces, else the salient object, else motion). Per shot the camera is
+//! solved over the whole shot ([`crate::reframe::path`]): stationary,
+//! panning or smoothly tracking, never cutting the subject. The render
+//! pass crops every frame along that path, scales it and encodes H.264
+//! with the source's audio. When the subject cannot fit the new frame (a
+//! face wider than the window), the video is padded instead and the
+//! result says so.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+
+use image::imageops::FilterType;
+use image::{GrayImage, RgbImage, RgbaImage};
+
+use super::{Capability, CapabilityOutput, Context, OutputSink};
+use crate::detect::face::FaceDetector;
+use crate::detect::saliency::Saliency;
+use crate::detect::Rect;
+use crate::domain::reframe::{
+    Camera, FillMode, ReframeParams, ReframeResult, ShotResult, SubjectHint, Window,
+};
+use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::inference::{available_threads, InferenceError, ModelDir};
+use crate::media::encode::{VideoCodec, X264Preset};
+use crate::media::image_out::{read_still, write_image};
+use crate::media::process::transform_video;
+use crate::media::{MediaError, SamplingMode, VideoReader};
+use crate::reframe::cuts::{CutDetector, Signature};
+use crate::reframe::path::{solve, Target};
+
+/// Seconds between analysed frames.
+const SAMPLE_EVERY_S: f64 = 0.4;
+/// Seconds between saliency maps (the costlier model) within a shot.
+const SALIENCY_EVERY_S: f64 = 1.0;
+/// Longest side of the frames the detectors see.
+const ANALYSIS_SIDE: u32 = 640;
+/// Longest side of the output when no size is asked for.
+const DEFAULT_LONG_SIDE: u32 = 1920;
+/// Shortest period of motion the camera follows, seconds.
+const SMOOTHING_S: f64 = 1.5;
+
+/// The `VideoH2V` / `ImageH2V` capability.
+#[derive(Debug, Clone)]
+pub struct Reframe {
+    faces: Arc<FaceDetector>,
+    saliency: Arc<Saliency>,
+}
+
+impl Reframe {
+    /// Loads ONNX Runtime and the face and saliency models (cold start).
+    ///
+    /// # Errors
+    /// [`InferenceError`] naming the missing or unusable file.
+    pub fn load(models: &ModelDir) -> Result<Self, InferenceError> {
+        let threads = available_threads();
+        Ok(Self {
+            faces: Arc::new(FaceDetector::load(models, threads)?),
+            saliency: Arc::new(Saliency::load(models, threads)?),
+        })
+    }
+}
+
+impl Capability for Reframe {
+    fn function(&self) -> FunctionName {
+        FunctionName::VideoH2V
+    }
+
+    fn serves(&self, function: FunctionName) -> bool {
+        matches!(function, FunctionName::VideoH2V | FunctionName::ImageH2V)
+    }
+
+    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+        ReframeParams::try_from(params).map(|_| ())
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &serde_json::Value,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = ReframeParams::try_from(params)?;
+        let (result, note) = match read_still(input) {
+            Some(image) => self.image(&image, &params, sink)?,
+            None => self.video(input, &params, sink, ctx)?,
+        };
+        let followed: Vec<&str> = {
+            let mut names: Vec<&str> = result.shots.iter().map(|s| s.subject).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        };
+        let message = format!(
+            "{} {}x{} ({}:{}), {} shot{}, following {}{}",
+            match result.mode {
+                FillMode::Crop => "cropped to",
+                FillMode::Pad => "padded to",
+            },
+            result.width,
+            result.height,
+            params.aspect.0,
+            params.aspect.1,
+            result.shots.len(),
+            if result.shots.len() == 1 { "" } else { "s" },
+            followed.join(", "),
+            note.map(|n| format!("; {n}")).unwrap_or_default()
+        );
+        Ok(CapabilityOutput {
+            message,
+            data: serde_json::to_value(&result).unwrap_or_default(),
+        })
+    }
+}
+
+/// The crop window's size in the source and the output size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geometry {
+    source: (u32, u32),
+    window: (u32, u32),
+    output: (u32, u32),
+}
+
+impl Geometry {
+    fn new(source: (u32, u32), params: &ReframeParams) -> Self {
+        let (sw, sh) = source;
+        let (aw, ah) = match (params.width, params.height) {
+            (Some(w), Some(h)) => (w, h),
+            _ => params.aspect,
+        };
+        let even = |v: f64| ((v / 2.0).round() as u32 * 2).max(2);
+        let target = f64::from(aw) / f64::from(ah);
+        let source_ratio = f64::from(sw) / f64::from(sh);
+        let window = if (source_ratio / target - 1.0).abs() < 0.01 {
+            (sw, sh)
+        } else if source_ratio > target {
+            (even(f64::from(sh) * target).min(sw), sh)
+        } else {
+            (sw, even(f64::from(sw) / target).min(sh))
+        };
+        let output = match (params.width, params.height) {
+            (Some(w), Some(h)) => (w, h),
+            (Some(w), None) => (w, even(f64::from(w) / target)),
+            (None, Some(h)) => (even(f64::from(h) * target), h),
+            (None, None) => {
+                let long = window.0.max(window.1);
+                let scale = (f64::from(DEFAULT_LONG_SIDE) / f64::from(long)).min(1.0);
+                (
+                    even(f64::from(window.0) * scale),
+                    even(f64::from(window.1) * scale),
+                )
+            }
+        };
+        Self {
+            source,
+            window,
+            output,
+        }
+    }
+
+    /// Whether the window moves left-right (else up-down).
+    fn horizontal(&self) -> bool {
+        self.window.0 < self.source.0
+    }
+
+    /// The window's extent and the source's along the moving axis.
+    fn extent(&self) -> (f32, f32) {
+        if self.horizontal() {
+            (self.window.0 as f32, self.source.0 as f32)
+        } else {
+            (self.window.1 as f32, self.source.1 as f32)
+        }
+    }
+
+    /// The window at `start` along the moving axis.
+    fn window_at(&self, start: f32, time: f64) -> Window {
+        let (extent, total) = self.extent();
+        let s = start.clamp(0.0, (total - extent).max(0.0)).round() as u32;
+        let (x, y) = if self.horizontal() { (s, 0) } else { (0, s) };
+        Window {
+            time: (time * 1000.0).round() / 1000.0,
+            x,
+            y,
+            width: self.window.0,
+            height: self.window.1,
+        }
+    }
+}
+
+/// What one analysed frame shows.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    time: f64,
+    frame: u64,
+    /// Boxes that must stay in frame (source pixels).
+    keep: Option<Rect>,
+    /// Where the window should be centred (source pixels, both axes).
+    focus: Option<(f32, f32)>,
+    subject: &'static str,
+}
+
+/// The subject of a frame, from faces: everyone when the group fits the
+/// window, else the most prominent face (the one followed before, when
+/// it is still there).
+fn from_faces(faces: &[Rect], geometry: &Geometry, previous: Option<(f32, f32)>) -> Option<Seen> {
+    if faces.is_empty() {
+        return None;
+    }
+    // Hair above, chin and shoulders below, ears on the sides.
+    let grow = |r: &Rect| Rect {
+        x: r.x - 0.35 * r.w,
+        y: r.y - 0.45 * r.h,
+        w: 1.7 * r.w,
+        h: 1.75 * r.h,
+    };
+    let (extent, _) = geometry.extent();
+    let along = |r: &Rect| if geometry.horizontal() { r.w } else { r.h };
+    let group = faces
+        .iter()
+        .map(grow)
+        .reduce(|a, b| a.union(&b))
+        .filter(|g| along(g) <= extent);
+    if let Some(g) = group {
+        return Some(Seen {
+            time: 0.0,
+            frame: 0,
+            keep: Some(g),
+            focus: Some(g.centre()),
+            subject: if faces.len() == 1 { "face" } else { "faces" },
+        });
+    }
+    let prominence = |r: &Rect| {
+        let near = previous.map_or(1.0, |(px, py)| {
+            let (cx, cy) = r.centre();
+            let d = ((cx - px).powi(2) + (cy - py).powi(2)).sqrt();
+            if d < 1.5 * r.w {
+                2.0
+            } else {
+                1.0
+            }
+        });
+        r.area() * near
+    };
+    let main = faces
+        .iter()
+        .max_by(|a, b| prominence(a).total_cmp(&prominence(b)))?;
+    let grown = grow(main);
+    Some(Seen {
+        time: 0.0,
+        frame: 0,
+        keep: Some(if along(&grown) <= extent { grown } else { *main }),
+        focus: Some(main.centre()),
+        subject: "face",
+    })
+}
+
+/// Samples and analyses one video: frame times, shot starts (frame
+/// indices) and what the sampled frames show.
+struct Analysis {
+    times: Vec<f64>,
+    cuts: Vec<usize>,
+    seen: Vec<Seen>,
+}
+
+/// One analysed frame, as the detectors get it.
+struct Look<'a> {
+    /// The frame at analysis size.
+    small: &'a RgbImage,
+    /// Analysis pixels → source pixels.
+    scale: f32,
+    /// The focus of the previous analysed frame of the shot.
+    previous: Option<(f32, f32)>,
+    /// Whether a saliency map may be computed for this frame.
+    saliency_due: bool,
+    /// Change since the previous analysed frame.
+    motion: Option<&'a GrayImage>,
+}
+
+impl Reframe {
+    fn detect(
+        &self,
+        look: &Look<'_>,
+        geometry: &Geometry,
+        hint: SubjectHint,
+    ) -> Result<Option<Seen>, JobError> {
+        let Look {
+            small,
+            scale,
+            previous,
+            saliency_due,
+            motion,
+        } = *look;
+        let to_source = |r: Rect| r.scaled(scale, scale);
+        if matches!(hint, SubjectHint::Auto | SubjectHint::Face) {
+            let faces: Vec<Rect> = self
+                .faces
+                .detect(small)
+                .map_err(inference)?
+                .into_iter()
+                .map(|f| to_source(f.rect))
+                .collect();
+            if let Some(seen) = from_faces(&faces, geometry, previous) {
+                return Ok(Some(seen));
+            }
+        }
+        if matches!(hint, SubjectHint::Auto | SubjectHint::Person) && saliency_due {
+            let map = self.saliency.map(small).map_err(inference)?;
+            if let Some((region, mass)) = map.region(0.5) {
+                let region = to_source(region);
+                let (extent, _) = geometry.extent();
+                let along = if geometry.horizontal() {
+                    region.w
+                } else {
+                    region.h
+                };
+                if mass > 0.5 {
+                    return Ok(Some(Seen {
+                        time: 0.0,
+                        frame: 0,
+                        keep: (along <= extent).then_some(region),
+                        focus: Some(region.centre()),
+                        subject: "salient",
+                    }));
+                }
+            }
+        }
+        if hint == SubjectHint::Motion {
+            if let Some(focus) = motion.and_then(|m| motion_centre(m, small)) {
+                return Ok(Some(Seen {
+                    time: 0.0,
+                    frame: 0,
+                    keep: None,
+                    focus: Some((focus.0 * scale, focus.1 * scale)),
+                    subject: "motion",
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn analyse(
+        &self,
+        input: &Path,
+        geometry: &Geometry,
+        params: &ReframeParams,
+        ctx: &Context,
+    ) -> Result<Analysis, JobError> {
+        let mut reader = VideoReader::open(input, &ctx.limits)?;
+        let info = reader.info().clone();
+        let (dw, dh) = info.display_size();
+        let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
+        let small_display = (
+            ((dw as f32 * scale).round() as u32).max(2),
+            ((dh as f32 * scale).round() as u32).max(2),
+        );
+        let small_coded = if info.rotation.swaps_axes() {
+            (small_display.1, small_display.0)
+        } else {
+            small_display
+        };
+        let back = dw as f32 / small_display.0 as f32;
+        let mut cuts_found = CutDetector::new();
+        let mut analysis = Analysis {
+            times: Vec::new(),
+            cuts: vec![0],
+            seen: Vec::new(),
+        };
+        let mut next_sample = 0.0;
+        let mut next_saliency = 0.0;
+        let mut previous_focus = None;
+        let mut previous_gray: Option<GrayImage> = None;
+        let mut failed = None;
+        reader.for_each_frame(SamplingMode::All, |reader, f| {
+            if ctx.cancelled() {
+                return Err(MediaError::Cancelled);
+            }
+            let index = analysis.times.len();
+            analysis.times.push(f.time_s);
+            let frame = f.frame;
+            let signature = Signature::of_luma(
+                frame.data(0),
+                frame.width() as usize,
+                frame.height() as usize,
+                frame.stride(0),
+            );
+            let cut = cuts_found.push(signature);
+            if cut {
+                analysis.cuts.push(index);
+                next_sample = f.time_s;
+                next_saliency = f.time_s;
+                previous_focus = None;
+                previous_gray = None;
+            }
+            if f.time_s + 1e-6 < next_sample {
+                return Ok(ControlFlow::Continue(()));
+            }
+            next_sample = f.time_s + SAMPLE_EVERY_S;
+            let small = info
+                .rotation
+                .apply(reader.to_rgb(frame, small_coded.0, small_coded.1)?);
+            let gray = image::DynamicImage::ImageRgb8(small.clone()).to_luma8();
+            let motion = previous_gray.as_ref().map(|p| difference(p, &gray));
+            let saliency_due = f.time_s + 1e-6 >= next_saliency;
+            let look = Look {
+                small: &small,
+                scale: back,
+                previous: previous_focus,
+                saliency_due,
+                motion: motion.as_ref(),
+            };
+            match self.detect(&look, geometry, params.subject) {
+                Ok(seen) => {
+                    if let Some(mut seen) = seen {
+                        if seen.subject == "salient" {
+                            next_saliency = f.time_s + SALIENCY_EVERY_S;
+                        }
+                        seen.time = f.time_s;
+                        seen.frame = index as u64;
+                        previous_focus = seen.focus;
+                        analysis.seen.push(seen);
+                    } else if saliency_due {
+                        next_saliency = f.time_s + SALIENCY_EVERY_S;
+                    }
+                    previous_gray = Some(gray);
+                    ctx.progress.update(0.2);
+                    Ok(ControlFlow::Continue(()))
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    Ok(ControlFlow::Break(()))
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if analysis.times.is_empty() {
+            return Err(JobError::permanent(
+                ErrorCode::InvalidMedia,
+                "no frame decoded",
+            ));
+        }
+        Ok(analysis)
+    }
+
+    fn video(
+        &self,
+        input: &Path,
+        params: &ReframeParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<(ReframeResult, Option<String>), JobError> {
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let geometry = Geometry::new(info.display_size(), params);
+        let analysis = self.analyse(input, &geometry, params, ctx)?;
+        let (extent, total) = geometry.extent();
+        let range = (0.0, (total - extent).max(0.0));
+        let n = analysis.times.len();
+        let mut path = vec![range.1 / 2.0; n];
+        let mut shots = Vec::new();
+        let mut too_wide = None;
+        for (k, &start) in analysis.cuts.iter().enumerate() {
+            let end = analysis.cuts.get(k + 1).copied().unwrap_or(n);
+            if end <= start {
+                continue;
+            }
+            let seen: Vec<&Seen> = analysis
+                .seen
+                .iter()
+                .filter(|s| (start..end).contains(&(s.frame as usize)))
+                .collect();
+            let targets: Vec<Target> = seen
+                .iter()
+                .map(|s| target(s, &geometry, range))
+                .collect();
+            if too_wide.is_none() {
+                too_wide = seen
+                    .iter()
+                    .find(|s| s.keep.is_some_and(|r| along(&r, &geometry) > extent))
+                    .map(|s| s.time);
+            }
+            let times = &analysis.times[start..end];
+            let (camera, shot_path) = if targets.is_empty() {
+                (Camera::Stationary, vec![range.1 / 2.0; times.len()])
+            } else {
+                solve(times, &targets, range, SMOOTHING_S)
+            };
+            path[start..end].copy_from_slice(&shot_path);
+            let subject = dominant(&seen);
+            let mut keyframes = Vec::new();
+            let mut last = f64::NEG_INFINITY;
+            for (i, &t) in times.iter().enumerate() {
+                let at_sample = seen.iter().any(|s| s.frame as usize == start + i);
+                if (i == 0 || at_sample) && t - last >= 0.5 - 1e-6 {
+                    keyframes.push(geometry.window_at(shot_path[i], t));
+                    last = t;
+                }
+            }
+            shots.push(ShotResult {
+                start: round3(times[0]),
+                end: round3(
+                    analysis
+                        .times
+                        .get(end)
+                        .copied()
+                        .unwrap_or(times[times.len() - 1] + frame_step(&analysis.times)),
+                ),
+                camera,
+                subject,
+                keyframes,
+            });
+        }
+        let mode = match (params.mode, too_wide) {
+            (FillMode::Crop, None) => FillMode::Crop,
+            _ => FillMode::Pad,
+        };
+        let note = match (params.mode, too_wide) {
+            (FillMode::Crop, Some(t)) => Some(format!(
+                "the subject at {t:.1} s is wider than a {}:{} window, so the whole picture is padded instead of cropped",
+                params.aspect.0, params.aspect.1
+            )),
+            _ => None,
+        };
+        let codec = VideoCodec::H264 {
+            crf: params.crf,
+            preset: X264Preset::Veryfast,
+        };
+        let file = sink.plan("h2v", codec.extension(), codec.content_type(), false)?;
+        let progress = ctx.progress.clone();
+        let output = geometry.output;
+        let done = transform_video(
+            input,
+            &file.local,
+            codec,
+            &ctx.limits,
+            &ctx.cancel,
+            |frame, _, index| {
+                if index % 16 == 0 {
+                    progress.update(0.6);
+                }
+                let out = match mode {
+                    FillMode::Crop => {
+                        let start = path
+                            .get(index as usize)
+                            .or(path.last())
+                            .copied()
+                            .unwrap_or(0.0);
+                        crop(&frame, &geometry.window_at(start, 0.0), output)
+                    }
+                    FillMode::Pad => pad(&frame, output),
+                };
+                Ok(rgba(&out))
+            },
+        )?;
+        Ok((
+            ReframeResult {
+                file: file.location.to_string(),
+                width: done.width,
+                height: done.height,
+                mode,
+                duration: round3(done.duration_s),
+                shots,
+            },
+            note,
+        ))
+    }
+
+    fn image(
+        &self,
+        image: &RgbImage,
+        params: &ReframeParams,
+        sink: &mut OutputSink,
+    ) -> Result<(ReframeResult, Option<String>), JobError> {
+        let geometry = Geometry::new(image.dimensions(), params);
+        let (dw, dh) = image.dimensions();
+        let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
+        let small = image::imageops::resize(
+            image,
+            ((dw as f32 * scale).round() as u32).max(2),
+            ((dh as f32 * scale).round() as u32).max(2),
+            FilterType::Triangle,
+        );
+        let back = dw as f32 / small.width() as f32;
+        let hint = if params.subject == SubjectHint::Motion {
+            SubjectHint::Auto
+        } else {
+            params.subject
+        };
+        let look = Look {
+            small: &small,
+            scale: back,
+            previous: None,
+            saliency_due: true,
+            motion: None,
+        };
+        let seen = self.detect(&look, &geometry, hint)?;
+        let (extent, total) = geometry.extent();
+        let range = (0.0, (total - extent).max(0.0));
+        let too_wide = seen
+            .as_ref()
+            .and_then(|s| s.keep)
+            .is_some_and(|r| along(&r, &geometry) > extent);
+        let start = seen.as_ref().map_or(range.1 / 2.0, |s| {
+            let t = target(s, &geometry, range);
+            t.want.clamp(t.lo.min(t.hi), t.hi.max(t.lo))
+        });
+        let mode = if too_wide {
+            FillMode::Pad
+        } else {
+            params.mode
+        };
+        let window = geometry.window_at(start, 0.0);
+        let out = match mode {
+            FillMode::Crop => crop(image, &window, geometry.output),
+            FillMode::Pad => pad(image, geometry.output),
+        };
+        let file = sink.plan(
+            "h2v",
+            params.format.extension(),
+            params.format.content_type(),
+            false,
+        )?;
+        write_image(&out, &file.local, params.format, 90)?;
+        let note = (too_wide && params.mode == FillMode::Crop).then(|| {
+            format!(
+                "the subject is wider than a {}:{} window, so the whole picture is padded instead of cropped",
+                params.aspect.0, params.aspect.1
+            )
+        });
+        Ok((
+            ReframeResult {
+                file: file.location.to_string(),
+                width: out.width(),
+                height: out.height(),
+                mode,
+                duration: 0.0,
+                shots: vec![ShotResult {
+                    start: 0.0,
+                    end: 0.0,
+                    camera: Camera::Stationary,
+                    subject: seen.as_ref().map_or("centre", |s| s.subject),
+                    keyframes: vec![window],
+                }],
+            },
+            note,
+        ))
+    }
+}
+
+fn inference(e: InferenceError) -> JobError {
+    JobError::permanent(ErrorCode::InternalError, e.to_string())
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn frame_step(times: &[f64]) -> f64 {
+    if times.len() >= 2 {
+        (times[times.len() - 1] - times[0]) / (times.len() - 1) as f64
+    } else {
+        0.04
+    }
+}
+
+fn along(r: &Rect, geometry: &Geometry) -> f32 {
+    if geometry.horizontal() {
+        r.w
+    } else {
+        r.h
+    }
+}
+
+/// What the window start should be for `seen`, and the starts that keep
+/// its subject inside.
+fn target(seen: &Seen, geometry: &Geometry, range: (f32, f32)) -> Target {
+    let (extent, _) = geometry.extent();
+    let pick = |p: (f32, f32)| if geometry.horizontal() { p.0 } else { p.1 };
+    let want = seen
+        .focus
+        .map_or(range.1 / 2.0, |f| pick(f) - extent / 2.0);
+    let (lo, hi) = match seen.keep {
+        Some(r) if along(&r, geometry) <= extent => {
+            let (a, b) = if geometry.horizontal() {
+                (r.x, r.right())
+            } else {
+                (r.y, r.bottom())
+            };
+            (b - extent, a)
+        }
+        _ => (range.0, range.1),
+    };
+    Target {
+        time: seen.time,
+        want,
+        lo,
+        hi,
+    }
+}
+
+/// The subject most frames of a shot followed.
+fn dominant(seen: &[&Seen]) -> &'static str {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for s in seen {
+        match counts.iter_mut().find(|(k, _)| *k == s.subject) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.subject, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map_or("centre", |(k, _)| k)
+}
+
+/// |a − b| per pixel.
+fn difference(a: &GrayImage, b: &GrayImage) -> GrayImage {
+    GrayImage::from_fn(b.width(), b.height(), |x, y| {
+        let p = if x < a.width() && y < a.height() {
+            a.get_pixel(x, y)[0]
+        } else {
+            0
+        };
+        image::Luma([p.abs_diff(b.get_pixel(x, y)[0])])
+    })
+}
+
+/// The centre of the pixels that changed (above the frame's noise).
+fn motion_centre(diff: &GrayImage, frame: &RgbImage) -> Option<(f32, f32)> {
+    let (mut sx, mut sy, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y, p) in diff.enumerate_pixels() {
+        if p[0] > 24 {
+            let w = f64::from(p[0]);
+            sx += f64::from(x) * w;
+            sy += f64::from(y) * w;
+            n += w;
+        }
+    }
+    let pixels = f64::from(frame.width()) * f64::from(frame.height());
+    (n > pixels * 0.002 * 24.0).then(|| ((sx / n) as f32, (sy / n) as f32))
+}
+
+/// The window of `frame`, scaled to `output`.
+fn crop(frame: &RgbImage, window: &Window, output: (u32, u32)) -> RgbImage {
+    let w = window.width.min(frame.width());
+    let h = window.height.min(frame.height());
+    let x = window.x.min(frame.width() - w);
+    let y = window.y.min(frame.height() - h);
+    let part = image::imageops::crop_imm(frame, x, y, w, h).to_image();
+    if (w, h) == output {
+        part
+    } else {
+        image::imageops::resize(&part, output.0, output.1, FilterType::Triangle)
+    }
+}
+
+/// The whole frame scaled to fit `output`, over a blurred, darkened copy
+/// of itself scaled to cover it.
+fn pad(frame: &RgbImage, output: (u32, u32)) -> RgbImage {
+    let (fw, fh) = frame.dimensions();
+    let (ow, oh) = output;
+    // Background: tiny, then stretched back (a wide blur for little work).
+    let ((cw, ch), (cx, cy)) = crate::vision::resize::cover_crop(fw, fh, ow, oh);
+    let tiny_w = (cw / 24).max(2);
+    let tiny_h = (ch / 24).max(2);
+    let tiny = image::imageops::resize(frame, tiny_w, tiny_h, FilterType::Triangle);
+    let mut canvas = image::imageops::resize(&tiny, cw, ch, FilterType::Triangle);
+    canvas = image::imageops::crop_imm(&canvas, cx, cy, ow, oh).to_image();
+    for p in canvas.pixels_mut() {
+        for c in 0..3 {
+            p[c] = (u16::from(p[c]) * 3 / 5) as u8;
+        }
+    }
+    let fit = (ow as f32 / fw as f32).min(oh as f32 / fh as f32);
+    let (sw, sh) = (
+        ((fw as f32 * fit).round() as u32).clamp(1, ow),
+        ((fh as f32 * fit).round() as u32).clamp(1, oh),
+    );
+    let scaled = image::imageops::resize(frame, sw, sh, FilterType::Triangle);
+    image::imageops::replace(
+        &mut canvas,
+        &scaled,
+        i64::from((ow - sw) / 2),
+        i64::from((oh - sh) / 2),
+    );
+    canvas
+}
+
+fn rgba(rgb: &RgbImage) -> RgbaImage {
+    let mut out = Vec::with_capacity(rgb.len() / 3 * 4);
+    for p in rgb.pixels() {
+        out.extend_from_slice(&[p[0], p[1], p[2], 255]);
+    }
+    RgbaImage::from_raw(rgb.width(), rgb.height(), out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_crops_the_long_axis_and_never_upscales_by_default() {
+        let p = ReframeParams::default();
+        let g = Geometry::new((1920, 1080), &p);
+        assert_eq!(g.window, (608, 1080));
+        assert_eq!(g.output, (608, 1080));
+        assert!(g.horizontal());
+        let g = Geometry::new((3840, 2160), &p);
+        assert_eq!(g.window, (1216, 2160));
+        assert_eq!(g.output, (1080, 1920));
+        // Already portrait: the whole frame.
+        let g = Geometry::new((1080, 1920), &p);
+        assert_eq!(g.window, (1080, 1920));
+        // Asked for: upscaled.
+        let p = ReframeParams {
+            width: Some(1080),
+            ..ReframeParams::default()
+        };
+        assert_eq!(Geometry::new((1280, 720), &p).output, (1080, 1920));
+        // Square from portrait: the window moves up and down.
+        let p = ReframeParams {
+            aspect: (1, 1),
+            ..ReframeParams::default()
+        };
+        let g = Geometry::new((1080, 1920), &p);
+        assert_eq!(g.window, (1080, 1080));
+        assert!(!g.horizontal());
+    }
+
+    #[test]
+    fn a_group_that_fits_is_kept_whole_else_the_main_face() {
+        let g = Geometry::new((1920, 1080), &ReframeParams::default());
+        let face = |x: f32, w: f32| Rect {
+            x,
+            y: 300.0,
+            w,
+            h: w,
+        };
+        let seen = from_faces(&[face(800.0, 100.0), face(1000.0, 100.0)], &g, None)
+            .expect("a subject");
+        assert_eq!(seen.subject, "faces");
+        let seen = from_faces(&[face(100.0, 100.0), face(1500.0, 160.0)], &g, None)
+            .expect("a subject");
+        assert_eq!(seen.subject, "face");
+        assert!((seen.focus.expect("focus").0 - 1580.0).abs() < 1.0);
+        // The face followed before wins over a slightly bigger one.
+        let seen = from_faces(
+            &[face(100.0, 100.0), face(1500.0, 120.0)],
+            &g,
+            Some((150.0, 350.0)),
+        )
+        .expect("a subject");
+        assert!((seen.focus.expect("focus").0 - 150.0).abs() < 1.0);
+    }
+}
