@@ -19,12 +19,12 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p cover -p beat-detection -p music-segment \
-      -p caption-extraction -p green-screen -p iprod \
+      -p caption-extraction -p green-screen -p h2v -p iprod \
       --bin cover --bin beat-detection --bin music-segment --bin caption-extraction \
-      --bin green-screen --bin iprod \
+      --bin green-screen --bin h2v --bin iprod \
  && install -m 0755 target/release/cover target/release/beat-detection \
       target/release/music-segment target/release/caption-extraction \
-      target/release/green-screen target/release/iprod /usr/local/bin/
+      target/release/green-screen target/release/h2v target/release/iprod /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -33,7 +33,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/cover /usr/local/bin/beat-detection \
      /usr/local/bin/music-segment /usr/local/bin/caption-extraction \
-     /usr/local/bin/green-screen /usr/local/bin/iprod /usr/local/bin/
+     /usr/local/bin/green-screen /usr/local/bin/h2v /usr/local/bin/iprod /usr/local/bin/
 COPY --from=models /models /opt/iprod/models
 ENV RUST_LOG=info IPROD_MODELS=/opt/iprod/models
 ENTRYPOINT ["/usr/local/bin/cover"]

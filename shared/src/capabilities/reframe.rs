@@ -30,15 +30,15 @@ use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{available_threads, InferenceError, ModelDir};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::image_out::{read_still, write_image};
-use crate::media::process::transform_video;
+use crate::media::process::{crop_video, transform_video, Crop};
 use crate::media::{MediaError, SamplingMode, VideoReader};
 use crate::reframe::cuts::{CutDetector, Signature};
 use crate::reframe::path::{solve, Target};
 
 /// Seconds between analysed frames.
-const SAMPLE_EVERY_S: f64 = 0.4;
+const SAMPLE_EVERY_S: f64 = 0.5;
 /// Seconds between saliency maps (the costlier model) within a shot.
-const SALIENCY_EVERY_S: f64 = 1.0;
+const SALIENCY_EVERY_S: f64 = 3.0;
 /// Longest side of the frames the detectors see.
 const ANALYSIS_SIDE: u32 = 640;
 /// Longest side of the output when no size is asked for.
@@ -165,6 +165,18 @@ impl Geometry {
         }
     }
 
+    /// The same window in a copy of the source scaled to `size` (for
+    /// deciding what fits at analysis size).
+    fn scaled_to(&self, size: (u32, u32)) -> Self {
+        let f = size.0 as f32 / self.source.0.max(1) as f32;
+        let scale = |v: u32| ((v as f32 * f).round() as u32).max(1);
+        Self {
+            source: size,
+            window: (scale(self.window.0), scale(self.window.1)),
+            output: self.output,
+        }
+    }
+
     /// Whether the window moves left-right (else up-down).
     fn horizontal(&self) -> bool {
         self.window.0 < self.source.0
@@ -255,7 +267,11 @@ fn from_faces(faces: &[Rect], geometry: &Geometry, previous: Option<(f32, f32)>)
     Some(Seen {
         time: 0.0,
         frame: 0,
-        keep: Some(if along(&grown) <= extent { grown } else { *main }),
+        keep: Some(if along(&grown) <= extent {
+            grown
+        } else {
+            *main
+        }),
         focus: Some(main.centre()),
         subject: "face",
     })
@@ -345,6 +361,8 @@ impl Reframe {
         Ok(None)
     }
 
+    /// Decodes every frame on one thread (signatures, cuts, small copies
+    /// of the sampled frames) while the detectors run on this one.
     fn analyse(
         &self,
         input: &Path,
@@ -352,102 +370,141 @@ impl Reframe {
         params: &ReframeParams,
         ctx: &Context,
     ) -> Result<Analysis, JobError> {
-        let mut reader = VideoReader::open(input, &ctx.limits)?;
-        let info = reader.info().clone();
-        let (dw, dh) = info.display_size();
-        let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
-        let small_display = (
-            ((dw as f32 * scale).round() as u32).max(2),
-            ((dh as f32 * scale).round() as u32).max(2),
-        );
-        let small_coded = if info.rotation.swaps_axes() {
-            (small_display.1, small_display.0)
-        } else {
-            small_display
-        };
-        let back = dw as f32 / small_display.0 as f32;
-        let mut cuts_found = CutDetector::new();
-        let mut analysis = Analysis {
-            times: Vec::new(),
-            cuts: vec![0],
-            seen: Vec::new(),
-        };
-        let mut next_sample = 0.0;
-        let mut next_saliency = 0.0;
-        let mut previous_focus = None;
-        let mut previous_gray: Option<GrayImage> = None;
-        let mut failed = None;
-        reader.for_each_frame(SamplingMode::All, |reader, f| {
-            if ctx.cancelled() {
-                return Err(MediaError::Cancelled);
-            }
-            let index = analysis.times.len();
-            analysis.times.push(f.time_s);
-            let frame = f.frame;
-            let signature = Signature::of_luma(
-                frame.data(0),
-                frame.width() as usize,
-                frame.height() as usize,
-                frame.stride(0),
-            );
-            let cut = cuts_found.push(signature);
-            if cut {
-                analysis.cuts.push(index);
-                next_sample = f.time_s;
-                next_saliency = f.time_s;
-                previous_focus = None;
-                previous_gray = None;
-            }
-            if f.time_s + 1e-6 < next_sample {
-                return Ok(ControlFlow::Continue(()));
-            }
-            next_sample = f.time_s + SAMPLE_EVERY_S;
-            let small = info
-                .rotation
-                .apply(reader.to_rgb(frame, small_coded.0, small_coded.1)?);
-            let gray = image::DynamicImage::ImageRgb8(small.clone()).to_luma8();
-            let motion = previous_gray.as_ref().map(|p| difference(p, &gray));
-            let saliency_due = f.time_s + 1e-6 >= next_saliency;
-            let look = Look {
-                small: &small,
-                scale: back,
-                previous: previous_focus,
-                saliency_due,
-                motion: motion.as_ref(),
-            };
-            match self.detect(&look, geometry, params.subject) {
-                Ok(seen) => {
-                    if let Some(mut seen) = seen {
-                        if seen.subject == "salient" {
-                            next_saliency = f.time_s + SALIENCY_EVERY_S;
+        /// A sampled frame at analysis size.
+        struct Sample {
+            index: usize,
+            time: f64,
+            small: RgbImage,
+            shot_start: bool,
+        }
+        let (to_detect, samples) = std::sync::mpsc::sync_channel::<Sample>(4);
+        std::thread::scope(|scope| {
+            let decoding =
+                scope.spawn(move || -> Result<(Vec<f64>, Vec<usize>, f32), MediaError> {
+                    let mut reader = VideoReader::open(input, &ctx.limits)?;
+                    let info = reader.info().clone();
+                    let (dw, dh) = info.display_size();
+                    let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
+                    let small_display = (
+                        ((dw as f32 * scale).round() as u32).max(2),
+                        ((dh as f32 * scale).round() as u32).max(2),
+                    );
+                    let small_coded = if info.rotation.swaps_axes() {
+                        (small_display.1, small_display.0)
+                    } else {
+                        small_display
+                    };
+                    let back = dw as f32 / small_display.0 as f32;
+                    let mut cuts_found = CutDetector::new();
+                    let (mut times, mut cuts) = (Vec::new(), vec![0]);
+                    let mut next_sample = 0.0;
+                    reader.for_each_frame(SamplingMode::All, |reader, f| {
+                        if ctx.cancelled() {
+                            return Err(MediaError::Cancelled);
                         }
-                        seen.time = f.time_s;
-                        seen.frame = index as u64;
-                        previous_focus = seen.focus;
-                        analysis.seen.push(seen);
-                    } else if saliency_due {
-                        next_saliency = f.time_s + SALIENCY_EVERY_S;
-                    }
-                    previous_gray = Some(gray);
-                    ctx.progress.update(0.2);
-                    Ok(ControlFlow::Continue(()))
+                        let index = times.len();
+                        times.push(f.time_s);
+                        let frame = f.frame;
+                        let cut = cuts_found.push(Signature::of_luma(
+                            frame.data(0),
+                            frame.width() as usize,
+                            frame.height() as usize,
+                            frame.stride(0),
+                        ));
+                        if cut {
+                            cuts.push(index);
+                            next_sample = f.time_s;
+                        }
+                        if f.time_s + 1e-6 < next_sample {
+                            return Ok(ControlFlow::Continue(()));
+                        }
+                        next_sample = f.time_s + SAMPLE_EVERY_S;
+                        let small = info.rotation.apply(reader.to_rgb(
+                            frame,
+                            small_coded.0,
+                            small_coded.1,
+                        )?);
+                        let sample = Sample {
+                            index,
+                            time: f.time_s,
+                            small,
+                            shot_start: cut || index == 0,
+                        };
+                        Ok(if to_detect.send(sample).is_err() {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        })
+                    })?;
+                    Ok((times, cuts, back))
+                });
+            let mut seen = Vec::new();
+            let mut next_saliency = 0.0;
+            let mut previous_focus = None;
+            let mut previous_gray: Option<GrayImage> = None;
+            let mut failed = None;
+            // The scale back to source pixels is known once decoding ends;
+            // boxes are kept at analysis scale until then.
+            for sample in samples.iter() {
+                if sample.shot_start {
+                    next_saliency = sample.time;
+                    previous_focus = None;
+                    previous_gray = None;
                 }
-                Err(e) => {
-                    failed = Some(e);
-                    Ok(ControlFlow::Break(()))
+                let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
+                let motion = previous_gray.as_ref().map(|p| difference(p, &gray));
+                let saliency_due = sample.time + 1e-6 >= next_saliency;
+                let look = Look {
+                    small: &sample.small,
+                    scale: 1.0,
+                    previous: previous_focus,
+                    saliency_due,
+                    motion: motion.as_ref(),
+                };
+                let analysis_geometry = geometry.scaled_to(sample.small.dimensions());
+                match self.detect(&look, &analysis_geometry, params.subject) {
+                    Ok(found) => {
+                        if saliency_due && found.as_ref().is_none_or(|s| s.subject == "salient") {
+                            next_saliency = sample.time + SALIENCY_EVERY_S;
+                        }
+                        if let Some(mut s) = found {
+                            s.time = sample.time;
+                            s.frame = sample.index as u64;
+                            previous_focus = s.focus;
+                            seen.push(s);
+                        }
+                        previous_gray = Some(gray);
+                        ctx.progress.update(0.2);
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        if analysis.times.is_empty() {
-            return Err(JobError::permanent(
-                ErrorCode::InvalidMedia,
-                "no frame decoded",
-            ));
-        }
-        Ok(analysis)
+            drop(samples);
+            let decoded = decoding.join().unwrap_or_else(|_| {
+                Err(MediaError::Corrupt {
+                    kind: "video",
+                    detail: "the decoding thread panicked".into(),
+                })
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let (times, cuts, back) = decoded?;
+            if times.is_empty() {
+                return Err(JobError::permanent(
+                    ErrorCode::InvalidMedia,
+                    "no frame decoded",
+                ));
+            }
+            for s in &mut seen {
+                s.keep = s.keep.map(|r| r.scaled(back, back));
+                s.focus = s.focus.map(|(x, y)| (x * back, y * back));
+            }
+            Ok(Analysis { times, cuts, seen })
+        })
     }
 
     fn video(
@@ -476,10 +533,7 @@ impl Reframe {
                 .iter()
                 .filter(|s| (start..end).contains(&(s.frame as usize)))
                 .collect();
-            let targets: Vec<Target> = seen
-                .iter()
-                .map(|s| target(s, &geometry, range))
-                .collect();
+            let targets: Vec<Target> = seen.iter().map(|s| target(s, &geometry, range)).collect();
             if too_wide.is_none() {
                 too_wide = seen
                     .iter()
@@ -535,30 +589,44 @@ impl Reframe {
         let file = sink.plan("h2v", codec.extension(), codec.content_type(), false)?;
         let progress = ctx.progress.clone();
         let output = geometry.output;
-        let done = transform_video(
-            input,
-            &file.local,
-            codec,
-            &ctx.limits,
-            &ctx.cancel,
-            |frame, _, index| {
-                if index % 16 == 0 {
-                    progress.update(0.6);
-                }
-                let out = match mode {
-                    FillMode::Crop => {
+        let done = match mode {
+            FillMode::Crop => crop_video(
+                input,
+                &file.local,
+                codec,
+                &ctx.limits,
+                &ctx.cancel,
+                Crop {
+                    window: geometry.window,
+                    output,
+                    position: |index: u64| {
+                        if index % 16 == 0 {
+                            progress.update(0.6);
+                        }
                         let start = path
                             .get(index as usize)
                             .or(path.last())
                             .copied()
                             .unwrap_or(0.0);
-                        crop(&frame, &geometry.window_at(start, 0.0), output)
+                        let w = geometry.window_at(start, 0.0);
+                        (w.x, w.y)
+                    },
+                },
+            )?,
+            FillMode::Pad => transform_video(
+                input,
+                &file.local,
+                codec,
+                &ctx.limits,
+                &ctx.cancel,
+                |frame, _, index| {
+                    if index % 16 == 0 {
+                        progress.update(0.6);
                     }
-                    FillMode::Pad => pad(&frame, output),
-                };
-                Ok(rgba(&out))
-            },
-        )?;
+                    Ok(rgba(&pad(&frame, output)))
+                },
+            )?,
+        };
         Ok((
             ReframeResult {
                 file: file.location.to_string(),
@@ -611,11 +679,7 @@ impl Reframe {
             let t = target(s, &geometry, range);
             t.want.clamp(t.lo.min(t.hi), t.hi.max(t.lo))
         });
-        let mode = if too_wide {
-            FillMode::Pad
-        } else {
-            params.mode
-        };
+        let mode = if too_wide { FillMode::Pad } else { params.mode };
         let window = geometry.window_at(start, 0.0);
         let out = match mode {
             FillMode::Crop => crop(image, &window, geometry.output),
@@ -683,9 +747,7 @@ fn along(r: &Rect, geometry: &Geometry) -> f32 {
 fn target(seen: &Seen, geometry: &Geometry, range: (f32, f32)) -> Target {
     let (extent, _) = geometry.extent();
     let pick = |p: (f32, f32)| if geometry.horizontal() { p.0 } else { p.1 };
-    let want = seen
-        .focus
-        .map_or(range.1 / 2.0, |f| pick(f) - extent / 2.0);
+    let want = seen.focus.map_or(range.1 / 2.0, |f| pick(f) - extent / 2.0);
     let (lo, hi) = match seen.keep {
         Some(r) if along(&r, geometry) <= extent => {
             let (a, b) = if geometry.horizontal() {
@@ -843,11 +905,11 @@ mod tests {
             w,
             h: w,
         };
-        let seen = from_faces(&[face(800.0, 100.0), face(1000.0, 100.0)], &g, None)
-            .expect("a subject");
+        let seen =
+            from_faces(&[face(800.0, 100.0), face(1000.0, 100.0)], &g, None).expect("a subject");
         assert_eq!(seen.subject, "faces");
-        let seen = from_faces(&[face(100.0, 100.0), face(1500.0, 160.0)], &g, None)
-            .expect("a subject");
+        let seen =
+            from_faces(&[face(100.0, 100.0), face(1500.0, 160.0)], &g, None).expect("a subject");
         assert_eq!(seen.subject, "face");
         assert!((seen.focus.expect("focus").0 - 1580.0).abs() < 1.0);
         // The face followed before wins over a slightly bigger one.

@@ -3,8 +3,9 @@
 //! per 4-px cell, boxes and six keypoints regressed from the anchors,
 //! overlapping detections blended (weighted non-maximum suppression).
 //!
-//! A wide frame is read as two overlapping square tiles, so faces keep
-//! twice the pixels they would get in one letterboxed square.
+//! A wide frame with no face found whole is read again as two
+//! overlapping square tiles, so small faces keep twice the pixels they get
+//! in one letterboxed square.
 
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -69,10 +70,13 @@ impl FaceDetector {
         } else {
             vec![(0, 0), (0, h - side)]
         };
-        let mut found = Vec::new();
-        if tiles.len() == 1 {
-            found.extend(self.detect_square(frame, (0, 0), w.max(h))?);
-        } else {
+        // The whole frame first (large faces); the tiles when it shows no
+        // face or small ones (which the letterboxed frame shrinks too far).
+        let mut found = self.detect_square(frame, (0, 0), w.max(h))?;
+        // Faces under about 40 model pixels are found, but placed loosely.
+        let large = |f: &Face| f.rect.w / w.max(h) as f32 * SIZE as f32 >= 40.0;
+        if tiles.len() > 1 && (found.is_empty() || !found.iter().all(large)) {
+            found.retain(large);
             for (x, y) in tiles {
                 let tile = image::imageops::crop_imm(frame, x, y, side, side).to_image();
                 found.extend(self.detect_square(&tile, (x, y), side)?);

@@ -95,8 +95,12 @@ impl TryFrom<&serde_json::Value> for ReframeParams {
             aspect: r
                 .choice("Aspect", &["W:H, e.g. 9:16 (1-100 each)"], parse_aspect)?
                 .unwrap_or(d.aspect),
-            width: r.int("Width", 16..=i64::from(MAX_SIDE))?.map(|v| v as u32 & !1),
-            height: r.int("Height", 16..=i64::from(MAX_SIDE))?.map(|v| v as u32 & !1),
+            width: r
+                .int("Width", 16..=i64::from(MAX_SIDE))?
+                .map(|v| v as u32 & !1),
+            height: r
+                .int("Height", 16..=i64::from(MAX_SIDE))?
+                .map(|v| v as u32 & !1),
             mode: r
                 .choice("Mode", &["crop", "pad"], |s| {
                     match s.to_ascii_lowercase().as_str() {
@@ -107,15 +111,17 @@ impl TryFrom<&serde_json::Value> for ReframeParams {
                 })?
                 .unwrap_or(d.mode),
             subject: r
-                .choice("Subject", &["auto", "face", "person", "motion"], |s| {
-                    match s.to_ascii_lowercase().as_str() {
+                .choice(
+                    "Subject",
+                    &["auto", "face", "person", "motion"],
+                    |s| match s.to_ascii_lowercase().as_str() {
                         "auto" => Some(SubjectHint::Auto),
                         "face" => Some(SubjectHint::Face),
                         "person" => Some(SubjectHint::Person),
                         "motion" => Some(SubjectHint::Motion),
                         _ => None,
-                    }
-                })?
+                    },
+                )?
                 .unwrap_or(d.subject),
             crf: r.int("Crf", 0..=51)?.map_or(d.crf, |v| v as u8),
             format: r
@@ -188,7 +194,10 @@ mod tests {
         assert_eq!(p, ReframeParams::default());
         let p = ReframeParams::try_from(&json!({"Aspect": "1:1", "Width": 721, "Mode": "pad"}))
             .expect("ok");
-        assert_eq!((p.aspect, p.width, p.mode), ((1, 1), Some(720), FillMode::Pad));
+        assert_eq!(
+            (p.aspect, p.width, p.mode),
+            ((1, 1), Some(720), FillMode::Pad)
+        );
         for (v, key) in [
             (json!({"Aspect": "16:0"}), "Aspect"),
             (json!({"Aspect": "wide"}), "Aspect"),

@@ -385,23 +385,10 @@ impl VideoWriter {
     /// # Errors
     /// `Encode` for a wrongly sized image; `Ffmpeg` when encoding fails.
     pub fn push(&mut self, image: &RgbaImage, time_s: f64) -> Result<(), MediaError> {
-        if image.dimensions() != (self.width, self.height) {
-            return Err(MediaError::Encode {
-                format: self.codec.container(),
-                detail: format!(
-                    "frame is {}x{}, the video {}x{}",
-                    image.width(),
-                    image.height(),
-                    self.width,
-                    self.height
-                ),
-            });
-        }
-        let pts = (time_s.max(0.0) * f64::from(VIDEO_TB.denominator())).round() as i64;
-        if self.last_pts.is_some_and(|last| pts <= last) {
+        self.check_size(image.width(), image.height())?;
+        let Some(pts) = self.next_pts(time_s) else {
             return Ok(());
-        }
-        self.last_pts = Some(pts);
+        };
         let mut rgba = frame::Video::new(Pixel::RGBA, self.width, self.height);
         let stride = rgba.stride(0);
         let row = self.width as usize * 4;
@@ -414,6 +401,71 @@ impl VideoWriter {
         self.scaler
             .run(&rgba, &mut converted)
             .map_err(ff("converting colours"))?;
+        self.send(converted, pts, time_s)
+    }
+
+    /// Encodes a frame already in the encoder's pixel format and colours
+    /// (e.g. a decoded `yuv420p` frame, cropped), shown at `time_s`: no
+    /// colour conversion at all.
+    ///
+    /// # Errors
+    /// `Encode` for a frame of another size or format; `Ffmpeg` when
+    /// encoding fails.
+    pub fn push_yuv(&mut self, mut yuv: frame::Video, time_s: f64) -> Result<(), MediaError> {
+        self.check_size(yuv.width(), yuv.height())?;
+        if yuv.format() != self.codec.pixel() {
+            return Err(MediaError::Encode {
+                format: self.codec.container(),
+                detail: format!(
+                    "frame is {:?}, the encoder takes {:?}",
+                    yuv.format(),
+                    self.codec.pixel()
+                ),
+            });
+        }
+        let Some(pts) = self.next_pts(time_s) else {
+            return Ok(());
+        };
+        // The encoder's own tags apply, not the decoder's leftovers.
+        yuv.set_kind(ffmpeg_next::picture::Type::None);
+        self.send(yuv, pts, time_s)
+    }
+
+    /// The pixel format `push_yuv` takes.
+    pub fn pixel_format(&self) -> Pixel {
+        self.codec.pixel()
+    }
+
+    fn check_size(&self, width: u32, height: u32) -> Result<(), MediaError> {
+        if (width, height) == (self.width, self.height) {
+            return Ok(());
+        }
+        Err(MediaError::Encode {
+            format: self.codec.container(),
+            detail: format!(
+                "frame is {width}x{height}, the video {}x{}",
+                self.width, self.height
+            ),
+        })
+    }
+
+    /// The frame's timestamp, or `None` when it would not advance the
+    /// timeline (it is dropped).
+    fn next_pts(&mut self, time_s: f64) -> Option<i64> {
+        let pts = (time_s.max(0.0) * f64::from(VIDEO_TB.denominator())).round() as i64;
+        if self.last_pts.is_some_and(|last| pts <= last) {
+            return None;
+        }
+        self.last_pts = Some(pts);
+        Some(pts)
+    }
+
+    fn send(
+        &mut self,
+        mut converted: frame::Video,
+        pts: i64,
+        time_s: f64,
+    ) -> Result<(), MediaError> {
         converted.set_pts(Some(pts));
         self.encoder
             .send_frame(&converted)

@@ -283,3 +283,200 @@ impl LoopedVideo {
             })
     }
 }
+
+/// What the decoding thread hands the encoder.
+enum Cropped {
+    /// Already in the encoder's format: no colour conversion.
+    Yuv(ffmpeg_next::frame::Video),
+    /// Upright RGB(A) from the general path.
+    Rgba(RgbaImage),
+}
+
+/// A moving crop: the window's size, the output's, and the window's
+/// top-left corner (upright frame) for each frame index.
+#[derive(Debug, Clone, Copy)]
+pub struct Crop<F> {
+    /// Window size in the source.
+    pub window: (u32, u32),
+    /// Output size (the window is scaled to it).
+    pub output: (u32, u32),
+    /// Frame index → window position.
+    pub position: F,
+}
+
+/// The `crop.window`-sized crop of every frame of `input`, scaled to
+/// `crop.output`, encoded as `codec` with the input's audio.
+///
+/// Plain 4:2:0 video that needs no rotation is cropped in YUV, straight
+/// from the decoded planes, and scaled once (as FFmpeg's `crop`+`scale`
+/// does: no RGB round trip, colours untouched); anything else goes through
+/// upright RGB.
+///
+/// # Errors
+/// Media errors from decoding or encoding; `Cancelled` when `cancel` is
+/// set.
+pub fn crop_video(
+    input: &Path,
+    output_path: &Path,
+    codec: VideoCodec,
+    limits: &Limits,
+    cancel: &AtomicBool,
+    crop: Crop<impl Fn(u64) -> (u32, u32) + Send>,
+) -> Result<Processed, MediaError> {
+    use ffmpeg_next::format::Pixel;
+    let Crop {
+        window,
+        output,
+        position,
+    } = crop;
+    use ffmpeg_next::frame::Video;
+    let (tx, frames) = mpsc::sync_channel::<(Cropped, f64)>(QUEUE);
+    std::thread::scope(|scope| {
+        let (info_tx, info_rx) = mpsc::sync_channel(1);
+        let decoder = scope.spawn(move || -> Result<(), MediaError> {
+            let mut reader = match VideoReader::open(input, limits) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = info_tx.send(None);
+                    return Err(e);
+                }
+            };
+            let info = reader.info().clone();
+            let _ = info_tx.send(Some(info.clone()));
+            let mut scaler: Option<ffmpeg_next::software::scaling::Context> = None;
+            let mut index = 0u64;
+            reader.for_each_frame(SamplingMode::All, |reader, f| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(MediaError::Cancelled);
+                }
+                let (x, y) = position(index);
+                index += 1;
+                let (w, h) = window;
+                let frame = f.frame;
+                let plain = frame.format() == Pixel::YUV420P
+                    && info.rotation == super::Rotation::None
+                    && !info.colour.full_range;
+                let out = if plain && x + w <= frame.width() && y + h <= frame.height() {
+                    let (x, y) = (x & !1, y & !1);
+                    let mut crop = Video::new(Pixel::YUV420P, w, h);
+                    for plane in 0..3 {
+                        let shift = u32::from(plane > 0);
+                        let (px, py) = ((x >> shift) as usize, (y >> shift) as usize);
+                        let (pw, ph) = ((w >> shift) as usize, (h >> shift) as usize);
+                        let (ss, ds) = (frame.stride(plane), crop.stride(plane));
+                        let src = frame.data(plane);
+                        let dst = crop.data_mut(plane);
+                        for row in 0..ph {
+                            let s = (py + row) * ss + px;
+                            dst[row * ds..row * ds + pw].copy_from_slice(&src[s..s + pw]);
+                        }
+                    }
+                    if (w, h) == output {
+                        Cropped::Yuv(crop)
+                    } else {
+                        if scaler.is_none() {
+                            scaler = Some(
+                                ffmpeg_next::software::scaling::Context::get(
+                                    Pixel::YUV420P,
+                                    w,
+                                    h,
+                                    Pixel::YUV420P,
+                                    output.0,
+                                    output.1,
+                                    ffmpeg_next::software::scaling::Flags::BICUBIC,
+                                )
+                                .map_err(|source| {
+                                    MediaError::Ffmpeg {
+                                        context: "creating a scaler",
+                                        source,
+                                    }
+                                })?,
+                            );
+                        }
+                        let mut scaled = Video::empty();
+                        if let Some(s) = scaler.as_mut() {
+                            s.run(&crop, &mut scaled)
+                                .map_err(|source| MediaError::Ffmpeg {
+                                    context: "scaling",
+                                    source,
+                                })?;
+                        }
+                        Cropped::Yuv(scaled)
+                    }
+                } else {
+                    let upright =
+                        info.rotation
+                            .apply(reader.to_rgb(frame, info.width, info.height)?);
+                    let (fw, fh) = upright.dimensions();
+                    let (cw, ch) = (w.min(fw), h.min(fh));
+                    let part =
+                        image::imageops::crop_imm(&upright, x.min(fw - cw), y.min(fh - ch), cw, ch)
+                            .to_image();
+                    let part = if (cw, ch) == output {
+                        part
+                    } else {
+                        image::imageops::resize(
+                            &part,
+                            output.0,
+                            output.1,
+                            image::imageops::FilterType::Triangle,
+                        )
+                    };
+                    Cropped::Rgba(image::DynamicImage::ImageRgb8(part).to_rgba8())
+                };
+                Ok(if tx.send((out, f.time_s)).is_err() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+        });
+        let Ok(Some(info)) = info_rx.recv() else {
+            return decoder
+                .join()
+                .unwrap_or(Ok(()))
+                .and(Err(MediaError::Corrupt {
+                    kind: "video",
+                    detail: "the decoding thread stopped".into(),
+                }));
+        };
+        let format = VideoFormat {
+            colour: info.colour,
+            ..VideoFormat::new(output.0, output.1, info.frame_rate)
+        };
+        let encoded = (|| -> Result<Processed, MediaError> {
+            let mut writer = VideoWriter::create(output_path, codec, format, Some(input))?;
+            let mut last_time = 0.0;
+            for (frame, time) in frames.iter() {
+                match frame {
+                    Cropped::Yuv(f) => writer.push_yuv(f, time)?,
+                    Cropped::Rgba(img) => writer.push(&img, time)?,
+                }
+                last_time = time;
+            }
+            let frames = writer.frames();
+            writer.finish()?;
+            let step = if info.frame_rate > 0.0 {
+                1.0 / info.frame_rate
+            } else {
+                0.0
+            };
+            Ok(Processed {
+                frames,
+                width: output.0,
+                height: output.1,
+                duration_s: last_time + step,
+            })
+        })();
+        // Stop the decoder if encoding failed early.
+        drop(frames);
+        let decoded = decoder.join().unwrap_or_else(|_| {
+            Err(MediaError::Corrupt {
+                kind: "video",
+                detail: "the decoding thread panicked".into(),
+            })
+        });
+        decoded?;
+        encoded
+    })
+}
