@@ -302,3 +302,47 @@ async fn the_green_screen_events_run_jobs_that_write_mattes() -> anyhow::Result<
         .all(|n| n["FunctionName"] == "VideoGreenScreenMatting"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
+    use iprod_tests::faces::{clip, coffee, frame, head};
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let (bg, face) = (coffee()?, head(1.0)?);
+    let video = clip(&dir.path().join("interview.mp4"), 2.0, |i| {
+        frame(&bg, &face, 300.0 + 10.0 * i as f32, 360.0)
+    })?;
+    world.upload("input/h2v/interview 1.mp4", &video).await?;
+    let still = dir.path().join("guest.jpg");
+    frame(&bg, &face, 1000.0, 300.0).save(&still)?;
+    world.upload("library/guest.jpg", &still).await?;
+    let capability = iprod::capabilities::reframe::Reframe::load(
+        &iprod::inference::ModelDir::from_env(),
+    )?;
+    let handler = world.handler(Arc::new(capability))?;
+
+    let response = handler
+        .handle(event(&world, "h2v-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    let data = &response["Jobs"][0]["Result"]["Data"];
+    assert_eq!((data["Width"].as_u64(), data["Height"].as_u64()), (Some(406), Some(720)), "{response}");
+    assert_eq!(data["Shots"][0]["Subject"], "face", "{response}");
+
+    let response = handler
+        .handle(event(&world, "h2v-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.contains(&"portrait/guest-h2v.png".to_owned()), "{keys:?}");
+    let png = world
+        .read(&world.output_bucket, "portrait/guest-h2v.png")
+        .await?;
+    let img = image::load_from_memory(&png)?;
+    assert_eq!((img.width(), img.height()), (406, 720));
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    let names: Vec<&str> = notes.iter().filter_map(|n| n["FunctionName"].as_str()).collect();
+    assert!(names.contains(&"VideoH2V") && names.contains(&"ImageH2V"), "{names:?}");
+    Ok(())
+}
