@@ -316,9 +316,8 @@ async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
     let still = dir.path().join("guest.jpg");
     frame(&bg, &face, 1000.0, 300.0).save(&still)?;
     world.upload("library/guest.jpg", &still).await?;
-    let capability = iprod::capabilities::reframe::Reframe::load(
-        &iprod::inference::ModelDir::from_env(),
-    )?;
+    let capability =
+        iprod::capabilities::reframe::Reframe::load(&iprod::inference::ModelDir::from_env())?;
     let handler = world.handler(Arc::new(capability))?;
 
     let response = handler
@@ -326,7 +325,11 @@ async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
         .await?;
     assert_eq!(states(&response), vec!["Success"], "{response}");
     let data = &response["Jobs"][0]["Result"]["Data"];
-    assert_eq!((data["Width"].as_u64(), data["Height"].as_u64()), (Some(406), Some(720)), "{response}");
+    assert_eq!(
+        (data["Width"].as_u64(), data["Height"].as_u64()),
+        (Some(406), Some(720)),
+        "{response}"
+    );
     assert_eq!(data["Shots"][0]["Subject"], "face", "{response}");
 
     let response = handler
@@ -334,7 +337,10 @@ async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
         .await?;
     World::assert_no_retries(&response);
     let keys = world.keys(&world.output_bucket).await?;
-    assert!(keys.contains(&"portrait/guest-h2v.png".to_owned()), "{keys:?}");
+    assert!(
+        keys.contains(&"portrait/guest-h2v.png".to_owned()),
+        "{keys:?}"
+    );
     let png = world
         .read(&world.output_bucket, "portrait/guest-h2v.png")
         .await?;
@@ -342,7 +348,13 @@ async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
     assert_eq!((img.width(), img.height()), (406, 720));
     let notes = world.notifications(Duration::from_secs(10)).await?;
     assert_eq!(notes.len(), 2);
-    let names: Vec<&str> = notes.iter().filter_map(|n| n["FunctionName"].as_str()).collect();
-    assert!(names.contains(&"VideoH2V") && names.contains(&"ImageH2V"), "{names:?}");
+    let names: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| n["FunctionName"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"VideoH2V") && names.contains(&"ImageH2V"),
+        "{names:?}"
+    );
     Ok(())
 }

@@ -8,8 +8,12 @@ pub mod beats;
 pub mod captions;
 #[cfg(feature = "audio")]
 pub mod chorus;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod composite;
 #[cfg(feature = "video")]
 pub mod cover;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod h2v;
 #[cfg(feature = "video")]
 pub mod keying;
 #[cfg(feature = "video")]

@@ -140,6 +140,17 @@ enum Bench {
         /// Folder of `<name>.png` / `<name>.mp4` + `<name>.gt_alpha.png`.
         dir: PathBuf,
     },
+    /// VideoH2V to 9:16 on composites with a known subject path (and the
+    /// videos of DIR): frames with the subject wholly inside the window
+    /// (ours and a static centre crop), path jerk, and wall time against
+    /// FFmpeg's static centre crop+scale with the same encoder settings.
+    H2v {
+        /// Folder of extra videos (no subject truth: jerk and time only).
+        dir: Option<PathBuf>,
+        /// Where the composites and outputs are written.
+        #[arg(long, default_value = "out/bench-h2v")]
+        out: PathBuf,
+    },
     /// Cover vs `ffmpeg -vf thumbnail`: wall time on each video of DIR (and
     /// on generated clips with injected black, blurred and frozen frames),
     /// and whether any injected bad frame was picked.
@@ -196,6 +207,7 @@ async fn main() -> ExitCode {
                     script,
                 } => iprod::bench::captions::run(&dir, fps, &out, &python, &script),
                 Bench::Keying { dir } => iprod::bench::keying::run(&dir),
+                Bench::H2v { dir, out } => iprod::bench::h2v::run(dir.as_deref(), &out),
                 Bench::Cover { paths, count, runs } => {
                     iprod::bench::cover::run(&paths, count, runs)
                 }

@@ -39,6 +39,8 @@ use crate::reframe::path::{solve, Target};
 const SAMPLE_EVERY_S: f64 = 0.5;
 /// Seconds between saliency maps (the costlier model) within a shot.
 const SALIENCY_EVERY_S: f64 = 3.0;
+/// Seconds between searches for small faces while none is in view.
+const TILES_EVERY_S: f64 = 1.5;
 /// Longest side of the frames the detectors see.
 const ANALYSIS_SIDE: u32 = 640;
 /// Longest side of the output when no size is asked for.
@@ -122,14 +124,47 @@ impl Capability for Reframe {
 
 /// The crop window's size in the source and the output size.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Geometry {
-    source: (u32, u32),
-    window: (u32, u32),
-    output: (u32, u32),
+pub struct Geometry {
+    /// Upright source size.
+    pub source: (u32, u32),
+    /// Crop window size in the source.
+    pub window: (u32, u32),
+    /// Output size.
+    pub output: (u32, u32),
+}
+
+/// What the camera does over a whole video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Sizes.
+    pub geometry: Geometry,
+    /// Every frame's time.
+    pub times: Vec<f64>,
+    /// Every frame's window start along the moving axis.
+    pub path: Vec<f32>,
+    /// Per shot, as the result reports it.
+    pub shots: Vec<ShotResult>,
+    /// When the subject first did not fit the window, if ever.
+    pub too_wide: Option<f64>,
+}
+
+impl Plan {
+    /// The window of frame `index`.
+    pub fn window(&self, index: usize) -> Window {
+        let start = self
+            .path
+            .get(index)
+            .or(self.path.last())
+            .copied()
+            .unwrap_or(0.0);
+        let time = self.times.get(index).copied().unwrap_or(0.0);
+        self.geometry.window_at(start, time)
+    }
 }
 
 impl Geometry {
-    fn new(source: (u32, u32), params: &ReframeParams) -> Self {
+    /// The window and output sizes for a `source`-sized picture.
+    pub fn new(source: (u32, u32), params: &ReframeParams) -> Self {
         let (sw, sh) = source;
         let (aw, ah) = match (params.width, params.height) {
             (Some(w), Some(h)) => (w, h),
@@ -192,7 +227,8 @@ impl Geometry {
     }
 
     /// The window at `start` along the moving axis.
-    fn window_at(&self, start: f32, time: f64) -> Window {
+    /// The window whose start along the moving axis is `start`.
+    pub fn window_at(&self, start: f32, time: f64) -> Window {
         let (extent, total) = self.extent();
         let s = start.clamp(0.0, (total - extent).max(0.0)).round() as u32;
         let (x, y) = if self.horizontal() { (s, 0) } else { (0, s) };
@@ -297,6 +333,8 @@ struct Look<'a> {
     saliency_due: bool,
     /// Change since the previous analysed frame.
     motion: Option<&'a GrayImage>,
+    /// Whether small faces are searched for (tiles of a wide frame).
+    tiles: bool,
 }
 
 impl Reframe {
@@ -312,12 +350,13 @@ impl Reframe {
             previous,
             saliency_due,
             motion,
+            tiles,
         } = *look;
         let to_source = |r: Rect| r.scaled(scale, scale);
         if matches!(hint, SubjectHint::Auto | SubjectHint::Face) {
             let faces: Vec<Rect> = self
                 .faces
-                .detect(small)
+                .detect_with(small, tiles)
                 .map_err(inference)?
                 .into_iter()
                 .map(|f| to_source(f.rect))
@@ -440,6 +479,9 @@ impl Reframe {
                 });
             let mut seen = Vec::new();
             let mut next_saliency = 0.0;
+            // Small faces (tiles) are searched for at every sample while
+            // faces are in view, else once in a while.
+            let mut next_tiles = 0.0;
             let mut previous_focus = None;
             let mut previous_gray: Option<GrayImage> = None;
             let mut failed = None;
@@ -448,22 +490,31 @@ impl Reframe {
             for sample in samples.iter() {
                 if sample.shot_start {
                     next_saliency = sample.time;
+                    next_tiles = sample.time;
                     previous_focus = None;
                     previous_gray = None;
                 }
                 let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
                 let motion = previous_gray.as_ref().map(|p| difference(p, &gray));
                 let saliency_due = sample.time + 1e-6 >= next_saliency;
+                let tiles = sample.time + 1e-6 >= next_tiles;
                 let look = Look {
                     small: &sample.small,
                     scale: 1.0,
                     previous: previous_focus,
                     saliency_due,
                     motion: motion.as_ref(),
+                    tiles,
                 };
                 let analysis_geometry = geometry.scaled_to(sample.small.dimensions());
                 match self.detect(&look, &analysis_geometry, params.subject) {
                     Ok(found) => {
+                        let faces_seen = found
+                            .as_ref()
+                            .is_some_and(|s| s.subject == "face" || s.subject == "faces");
+                        if tiles && !faces_seen {
+                            next_tiles = sample.time + TILES_EVERY_S;
+                        }
                         if saliency_due && found.as_ref().is_none_or(|s| s.subject == "salient") {
                             next_saliency = sample.time + SALIENCY_EVERY_S;
                         }
@@ -507,13 +558,17 @@ impl Reframe {
         })
     }
 
-    fn video(
+    /// The analysis pass and the camera: the window for every frame of
+    /// `input`, per shot, without rendering anything.
+    ///
+    /// # Errors
+    /// Media errors and inference failures.
+    pub fn plan(
         &self,
         input: &Path,
         params: &ReframeParams,
-        sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<(ReframeResult, Option<String>), JobError> {
+    ) -> Result<Plan, JobError> {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let geometry = Geometry::new(info.display_size(), params);
         let analysis = self.analyse(input, &geometry, params, ctx)?;
@@ -571,6 +626,29 @@ impl Reframe {
                 keyframes,
             });
         }
+        Ok(Plan {
+            geometry,
+            times: analysis.times,
+            path,
+            shots,
+            too_wide,
+        })
+    }
+
+    fn video(
+        &self,
+        input: &Path,
+        params: &ReframeParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<(ReframeResult, Option<String>), JobError> {
+        let Plan {
+            geometry,
+            path,
+            shots,
+            too_wide,
+            ..
+        } = self.plan(input, params, ctx)?;
         let mode = match (params.mode, too_wide) {
             (FillMode::Crop, None) => FillMode::Crop,
             _ => FillMode::Pad,
@@ -667,6 +745,7 @@ impl Reframe {
             previous: None,
             saliency_due: true,
             motion: None,
+            tiles: true,
         };
         let seen = self.detect(&look, &geometry, hint)?;
         let (extent, total) = geometry.extent();

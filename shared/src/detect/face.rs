@@ -57,6 +57,17 @@ impl FaceDetector {
     /// # Errors
     /// When inference fails.
     pub fn detect(&self, frame: &RgbImage) -> Result<Vec<Face>, InferenceError> {
+        self.detect_with(frame, true)
+    }
+
+    /// Faces in `frame`, best first; the tiles of a wide frame are read
+    /// only when `tiles` allows (a caller that found nothing in them a
+    /// moment ago may skip them).
+    ///
+    /// # Errors
+    /// When inference fails.
+    pub fn detect_with(&self, frame: &RgbImage, tiles: bool) -> Result<Vec<Face>, InferenceError> {
+        let allow_tiles = tiles;
         let (w, h) = frame.dimensions();
         if w == 0 || h == 0 {
             return Ok(Vec::new());
@@ -75,7 +86,7 @@ impl FaceDetector {
         let mut found = self.detect_square(frame, (0, 0), w.max(h))?;
         // Faces under about 40 model pixels are found, but placed loosely.
         let large = |f: &Face| f.rect.w / w.max(h) as f32 * SIZE as f32 >= 40.0;
-        if tiles.len() > 1 && (found.is_empty() || !found.iter().all(large)) {
+        if allow_tiles && tiles.len() > 1 && (found.is_empty() || !found.iter().all(large)) {
             found.retain(large);
             for (x, y) in tiles {
                 let tile = image::imageops::crop_imm(frame, x, y, side, side).to_image();
