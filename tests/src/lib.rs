@@ -7,7 +7,7 @@
 //! test process exits.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -1163,3 +1163,49 @@ pub fn fixture(name: &str) -> PathBuf {
 /// Clips for re-framing: a real face moving over real or textured
 /// backgrounds.
 pub use iprod::bench::composite as faces;
+
+/// Runs `capability` on `input` with `params` (checked first) into the
+/// folder `out`; returns the output and the local path of each file it
+/// planned, in order.
+///
+/// # Errors
+/// The capability's error; `InternalError` when `out` cannot be made.
+pub fn run_capability(
+    capability: &dyn iprod::capabilities::Capability,
+    input: &Path,
+    params: &serde_json::Value,
+    out: &Path,
+    ctx: &iprod::capabilities::Context,
+) -> Result<(iprod::capabilities::CapabilityOutput, Vec<PathBuf>), iprod::domain::JobError> {
+    use iprod::domain::{ErrorCode, JobError, OutputTemplate};
+    let internal =
+        |e: &dyn std::fmt::Display| JobError::permanent(ErrorCode::InternalError, e.to_string());
+    std::fs::create_dir_all(out).map_err(|e| internal(&e))?;
+    let template =
+        OutputTemplate::parse(&format!("{}/", out.display())).map_err(|e| internal(&e))?;
+    let mut sink = iprod::capabilities::OutputSink::new(out, template, "clip", 0, "job");
+    capability.check(params)?;
+    let output = capability.run(input, params, &mut sink, ctx)?;
+    Ok((
+        output,
+        sink.into_files().into_iter().map(|f| f.local).collect(),
+    ))
+}
+
+/// The frame of `video` shown at `time` s, decoded by the `ffmpeg` tool
+/// (through `png`).
+///
+/// # Errors
+/// When ffmpeg fails or writes no picture.
+pub fn frame_at(video: &Path, time: f64, png: &Path) -> anyhow::Result<image::RgbImage> {
+    iprod::bench::ffmpeg(&[
+        "-ss",
+        &format!("{time}"),
+        "-i",
+        &video.to_string_lossy(),
+        "-frames:v",
+        "1",
+        &png.to_string_lossy(),
+    ])?;
+    Ok(image::open(png)?.to_rgb8())
+}

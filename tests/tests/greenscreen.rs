@@ -8,6 +8,7 @@ use iprod::capabilities::greenscreen::GreenScreen;
 use iprod::capabilities::{Capability, CapabilityOutput, Context, OutputSink};
 use iprod::domain::{ErrorCode, JobError, OutputTemplate};
 use iprod_tests::screens::{alpha, clip, frame, SIZE};
+use iprod_tests::{frame_at, run_capability};
 use serde_json::{json, Value};
 
 fn run(input: &Path, params: Value, out: &Path) -> Result<(CapabilityOutput, PathBuf), JobError> {
@@ -20,16 +21,8 @@ fn run_with(
     out: &Path,
     ctx: &Context,
 ) -> Result<(CapabilityOutput, PathBuf), JobError> {
-    let internal =
-        |e: &dyn std::fmt::Display| JobError::permanent(ErrorCode::InternalError, e.to_string());
-    std::fs::create_dir_all(out).map_err(|e| internal(&e))?;
-    let template =
-        OutputTemplate::parse(&format!("{}/", out.display())).map_err(|e| internal(&e))?;
-    let mut sink = OutputSink::new(out, template, "clip", 0, "job");
-    GreenScreen.check(&params)?;
-    let output = GreenScreen.run(input, &params, &mut sink, ctx)?;
-    let file = sink.into_files().remove(0).local;
-    Ok((output, file))
+    let (output, files) = run_capability(&GreenScreen, input, &params, out, ctx)?;
+    Ok((output, files.into_iter().next().unwrap_or_default()))
 }
 
 fn probe(path: &Path) -> anyhow::Result<Value> {
@@ -286,20 +279,6 @@ fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow
         err.message
     );
     Ok(())
-}
-
-/// First frame of `video` at `time` s, decoded by ffmpeg.
-fn frame_at(video: &Path, time: f64, png: &Path) -> anyhow::Result<image::RgbImage> {
-    iprod::bench::ffmpeg(&[
-        "-ss",
-        &format!("{time}"),
-        "-i",
-        &video.to_string_lossy(),
-        "-frames:v",
-        "1",
-        &png.to_string_lossy(),
-    ])?;
-    Ok(image::open(png)?.to_rgb8())
 }
 
 #[test]

@@ -7,11 +7,12 @@ use std::sync::OnceLock;
 
 use image::RgbImage;
 use iprod::capabilities::reframe::Reframe;
-use iprod::capabilities::{Capability, CapabilityOutput, Context, OutputSink};
+use iprod::capabilities::{Capability, CapabilityOutput, Context};
 use iprod::detect::face::FaceDetector;
-use iprod::domain::{ErrorCode, JobError, OutputTemplate};
+use iprod::domain::{ErrorCode, JobError};
 use iprod::inference::ModelDir;
 use iprod_tests::faces::{clip, coffee, frame, head, stripes, SIZE};
+use iprod_tests::{frame_at, run_capability};
 use serde_json::{json, Value};
 
 fn reframe() -> &'static Reframe {
@@ -27,16 +28,8 @@ fn faces() -> &'static FaceDetector {
 }
 
 fn run(input: &Path, params: Value, out: &Path) -> Result<(CapabilityOutput, PathBuf), JobError> {
-    let internal =
-        |e: &dyn std::fmt::Display| JobError::permanent(ErrorCode::InternalError, e.to_string());
-    std::fs::create_dir_all(out).map_err(|e| internal(&e))?;
-    let template =
-        OutputTemplate::parse(&format!("{}/", out.display())).map_err(|e| internal(&e))?;
-    let mut sink = OutputSink::new(out, template, "clip", 0, "job");
-    reframe().check(&params)?;
-    let output = reframe().run(input, &params, &mut sink, &Context::default())?;
-    let file = sink.into_files().remove(0).local;
-    Ok((output, file))
+    let (output, files) = run_capability(reframe(), input, &params, out, &Context::default())?;
+    Ok((output, files.into_iter().next().unwrap_or_default()))
 }
 
 /// Frames of `video` at `times`, decoded by ffmpeg.
@@ -44,19 +37,7 @@ fn frames_at(video: &Path, times: &[f64], dir: &Path) -> anyhow::Result<Vec<RgbI
     times
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            let png = dir.join(format!("at-{i}.png"));
-            iprod::bench::ffmpeg(&[
-                "-ss",
-                &format!("{t}"),
-                "-i",
-                &video.to_string_lossy(),
-                "-frames:v",
-                "1",
-                &png.to_string_lossy(),
-            ])?;
-            Ok(image::open(&png)?.to_rgb8())
-        })
+        .map(|(i, &t)| frame_at(video, t, &dir.join(format!("at-{i}.png"))))
         .collect()
 }
 

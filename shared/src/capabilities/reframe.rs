@@ -364,6 +364,37 @@ impl Reframe {
             if let Some(seen) = from_faces(&faces, geometry, previous) {
                 return Ok(Some(seen));
             }
+            // Something small moving over a still background may be a
+            // far-away person: look again, zoomed in where it moves.
+            let compact = motion
+                .and_then(|m| motion_blob(m, small))
+                .filter(|&(_, _, spread)| spread < 0.1 * small.width().max(small.height()) as f32);
+            if let Some((mx, my, _)) = compact {
+                let side = (small.width().min(small.height()) / 2).max(16);
+                let x = (mx as u32)
+                    .saturating_sub(side / 2)
+                    .min(small.width() - side);
+                let y = (my as u32)
+                    .saturating_sub(side / 2)
+                    .min(small.height() - side);
+                let zoom = image::imageops::crop_imm(small, x, y, side, side).to_image();
+                let faces: Vec<Rect> = self
+                    .faces
+                    .detect_with(&zoom, false)
+                    .map_err(inference)?
+                    .into_iter()
+                    .map(|f| {
+                        to_source(Rect {
+                            x: f.rect.x + x as f32,
+                            y: f.rect.y + y as f32,
+                            ..f.rect
+                        })
+                    })
+                    .collect();
+                if let Some(seen) = from_faces(&faces, geometry, previous) {
+                    return Ok(Some(seen));
+                }
+            }
         }
         if matches!(hint, SubjectHint::Auto | SubjectHint::Person) && saliency_due {
             let map = self.saliency.map(small).map_err(inference)?;
@@ -875,17 +906,31 @@ fn difference(a: &GrayImage, b: &GrayImage) -> GrayImage {
 
 /// The centre of the pixels that changed (above the frame's noise).
 fn motion_centre(diff: &GrayImage, frame: &RgbImage) -> Option<(f32, f32)> {
-    let (mut sx, mut sy, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    motion_blob(diff, frame).map(|(x, y, _)| (x, y))
+}
+
+/// The centre of the pixels that changed and their spread (standard
+/// deviation of their distance from it, pixels).
+fn motion_blob(diff: &GrayImage, frame: &RgbImage) -> Option<(f32, f32, f32)> {
+    let (mut sx, mut sy, mut sxx, mut syy, mut n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for (x, y, p) in diff.enumerate_pixels() {
         if p[0] > 24 {
             let w = f64::from(p[0]);
-            sx += f64::from(x) * w;
-            sy += f64::from(y) * w;
+            let (x, y) = (f64::from(x), f64::from(y));
+            sx += x * w;
+            sy += y * w;
+            sxx += x * x * w;
+            syy += y * y * w;
             n += w;
         }
     }
     let pixels = f64::from(frame.width()) * f64::from(frame.height());
-    (n > pixels * 0.002 * 24.0).then(|| ((sx / n) as f32, (sy / n) as f32))
+    if n <= pixels * 0.002 * 24.0 {
+        return None;
+    }
+    let (cx, cy) = (sx / n, sy / n);
+    let spread = ((sxx / n - cx * cx) + (syy / n - cy * cy)).max(0.0).sqrt();
+    Some((cx as f32, cy as f32, spread as f32))
 }
 
 /// The window of `frame`, scaled to `output`.

@@ -31,6 +31,47 @@ pub struct Processed {
     pub duration_s: f64,
 }
 
+/// Opens `input` on the decoding thread (FFmpeg contexts stay on their
+/// thread) and tells the waiting side what it found, or `None` when it
+/// could not open it.
+fn open_announcing(
+    input: &Path,
+    limits: &Limits,
+    info_tx: &mpsc::SyncSender<Option<super::VideoInfo>>,
+) -> Result<(VideoReader, super::VideoInfo), MediaError> {
+    match VideoReader::open(input, limits) {
+        Ok(reader) => {
+            let info = reader.info().clone();
+            let _ = info_tx.send(Some(info.clone()));
+            Ok((reader, info))
+        }
+        Err(e) => {
+            let _ = info_tx.send(None);
+            Err(e)
+        }
+    }
+}
+
+/// A stage thread's outcome; a panic becomes an error naming the stage.
+fn joined<T>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<T, MediaError>>,
+    stage: &str,
+) -> Result<T, MediaError> {
+    handle.join().unwrap_or_else(|_| {
+        Err(MediaError::Corrupt {
+            kind: "video",
+            detail: format!("the {stage} thread panicked"),
+        })
+    })
+}
+
+fn stopped() -> MediaError {
+    MediaError::Corrupt {
+        kind: "video",
+        detail: "the decoding thread stopped".into(),
+    }
+}
+
 /// Decodes every frame of `input`, passes it (upright RGB, with its time
 /// and index) through `transform`, and encodes the results into `output`
 /// as `codec`, with the input's audio. `transform` must return frames of
@@ -53,15 +94,7 @@ pub fn transform_video(
         // The reader holds FFmpeg contexts that stay on their thread.
         let (info_tx, info_rx) = mpsc::sync_channel(1);
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
-            let mut reader = match VideoReader::open(input, limits) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = info_tx.send(None);
-                    return Err(e);
-                }
-            };
-            let info = reader.info().clone();
-            let _ = info_tx.send(Some(info.clone()));
+            let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
             reader.for_each_frame(SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
@@ -77,13 +110,7 @@ pub fn transform_video(
         });
         let Ok(Some(info)) = info_rx.recv() else {
             drop(to_encoder);
-            return decoder
-                .join()
-                .unwrap_or(Ok(()))
-                .and(Err(MediaError::Corrupt {
-                    kind: "video",
-                    detail: "the decoding thread stopped".into(),
-                }));
+            return joined(decoder, "decoding").and(Err(stopped()));
         };
         let encoder = scope.spawn(move || -> Result<Processed, MediaError> {
             let mut writer: Option<VideoWriter> = None;
@@ -137,18 +164,8 @@ pub fn transform_video(
             }
         }
         drop(to_encoder);
-        let decoded = decoder.join().unwrap_or_else(|_| {
-            Err(MediaError::Corrupt {
-                kind: "video",
-                detail: "the decoding thread panicked".into(),
-            })
-        });
-        let encoded = encoder.join().unwrap_or_else(|_| {
-            Err(MediaError::Corrupt {
-                kind: "video",
-                detail: "the encoding thread panicked".into(),
-            })
-        });
+        let decoded = joined(decoder, "decoding");
+        let encoded = joined(encoder, "encoding");
         if let Some(e) = failed {
             return Err(e);
         }
@@ -334,15 +351,7 @@ pub fn crop_video(
     std::thread::scope(|scope| {
         let (info_tx, info_rx) = mpsc::sync_channel(1);
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
-            let mut reader = match VideoReader::open(input, limits) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = info_tx.send(None);
-                    return Err(e);
-                }
-            };
-            let info = reader.info().clone();
-            let _ = info_tx.send(Some(info.clone()));
+            let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
             let mut scaler: Option<ffmpeg_next::software::scaling::Context> = None;
             let mut index = 0u64;
             reader.for_each_frame(SamplingMode::All, |reader, f| {
@@ -432,13 +441,7 @@ pub fn crop_video(
             })
         });
         let Ok(Some(info)) = info_rx.recv() else {
-            return decoder
-                .join()
-                .unwrap_or(Ok(()))
-                .and(Err(MediaError::Corrupt {
-                    kind: "video",
-                    detail: "the decoding thread stopped".into(),
-                }));
+            return joined(decoder, "decoding").and(Err(stopped()));
         };
         let format = VideoFormat {
             colour: info.colour,
@@ -470,12 +473,7 @@ pub fn crop_video(
         })();
         // Stop the decoder if encoding failed early.
         drop(frames);
-        let decoded = decoder.join().unwrap_or_else(|_| {
-            Err(MediaError::Corrupt {
-                kind: "video",
-                detail: "the decoding thread panicked".into(),
-            })
-        });
+        let decoded = joined(decoder, "decoding");
         decoded?;
         encoded
     })
