@@ -228,3 +228,35 @@ fn bad_params_and_bad_media_fail_with_the_reason() -> anyhow::Result<()> {
     assert_eq!(SIZE, (1280, 720));
     Ok(())
 }
+
+#[test]
+fn pad_mode_shows_the_whole_video_over_a_blurred_copy() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (bg, face) = (coffee()?, head(1.0)?);
+    let src = clip(&dir.path().join("pad.mp4"), 1.0, |i| {
+        frame(&bg, &face, 200.0 + 5.0 * i as f32, 360.0)
+    })?;
+    let (out, file) = run(&src, json!({"Mode": "pad"}), &dir.path().join("o"))?;
+    assert_eq!(out.data["Mode"], "pad");
+    assert_eq!(
+        out.data["Shots"][0]["Subject"], "whole picture",
+        "{}",
+        out.data
+    );
+    let f = &frames_at(&file, &[0.5], dir.path())?[0];
+    assert_eq!(f.dimensions(), (406, 720));
+    // The picture, scaled to 406x228, sits in the middle band; the face
+    // (at x 262 of 1280 then) is in it, at about 83 of 406.
+    let band = image::imageops::crop_imm(f, 0, 246, 406, 228).to_image();
+    let found = faces().detect(&band)?;
+    assert_eq!(found.len(), 1);
+    assert!((found[0].rect.centre().0 - 83.0).abs() < 15.0, "{found:?}");
+    let p = probe(&file)?;
+    assert!(
+        p["streams"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["codec_name"] == "aac")),
+        "{p}"
+    );
+    Ok(())
+}

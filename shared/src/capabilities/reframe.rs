@@ -673,13 +673,31 @@ impl Reframe {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<(ReframeResult, Option<String>), JobError> {
+        // Padding shows the whole picture: nothing to follow, no analysis.
         let Plan {
             geometry,
             path,
             shots,
             too_wide,
             ..
-        } = self.plan(input, params, ctx)?;
+        } = if params.mode == FillMode::Pad {
+            let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+            Plan {
+                geometry: Geometry::new(info.display_size(), params),
+                times: Vec::new(),
+                path: Vec::new(),
+                shots: vec![ShotResult {
+                    start: 0.0,
+                    end: round3(info.duration_s),
+                    camera: Camera::Stationary,
+                    subject: "whole picture",
+                    keyframes: Vec::new(),
+                }],
+                too_wide: None,
+            }
+        } else {
+            self.plan(input, params, ctx)?
+        };
         let mode = match (params.mode, too_wide) {
             (FillMode::Crop, None) => FillMode::Crop,
             _ => FillMode::Pad,

@@ -159,7 +159,8 @@ pub struct ShotResult {
     pub end: f64,
     /// `stationary`, `panning` or `tracking`.
     pub camera: Camera,
-    /// What was followed: `face`, `faces`, `salient`, `motion` or `centre`.
+    /// What was followed: `face`, `faces`, `salient`, `motion` or
+    /// `centre` (`whole picture` when padding).
     pub subject: &'static str,
     /// The window at the analysed frames (at most two a second).
     pub keyframes: Vec<Window>,
