@@ -38,9 +38,10 @@ use crate::reframe::path::{solve, Target};
 /// Seconds between analysed frames.
 const SAMPLE_EVERY_S: f64 = 0.5;
 /// Seconds between saliency maps (the costlier model) within a shot.
-const SALIENCY_EVERY_S: f64 = 3.0;
-/// Seconds between searches for small faces while none is in view.
-const TILES_EVERY_S: f64 = 1.5;
+const SALIENCY_EVERY_S: f64 = 5.0;
+/// Seconds between searches of the whole frame for faces (in between,
+/// faces are looked for where they were).
+const FULL_SEARCH_EVERY_S: f64 = 1.5;
 /// Longest side of the frames the detectors see.
 const ANALYSIS_SIDE: u32 = 640;
 /// Longest side of the output when no size is asked for.
@@ -252,6 +253,8 @@ struct Seen {
     /// Where the window should be centred (source pixels, both axes).
     focus: Option<(f32, f32)>,
     subject: &'static str,
+    /// The faces seen, together (detector pixels), to look near next time.
+    faces: Option<Rect>,
 }
 
 /// The subject of a frame, from faces: everyone when the group fits the
@@ -282,6 +285,7 @@ fn from_faces(faces: &[Rect], geometry: &Geometry, previous: Option<(f32, f32)>)
             keep: Some(g),
             focus: Some(g.centre()),
             subject: if faces.len() == 1 { "face" } else { "faces" },
+            faces: None,
         });
     }
     let prominence = |r: &Rect| {
@@ -310,6 +314,7 @@ fn from_faces(faces: &[Rect], geometry: &Geometry, previous: Option<(f32, f32)>)
         }),
         focus: Some(main.centre()),
         subject: "face",
+        faces: None,
     })
 }
 
@@ -333,8 +338,12 @@ struct Look<'a> {
     saliency_due: bool,
     /// Change since the previous analysed frame.
     motion: Option<&'a GrayImage>,
-    /// Whether small faces are searched for (tiles of a wide frame).
-    tiles: bool,
+    /// Whether the whole frame is searched for faces, small ones too
+    /// (tiles of a wide frame); else around `near` when given, and the
+    /// whole frame for large faces only.
+    full_search: bool,
+    /// Where faces were at the previous analysed frame (detector pixels).
+    near: Option<Rect>,
 }
 
 impl Reframe {
@@ -350,18 +359,53 @@ impl Reframe {
             previous,
             saliency_due,
             motion,
-            tiles,
+            full_search,
+            near,
         } = *look;
         let to_source = |r: Rect| r.scaled(scale, scale);
+        let found = |faces: Vec<Rect>| {
+            let together = faces.iter().copied().reduce(|a, b| a.union(&b));
+            let faces: Vec<Rect> = faces.into_iter().map(to_source).collect();
+            from_faces(&faces, geometry, previous).map(|s| Seen {
+                faces: together,
+                ..s
+            })
+        };
         if matches!(hint, SubjectHint::Auto | SubjectHint::Face) {
+            // Between full searches, faces are looked for where they were,
+            // zoomed in: one small run instead of the whole frame and tiles.
+            if let (Some(near), false) = (near, full_search) {
+                let side = (near.w.max(near.h) * 5.0)
+                    .clamp(96.0, small.width().min(small.height()) as f32)
+                    as u32;
+                let (cx, cy) = near.centre();
+                let x = ((cx - side as f32 / 2.0).max(0.0) as u32).min(small.width() - side);
+                let y = ((cy - side as f32 / 2.0).max(0.0) as u32).min(small.height() - side);
+                let zoom = image::imageops::crop_imm(small, x, y, side, side).to_image();
+                let faces: Vec<Rect> = self
+                    .faces
+                    .detect_with(&zoom, false)
+                    .map_err(inference)?
+                    .into_iter()
+                    .map(|f| Rect {
+                        x: f.rect.x + x as f32,
+                        y: f.rect.y + y as f32,
+                        ..f.rect
+                    })
+                    .collect();
+                if let Some(seen) = found(faces) {
+                    return Ok(Some(seen));
+                }
+            }
+            // Tiles too when due, or when the face followed was lost.
             let faces: Vec<Rect> = self
                 .faces
-                .detect_with(small, tiles)
+                .detect_with(small, full_search || near.is_some())
                 .map_err(inference)?
                 .into_iter()
-                .map(|f| to_source(f.rect))
+                .map(|f| f.rect)
                 .collect();
-            if let Some(seen) = from_faces(&faces, geometry, previous) {
+            if let Some(seen) = found(faces) {
                 return Ok(Some(seen));
             }
             // Something small moving over a still background may be a
@@ -383,15 +427,13 @@ impl Reframe {
                     .detect_with(&zoom, false)
                     .map_err(inference)?
                     .into_iter()
-                    .map(|f| {
-                        to_source(Rect {
-                            x: f.rect.x + x as f32,
-                            y: f.rect.y + y as f32,
-                            ..f.rect
-                        })
+                    .map(|f| Rect {
+                        x: f.rect.x + x as f32,
+                        y: f.rect.y + y as f32,
+                        ..f.rect
                     })
                     .collect();
-                if let Some(seen) = from_faces(&faces, geometry, previous) {
+                if let Some(seen) = found(faces) {
                     return Ok(Some(seen));
                 }
             }
@@ -413,6 +455,7 @@ impl Reframe {
                         keep: (along <= extent).then_some(region),
                         focus: Some(region.centre()),
                         subject: "salient",
+                        faces: None,
                     }));
                 }
             }
@@ -425,6 +468,7 @@ impl Reframe {
                     keep: None,
                     focus: Some((focus.0 * scale, focus.1 * scale)),
                     subject: "motion",
+                    faces: None,
                 }));
             }
         }
@@ -510,9 +554,10 @@ impl Reframe {
                 });
             let mut seen = Vec::new();
             let mut next_saliency = 0.0;
-            // Small faces (tiles) are searched for at every sample while
-            // faces are in view, else once in a while.
-            let mut next_tiles = 0.0;
+            // The whole frame is searched now and then; in between, faces
+            // are followed where they were.
+            let mut next_full = 0.0;
+            let mut near = None;
             let mut previous_focus = None;
             let mut previous_gray: Option<GrayImage> = None;
             let mut failed = None;
@@ -521,31 +566,31 @@ impl Reframe {
             for sample in samples.iter() {
                 if sample.shot_start {
                     next_saliency = sample.time;
-                    next_tiles = sample.time;
+                    next_full = sample.time;
+                    near = None;
                     previous_focus = None;
                     previous_gray = None;
                 }
                 let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
                 let motion = previous_gray.as_ref().map(|p| difference(p, &gray));
                 let saliency_due = sample.time + 1e-6 >= next_saliency;
-                let tiles = sample.time + 1e-6 >= next_tiles;
+                let full_search = sample.time + 1e-6 >= next_full;
                 let look = Look {
                     small: &sample.small,
                     scale: 1.0,
                     previous: previous_focus,
                     saliency_due,
                     motion: motion.as_ref(),
-                    tiles,
+                    full_search,
+                    near,
                 };
                 let analysis_geometry = geometry.scaled_to(sample.small.dimensions());
                 match self.detect(&look, &analysis_geometry, params.subject) {
                     Ok(found) => {
-                        let faces_seen = found
-                            .as_ref()
-                            .is_some_and(|s| s.subject == "face" || s.subject == "faces");
-                        if tiles && !faces_seen {
-                            next_tiles = sample.time + TILES_EVERY_S;
+                        if full_search {
+                            next_full = sample.time + FULL_SEARCH_EVERY_S;
                         }
+                        near = found.as_ref().and_then(|s| s.faces);
                         if saliency_due && found.as_ref().is_none_or(|s| s.subject == "salient") {
                             next_saliency = sample.time + SALIENCY_EVERY_S;
                         }
@@ -794,7 +839,8 @@ impl Reframe {
             previous: None,
             saliency_due: true,
             motion: None,
-            tiles: true,
+            full_search: true,
+            near: None,
         };
         let seen = self.detect(&look, &geometry, hint)?;
         let (extent, total) = geometry.extent();
