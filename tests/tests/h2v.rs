@@ -260,3 +260,57 @@ fn pad_mode_shows_the_whole_video_over_a_blurred_copy() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A phone video stored sideways with a display rotation comes out
+/// upright, following the face.
+#[test]
+fn a_rotated_video_is_reframed_upright() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (bg, face) = (coffee()?, head(1.0)?);
+    let src = clip(&dir.path().join("upright.mp4"), 2.0, |i| {
+        frame(&bg, &face, 900.0 - 4.0 * i as f32, 360.0)
+    })?;
+    // Stored 720x1280 (turned a quarter left), shown turned back.
+    let sideways = dir.path().join("sideways.mp4");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &src.to_string_lossy(),
+        "-vf",
+        "transpose=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "copy",
+        &sideways.to_string_lossy(),
+    ])?;
+    let rotated = dir.path().join("rotated.mp4");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &sideways.to_string_lossy(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=270",
+        &rotated.to_string_lossy(),
+    ])?;
+    let (out, file) = run(&rotated, json!({}), &dir.path().join("o"))?;
+    assert_eq!(
+        (out.data["Width"].as_u64(), out.data["Height"].as_u64()),
+        (Some(406), Some(720)),
+        "{}",
+        out.data
+    );
+    for (t, f) in [0.5, 1.5]
+        .iter()
+        .zip(frames_at(&file, &[0.5, 1.5], dir.path())?)
+    {
+        let (cx, _) = whole_face(&f, 4.0, &format!("{t} s"))?;
+        assert!((cx - 203.0).abs() < 110.0, "{t} s: face at {cx}");
+        // Upright: the eyes above the mouth.
+        let k = faces().detect(&f)?[0].keypoints;
+        assert!(k[0].1 + 10.0 < k[3].1 && k[1].1 + 10.0 < k[3].1, "{t} s: {k:?}");
+    }
+    Ok(())
+}
