@@ -310,7 +310,10 @@ fn a_rotated_video_is_reframed_upright() -> anyhow::Result<()> {
         assert!((cx - 203.0).abs() < 110.0, "{t} s: face at {cx}");
         // Upright: the eyes above the mouth.
         let k = faces().detect(&f)?[0].keypoints;
-        assert!(k[0].1 + 10.0 < k[3].1 && k[1].1 + 10.0 < k[3].1, "{t} s: {k:?}");
+        assert!(
+            k[0].1 + 10.0 < k[3].1 && k[1].1 + 10.0 < k[3].1,
+            "{t} s: {k:?}"
+        );
     }
     Ok(())
 }

@@ -340,19 +340,17 @@ pub fn crop_video(
     cancel: &AtomicBool,
     crop: Crop<impl Fn(u64) -> (u32, u32) + Send>,
 ) -> Result<Processed, MediaError> {
-    use ffmpeg_next::format::Pixel;
     let Crop {
         window,
         output,
         position,
     } = crop;
-    use ffmpeg_next::frame::Video;
     let (tx, frames) = mpsc::sync_channel::<(Cropped, f64)>(QUEUE);
     std::thread::scope(|scope| {
         let (info_tx, info_rx) = mpsc::sync_channel(1);
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
             let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
-            let mut scaler: Option<ffmpeg_next::software::scaling::Context> = None;
+            let mut cropper = YuvCropper::new(window, output);
             let mut index = 0u64;
             reader.for_each_frame(SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
@@ -362,56 +360,9 @@ pub fn crop_video(
                 index += 1;
                 let (w, h) = window;
                 let frame = f.frame;
-                let plain = frame.format() == Pixel::YUV420P
-                    && info.rotation == super::Rotation::None
-                    && !info.colour.full_range;
+                let plain = YuvCropper::takes(frame, &info);
                 let out = if plain && x + w <= frame.width() && y + h <= frame.height() {
-                    let (x, y) = (x & !1, y & !1);
-                    let mut crop = Video::new(Pixel::YUV420P, w, h);
-                    for plane in 0..3 {
-                        let shift = u32::from(plane > 0);
-                        let (px, py) = ((x >> shift) as usize, (y >> shift) as usize);
-                        let (pw, ph) = ((w >> shift) as usize, (h >> shift) as usize);
-                        let (ss, ds) = (frame.stride(plane), crop.stride(plane));
-                        let src = frame.data(plane);
-                        let dst = crop.data_mut(plane);
-                        for row in 0..ph {
-                            let s = (py + row) * ss + px;
-                            dst[row * ds..row * ds + pw].copy_from_slice(&src[s..s + pw]);
-                        }
-                    }
-                    if (w, h) == output {
-                        Cropped::Yuv(crop)
-                    } else {
-                        if scaler.is_none() {
-                            scaler = Some(
-                                ffmpeg_next::software::scaling::Context::get(
-                                    Pixel::YUV420P,
-                                    w,
-                                    h,
-                                    Pixel::YUV420P,
-                                    output.0,
-                                    output.1,
-                                    ffmpeg_next::software::scaling::Flags::BICUBIC,
-                                )
-                                .map_err(|source| {
-                                    MediaError::Ffmpeg {
-                                        context: "creating a scaler",
-                                        source,
-                                    }
-                                })?,
-                            );
-                        }
-                        let mut scaled = Video::empty();
-                        if let Some(s) = scaler.as_mut() {
-                            s.run(&crop, &mut scaled)
-                                .map_err(|source| MediaError::Ffmpeg {
-                                    context: "scaling",
-                                    source,
-                                })?;
-                        }
-                        Cropped::Yuv(scaled)
-                    }
+                    Cropped::Yuv(cropper.crop(frame, x, y)?)
                 } else {
                     let upright =
                         info.rotation
@@ -477,4 +428,110 @@ pub fn crop_video(
         decoded?;
         encoded
     })
+}
+
+/// Crops 4:2:0 frames straight from their planes and scales the window to
+/// the output size (as FFmpeg's `crop`+`scale` do: no RGB round trip, the
+/// colours untouched).
+pub struct YuvCropper {
+    window: (u32, u32),
+    output: (u32, u32),
+    scaler: Option<ffmpeg_next::software::scaling::Context>,
+}
+
+impl std::fmt::Debug for YuvCropper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YuvCropper")
+            .field("window", &self.window)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl YuvCropper {
+    /// A cropper of `window`-sized parts scaled to `output`.
+    pub fn new(window: (u32, u32), output: (u32, u32)) -> Self {
+        Self {
+            window,
+            output,
+            scaler: None,
+        }
+    }
+
+    /// Whether `frame` of a stream described by `info` can be cropped so:
+    /// limited-range `yuv420p` shown as stored (no rotation).
+    pub fn takes(frame: &ffmpeg_next::frame::Video, info: &super::VideoInfo) -> bool {
+        frame.format() == ffmpeg_next::format::Pixel::YUV420P
+            && info.rotation == super::Rotation::None
+            && !info.colour.full_range
+    }
+
+    /// The window at (`x`, `y`) (rounded down to even), scaled.
+    ///
+    /// # Errors
+    /// `Encode` when the window does not fit the frame; `Ffmpeg` when
+    /// scaling fails.
+    pub fn crop(
+        &mut self,
+        frame: &ffmpeg_next::frame::Video,
+        x: u32,
+        y: u32,
+    ) -> Result<ffmpeg_next::frame::Video, MediaError> {
+        use ffmpeg_next::format::Pixel;
+        use ffmpeg_next::frame::Video;
+        let (w, h) = self.window;
+        let (x, y) = (x & !1, y & !1);
+        if x + w > frame.width() || y + h > frame.height() {
+            return Err(MediaError::Encode {
+                format: "crop",
+                detail: format!(
+                    "window {w}x{h} at {x},{y} outside the {}x{} frame",
+                    frame.width(),
+                    frame.height()
+                ),
+            });
+        }
+        let mut crop = Video::new(Pixel::YUV420P, w, h);
+        for plane in 0..3 {
+            let shift = u32::from(plane > 0);
+            let (px, py) = ((x >> shift) as usize, (y >> shift) as usize);
+            let (pw, ph) = ((w >> shift) as usize, (h >> shift) as usize);
+            let (ss, ds) = (frame.stride(plane), crop.stride(plane));
+            let src = frame.data(plane);
+            let dst = crop.data_mut(plane);
+            for row in 0..ph {
+                let s = (py + row) * ss + px;
+                dst[row * ds..row * ds + pw].copy_from_slice(&src[s..s + pw]);
+            }
+        }
+        if self.window == self.output {
+            return Ok(crop);
+        }
+        if self.scaler.is_none() {
+            self.scaler = Some(
+                ffmpeg_next::software::scaling::Context::get(
+                    Pixel::YUV420P,
+                    w,
+                    h,
+                    Pixel::YUV420P,
+                    self.output.0,
+                    self.output.1,
+                    ffmpeg_next::software::scaling::Flags::BICUBIC,
+                )
+                .map_err(|source| MediaError::Ffmpeg {
+                    context: "creating a scaler",
+                    source,
+                })?,
+            );
+        }
+        let mut scaled = Video::empty();
+        if let Some(s) = self.scaler.as_mut() {
+            s.run(&crop, &mut scaled)
+                .map_err(|source| MediaError::Ffmpeg {
+                    context: "scaling",
+                    source,
+                })?;
+        }
+        Ok(scaled)
+    }
 }
