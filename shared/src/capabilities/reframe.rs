@@ -318,6 +318,74 @@ fn from_faces(faces: &[Rect], geometry: &Geometry, previous: Option<(f32, f32)>)
     })
 }
 
+/// A sampled frame at analysis size.
+struct Sample {
+    index: usize,
+    time: f64,
+    small: RgbImage,
+    shot_start: bool,
+}
+
+/// What the detectors remember from one sample to the next within a shot.
+#[derive(Default)]
+struct Follower {
+    next_saliency: f64,
+    /// The whole frame is searched now and then; in between, faces are
+    /// followed where they were.
+    next_full: f64,
+    near: Option<Rect>,
+    previous_focus: Option<(f32, f32)>,
+    previous_gray: Option<GrayImage>,
+}
+
+impl Follower {
+    /// What `sample` shows (boxes in analysis pixels), if anything.
+    fn see(
+        &mut self,
+        reframe: &Reframe,
+        sample: &Sample,
+        geometry: &Geometry,
+        hint: SubjectHint,
+    ) -> Result<Option<Seen>, JobError> {
+        if sample.shot_start {
+            *self = Self {
+                next_saliency: sample.time,
+                next_full: sample.time,
+                ..Self::default()
+            };
+        }
+        let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
+        let motion = self.previous_gray.as_ref().map(|p| difference(p, &gray));
+        let saliency_due = sample.time + 1e-6 >= self.next_saliency;
+        let full_search = sample.time + 1e-6 >= self.next_full;
+        let look = Look {
+            small: &sample.small,
+            scale: 1.0,
+            previous: self.previous_focus,
+            saliency_due,
+            motion: motion.as_ref(),
+            full_search,
+            near: self.near,
+        };
+        let analysis_geometry = geometry.scaled_to(sample.small.dimensions());
+        let found = reframe.detect(&look, &analysis_geometry, hint)?;
+        if full_search {
+            self.next_full = sample.time + FULL_SEARCH_EVERY_S;
+        }
+        self.near = found.as_ref().and_then(|s| s.faces);
+        if saliency_due && found.as_ref().is_none_or(|s| s.subject == "salient") {
+            self.next_saliency = sample.time + SALIENCY_EVERY_S;
+        }
+        self.previous_gray = Some(gray);
+        Ok(found.map(|mut s| {
+            s.time = sample.time;
+            s.frame = sample.index as u64;
+            self.previous_focus = s.focus;
+            s
+        }))
+    }
+}
+
 /// Samples and analyses one video: frame times, shot starts (frame
 /// indices) and what the sampled frames show.
 struct Analysis {
@@ -484,13 +552,6 @@ impl Reframe {
         params: &ReframeParams,
         ctx: &Context,
     ) -> Result<Analysis, JobError> {
-        /// A sampled frame at analysis size.
-        struct Sample {
-            index: usize,
-            time: f64,
-            small: RgbImage,
-            shot_start: bool,
-        }
         let (to_detect, samples) = std::sync::mpsc::sync_channel::<Sample>(4);
         std::thread::scope(|scope| {
             let decoding =
@@ -553,54 +614,12 @@ impl Reframe {
                     Ok((times, cuts, back))
                 });
             let mut seen = Vec::new();
-            let mut next_saliency = 0.0;
-            // The whole frame is searched now and then; in between, faces
-            // are followed where they were.
-            let mut next_full = 0.0;
-            let mut near = None;
-            let mut previous_focus = None;
-            let mut previous_gray: Option<GrayImage> = None;
+            let mut follower = Follower::default();
             let mut failed = None;
-            // The scale back to source pixels is known once decoding ends;
-            // boxes are kept at analysis scale until then.
             for sample in samples.iter() {
-                if sample.shot_start {
-                    next_saliency = sample.time;
-                    next_full = sample.time;
-                    near = None;
-                    previous_focus = None;
-                    previous_gray = None;
-                }
-                let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
-                let motion = previous_gray.as_ref().map(|p| difference(p, &gray));
-                let saliency_due = sample.time + 1e-6 >= next_saliency;
-                let full_search = sample.time + 1e-6 >= next_full;
-                let look = Look {
-                    small: &sample.small,
-                    scale: 1.0,
-                    previous: previous_focus,
-                    saliency_due,
-                    motion: motion.as_ref(),
-                    full_search,
-                    near,
-                };
-                let analysis_geometry = geometry.scaled_to(sample.small.dimensions());
-                match self.detect(&look, &analysis_geometry, params.subject) {
+                match follower.see(self, &sample, geometry, params.subject) {
                     Ok(found) => {
-                        if full_search {
-                            next_full = sample.time + FULL_SEARCH_EVERY_S;
-                        }
-                        near = found.as_ref().and_then(|s| s.faces);
-                        if saliency_due && found.as_ref().is_none_or(|s| s.subject == "salient") {
-                            next_saliency = sample.time + SALIENCY_EVERY_S;
-                        }
-                        if let Some(mut s) = found {
-                            s.time = sample.time;
-                            s.frame = sample.index as u64;
-                            previous_focus = s.focus;
-                            seen.push(s);
-                        }
-                        previous_gray = Some(gray);
+                        seen.extend(found);
                         ctx.progress.update(0.2);
                     }
                     Err(e) => {
