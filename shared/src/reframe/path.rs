@@ -78,47 +78,6 @@ pub fn solve(
     (Camera::Tracking, track(times, &targets, smoothing_s, clamp))
 }
 
-/// [`solve`] for a shot whose first `committed.len()` frames were already
-/// shown at `committed`: the solution as it is when it agrees with them,
-/// else a tracking path that starts exactly from them and runs on smoothly.
-pub fn solve_continuing(
-    times: &[f64],
-    targets: &[Target],
-    range: (f32, f32),
-    smoothing_s: f64,
-    committed: &[f32],
-) -> Vec<f32> {
-    let (_, path) = solve(times, targets, range, smoothing_s);
-    let agrees = committed
-        .iter()
-        .zip(&path)
-        .all(|(a, b)| (a - b).abs() < 0.5);
-    if committed.is_empty() || agrees || targets.is_empty() {
-        let mut path = path;
-        let k = committed.len().min(path.len());
-        path[..k].copy_from_slice(&committed[..k]);
-        return path;
-    }
-    let clamp = |v: f32| v.clamp(range.0, range.1.max(range.0));
-    let targets: Vec<Target> = targets
-        .iter()
-        .map(|t| {
-            let (lo, hi) = (clamp(t.lo), clamp(t.hi));
-            Target {
-                time: t.time,
-                want: clamp(t.want),
-                lo: lo.min(hi),
-                hi: hi.max(lo),
-            }
-        })
-        .collect();
-    let mut fixed: Vec<Option<f32>> = vec![None; times.len()];
-    for (f, &c) in fixed.iter_mut().zip(committed) {
-        *f = Some(c);
-    }
-    track_fixed(times, &targets, smoothing_s, clamp, &fixed)
-}
-
 fn line(targets: &[Target]) -> Option<(f64, f64)> {
     let n = targets.len() as f64;
     if targets.len() < 2 {
@@ -160,46 +119,22 @@ fn track(
     smoothing_s: f64,
     clamp: impl Fn(f32) -> f32,
 ) -> Vec<f32> {
-    track_fixed(times, targets, smoothing_s, clamp, &vec![None; times.len()])
-}
-
-/// [`track`] with some frames' positions fixed (already shown).
-fn track_fixed(
-    times: &[f64],
-    targets: &[Target],
-    smoothing_s: f64,
-    clamp: impl Fn(f32) -> f32,
-    fixed: &[Option<f32>],
-) -> Vec<f32> {
     let n = times.len();
     let per_frame: Vec<(f32, f32, f32)> = times.iter().map(|&t| at(targets, t)).collect();
     if n < 3 {
-        return per_frame
-            .iter()
-            .enumerate()
-            .map(|(i, p)| fixed.get(i).copied().flatten().unwrap_or_else(|| clamp(p.0)))
-            .collect();
+        return per_frame.iter().map(|p| clamp(p.0)).collect();
     }
     let fps = (n - 1) as f64 / (times[n - 1] - times[0]).max(1e-6);
     // Second-difference penalty whose cut-off period is `smoothing_s`.
     let lambda = (smoothing_s * fps / std::f64::consts::TAU).powi(4);
     let mut y: Vec<f64> = per_frame.iter().map(|p| f64::from(p.0)).collect();
     let mut w = vec![1.0f64; n];
-    for i in 0..n {
-        if let Some(v) = fixed.get(i).copied().flatten() {
-            y[i] = f64::from(v);
-            w[i] = 1e7;
-        }
-    }
     let mut x = whittaker(&y, &w, lambda);
     // Where the smooth path would cut the subject, pull it to the edge of
     // what keeps the subject in and solve again.
     for _ in 0..6 {
         let mut changed = false;
         for i in 0..n {
-            if fixed.get(i).copied().flatten().is_some() {
-                continue;
-            }
             let (_, lo, hi) = per_frame[i];
             let (lo, hi) = (f64::from(lo), f64::from(hi));
             if x[i] < lo - 0.25 {
@@ -219,11 +154,7 @@ fn track_fixed(
     }
     x.iter()
         .zip(&per_frame)
-        .enumerate()
-        .map(|(i, (&v, &(_, lo, hi)))| match fixed.get(i).copied().flatten() {
-            Some(f) => f,
-            None => clamp((v as f32).clamp(lo, hi)),
-        })
+        .map(|(&v, &(_, lo, hi))| clamp((v as f32).clamp(lo, hi)))
         .collect()
 }
 
@@ -382,25 +313,6 @@ mod tests {
             jerk(&path),
             jerk(&naive)
         );
-    }
-
-    #[test]
-    fn a_path_continues_smoothly_from_what_was_already_shown() {
-        let times = frames(100);
-        // Shown so far: still at 300. Then the subject turns out to go right.
-        let committed = vec![300.0f32; 40];
-        let targets: Vec<Target> = (0..20)
-            .map(|k| {
-                let t = k as f64 * 0.2;
-                target(t, if t < 1.6 { 300.0 } else { 300.0 + 150.0 * (t as f32 - 1.6) }, 40.0)
-            })
-            .collect();
-        let path = solve_continuing(&times, &targets, (0.0, 2000.0), 1.5, &committed);
-        assert_eq!(&path[..40], &committed[..]);
-        assert!(path[99] > 500.0, "{}", path[99]);
-        // No jump where the new part joins.
-        assert!((path[40] - path[39]).abs() < 3.0, "{} {}", path[39], path[40]);
-        assert!(jerk(&path) < 0.5, "{}", jerk(&path));
     }
 
     #[test]
