@@ -38,7 +38,7 @@ use crate::reframe::path::{solve, Target};
 /// Seconds between analysed frames.
 const SAMPLE_EVERY_S: f64 = 0.5;
 /// Seconds between saliency maps (the costlier model) within a shot.
-const SALIENCY_EVERY_S: f64 = 5.0;
+const SALIENCY_EVERY_S: f64 = 3.0;
 /// Seconds between searches of the whole frame for faces (in between,
 /// faces are looked for where they were).
 const FULL_SEARCH_EVERY_S: f64 = 1.5;
