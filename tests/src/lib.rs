@@ -1049,11 +1049,13 @@ pub mod subtitles {
                 if style.is_empty() { "" } else { "," }
             )
         };
+        // A fixed seed: the gradient's colours are otherwise random, and
+        // the clips would differ from run to run.
         iprod::bench::ffmpeg(&[
             "-f",
             "lavfi",
             "-i",
-            &format!("gradients=s=640x360:r=24:speed=0.03:d={seconds}"),
+            &format!("gradients=s=640x360:r=24:speed=0.03:seed=1:d={seconds}"),
             "-vf",
             &filter,
             "-c:v",
