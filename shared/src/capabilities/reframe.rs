@@ -415,6 +415,31 @@ struct Look<'a> {
 }
 
 impl Reframe {
+    /// Faces in the `side`-pixel square of `small` centred (as far as the
+    /// frame allows) on `centre`, zoomed to the detector's input.
+    fn faces_around(
+        &self,
+        small: &RgbImage,
+        (cx, cy): (f32, f32),
+        side: u32,
+    ) -> Result<Vec<Rect>, JobError> {
+        let side = side.min(small.width()).min(small.height()).max(1);
+        let x = ((cx - side as f32 / 2.0).max(0.0) as u32).min(small.width() - side);
+        let y = ((cy - side as f32 / 2.0).max(0.0) as u32).min(small.height() - side);
+        let zoom = image::imageops::crop_imm(small, x, y, side, side).to_image();
+        Ok(self
+            .faces
+            .detect_with(&zoom, false)
+            .map_err(inference)?
+            .into_iter()
+            .map(|f| Rect {
+                x: f.rect.x + x as f32,
+                y: f.rect.y + y as f32,
+                ..f.rect
+            })
+            .collect())
+    }
+
     fn detect(
         &self,
         look: &Look<'_>,
@@ -446,22 +471,7 @@ impl Reframe {
                 let side = (near.w.max(near.h) * 5.0)
                     .clamp(96.0, small.width().min(small.height()) as f32)
                     as u32;
-                let (cx, cy) = near.centre();
-                let x = ((cx - side as f32 / 2.0).max(0.0) as u32).min(small.width() - side);
-                let y = ((cy - side as f32 / 2.0).max(0.0) as u32).min(small.height() - side);
-                let zoom = image::imageops::crop_imm(small, x, y, side, side).to_image();
-                let faces: Vec<Rect> = self
-                    .faces
-                    .detect_with(&zoom, false)
-                    .map_err(inference)?
-                    .into_iter()
-                    .map(|f| Rect {
-                        x: f.rect.x + x as f32,
-                        y: f.rect.y + y as f32,
-                        ..f.rect
-                    })
-                    .collect();
-                if let Some(seen) = found(faces) {
+                if let Some(seen) = found(self.faces_around(small, near.centre(), side)?) {
                     return Ok(Some(seen));
                 }
             }
@@ -483,25 +493,7 @@ impl Reframe {
                 .filter(|&(_, _, spread)| spread < 0.1 * small.width().max(small.height()) as f32);
             if let Some((mx, my, _)) = compact {
                 let side = (small.width().min(small.height()) / 2).max(16);
-                let x = (mx as u32)
-                    .saturating_sub(side / 2)
-                    .min(small.width() - side);
-                let y = (my as u32)
-                    .saturating_sub(side / 2)
-                    .min(small.height() - side);
-                let zoom = image::imageops::crop_imm(small, x, y, side, side).to_image();
-                let faces: Vec<Rect> = self
-                    .faces
-                    .detect_with(&zoom, false)
-                    .map_err(inference)?
-                    .into_iter()
-                    .map(|f| Rect {
-                        x: f.rect.x + x as f32,
-                        y: f.rect.y + y as f32,
-                        ..f.rect
-                    })
-                    .collect();
-                if let Some(seen) = found(faces) {
+                if let Some(seen) = found(self.faces_around(small, (mx, my), side)?) {
                     return Ok(Some(seen));
                 }
             }

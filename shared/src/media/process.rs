@@ -65,6 +65,29 @@ fn joined<T>(
     })
 }
 
+/// Closes `writer` and says what it wrote: the last frame shown at
+/// `last_time` lasts one frame at `frame_rate`.
+fn finished(
+    writer: VideoWriter,
+    size: (u32, u32),
+    last_time: f64,
+    frame_rate: f64,
+) -> Result<Processed, MediaError> {
+    let frames = writer.frames();
+    writer.finish()?;
+    let step = if frame_rate > 0.0 {
+        1.0 / frame_rate
+    } else {
+        0.0
+    };
+    Ok(Processed {
+        frames,
+        width: size.0,
+        height: size.1,
+        duration_s: last_time + step,
+    })
+}
+
 fn stopped() -> MediaError {
     MediaError::Corrupt {
         kind: "video",
@@ -136,19 +159,7 @@ pub fn transform_video(
                     detail: "no frame decoded".into(),
                 });
             };
-            let frames = w.frames();
-            w.finish()?;
-            let step = if info.frame_rate > 0.0 {
-                1.0 / info.frame_rate
-            } else {
-                0.0
-            };
-            Ok(Processed {
-                frames,
-                width: size.0,
-                height: size.1,
-                duration_s: last_time + step,
-            })
+            finished(w, size, last_time, info.frame_rate)
         });
         let mut failed = None;
         for (index, (frame, time)) in (0u64..).zip(decoded) {
@@ -408,19 +419,7 @@ pub fn crop_video(
                 }
                 last_time = time;
             }
-            let frames = writer.frames();
-            writer.finish()?;
-            let step = if info.frame_rate > 0.0 {
-                1.0 / info.frame_rate
-            } else {
-                0.0
-            };
-            Ok(Processed {
-                frames,
-                width: output.0,
-                height: output.1,
-                duration_s: last_time + step,
-            })
+            finished(writer, output, last_time, info.frame_rate)
         })();
         // Stop the decoder if encoding failed early.
         drop(frames);
