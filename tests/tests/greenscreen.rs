@@ -168,14 +168,7 @@ fn blue_screen_mov_and_mp4_over_a_colour() -> anyhow::Result<()> {
     );
     let (_, file) = run(&src, json!({"bgcolor": "#FF0000"}), &dir.path().join("mp4"))?;
     let png = dir.path().join("mp4-frame.png");
-    iprod::bench::ffmpeg(&[
-        "-i",
-        &file.to_string_lossy(),
-        "-frames:v",
-        "1",
-        &png.to_string_lossy(),
-    ])?;
-    let f = image::open(&png)?.to_rgb8();
+    let f = frame_at(&file, 0.0, &png)?;
     let corner = f.get_pixel(3, 3);
     assert!(
         corner[0] > 200 && corner[1] < 40 && corner[2] < 40,
@@ -237,14 +230,7 @@ fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow
     assert_eq!(out.data["Format"], "mp4");
     assert_eq!(out.data["Alpha"], false);
     let png = dir.path().join("frame.png");
-    iprod::bench::ffmpeg(&[
-        "-i",
-        &file.to_string_lossy(),
-        "-frames:v",
-        "1",
-        &png.to_string_lossy(),
-    ])?;
-    let f = image::open(&png)?.to_rgb8();
+    let f = frame_at(&file, 0.0, &png)?;
     let left = f.get_pixel(4, 4);
     let right = f.get_pixel(SIZE.0 - 5, 4);
     assert!(
