@@ -189,6 +189,32 @@ fn a_picture_is_cropped_around_its_face_or_its_salient_object() -> anyhow::Resul
 }
 
 #[test]
+fn a_video_without_faces_follows_its_salient_object() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // The coffee photo moved right by 300 px, so the cup sits near x 940,
+    // outside a centred window; the clip fades in from black.
+    let bg = coffee()?;
+    let moved = RgbImage::from_fn(bg.width(), bg.height(), |x, y| {
+        *bg.get_pixel(x.saturating_sub(300), y)
+    });
+    let src = clip(&dir.path().join("cup.mp4"), 3.0, |i| {
+        let k = (i as f32 / 12.0).min(1.0);
+        RgbImage::from_fn(moved.width(), moved.height(), |x, y| {
+            image::Rgb(moved.get_pixel(x, y).0.map(|c| (f32::from(c) * k) as u8))
+        })
+    })?;
+    let (out, _) = run(&src, json!({}), &dir.path().join("out"))?;
+    let shots = out.data["Shots"].as_array().cloned().unwrap_or_default();
+    let last = shots.last().cloned().unwrap_or_default();
+    assert_eq!(last["Subject"], "salient", "{}", out.data);
+    for k in last["Keyframes"].as_array().cloned().unwrap_or_default() {
+        let x = k["X"].as_f64().unwrap_or(0.0);
+        assert!(x < 940.0 && 940.0 < x + 406.0, "window at {x}: {k}");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_face_wider_than_the_window_is_padded_and_said_so() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let face = head(4.2)?;

@@ -42,6 +42,14 @@ const SALIENCY_EVERY_S: f64 = 3.0;
 /// Seconds between searches of the whole frame for faces (in between,
 /// faces are looked for where they were).
 const FULL_SEARCH_EVERY_S: f64 = 1.5;
+/// Seconds within which a face makes the saliency map of a frame without
+/// one unnecessary.
+const FACE_NEAR_S: f64 = 1.0;
+/// Size of the thumbnails that tell whether the picture changed.
+const THUMB: (u32, u32) = (32, 18);
+/// At most this share of a thumbnail changed: the same picture, whose
+/// saliency map need not be computed again.
+const SAME_PICTURE_CHANGE: f32 = 0.1;
 /// Longest side of the frames the detectors see.
 const ANALYSIS_SIDE: u32 = 640;
 /// Longest side of the output when no size is asked for.
@@ -326,6 +334,14 @@ struct Sample {
     shot_start: bool,
 }
 
+/// A sampled frame without a face, waiting for its saliency map: faces
+/// come first, so the map is computed only when no face shows up soon
+/// after either.
+struct Pending {
+    sample: Sample,
+    thumb: GrayImage,
+}
+
 /// What the detectors remember from one sample to the next within a shot.
 #[derive(Default)]
 struct Follower {
@@ -336,18 +352,25 @@ struct Follower {
     near: Option<Rect>,
     previous_focus: Option<(f32, f32)>,
     previous_gray: Option<GrayImage>,
+    /// The last saliency map's frame (a thumbnail) and what it showed:
+    /// while the picture stays the same, so does the answer.
+    salient: Option<(GrayImage, Option<Seen>)>,
+    pending: Vec<Pending>,
 }
 
 impl Follower {
-    /// What `sample` shows (boxes in analysis pixels), if anything.
+    /// What `sample` shows (boxes in analysis pixels), and what earlier
+    /// samples that waited for a saliency map show.
     fn see(
         &mut self,
         reframe: &Reframe,
-        sample: &Sample,
+        sample: Sample,
         geometry: &Geometry,
         hint: SubjectHint,
-    ) -> Result<Option<Seen>, JobError> {
+    ) -> Result<Vec<Seen>, JobError> {
+        let mut seen = Vec::new();
         if sample.shot_start {
+            seen.extend(self.finish(reframe, geometry)?);
             *self = Self {
                 next_saliency: sample.time,
                 next_full: sample.time,
@@ -356,32 +379,95 @@ impl Follower {
         }
         let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
         let motion = self.previous_gray.as_ref().map(|p| difference(p, &gray));
-        let saliency_due = sample.time + 1e-6 >= self.next_saliency;
         let full_search = sample.time + 1e-6 >= self.next_full;
         let look = Look {
             small: &sample.small,
             scale: 1.0,
             previous: self.previous_focus,
-            saliency_due,
+            saliency_due: false,
             motion: motion.as_ref(),
             full_search,
             near: self.near,
         };
-        let analysis_geometry = geometry.scaled_to(sample.small.dimensions());
-        let found = reframe.detect(&look, &analysis_geometry, hint)?;
+        let found = reframe.detect(&look, &geometry.scaled_to(sample.small.dimensions()), hint)?;
         if full_search {
             self.next_full = sample.time + FULL_SEARCH_EVERY_S;
         }
         self.near = found.as_ref().and_then(|s| s.faces);
-        if saliency_due && found.as_ref().is_none_or(|s| s.subject == "salient") {
-            self.next_saliency = sample.time + SALIENCY_EVERY_S;
+        let now = sample.time;
+        match found {
+            Some(mut s) => {
+                if s.faces.is_some() {
+                    self.pending.retain(|p| p.sample.time < now - FACE_NEAR_S);
+                }
+                s.time = now;
+                s.frame = sample.index as u64;
+                self.previous_focus = s.focus;
+                seen.push(s);
+            }
+            None if matches!(hint, SubjectHint::Auto | SubjectHint::Person)
+                && now + 1e-6 >= self.next_saliency =>
+            {
+                // Nothing stands out in a flat picture (black, a fade):
+                // the map waits for the next frame that shows something.
+                let thumb = image::imageops::resize(&gray, THUMB.0, THUMB.1, FilterType::Triangle);
+                if !is_flat(&thumb) {
+                    self.next_saliency = now + SALIENCY_EVERY_S;
+                    self.pending.push(Pending { sample, thumb });
+                }
+            }
+            None => {}
         }
         self.previous_gray = Some(gray);
-        Ok(found.map(|mut s| {
-            s.time = sample.time;
-            s.frame = sample.index as u64;
-            self.previous_focus = s.focus;
-            s
+        // Samples that waited long enough without a face get their map.
+        let ready = self
+            .pending
+            .iter()
+            .take_while(|p| p.sample.time < now - FACE_NEAR_S - 1e-6)
+            .count();
+        let ready: Vec<Pending> = self.pending.drain(..ready).collect();
+        for p in ready {
+            seen.extend(self.salient(reframe, p, geometry)?);
+        }
+        Ok(seen)
+    }
+
+    /// The saliency maps still waiting (at the end of a shot).
+    fn finish(&mut self, reframe: &Reframe, geometry: &Geometry) -> Result<Vec<Seen>, JobError> {
+        let mut seen = Vec::new();
+        for p in std::mem::take(&mut self.pending) {
+            seen.extend(self.salient(reframe, p, geometry)?);
+        }
+        Ok(seen)
+    }
+
+    /// The salient object of a waiting sample: the last map's answer while
+    /// the picture has not changed, else a new map.
+    fn salient(
+        &mut self,
+        reframe: &Reframe,
+        Pending { sample, thumb }: Pending,
+        geometry: &Geometry,
+    ) -> Result<Option<Seen>, JobError> {
+        let unchanged = self
+            .salient
+            .as_ref()
+            .filter(|(before, _)| changed_share(before, &thumb) <= SAME_PICTURE_CHANGE);
+        let found = if let Some((_, before)) = unchanged {
+            before.clone()
+        } else {
+            let found = reframe.salient(
+                &sample.small,
+                1.0,
+                &geometry.scaled_to(sample.small.dimensions()),
+            )?;
+            self.salient = Some((thumb, found.clone()));
+            found
+        };
+        Ok(found.map(|s| Seen {
+            time: sample.time,
+            frame: sample.index as u64,
+            ..s
         }))
     }
 }
@@ -438,6 +524,30 @@ impl Reframe {
                 ..f.rect
             })
             .collect())
+    }
+
+    /// The salient object of `small` (boxes scaled by `scale`), when one
+    /// stands out.
+    fn salient(
+        &self,
+        small: &RgbImage,
+        scale: f32,
+        geometry: &Geometry,
+    ) -> Result<Option<Seen>, JobError> {
+        let map = self.saliency.map(small).map_err(inference)?;
+        let Some((region, _)) = map.region(0.5).filter(|&(_, mass)| mass > 0.5) else {
+            return Ok(None);
+        };
+        let region = region.scaled(scale, scale);
+        let (extent, _) = geometry.extent();
+        Ok(Some(Seen {
+            time: 0.0,
+            frame: 0,
+            keep: (along(&region, geometry) <= extent).then_some(region),
+            focus: Some(region.centre()),
+            subject: "salient",
+            faces: None,
+        }))
     }
 
     fn detect(
@@ -499,25 +609,8 @@ impl Reframe {
             }
         }
         if matches!(hint, SubjectHint::Auto | SubjectHint::Person) && saliency_due {
-            let map = self.saliency.map(small).map_err(inference)?;
-            if let Some((region, mass)) = map.region(0.5) {
-                let region = to_source(region);
-                let (extent, _) = geometry.extent();
-                let along = if geometry.horizontal() {
-                    region.w
-                } else {
-                    region.h
-                };
-                if mass > 0.5 {
-                    return Ok(Some(Seen {
-                        time: 0.0,
-                        frame: 0,
-                        keep: (along <= extent).then_some(region),
-                        focus: Some(region.centre()),
-                        subject: "salient",
-                        faces: None,
-                    }));
-                }
+            if let Some(seen) = self.salient(small, scale, geometry)? {
+                return Ok(Some(seen));
             }
         }
         if hint == SubjectHint::Motion {
@@ -549,6 +642,7 @@ impl Reframe {
             let decoding =
                 scope.spawn(move || -> Result<(Vec<f64>, Vec<usize>, f32), MediaError> {
                     let mut reader = VideoReader::open(input, &ctx.limits)?;
+                    reader.skip_deblocking();
                     let info = reader.info().clone();
                     let (dw, dh) = info.display_size();
                     let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
@@ -609,7 +703,7 @@ impl Reframe {
             let mut follower = Follower::default();
             let mut failed = None;
             for sample in samples.iter() {
-                match follower.see(self, &sample, geometry, params.subject) {
+                match follower.see(self, sample, geometry, params.subject) {
                     Ok(found) => {
                         seen.extend(found);
                         ctx.progress.update(0.2);
@@ -621,6 +715,13 @@ impl Reframe {
                 }
             }
             drop(samples);
+            if failed.is_none() {
+                match follower.finish(self, geometry) {
+                    Ok(found) => seen.extend(found),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            seen.sort_by(|a, b| a.time.total_cmp(&b.time));
             let decoded = decoding.join().unwrap_or_else(|_| {
                 Err(MediaError::Corrupt {
                     kind: "video",
@@ -967,6 +1068,30 @@ fn dominant(seen: &[&Seen]) -> &'static str {
         .map_or("centre", |(k, _)| k)
 }
 
+/// The share of thumbnail pixels whose brightness changed by more than
+/// a few levels between `a` and `b` (same size).
+fn changed_share(a: &GrayImage, b: &GrayImage) -> f32 {
+    let changed = a
+        .pixels()
+        .zip(b.pixels())
+        .filter(|(p, q)| p[0].abs_diff(q[0]) > 12)
+        .count();
+    changed as f32 / b.len().max(1) as f32
+}
+
+/// Whether a thumbnail is nearly one flat tone (black, a fade), where
+/// nothing can stand out.
+fn is_flat(thumb: &GrayImage) -> bool {
+    let n = thumb.len().max(1) as f32;
+    let mean = thumb.pixels().map(|p| f32::from(p[0])).sum::<f32>() / n;
+    let var = thumb
+        .pixels()
+        .map(|p| (f32::from(p[0]) - mean).powi(2))
+        .sum::<f32>()
+        / n;
+    var.sqrt() < 4.0
+}
+
 /// |a − b| per pixel.
 fn difference(a: &GrayImage, b: &GrayImage) -> GrayImage {
     GrayImage::from_fn(b.width(), b.height(), |x, y| {
@@ -1093,6 +1218,42 @@ mod tests {
         let g = Geometry::new((1080, 1920), &p);
         assert_eq!(g.window, (1080, 1080));
         assert!(!g.horizontal());
+    }
+
+    #[test]
+    fn a_picture_is_the_same_until_a_tenth_of_it_changes() {
+        let before = GrayImage::from_fn(THUMB.0, THUMB.1, |x, y| {
+            image::Luma([(x * 7 + y * 3) as u8])
+        });
+        // Noise and a small thing moving: the same picture.
+        let mut after = before.clone();
+        for (i, p) in after.pixels_mut().enumerate() {
+            p[0] = p[0].saturating_add((i % 9) as u8);
+        }
+        for x in 0..5 {
+            for y in 0..5 {
+                after.put_pixel(x, y, image::Luma([255]));
+            }
+        }
+        assert!(changed_share(&before, &after) <= SAME_PICTURE_CHANGE);
+        // A third of it repainted: another picture.
+        for x in 0..THUMB.0 / 3 {
+            for y in 0..THUMB.1 {
+                after.put_pixel(x, y, image::Luma([250]));
+            }
+        }
+        assert!(changed_share(&before, &after) > SAME_PICTURE_CHANGE);
+    }
+
+    #[test]
+    fn black_and_faded_frames_are_flat_a_scene_is_not() {
+        assert!(is_flat(&GrayImage::new(THUMB.0, THUMB.1)));
+        let faded = GrayImage::from_fn(THUMB.0, THUMB.1, |x, _| image::Luma([20 + (x % 3) as u8]));
+        assert!(is_flat(&faded));
+        let scene = GrayImage::from_fn(THUMB.0, THUMB.1, |x, y| {
+            image::Luma([if (x / 8 + y / 6) % 2 == 0 { 40 } else { 90 }])
+        });
+        assert!(!is_flat(&scene));
     }
 
     #[test]

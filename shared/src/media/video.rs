@@ -271,6 +271,14 @@ impl VideoReader {
         })
     }
 
+    /// Decodes cheaper pictures from now on, for analysis rather than for
+    /// display: the in-loop deblocking filter is skipped (H.264, HEVC,
+    /// VP8…), so frames come out blockier, with about a third less
+    /// decoding work.
+    pub fn skip_deblocking(&mut self) {
+        self.decoder.skip_loop_filter(codec::discard::Discard::All);
+    }
+
     /// What the probe found.
     pub fn info(&self) -> &VideoInfo {
         &self.info
