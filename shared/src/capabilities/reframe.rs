@@ -420,22 +420,29 @@ impl Follower {
         }
         self.previous_gray = Some(gray);
         // Samples that waited long enough without a face get their map.
-        let ready = self
-            .pending
-            .iter()
-            .take_while(|p| p.sample.time < now - FACE_NEAR_S - 1e-6)
-            .count();
-        let ready: Vec<Pending> = self.pending.drain(..ready).collect();
-        for p in ready {
-            seen.extend(self.salient(reframe, p, geometry)?);
-        }
+        seen.extend(self.map_waiting(reframe, geometry, now - FACE_NEAR_S - 1e-6)?);
         Ok(seen)
     }
 
     /// The saliency maps still waiting (at the end of a shot).
     fn finish(&mut self, reframe: &Reframe, geometry: &Geometry) -> Result<Vec<Seen>, JobError> {
+        self.map_waiting(reframe, geometry, f64::INFINITY)
+    }
+
+    /// Maps the waiting samples from before `before` seconds.
+    fn map_waiting(
+        &mut self,
+        reframe: &Reframe,
+        geometry: &Geometry,
+        before: f64,
+    ) -> Result<Vec<Seen>, JobError> {
+        let ready = self
+            .pending
+            .iter()
+            .take_while(|p| p.sample.time < before)
+            .count();
         let mut seen = Vec::new();
-        for p in std::mem::take(&mut self.pending) {
+        for p in self.pending.drain(..ready).collect::<Vec<_>>() {
             seen.extend(self.salient(reframe, p, geometry)?);
         }
         Ok(seen)
