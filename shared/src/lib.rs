@@ -30,6 +30,8 @@ pub mod pipeline;
 pub mod ports;
 #[cfg(feature = "video")]
 pub mod reframe;
+#[cfg(feature = "audio")]
+pub mod rhythm;
 pub mod submit;
 pub mod telemetry;
 #[cfg(feature = "video")]

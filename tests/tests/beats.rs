@@ -13,7 +13,7 @@ fn detect(input: &Path, params: Value) -> Result<(Value, String), JobError> {
         .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
     let template = OutputTemplate::parse(&format!("{}/", out.path().display()))?;
     let mut sink = OutputSink::new(out.path(), template, "music", 0, "job");
-    let output = BeatDetection.run(input, &params, &mut sink, &Context::default())?;
+    let output = BeatDetection::default().run(input, &params, &mut sink, &Context::default())?;
     Ok((output.data, output.message))
 }
 
@@ -207,10 +207,73 @@ fn audio_over_the_duration_limit_is_refused() -> anyhow::Result<()> {
         },
         ..Context::default()
     };
-    let err = BeatDetection
+    let err = BeatDetection::default()
         .run(&file, &json!({}), &mut sink, &ctx)
         .expect_err("over the limit");
     assert_eq!(err.code, ErrorCode::LimitExceeded, "{err}");
     assert!(err.message.contains("duration"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn the_opt_in_networks_find_the_beats_bars_and_meter() -> anyhow::Result<()> {
+    // Needs `scripts/fetch-models --opt-in madmom` (scripts/test runs it).
+    let dir = tempfile::tempdir()?;
+    for (meter, signature) in [(4u8, "4/4"), (3, "3/4")] {
+        let p = piece(110.0, 110.0, 24.0, meter, false, 0.0);
+        let file = render(dir.path(), &format!("meter{meter}"), &p.samples, &[])?;
+        let (result, message) =
+            detect(&file, json!({"Model": "madmom"})).map_err(|e| anyhow::anyhow!(e))?;
+        let found = beats(&result, "BeatList");
+        assert!(f_measure(&p.beats, &found) >= 0.9, "{meter}: {found:?}");
+        assert!(
+            (result["Bpm"].as_f64().unwrap_or(0.0) - 110.0).abs() < 3.0,
+            "{result}"
+        );
+        assert_eq!(result["TimeSignature"], signature, "{result}");
+        assert!(
+            f_measure(&downbeats(&p), &beats(&result, "DownBeatList")) >= 0.8,
+            "{meter}: {result}"
+        );
+        assert!(message.contains("BPM"), "{message}");
+    }
+    // Silence is not music to the networks either.
+    let silent = render(dir.path(), "silence", &vec![0.0; 44_100 * 5], &[])?;
+    let (result, message) =
+        detect(&silent, json!({"Model": "madmom"})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(beats(&result, "BeatList").is_empty(), "{result}");
+    assert!(message.contains("no beats"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn an_uninstalled_or_unknown_model_is_refused_naming_the_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(120.0, 120.0, 4.0, 4, false, 0.0);
+    let file = render(dir.path(), "short", &p.samples, &[])?;
+    let err = detect(&file, json!({"Model": "nope"})).expect_err("unknown model");
+    assert_eq!(err.code, ErrorCode::InvalidParameter, "{err}");
+    assert!(err.message.contains("madmom"), "{err}");
+
+    // A model folder with the runtime but without the opt-in networks.
+    let installed = iprod::inference::ModelDir::from_env();
+    let runtime = iprod::inference::manifest().runtime.file.clone();
+    let empty = tempfile::tempdir()?;
+    std::os::unix::fs::symlink(installed.path().join(&runtime), empty.path().join(&runtime))?;
+    let out = tempfile::tempdir()?;
+    let template = OutputTemplate::parse(&format!("{}/", out.path().display()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut sink = OutputSink::new(out.path(), template, "music", 0, "job");
+    let err = BeatDetection::new(iprod::inference::ModelDir::new(empty.path()))
+        .run(
+            &file,
+            &json!({"Model": "madmom"}),
+            &mut sink,
+            &Context::default(),
+        )
+        .expect_err("not installed");
+    assert_eq!(err.code, ErrorCode::InvalidParameter, "{err}");
+    assert!(err.message.contains("non-commercial"), "{err}");
+    assert!(err.message.contains("--opt-in madmom"), "{err}");
     Ok(())
 }

@@ -116,7 +116,9 @@ async fn the_beat_detection_events_run_jobs() -> anyhow::Result<()> {
             .await?,
     )?;
     world.upload("library/song.mp3", &file).await?;
-    let handler = world.handler(Arc::new(iprod::capabilities::beats::BeatDetection))?;
+    let handler = world.handler(Arc::new(
+        iprod::capabilities::beats::BeatDetection::default(),
+    ))?;
 
     let response = handler
         .handle(event(&world, "beat-detection-s3-put.json")?, None)

@@ -7,5 +7,5 @@ use iprod::capabilities::beats::BeatDetection;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    iprod::lambda::serve(Arc::new(BeatDetection)).await
+    iprod::lambda::serve(Arc::new(BeatDetection::default())).await
 }

@@ -26,6 +26,9 @@ pub struct TrackerSettings {
     /// How much onsets halfway between beats, nearly as strong as the
     /// beats, count against a level.
     pub between_weight: f64,
+    /// Onsets between beats stronger than this share of the beats' mean
+    /// mean that a level skips beats (weaker ones are subdivisions).
+    pub skip_ratio: f64,
     /// Weight of the bass-band onsets against all onsets in the activation
     /// (1 = equal).
     pub bass_weight: f32,
@@ -41,6 +44,7 @@ impl Default for TrackerSettings {
             observation_lambda: 16.0,
             prior_strength: 0.5,
             between_weight: 1.0,
+            skip_ratio: 0.7,
             bass_weight: 1.0,
         }
     }
@@ -85,16 +89,85 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     if act.len() < (2.0 * fps) as usize || active < 4 {
         return None;
     }
-    let global = estimate_bpm(
+    let beat_frames = metrical_level(&act, fps, settings)?;
+    let (positions, meter, downbeat_confidence) = downbeats(features, &beat_frames);
+    Some(finish(
         &act,
+        fps,
+        &beat_frames,
+        positions,
+        meter,
+        downbeat_confidence,
+    ))
+}
+
+/// Tracks beats and downbeats in the frame-wise beat and downbeat
+/// probabilities of a network (at `fps` frames a second). Only the span
+/// between the first and the last frame where either passes 0.05 is
+/// tracked, so silence around the music gets no beats. `None` when
+/// nothing passes or the span is under two seconds.
+pub fn track_activations(
+    beat: &[f32],
+    down: &[f32],
+    fps: f64,
+    settings: &TrackerSettings,
+) -> Option<BeatTrack> {
+    const THRESHOLD: f32 = 0.05;
+    let act: Vec<f32> = beat
+        .iter()
+        .zip(down)
+        .map(|(b, d)| (b + d).min(0.95))
+        .collect();
+    let first = act.iter().position(|&a| a > THRESHOLD)?;
+    let last = act.iter().rposition(|&a| a > THRESHOLD)?;
+    if ((last - first) as f64) < 2.0 * fps {
+        return None;
+    }
+    let span = &act[first..=last];
+    let beat_frames: Vec<usize> = metrical_level(span, fps, settings)?
+        .into_iter()
+        .map(|f| f + first)
+        .collect();
+    // Each beat's share of downbeat probability, near its frame.
+    let near_max = |env: &[f32], b: usize| {
+        let lo = b.saturating_sub(2);
+        let hi = (b + 2).min(env.len() - 1);
+        f64::from(env[lo..=hi].iter().copied().fold(0f32, f32::max))
+    };
+    let probability: Vec<f64> = beat_frames
+        .iter()
+        .map(|&b| {
+            let (bt, dn) = (near_max(beat, b), near_max(down, b));
+            dn / (bt + dn).max(1e-6)
+        })
+        .collect();
+    let (positions, meter, downbeat_confidence) = if beat_frames.len() < 8 {
+        fallback_positions(beat_frames.len())
+    } else {
+        bar_positions(&probability)
+    };
+    Some(finish(
+        &act,
+        fps,
+        &beat_frames,
+        positions,
+        meter,
+        downbeat_confidence,
+    ))
+}
+
+/// The beats of `act` at the metrical level that fits it best: the
+/// autocorrelation often prefers a neighbouring level (half, double, 2/3
+/// or 3/2 of the beat), so each is tracked and the one whose beats land on
+/// the strongest onsets, weighted by the tempo prior, is kept.
+fn metrical_level(act: &[f32], fps: f64, settings: &TrackerSettings) -> Option<Vec<usize>> {
+    let global = estimate_bpm(
+        act,
         fps,
         settings.min_bpm,
         settings.max_bpm,
         settings.prior_bpm,
     )?;
-    // The autocorrelation often prefers a neighbouring metrical level (half,
-    // double, 2/3 or 3/2 of the beat). Track at each level and keep the one
-    // whose beats land on the strongest onsets, weighted by the prior.
     let prior = |bpm: f64| {
         let octaves = (bpm / settings.prior_bpm).log2();
         (-0.5 * octaves * octaves).exp()
@@ -106,7 +179,7 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
         if centre < settings.min_bpm || centre > settings.max_bpm {
             continue;
         }
-        let frames = track_range(&act, fps, centre, 1.35, settings);
+        let frames = track_range(act, fps, centre, 1.35, settings);
         if frames.len() < 2 {
             continue;
         }
@@ -130,35 +203,43 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
         let tracked = 60.0 * fps / median_interval(&frames);
         // Weaker onsets between beats are subdivisions and fine; onsets as
         // strong as the beats themselves mean this level skips beats.
-        let skipped = (between - 0.7 * on_beats).max(0.0);
+        let skipped = (between - settings.skip_ratio * on_beats).max(0.0);
         let score = (on_beats - settings.between_weight * skipped - overall)
             * prior(tracked).powf(settings.prior_strength);
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, frames));
         }
     }
-    let (_, beat_frames) = best?;
-    if beat_frames.len() < 2 {
-        return None;
-    }
+    best.map(|(_, frames)| frames).filter(|f| f.len() >= 2)
+}
+
+/// A [`BeatTrack`] from beat frames of `act` and their bar positions
+/// (0 = downbeat).
+fn finish(
+    act: &[f32],
+    fps: f64,
+    beat_frames: &[usize],
+    positions: Vec<u8>,
+    meter: u8,
+    downbeat_confidence: f64,
+) -> BeatTrack {
     let beats: Vec<f64> = beat_frames.iter().map(|&f| f as f64 / fps).collect();
     let mut intervals: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
     intervals.sort_by(f64::total_cmp);
     let bpm = 60.0 / intervals[intervals.len() / 2];
+    let overall = act.iter().map(|&a| f64::from(a)).sum::<f64>() / act.len() as f64;
     let on_beats =
         beat_frames.iter().map(|&f| f64::from(act[f])).sum::<f64>() / beat_frames.len() as f64;
     let confidence = ((on_beats - overall) / (on_beats + 1e-6)).clamp(0.0, 1.0);
-    let (positions, meter, downbeat_confidence) = downbeats(features, &beat_frames);
-    let positions = positions.iter().map(|p| p + 1).collect();
-    Some(BeatTrack {
+    BeatTrack {
         tempo_curve: tempo_curve(&beats),
         beats,
-        positions,
+        positions: positions.iter().map(|p| p + 1).collect(),
         meter,
         bpm,
         confidence,
         downbeat_confidence,
-    })
+    }
 }
 
 /// Median distance between consecutive frames (1 when fewer than two).
@@ -314,7 +395,7 @@ fn zscore(values: &[f64]) -> Vec<f64> {
 /// positions (0 = downbeat), the meter and a confidence.
 fn downbeats(features: &Features, beats: &[usize]) -> (Vec<u8>, u8, f64) {
     if beats.len() < 8 {
-        return ((0..beats.len()).map(|k| (k % 4) as u8).collect(), 4, 0.0);
+        return fallback_positions(beats.len());
     }
     let frames = features.onset.len();
     let n = beats.len();
@@ -358,17 +439,29 @@ fn downbeats(features: &Features, beats: &[usize]) -> (Vec<u8>, u8, f64) {
         .map(|&b| near_max(&features.onset, b))
         .collect();
     let (zc, zb, za) = (zscore(&change), zscore(&bass), zscore(&accent));
-    let evidence: Vec<f64> = (0..n).map(|k| zc[k] + 0.5 * zb[k] + 0.3 * za[k]).collect();
-    bar_positions(&evidence)
+    // Evidence on a z-score scale, as a probability.
+    let probability: Vec<f64> = (0..n)
+        .map(|k| {
+            let e = zc[k] + 0.5 * zb[k] + 0.3 * za[k];
+            1.0 / (1.0 + (-(1.5 * (e - 0.5))).exp())
+        })
+        .collect();
+    bar_positions(&probability)
+}
+
+/// Bars of four from the first beat, with no confidence: too few beats to
+/// tell.
+fn fallback_positions(beats: usize) -> (Vec<u8>, u8, f64) {
+    ((0..beats).map(|k| (k % 4) as u8).collect(), 4, 0.0)
 }
 
 /// Viterbi over bar positions: states are (meter 3 or 4, position), the
 /// position advances by one each beat, may restart early (an irregular
 /// short bar, rare), and the meter changes only at bar lines (rarer).
-/// `evidence` is each beat's downbeat-likeness (z-score scale). Returns
-/// the position (0 = downbeat) of each beat, the meter most used, and a
+/// `probability` is each beat's chance of being a downbeat. Returns the
+/// position (0 = downbeat) of each beat, the meter most used, and a
 /// confidence.
-fn bar_positions(evidence: &[f64]) -> (Vec<u8>, u8, f64) {
+fn bar_positions(probability: &[f64]) -> (Vec<u8>, u8, f64) {
     const RESTART: f64 = 0.02;
     const METER_CHANGE: f64 = 0.001;
     let states: Vec<(u8, u8)> = [3u8, 4u8]
@@ -376,9 +469,8 @@ fn bar_positions(evidence: &[f64]) -> (Vec<u8>, u8, f64) {
         .flat_map(|&m| (0..m).map(move |p| (m, p)))
         .collect();
     let ns = states.len();
-    let down = |e: f64| 1.0 / (1.0 + (-(1.5 * (e - 0.5))).exp());
-    let emit = |state: (u8, u8), e: f64| {
-        let d = down(e).clamp(1e-4, 1.0 - 1e-4);
+    let emit = |state: (u8, u8), p: f64| {
+        let d = p.clamp(1e-4, 1.0 - 1e-4);
         if state.1 == 0 {
             d.ln()
         } else {
@@ -415,12 +507,12 @@ fn bar_positions(evidence: &[f64]) -> (Vec<u8>, u8, f64) {
         .iter()
         .map(|&st| {
             (if st.0 == 4 { 0.6f64 } else { 0.4 }).ln() - f64::from(st.0).ln()
-                + emit(st, evidence[0])
+                + emit(st, probability[0])
         })
         .collect();
-    let mut back: Vec<Vec<usize>> = Vec::with_capacity(evidence.len());
+    let mut back: Vec<Vec<usize>> = Vec::with_capacity(probability.len());
     back.push((0..ns).collect());
-    for &e in &evidence[1..] {
+    for &e in &probability[1..] {
         let mut next = vec![f64::NEG_INFINITY; ns];
         let mut arg = vec![0usize; ns];
         for (j, &to) in states.iter().enumerate() {
@@ -443,8 +535,8 @@ fn bar_positions(evidence: &[f64]) -> (Vec<u8>, u8, f64) {
     let mut state = (0..ns)
         .max_by(|&a, &b| delta[a].total_cmp(&delta[b]))
         .unwrap_or(0);
-    let mut path = vec![0usize; evidence.len()];
-    for k in (0..evidence.len()).rev() {
+    let mut path = vec![0usize; probability.len()];
+    for k in (0..probability.len()).rev() {
         path[k] = state;
         state = back[k][state];
     }
@@ -452,12 +544,12 @@ fn bar_positions(evidence: &[f64]) -> (Vec<u8>, u8, f64) {
     let fours = path.iter().filter(|&&i| states[i].0 == 4).count();
     let meter = if fours * 2 >= path.len() { 4 } else { 3 };
     let (mut on, mut on_n, mut off, mut off_n) = (0f64, 0usize, 0f64, 0usize);
-    for (&p, &e) in positions.iter().zip(evidence) {
+    for (&p, &d) in positions.iter().zip(probability) {
         if p == 0 {
-            on += down(e);
+            on += d;
             on_n += 1;
         } else {
-            off += down(e);
+            off += d;
             off_n += 1;
         }
     }
@@ -486,4 +578,68 @@ fn tempo_curve(beats: &[f64]) -> Vec<(f64, f64)> {
         ));
     }
     curve
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Network-like probabilities at 100 fps: silence, then a beat every
+    /// `period` s for `seconds`, every `meter`-th one a downbeat.
+    fn activations(
+        lead: f64,
+        period: f64,
+        seconds: f64,
+        meter: usize,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+        let n = ((lead + seconds + 2.0) * 100.0) as usize;
+        let (mut beat, mut down) = (vec![0.01f32; n], vec![0.005f32; n]);
+        let mut times = Vec::new();
+        let mut k = 0;
+        let mut t = lead;
+        while t < lead + seconds {
+            let f = (t * 100.0).round() as usize;
+            for (d, w) in [(0usize, 0.7f32), (1, 0.3)] {
+                let (target, other) = if k % meter == 0 {
+                    (&mut down, &mut beat)
+                } else {
+                    (&mut beat, &mut down)
+                };
+                target[f + d] = w;
+                other[f + d] = 0.05 * w;
+            }
+            times.push(t);
+            k += 1;
+            t += period;
+        }
+        (beat, down, times)
+    }
+
+    #[test]
+    fn network_probabilities_give_beats_bars_and_no_beats_in_the_silence_before() {
+        for meter in [3usize, 4] {
+            let (beat, down, truth) = activations(3.0, 0.5, 20.0, meter);
+            let track = track_activations(&beat, &down, 100.0, &TrackerSettings::default())
+                .expect("a track");
+            assert!((track.bpm - 120.0).abs() < 2.0, "{}", track.bpm);
+            assert_eq!(usize::from(track.meter), meter);
+            assert!(
+                track.beats[0] > 2.9,
+                "beat in the silence: {:?}",
+                track.beats
+            );
+            let hits = truth
+                .iter()
+                .filter(|t| track.beats.iter().any(|b| (b - *t).abs() < 0.03))
+                .count();
+            assert!(hits + 1 >= truth.len(), "{hits} of {}", truth.len());
+            // Downbeats on every meter-th true beat.
+            for (b, p) in track.beats.iter().zip(&track.positions) {
+                let k = ((b - 3.0) / 0.5).round() as usize;
+                assert_eq!(*p == 1, k % meter == 0, "beat {b} at position {p}");
+            }
+        }
+        let silent = vec![0.01f32; 1000];
+        assert!(track_activations(&silent, &silent, 100.0, &TrackerSettings::default()).is_none());
+    }
 }

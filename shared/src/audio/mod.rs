@@ -3,6 +3,7 @@
 
 pub mod beats;
 pub mod features;
+pub mod rnn;
 pub mod structure;
 pub mod tempo;
 

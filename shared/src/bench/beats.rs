@@ -1,7 +1,9 @@
 //! `iprod bench beats DIR`: our beat tracker against librosa on annotated
-//! audio. Ours runs here (decode + analysis, timed per file) and writes
-//! its beats; `scripts/bench/beats_peer.py` then runs librosa in the same
-//! run and scores both with mir_eval.
+//! audio, or with `--model madmom` our opt-in neural path against madmom
+//! itself. Ours runs here (decode + analysis, timed per file; models are
+//! opened before the clock starts) and writes its beats;
+//! `scripts/bench/beats_peer.py` then runs the peer in the same run and
+//! scores both with mir_eval.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,9 +12,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::capabilities::beats::{analyse, to_result};
+use crate::capabilities::beats::{to_result, BeatDetection};
 use crate::capabilities::Context;
-use crate::domain::music::BeatParams;
+use crate::domain::music::{BeatModel, BeatParams};
 
 const AUDIO: [&str; 7] = ["flac", "wav", "mp3", "ogg", "m4a", "aac", "mp4"];
 
@@ -34,12 +36,13 @@ pub fn annotated(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Runs the benchmark; `python` is the interpreter with librosa and
-/// mir_eval, `script` the peer script.
+/// Runs the benchmark with `model`; `python` is the interpreter with the
+/// peer (librosa, or madmom for the madmom model) and mir_eval, `script`
+/// the peer script.
 ///
 /// # Errors
 /// When a file cannot be analysed or the peer script fails.
-pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
+pub fn run(dir: &Path, model: BeatModel, python: &Path, script: &Path) -> anyhow::Result<()> {
     let files = annotated(dir);
     anyhow::ensure!(
         !files.is_empty(),
@@ -48,8 +51,15 @@ pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
     );
     let out = tempfile::tempdir().context("creating a work folder")?;
     let mut timing: BTreeMap<String, f64> = BTreeMap::new();
-    let params = BeatParams::default();
+    let params = BeatParams {
+        model,
+        ..BeatParams::default()
+    };
     let ctx = Context::default();
+    let detector = BeatDetection::default();
+    if model != BeatModel::Default {
+        detector.warm_up().map_err(|e| anyhow::anyhow!(e.message))?;
+    }
     for file in &files {
         let name = file
             .file_stem()
@@ -57,15 +67,11 @@ pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
             .unwrap_or_default()
             .to_owned();
         let start = Instant::now();
-        let analysis = analyse(file, &params, &ctx)
+        let (track, duration, offset) = detector
+            .beats(file, &params, &ctx)
             .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message))?;
         timing.insert(name.clone(), start.elapsed().as_secs_f64());
-        let result = to_result(
-            analysis.track.as_ref(),
-            analysis.duration,
-            analysis.offset,
-            String::new(),
-        );
+        let result = to_result(track.as_ref(), duration, offset, String::new());
         let text: String = result
             .beat_list
             .iter()
@@ -75,10 +81,15 @@ pub fn run(dir: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
         std::fs::write(out.path().join(format!("{name}.beats")), text)?;
     }
     std::fs::write(out.path().join("timing.json"), serde_json::to_vec(&timing)?)?;
+    let peer = match model {
+        BeatModel::Default => "librosa",
+        BeatModel::Madmom => "madmom",
+    };
     let status = Command::new(python)
         .arg(script)
         .arg(dir)
         .arg(out.path())
+        .arg(peer)
         .status()
         .with_context(|| {
             format!(

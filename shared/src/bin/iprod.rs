@@ -120,12 +120,16 @@ enum Bench {
         #[arg(long, default_value = "scripts/bench/chorus_peer.py")]
         script: PathBuf,
     },
-    /// AudioBeatDetection vs librosa on audio with `<name>.beats`
-    /// annotations: F-measure, CMLt, AMLt (mir_eval), downbeat F, and wall
-    /// time of both in the same run. Needs `scripts/bench-music`'s venv.
+    /// AudioBeatDetection vs librosa (or, with `--model madmom`, vs madmom)
+    /// on audio with `<name>.beats` annotations: F-measure, CMLt, AMLt
+    /// (mir_eval), downbeat F, and wall time of both in the same run. Needs
+    /// `scripts/bench-music`'s venv.
     Beats {
         /// Folder of audio files and their `.beats` files.
         dir: PathBuf,
+        /// `default`, or `madmom` (the opt-in networks, against madmom).
+        #[arg(long, default_value = "default")]
+        model: String,
         /// Python with librosa and mir_eval.
         #[arg(long, default_value = ".venv-bench/bin/python")]
         python: PathBuf,
@@ -213,9 +217,14 @@ async fn main() -> ExitCode {
                 }
                 Bench::Beats {
                     dir,
+                    model,
                     python,
                     script,
-                } => iprod::bench::beats::run(&dir, &python, &script),
+                } => iprod::domain::music::BeatParams::try_from(
+                    &serde_json::json!({ "Model": model }),
+                )
+                .map_err(|e| anyhow::anyhow!(e.message))
+                .and_then(|p| iprod::bench::beats::run(&dir, p.model, &python, &script)),
                 Bench::Chorus {
                     dir,
                     audio,

@@ -6,21 +6,96 @@
 //! autocorrelation with a log-normal tempo prior picks inside
 //! `MinBpm`–`MaxBpm`. Downbeats come from the bar phase and meter whose
 //! beats carry the most harmonic (chroma) change, bass onsets and accent.
+//!
+//! With `Model: "madmom"` (opt-in: non-commercial weights), madmom's joint
+//! beat/downbeat networks give the frame-wise probabilities instead, and
+//! the same trackers decode them.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use super::{Capability, CapabilityOutput, Context, OutputSink};
-use crate::audio::beats::{track, BeatTrack, TrackerSettings};
+use crate::audio::beats::{track, track_activations, BeatTrack, TrackerSettings};
 use crate::audio::features::{features, Features};
-use crate::audio::SAMPLE_RATE;
-use crate::domain::music::{BeatParams, BeatResult, TempoPoint};
+use crate::audio::{rnn, SAMPLE_RATE};
+use crate::domain::music::{BeatModel, BeatParams, BeatResult, TempoPoint};
 use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::inference::{InferenceError, ModelDir};
 use crate::media::decode_mono;
+use crate::rhythm::RhythmNet;
 
-/// The `AudioBeatDetection` capability.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BeatDetection;
+/// The `AudioBeatDetection` capability. The default method needs no model;
+/// the opt-in networks are opened on the first job that asks for them.
+#[derive(Debug)]
+pub struct BeatDetection {
+    models: ModelDir,
+    net: OnceLock<Result<Arc<RhythmNet>, InferenceError>>,
+}
+
+impl Default for BeatDetection {
+    /// Models (only for `Model: "madmom"`) from `IPROD_MODELS`.
+    fn default() -> Self {
+        Self::new(ModelDir::from_env())
+    }
+}
+
+impl BeatDetection {
+    /// The capability, with opt-in models looked for in `models`.
+    pub fn new(models: ModelDir) -> Self {
+        Self {
+            models,
+            net: OnceLock::new(),
+        }
+    }
+
+    /// The beats of `input` by the method `params` names, the seconds
+    /// analysed and where they start in the source.
+    ///
+    /// # Errors
+    /// Media errors; `InvalidParameter` (Model) when the opt-in networks
+    /// are not installed; `Timeout` when cancelled.
+    pub fn beats(
+        &self,
+        input: &Path,
+        params: &BeatParams,
+        ctx: &Context,
+    ) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+        match params.model {
+            BeatModel::Default => {
+                let a = analyse(input, params, ctx)?;
+                Ok((a.track, a.duration, a.offset))
+            }
+            BeatModel::Madmom => analyse_neural(self.net()?.as_ref(), input, params, ctx),
+        }
+    }
+
+    /// Opens the opt-in networks now instead of at the first job that
+    /// needs them.
+    ///
+    /// # Errors
+    /// As [`BeatDetection::beats`] when they are not installed.
+    pub fn warm_up(&self) -> Result<(), JobError> {
+        self.net().map(|_| ())
+    }
+
+    /// The opt-in networks, opened once.
+    fn net(&self) -> Result<Arc<RhythmNet>, JobError> {
+        self.net
+            .get_or_init(|| RhythmNet::load(&self.models).map(Arc::new))
+            .clone()
+            .map_err(|e| {
+                JobError::param(
+                    "Model",
+                    format!(
+                        "\"madmom\" is not available in this deployment ({e}); its weights are \
+                         CC BY-NC-SA 4.0 (non-commercial) and are installed only on request: \
+                         scripts/fetch-models --opt-in madmom"
+                    ),
+                )
+            })
+    }
+}
 
 impl Capability for BeatDetection {
     fn function(&self) -> FunctionName {
@@ -39,12 +114,7 @@ impl Capability for BeatDetection {
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError> {
         let params = BeatParams::try_from(params)?;
-        let Analysis {
-            track,
-            duration,
-            offset,
-            ..
-        } = analyse(input, &params, ctx)?;
+        let (track, duration, offset) = self.beats(input, &params, ctx)?;
         ctx.progress.update(0.9);
         let file = sink.plan("beats", "txt", "text/plain", false)?;
         let result = to_result(track.as_ref(), duration, offset, file.location.to_string());
@@ -100,15 +170,7 @@ pub fn analyse(input: &Path, params: &BeatParams, ctx: &Context) -> Result<Analy
     let f = features(&audio.samples);
     ctx.progress.update(0.6);
     let features_ms = started.elapsed().as_secs_f64() * 1e3 - decoded_ms;
-    let settings = TrackerSettings {
-        min_bpm: params.min_bpm,
-        max_bpm: params.max_bpm,
-        prior_bpm: TrackerSettings::default()
-            .prior_bpm
-            .clamp(params.min_bpm, params.max_bpm),
-        ..TrackerSettings::default()
-    };
-    let track = track(&f, &settings);
+    let track = track(&f, &settings(params));
     tracing::debug!(
         decoded_ms,
         features_ms,
@@ -122,6 +184,58 @@ pub fn analyse(input: &Path, params: &BeatParams, ctx: &Context) -> Result<Analy
         duration: audio.duration_s(),
         offset: audio.offset_s,
     })
+}
+
+/// The tracker within the tempo range of `params`.
+fn settings(params: &BeatParams) -> TrackerSettings {
+    TrackerSettings {
+        min_bpm: params.min_bpm,
+        max_bpm: params.max_bpm,
+        prior_bpm: TrackerSettings::default()
+            .prior_bpm
+            .clamp(params.min_bpm, params.max_bpm),
+        ..TrackerSettings::default()
+    }
+}
+
+/// The opt-in path: decodes at the networks' rate, runs them and tracks
+/// their probabilities. Returns the track, the seconds analysed and the
+/// offset.
+///
+/// # Errors
+/// Media errors; `InternalError` when inference fails; `Timeout` when
+/// cancelled.
+fn analyse_neural(
+    net: &RhythmNet,
+    input: &Path,
+    params: &BeatParams,
+    ctx: &Context,
+) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+    let audio = decode_mono(
+        input,
+        rnn::SAMPLE_RATE,
+        &ctx.limits,
+        params.start_time,
+        params.end_time,
+    )?;
+    if ctx.cancelled() {
+        return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
+    }
+    ctx.progress.update(0.2);
+    let x = rnn::input(&audio.samples);
+    ctx.progress.update(0.4);
+    let act = net
+        .activations(&x)
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+    ctx.progress.update(0.8);
+    // The networks fire on beats, hardly on subdivisions: a clear peak
+    // between two tracked beats is a skipped beat.
+    let settings = TrackerSettings {
+        skip_ratio: 0.5,
+        ..settings(params)
+    };
+    let track = track_activations(&act.beat, &act.downbeat, rnn::FPS, &settings);
+    Ok((track, audio.duration_s(), audio.offset_s))
 }
 
 fn round3(x: f64) -> f64 {

@@ -250,7 +250,7 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
         #[cfg(feature = "video")]
         FunctionName::VideoGreenScreenMatting => Ok(Arc::new(greenscreen::GreenScreen)),
         #[cfg(feature = "audio")]
-        FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection)),
+        FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection::default())),
         #[cfg(feature = "audio")]
         FunctionName::MusicSegmentDetect => Ok(Arc::new(segments::SegmentDetection)),
         #[cfg(all(feature = "video", feature = "onnx"))]

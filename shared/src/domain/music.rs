@@ -17,6 +17,21 @@ pub struct BeatParams {
     pub start_time: Option<f64>,
     /// Analyse up to this time, seconds.
     pub end_time: Option<f64>,
+    /// Which method finds the beats.
+    pub model: BeatModel,
+}
+
+/// The method behind `AudioBeatDetection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BeatModel {
+    /// Spectral-flux onsets and an HMM over beat period and phase: pure
+    /// DSP, permissively licensed (the default).
+    #[serde(rename = "default")]
+    Default,
+    /// madmom's joint beat/downbeat networks (weights CC BY-NC-SA 4.0,
+    /// non-commercial; only when asked for and installed).
+    #[serde(rename = "madmom")]
+    Madmom,
 }
 
 impl Default for BeatParams {
@@ -26,6 +41,7 @@ impl Default for BeatParams {
             max_bpm: 215.0,
             start_time: None,
             end_time: None,
+            model: BeatModel::Default,
         }
     }
 }
@@ -41,6 +57,13 @@ impl TryFrom<&serde_json::Value> for BeatParams {
             max_bpm: r.number("MaxBpm", 20.0..=300.0)?.unwrap_or(d.max_bpm),
             start_time: r.number("StartTime", 0.0..=86_400.0)?,
             end_time: r.number("EndTime", 0.0..=86_400.0)?,
+            model: r
+                .choice("Model", &["default", "madmom"], |v| match v {
+                    "default" => Some(BeatModel::Default),
+                    "madmom" => Some(BeatModel::Madmom),
+                    _ => None,
+                })?
+                .unwrap_or(d.model),
         };
         r.finish()?;
         if parsed.max_bpm < parsed.min_bpm * 1.2 {

@@ -21,6 +21,11 @@ pub struct ModelSpec {
     pub sha256: String,
     /// Licence of the weights (or library).
     pub licence: String,
+    /// Set for files outside the default path (e.g. non-commercial
+    /// weights): fetched only with `scripts/fetch-models --opt-in NAME`
+    /// and used only when a job asks for them.
+    #[serde(default)]
+    pub opt_in: Option<String>,
     /// Input names, in order.
     #[serde(default)]
     pub inputs: Vec<String>,
@@ -62,7 +67,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_embedded_manifest_names_every_file_with_a_sha256_and_a_permissive_licence() {
+    fn the_embedded_manifest_names_every_file_with_a_sha256_and_a_permissive_licence_unless_opt_in()
+    {
         let m = manifest();
         assert_eq!(m.runtime.file, "libonnxruntime.so.1.32.0");
         assert!(!m.models.is_empty());
@@ -70,14 +76,18 @@ mod tests {
             assert_eq!(spec.sha256.len(), 64, "{}", spec.name);
             assert!(spec.sha256.chars().all(|c| c.is_ascii_hexdigit()));
             assert!(spec.bytes > 0);
+            let permissive =
+                ["MIT", "Apache-2.0", "BSD-3-Clause", "CC-BY-4.0"].contains(&spec.licence.as_str());
             assert!(
-                ["MIT", "Apache-2.0", "BSD-3-Clause", "CC-BY-4.0"].contains(&spec.licence.as_str()),
-                "{} is {}: not on the default path",
+                permissive || spec.opt_in.is_some(),
+                "{} is {}: not on the default path unless opt-in",
                 spec.name,
                 spec.licence
             );
         }
         assert!(m.model("ppocr-v6-det-small").is_some());
+        let madmom = m.model("madmom-downbeats-blstm-1");
+        assert_eq!(madmom.and_then(|s| s.opt_in.as_deref()), Some("madmom"));
         assert!(m.model("nope").is_none());
     }
 }

@@ -193,6 +193,20 @@ impl ModelDir {
                 spec.inputs, spec.outputs
             )));
         }
+        // Inputs after the first with a fixed shape (recurrent states) start
+        // at zero on every run.
+        let states: Vec<(String, Vec<i64>)> = session
+            .inputs()
+            .iter()
+            .skip(1)
+            .filter_map(|i| {
+                let shape: Vec<i64> = i.dtype().tensor_shape()?.iter().copied().collect();
+                shape
+                    .iter()
+                    .all(|&d| d > 0)
+                    .then(|| (i.name().to_owned(), shape))
+            })
+            .collect();
         let metadata = session
             .metadata()
             .ok()
@@ -208,6 +222,7 @@ impl ModelDir {
             name: name.to_owned(),
             session: Mutex::new(session),
             metadata,
+            states,
         })
     }
 }
@@ -222,6 +237,8 @@ pub struct Model {
     name: String,
     session: Mutex<Session>,
     metadata: Vec<(String, String)>,
+    /// Further inputs fed with zeros: name and shape.
+    states: Vec<(String, Vec<i64>)>,
 }
 
 impl Model {
@@ -252,8 +269,10 @@ impl Model {
             .map(|mut all| all.swap_remove(0))
     }
 
-    /// Runs the model on one `f32` tensor of `shape` and returns the shapes
-    /// and values of its first `count` outputs.
+    /// Runs the model on one `f32` tensor of `shape` (its first input; any
+    /// further inputs, the initial states of a recurrent network, are
+    /// zeros) and returns the shapes and values of its first `count`
+    /// outputs.
     ///
     /// # Errors
     /// [`InferenceError::Run`], also when the model has fewer outputs.
@@ -273,7 +292,21 @@ impl Model {
             .session
             .lock()
             .map_err(|_| err(&"a previous run panicked"))?;
-        let outputs = session.run(ort::inputs![tensor]).map_err(|e| err(&e))?;
+        let outputs = if self.states.is_empty() {
+            session.run(ort::inputs![tensor])
+        } else {
+            let first = session.inputs()[0].name().to_owned();
+            let mut feed: Vec<(String, ort::session::SessionInputValue<'_>)> =
+                vec![(first, tensor.into())];
+            for (name, shape) in &self.states {
+                let zeros = vec![0f32; shape.iter().product::<i64>() as usize];
+                let state =
+                    ort::value::Tensor::from_array((shape.clone(), zeros)).map_err(|e| err(&e))?;
+                feed.push((name.clone(), state.into()));
+            }
+            session.run(feed)
+        }
+        .map_err(|e| err(&e))?;
         if outputs.len() < count.max(1) {
             return Err(err(&format!("{} outputs, {count} wanted", outputs.len())));
         }
