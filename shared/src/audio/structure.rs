@@ -1,8 +1,13 @@
-//! Song structure from beat-synchronous features: sections found as
-//! changes in a self-similarity matrix (Foote novelty), snapped to bar
-//! lines, grouped by repetition into labels (A, B, C…), and the chorus
-//! chosen as the most repeated, loud and bright label that is not the
-//! opening material.
+//! Song structure from beat-synchronous features. Repeated phrases first:
+//! passages of 2, 4, 8, 16 or 32 bars (10–40 s) whose chroma sequence
+//! comes back elsewhere in the song, chosen greedily by how much of the
+//! song they explain, each a label (A, B, C… in order of appearance).
+//! The music no phrase explains is cut where a self-similarity matrix
+//! changes (Foote novelty), at bar lines, and grouped by repetition. The
+//! chorus is the second recurring phrase: in verse–chorus form the first
+//! material that comes back is the verse, the next the chorus. Without
+//! recurring phrases it is the repeated group that is loudest and
+//! brightest and does not open the song.
 
 use super::features::Features;
 
@@ -186,6 +191,138 @@ fn novelty(s: &[f32], n: usize, half: usize) -> Vec<f32> {
     out
 }
 
+/// Mean diagonal similarity at which a passage counts as coming back.
+const RECUR: f64 = 0.75;
+/// Similarity a passage has with any other of the same song by chance
+/// (same key and instruments): only what lies above it explains music.
+const CHANCE: f64 = 0.5;
+/// How far above the song's mean novelty the change inside a phrase must
+/// be for the phrase to be split there (see [`phrases`]).
+const SPLIT: f64 = 1.5;
+/// Shortest and longest phrase, seconds.
+const PHRASE_S: std::ops::RangeInclusive<f64> = 10.0..=40.0;
+
+/// Recurring phrases of a song, as beat ranges per phrase, phrases in
+/// order of first appearance. `s` is the (n × n) chroma self-similarity,
+/// `meter` beats a bar, `beat_s` seconds a beat.
+///
+/// Every passage of 2, 4, 8, 16 or 32 bars lasting 10–40 s, starting on
+/// any beat, is matched against every other place (mean similarity along
+/// the diagonal, from prefix sums: O(n²) per length); the places at
+/// [`RECUR`] or above, best first and not overlapping, are its
+/// occurrences. Passages are then taken greedily by how much music they
+/// explain (the similarity above [`CHANCE`] times the length, summed over
+/// the repeats), each keeping the occurrences still free. A passage whose
+/// occurrences all follow each other at once is either two sections that
+/// always come together (verse then chorus, twice): split at the bar line
+/// where `nov` (the novelty curve) is highest in every occurrence, when
+/// that is [`SPLIT`] times the song's mean novelty; or, with no such
+/// change, a riff repeated in place, which is not a recurring section.
+fn phrases(
+    s: &[f32],
+    nov: &[f32],
+    n: usize,
+    meter: usize,
+    beat_s: f64,
+) -> Vec<Vec<(usize, usize)>> {
+    let novelty_mean = nov.iter().map(|&v| f64::from(v)).sum::<f64>() / n.max(1) as f64;
+    let min_len = (PHRASE_S.start() / beat_s).ceil() as usize;
+    // The bar line inside a phrase where the music changes most in all
+    // its occurrences at once, when that change stands out.
+    let split = |occ: &[(usize, usize)]| -> Option<usize> {
+        let l = occ[0].1 - occ[0].0;
+        (1..l / meter)
+            .map(|bar| bar * meter)
+            .filter(|&j| j >= min_len && l - j >= min_len)
+            .map(|j| {
+                let v =
+                    occ.iter().map(|&(a, _)| f64::from(nov[a + j])).sum::<f64>() / occ.len() as f64;
+                (j, v)
+            })
+            .max_by(|x, y| x.1.total_cmp(&y.1))
+            .filter(|&(_, v)| v >= SPLIT * novelty_mean)
+            .map(|(j, _)| j)
+    };
+    // diag[d][i]: the sum of s[k, k + d] for k < i.
+    let diag: Vec<Vec<f64>> = (0..n)
+        .map(|d| {
+            let mut p = Vec::with_capacity(n - d + 1);
+            let mut acc = 0.0;
+            p.push(acc);
+            for k in 0..n - d {
+                acc += f64::from(s[k * n + k + d]);
+                p.push(acc);
+            }
+            p
+        })
+        .collect();
+    let mut candidates: Vec<(f64, usize, Vec<usize>)> = Vec::new();
+    for bars in [2usize, 4, 8, 16, 32] {
+        let l = bars * meter;
+        if 2 * l > n || !PHRASE_S.contains(&(l as f64 * beat_s)) {
+            continue;
+        }
+        for a in 0..=n - l {
+            let similarity = |b: usize| {
+                let (lo, hi) = (a.min(b), a.max(b));
+                let d = &diag[hi - lo];
+                (d[lo + l] - d[lo]) / l as f64
+            };
+            let mut matches: Vec<(usize, f64)> = (0..=n - l)
+                .filter(|&b| b.abs_diff(a) >= l)
+                .map(|b| (b, similarity(b)))
+                .filter(|&(_, v)| v >= RECUR)
+                .collect();
+            if matches.is_empty() {
+                continue;
+            }
+            matches.sort_by(|x, y| y.1.total_cmp(&x.1));
+            let mut starts = vec![a];
+            let mut explained = 0.0;
+            for (b, v) in matches {
+                if starts.iter().all(|&o| o.abs_diff(b) >= l) {
+                    starts.push(b);
+                    explained += (v - CHANCE) * l as f64;
+                }
+            }
+            candidates.push((explained, l, starts));
+        }
+    }
+    candidates.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let mut taken = vec![false; n];
+    let mut found: Vec<Vec<(usize, usize)>> = Vec::new();
+    for (_, l, starts) in candidates {
+        let mut kept: Vec<(usize, usize)> = Vec::new();
+        for a in starts {
+            let r = (a, a + l);
+            if !taken[r.0..r.1].contains(&true) && kept.iter().all(|k| r.1 <= k.0 || r.0 >= k.1) {
+                kept.push(r);
+            }
+        }
+        if kept.len() < 2 {
+            continue;
+        }
+        kept.sort_unstable();
+        let back_to_back = kept.windows(2).all(|w| w[1].0 == w[0].1);
+        let cut = if back_to_back { split(&kept) } else { None };
+        if back_to_back && cut.is_none() {
+            continue;
+        }
+        for &(a, b) in &kept {
+            taken[a..b].iter_mut().for_each(|t| *t = true);
+        }
+        match cut {
+            Some(j) => {
+                found.push(kept.iter().map(|&(a, _)| (a, a + j)).collect());
+                found.push(kept.iter().map(|&(a, b)| (a + j, b)).collect());
+            }
+            None => found.push(kept),
+        }
+    }
+    found.sort_by_key(|f| f[0].0);
+    found
+}
+
 /// Sections of a song whose beats are `beat_frames` (with bar positions,
 /// 1 = downbeat). Empty when there are too few beats to tell.
 pub fn sections(
@@ -262,6 +399,20 @@ pub fn sections(
     let combined: Vec<f32> = sc.iter().zip(&st).map(|(a, b)| 0.5 * (a + b)).collect();
     let nov = novelty(&combined, n, kernel);
 
+    // Recurring phrases first; each occurrence becomes a section.
+    let meter = {
+        let downs: Vec<usize> = (0..n).filter(|&k| positions.get(k) == Some(&1)).collect();
+        let mut gaps: Vec<usize> = downs.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_unstable();
+        gaps.get(gaps.len() / 2).copied().unwrap_or(4).clamp(2, 6)
+    };
+    let families = phrases(&sc, &nov, n, meter, beat_s);
+    let occurrences: Vec<(usize, usize, usize)> = families
+        .iter()
+        .enumerate()
+        .flat_map(|(g, f)| f.iter().map(move |&(a, b)| (a, b, g)))
+        .collect();
+
     // Peaks of novelty, strongest first, kept apart by a minimum length,
     // each moved to the nearest downbeat.
     let downbeat = |k: usize| -> usize {
@@ -277,9 +428,18 @@ pub fn sections(
         .collect();
     peaks.sort_by(|&a, &b| nov[b].total_cmp(&nov[a]));
     let mut bounds: Vec<usize> = vec![0, n];
+    for &(a, b, _) in &occurrences {
+        for x in [a, b] {
+            // A sliver left at either end of the song joins its neighbour.
+            if !bounds.contains(&x) && x >= min_section / 2 && n - x >= min_section / 2 {
+                bounds.push(x);
+            }
+        }
+    }
+    let inside = |p: usize| occurrences.iter().any(|&(a, b, _)| p > a && p < b);
     for p in peaks {
         let p = downbeat(p);
-        if bounds.iter().all(|&b| b.abs_diff(p) >= min_section) {
+        if !inside(p) && bounds.iter().all(|&b| b.abs_diff(p) >= min_section) {
             bounds.push(p);
         }
     }
@@ -306,25 +466,38 @@ pub fn sections(
             })
             .fold(0.0, f64::max)
     };
+    // A section that is mostly one phrase's occurrence takes its label;
+    // the others are grouped among themselves, after the phrases.
+    let phrase_of = |(a, b): (usize, usize)| -> Option<usize> {
+        occurrences
+            .iter()
+            .find(|&&(x, y, _)| 2 * (b.min(y).saturating_sub(a.max(x))) >= b - a)
+            .map(|&(_, _, g)| g)
+    };
     let mut group_of: Vec<usize> = Vec::with_capacity(segs.len());
     let mut reps: Vec<usize> = Vec::new();
     for (k, &seg) in segs.iter().enumerate() {
+        if let Some(g) = phrase_of(seg) {
+            group_of.push(g);
+            continue;
+        }
         let best = reps
             .iter()
             .enumerate()
             .map(|(g, &r)| (g, similarity(segs[r], seg)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         match best {
-            Some((g, s)) if s >= settings.same_label => group_of.push(g),
+            Some((g, s)) if s >= settings.same_label => group_of.push(families.len() + g),
             _ => {
-                group_of.push(reps.len());
+                group_of.push(families.len() + reps.len());
                 reps.push(k);
             }
         }
     }
 
-    // The chorus: a repeated group, loud and bright, not the opening.
-    let groups = reps.len();
+    // The chorus: the second recurring phrase (the first is the verse);
+    // else a repeated group, loud and bright, not the opening.
+    let groups = families.len() + reps.len();
     let seg_mean = |v: &[f32], (a, b): (usize, usize)| -> f64 {
         v[a..b].iter().map(|&x| f64::from(x)).sum::<f64>() / (b - a).max(1) as f64
     };
@@ -355,7 +528,19 @@ pub fn sections(
             best = Some((score, g));
         }
     }
-    let chorus = best.map(|(_, g)| g);
+    let chorus = match families.len() {
+        0 => best.map(|(_, g)| g),
+        1 => Some(0),
+        _ => Some(1),
+    };
+    // Labels in order of appearance.
+    let mut order: Vec<usize> = Vec::new();
+    for &g in &group_of {
+        if !order.contains(&g) {
+            order.push(g);
+        }
+    }
+    let rank = |g: usize| order.iter().position(|&o| o == g).unwrap_or(g);
     let fps = f.fps;
     let time = |k: usize| -> f64 {
         if k >= n {
@@ -369,8 +554,63 @@ pub fn sections(
         .map(|(&(a, b), g)| Section {
             start: time(a),
             end: time(b),
-            group: g,
+            group: rank(g),
             chorus: Some(g) == chorus,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A similarity matrix where two beats match when they are the same
+    /// beat of the same kind of section, and a novelty curve that peaks
+    /// where the section changes.
+    fn song(form: &[(char, usize)]) -> (Vec<f32>, Vec<f32>, usize) {
+        let beats: Vec<(char, usize)> = form
+            .iter()
+            .flat_map(|&(kind, len)| (0..len).map(move |k| (kind, k)))
+            .collect();
+        let n = beats.len();
+        let mut s = vec![0f32; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                s[i * n + j] = if beats[i] == beats[j] { 1.0 } else { 0.2 };
+            }
+        }
+        let nov: Vec<f32> = (0..n)
+            .map(|i| if i > 0 && beats[i].1 == 0 { 1.0 } else { 0.05 })
+            .collect();
+        (s, nov, n)
+    }
+
+    #[test]
+    fn verse_and_chorus_are_two_phrases_even_when_they_always_come_together() {
+        // Intro, verse, chorus, verse, chorus, outro; 8-bar sections of
+        // 0.5-s beats (16 s).
+        let (s, nov, n) = song(&[
+            ('i', 24),
+            ('v', 32),
+            ('c', 32),
+            ('v', 32),
+            ('c', 32),
+            ('o', 24),
+        ]);
+        let found = phrases(&s, &nov, n, 4, 0.5);
+        assert_eq!(
+            found,
+            vec![vec![(24, 56), (88, 120)], vec![(56, 88), (120, 152)]],
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_riff_repeated_in_place_is_not_a_recurring_section() {
+        // The same 8 bars twice in a row, then music that never returns.
+        let (s, nov, n) = song(&[('r', 32), ('r', 32), ('x', 32), ('y', 32)]);
+        // Back to back, with no change inside: not a phrase.
+        let flat: Vec<f32> = nov.iter().map(|_| 0.1).collect();
+        assert!(phrases(&s, &flat, n, 4, 0.5).is_empty());
+    }
 }

@@ -1,10 +1,9 @@
 //! `MusicSegmentDetect`: every chorus and all sections of a song.
 //!
-//! Beats and bars come from the beat tracker; beat-synchronous chroma and
-//! timbre give a self-similarity matrix whose Foote novelty marks section
-//! changes (moved to bar lines); sections are grouped by how well their
-//! chroma repeats, and the chorus is the repeated group that is loudest
-//! and brightest and does not open the song.
+//! Beats and bars come from the beat tracker; recurring phrases of the
+//! beat-synchronous chroma are the labelled sections, the rest is cut
+//! where a self-similarity matrix changes (Foote novelty), and the chorus
+//! is the second recurring phrase (see [`crate::audio::structure`]).
 
 use std::path::Path;
 
