@@ -74,84 +74,164 @@ fn log_filterbank(fmin: f64, fmax: f64, per_octave: f64) -> Vec<Filter> {
 
 /// Computes [`Features`] of `samples` (mono, [`SAMPLE_RATE`]).
 pub fn features(samples: &[f32]) -> Features {
-    let fps = f64::from(SAMPLE_RATE) / HOP as f64;
-    let n_bins = FFT_SIZE / 2 + 1;
-    let filters = log_filterbank(30.0, 11_000.0, 12.0);
-    let bin_hz = f64::from(SAMPLE_RATE) / FFT_SIZE as f64;
-    let bass_bands = filters
-        .iter()
-        .take_while(|f| f.bins.iter().map(|b| b.0).max().unwrap_or(0) as f64 * bin_hz <= 250.0)
-        .count()
-        .max(1);
-    let band_count = filters.len();
-    // Pitch class of each FFT bin between 55 Hz and 5 kHz.
-    let chroma_of: Vec<Option<usize>> = (0..n_bins)
-        .map(|b| {
-            let f = b as f64 * bin_hz;
-            (55.0..5000.0).contains(&f).then(|| {
-                let midi = 69.0 + 12.0 * (f / 440.0).log2();
-                (midi.round() as i64).rem_euclid(12) as usize
+    let mut stream = FeatureStream::new();
+    stream.push(samples);
+    stream.finish()
+}
+
+/// [`features`] computed as the samples arrive (while they are still being
+/// decoded): each frame as soon as its window is complete, the last ones,
+/// zero-padded, at [`FeatureStream::finish`]. The result is the same.
+pub struct FeatureStream {
+    filters: Vec<Filter>,
+    bass_bands: usize,
+    chroma_of: Vec<Option<usize>>,
+    window: Vec<f32>,
+    fft: std::sync::Arc<dyn realfft::RealToComplex<f32>>,
+    buffer: Vec<f32>,
+    spectrum: Vec<Complex32>,
+    scratch: Vec<Complex32>,
+    mags: Vec<f32>,
+    /// Samples not yet behind every future frame; `samples[0]` is sample
+    /// `dropped` of the signal.
+    samples: Vec<f32>,
+    dropped: usize,
+    next: usize,
+    bands: Vec<f32>,
+    energy: Vec<f32>,
+    chroma: Vec<[f32; 12]>,
+}
+
+impl std::fmt::Debug for FeatureStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeatureStream")
+            .field("samples", &(self.dropped + self.samples.len()))
+            .field("frames", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FeatureStream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FeatureStream {
+    /// An empty stream.
+    pub fn new() -> Self {
+        let n_bins = FFT_SIZE / 2 + 1;
+        let filters = log_filterbank(30.0, 11_000.0, 12.0);
+        let bin_hz = f64::from(SAMPLE_RATE) / FFT_SIZE as f64;
+        let bass_bands = filters
+            .iter()
+            .take_while(|f| f.bins.iter().map(|b| b.0).max().unwrap_or(0) as f64 * bin_hz <= 250.0)
+            .count()
+            .max(1);
+        // Pitch class of each FFT bin between 55 Hz and 5 kHz.
+        let chroma_of: Vec<Option<usize>> = (0..n_bins)
+            .map(|b| {
+                let f = b as f64 * bin_hz;
+                (55.0..5000.0).contains(&f).then(|| {
+                    let midi = 69.0 + 12.0 * (f / 440.0).log2();
+                    (midi.round() as i64).rem_euclid(12) as usize
+                })
             })
-        })
-        .collect();
-    let window: Vec<f32> = (0..FFT_SIZE)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_SIZE as f32).cos())
-        .collect();
-    let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_SIZE);
-    let frames = if samples.is_empty() {
-        0
-    } else {
-        samples.len().div_ceil(HOP)
-    };
-    let mut buffer = vec![0f32; FFT_SIZE];
-    let mut spectrum = vec![Complex32::new(0.0, 0.0); n_bins];
-    let mut scratch = vec![Complex32::new(0.0, 0.0); fft.get_scratch_len()];
-    let mut mags = vec![0f32; n_bins];
-    let mut bands = vec![0f32; frames * band_count];
-    let mut energy = Vec::with_capacity(frames);
-    let mut chroma = Vec::with_capacity(frames);
-    for t in 0..frames {
-        // Frames are centred on t·HOP, zero-padded at the edges.
-        let centre = t * HOP;
-        for (i, slot) in buffer.iter_mut().enumerate() {
-            let idx = (centre + i) as isize - (FFT_SIZE / 2) as isize;
+            .collect();
+        let window: Vec<f32> = (0..FFT_SIZE)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_SIZE as f32).cos())
+            .collect();
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_SIZE);
+        let scratch = vec![Complex32::new(0.0, 0.0); fft.get_scratch_len()];
+        Self {
+            filters,
+            bass_bands,
+            chroma_of,
+            window,
+            fft,
+            buffer: vec![0f32; FFT_SIZE],
+            spectrum: vec![Complex32::new(0.0, 0.0); n_bins],
+            scratch,
+            mags: vec![0f32; n_bins],
+            samples: Vec::new(),
+            dropped: 0,
+            next: 0,
+            bands: Vec::new(),
+            energy: Vec::new(),
+            chroma: Vec::new(),
+        }
+    }
+
+    /// Adds the next samples and computes every frame they complete.
+    pub fn push(&mut self, samples: &[f32]) {
+        self.samples.extend_from_slice(samples);
+        while self.next * HOP + FFT_SIZE / 2 <= self.dropped + self.samples.len() {
+            self.frame();
+        }
+        // Forget what no frame will read again.
+        let needed = (self.next * HOP).saturating_sub(FFT_SIZE / 2);
+        if needed > self.dropped + (1 << 16) {
+            self.samples.drain(..needed - self.dropped);
+            self.dropped = needed;
+        }
+    }
+
+    /// The features of everything pushed.
+    pub fn finish(mut self) -> Features {
+        let frames = (self.dropped + self.samples.len()).div_ceil(HOP);
+        while self.next < frames {
+            self.frame();
+        }
+        let band_count = self.filters.len();
+        let (onset, bass_onset) = superflux(&self.bands, band_count, self.bass_bands);
+        Features {
+            fps: f64::from(SAMPLE_RATE) / HOP as f64,
+            onset,
+            bass_onset,
+            energy: self.energy,
+            chroma: self.chroma,
+            bands: self.bands,
+            band_count,
+        }
+    }
+
+    /// Computes frame `self.next`, centred on `next · HOP`, zero-padded
+    /// past the samples pushed.
+    fn frame(&mut self) {
+        let centre = self.next * HOP;
+        let samples = &self.samples;
+        for (i, slot) in self.buffer.iter_mut().enumerate() {
+            let idx = (centre + i) as isize - (FFT_SIZE / 2) as isize - self.dropped as isize;
             let x = if idx >= 0 && (idx as usize) < samples.len() {
                 samples[idx as usize]
             } else {
                 0.0
             };
-            *slot = x * window[i];
+            *slot = x * self.window[i];
         }
-        // Sizes are fixed above, so the transform cannot fail.
-        let _ = fft.process_with_scratch(&mut buffer, &mut spectrum, &mut scratch);
-        for (m, c) in mags.iter_mut().zip(spectrum.iter()) {
-            *m = c.norm();
+        // Sizes are fixed in `new`, so the transform cannot fail.
+        let _ =
+            self.fft
+                .process_with_scratch(&mut self.buffer, &mut self.spectrum, &mut self.scratch);
+        for (m, c) in self.mags.iter_mut().zip(self.spectrum.iter()) {
+            *m = (c.re * c.re + c.im * c.im).sqrt();
         }
-        let row = &mut bands[t * band_count..(t + 1) * band_count];
         let mut sum = 0f32;
-        for (value, filter) in row.iter_mut().zip(filters.iter()) {
-            let v: f32 = filter.bins.iter().map(|&(b, w)| mags[b] * w).sum();
-            *value = (1.0 + v).ln();
-            sum += *value;
+        for filter in &self.filters {
+            let v: f32 = filter.bins.iter().map(|&(b, w)| self.mags[b] * w).sum();
+            let value = (1.0 + v).ln();
+            self.bands.push(value);
+            sum += value;
         }
-        energy.push(sum / band_count.max(1) as f32);
+        self.energy.push(sum / self.filters.len().max(1) as f32);
         let mut c = [0f32; 12];
-        for (b, pc) in chroma_of.iter().enumerate() {
+        for (b, pc) in self.chroma_of.iter().enumerate() {
             if let Some(pc) = pc {
-                c[*pc] += mags[b] * mags[b];
+                c[*pc] += self.mags[b] * self.mags[b];
             }
         }
-        chroma.push(c);
-    }
-    let (onset, bass_onset) = superflux(&bands, band_count, bass_bands);
-    Features {
-        fps,
-        onset,
-        bass_onset,
-        energy,
-        chroma,
-        bands,
-        band_count,
+        self.chroma.push(c);
+        self.next += 1;
     }
 }
 
@@ -216,6 +296,18 @@ mod tests {
             let nearest = (t / 0.5).round() * 0.5;
             assert!((t - nearest).abs() < 1.5 / fps, "peak at {t}");
         }
+    }
+
+    #[test]
+    fn features_streamed_in_pieces_equal_features_of_the_whole() {
+        // Long enough that the stream forgets samples on the way.
+        let x = clicks(97.0, 10.0);
+        let whole = features(&x);
+        let mut stream = FeatureStream::new();
+        for piece in x.chunks(1000) {
+            stream.push(piece);
+        }
+        assert_eq!(stream.finish(), whole);
     }
 
     #[test]

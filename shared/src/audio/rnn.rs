@@ -141,7 +141,7 @@ fn spectrogram(
         // Sizes are fixed above, so the transform cannot fail.
         let _ = fft.process_with_scratch(&mut buffer, &mut spectrum, &mut scratch);
         for (m, c) in mags.iter_mut().zip(&spectrum) {
-            *m = c.norm();
+            *m = (c.re * c.re + c.im * c.im).sqrt();
         }
         let row = &mut spec[t * bands..(t + 1) * bands];
         for (value, (first, weights)) in row.iter_mut().zip(&filters) {

@@ -35,6 +35,28 @@ impl AudioBuffer {
     }
 }
 
+/// What [`decode_mono_stream`] decoded, besides the samples it handed on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamInfo {
+    /// Sample rate of the samples handed on, Hz.
+    pub sample_rate: u32,
+    /// Channels of the source stream.
+    pub source_channels: u16,
+    /// Sample rate of the source stream, Hz.
+    pub source_rate: u32,
+    /// Where the samples handed on start in the source, seconds.
+    pub offset_s: f64,
+    /// How many samples were handed on.
+    pub samples: usize,
+}
+
+impl StreamInfo {
+    /// Length of what was handed on, seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.samples as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct ResamplerKey {
     format: Sample,
@@ -55,6 +77,33 @@ pub fn decode_mono(
     start_s: Option<f64>,
     end_s: Option<f64>,
 ) -> Result<AudioBuffer, MediaError> {
+    let mut samples = Vec::new();
+    let info = decode_mono_stream(path, sample_rate, limits, start_s, end_s, &mut |chunk| {
+        samples.extend_from_slice(chunk);
+    })?;
+    Ok(AudioBuffer {
+        samples,
+        sample_rate,
+        source_channels: info.source_channels,
+        source_rate: info.source_rate,
+        offset_s: info.offset_s,
+    })
+}
+
+/// [`decode_mono`], handing the samples to `sink` in order as they are
+/// decoded instead of keeping them (so that analysis can run beside the
+/// decoder). On an error, `sink` may have had part of the audio.
+///
+/// # Errors
+/// As [`decode_mono`].
+pub fn decode_mono_stream(
+    path: &Path,
+    sample_rate: u32,
+    limits: &Limits,
+    start_s: Option<f64>,
+    end_s: Option<f64>,
+    sink: &mut dyn FnMut(&[f32]),
+) -> Result<StreamInfo, MediaError> {
     super::init();
     let mut input = ffmpeg_next::format::input(path).map_err(|source| MediaError::Open {
         path: path.to_owned(),
@@ -98,7 +147,19 @@ pub fn decode_mono(
     let start = start_s.unwrap_or(0.0).max(0.0);
     let end = end_s.unwrap_or(f64::INFINITY);
     let max_samples = (limits.max_duration_s * f64::from(sample_rate)) as usize;
-    let mut samples: Vec<f32> = Vec::new();
+    // Samples produced so far; those in [from, to) are handed on.
+    let from = (start * f64::from(sample_rate)) as usize;
+    let to = if end.is_finite() {
+        ((end * f64::from(sample_rate)) as usize).max(from)
+    } else {
+        usize::MAX
+    };
+    let mut trim = Trim {
+        from,
+        to,
+        produced: 0,
+        handed: 0,
+    };
     let mut resampler: Option<(ResamplerKey, resampling::Context)> = None;
     let mut decoded = frame::Audio::empty();
     let mut frames = 0u64;
@@ -171,10 +232,10 @@ pub fn decode_mono(
                                 context: "resampling",
                                 source,
                             })?;
-                        samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+                        trim.feed(&out.plane::<f32>(0)[..out.samples()], sink);
                     }
-                    let have = samples.len() as f64 / f64::from(sample_rate);
-                    if have >= end || samples.len() > max_samples {
+                    let have = trim.produced as f64 / f64::from(sample_rate);
+                    if have >= end || trim.produced > max_samples {
                         done = true;
                         break;
                     }
@@ -199,7 +260,7 @@ pub fn decode_mono(
                 frame::Audio::new(Sample::F32(SampleType::Packed), 4096, ChannelLayout::MONO);
             match ctx.flush(&mut out) {
                 Ok(_) if out.samples() > 0 => {
-                    samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+                    trim.feed(&out.plane::<f32>(0)[..out.samples()], sink);
                 }
                 _ => break,
             }
@@ -214,25 +275,38 @@ pub fn decode_mono(
             },
         });
     }
-    if samples.len() > max_samples {
+    if trim.produced > max_samples {
         return Err(MediaError::Limit {
             what: "the duration",
             actual: format!("over {:.0} s", limits.max_duration_s),
             limit: format!("{:.0} s", limits.max_duration_s),
         });
     }
-    let from = ((start * f64::from(sample_rate)) as usize).min(samples.len());
-    let to = if end.is_finite() {
-        ((end * f64::from(sample_rate)) as usize).clamp(from, samples.len())
-    } else {
-        samples.len()
-    };
-    let samples = samples[from..to].to_vec();
-    Ok(AudioBuffer {
-        samples,
+    Ok(StreamInfo {
         sample_rate,
         source_channels,
         source_rate,
         offset_s: start,
+        samples: trim.handed,
     })
+}
+
+/// Hands on the part of the produced samples inside `[from, to)`.
+struct Trim {
+    from: usize,
+    to: usize,
+    produced: usize,
+    handed: usize,
+}
+
+impl Trim {
+    fn feed(&mut self, chunk: &[f32], sink: &mut dyn FnMut(&[f32])) {
+        let (lo, hi) = (self.produced, self.produced + chunk.len());
+        self.produced = hi;
+        let (a, b) = (self.from.clamp(lo, hi) - lo, self.to.clamp(lo, hi) - lo);
+        if b > a {
+            sink(&chunk[a..b]);
+            self.handed += b - a;
+        }
+    }
 }

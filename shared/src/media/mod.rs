@@ -21,7 +21,7 @@ pub mod sequence;
 #[cfg(feature = "video")]
 mod video;
 
-pub use audio::{decode_mono, AudioBuffer};
+pub use audio::{decode_mono, decode_mono_stream, AudioBuffer, StreamInfo};
 pub use error::MediaError;
 #[cfg(feature = "video")]
 pub use video::{DecodedFrame, Rotation, SamplingMode, VideoInfo, VideoReader};
