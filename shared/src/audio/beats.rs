@@ -462,7 +462,10 @@ fn fallback_positions(beats: usize) -> (Vec<u8>, u8, f64) {
 /// position (0 = downbeat) of each beat, the meter most used, and a
 /// confidence.
 fn bar_positions(probability: &[f64]) -> (Vec<u8>, u8, f64) {
-    const RESTART: f64 = 0.02;
+    // About one irregular bar in a hundred (a 2/4 bar in a pop song):
+    // rarer than that and a wrong bar phase is never corrected, more
+    // often and weak evidence makes bars of any length.
+    const RESTART: f64 = 0.002;
     const METER_CHANGE: f64 = 0.001;
     let states: Vec<(u8, u8)> = [3u8, 4u8]
         .iter()
