@@ -90,15 +90,8 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
         return None;
     }
     let beat_frames = metrical_level(&act, fps, settings)?;
-    let (positions, meter, downbeat_confidence) = downbeats(features, &beat_frames);
-    Some(finish(
-        &act,
-        fps,
-        &beat_frames,
-        positions,
-        meter,
-        downbeat_confidence,
-    ))
+    let bars = downbeats(features, &beat_frames);
+    Some(finish(&act, fps, &beat_frames, bars))
 }
 
 /// Tracks beats and downbeats in the frame-wise beat and downbeat
@@ -141,19 +134,12 @@ pub fn track_activations(
             dn / (bt + dn).max(1e-6)
         })
         .collect();
-    let (positions, meter, downbeat_confidence) = if beat_frames.len() < 8 {
+    let bars = if beat_frames.len() < 8 {
         fallback_positions(beat_frames.len())
     } else {
         bar_positions(&probability)
     };
-    Some(finish(
-        &act,
-        fps,
-        &beat_frames,
-        positions,
-        meter,
-        downbeat_confidence,
-    ))
+    Some(finish(&act, fps, &beat_frames, bars))
 }
 
 /// The beats of `act` at the metrical level that fits it best: the
@@ -213,16 +199,12 @@ fn metrical_level(act: &[f32], fps: f64, settings: &TrackerSettings) -> Option<V
     best.map(|(_, frames)| frames).filter(|f| f.len() >= 2)
 }
 
-/// A [`BeatTrack`] from beat frames of `act` and their bar positions
-/// (0 = downbeat).
-fn finish(
-    act: &[f32],
-    fps: f64,
-    beat_frames: &[usize],
-    positions: Vec<u8>,
-    meter: u8,
-    downbeat_confidence: f64,
-) -> BeatTrack {
+/// Bar positions of the beats (0 = downbeat), the meter and a confidence.
+type Bars = (Vec<u8>, u8, f64);
+
+/// A [`BeatTrack`] from beat frames of `act` and their [`Bars`].
+fn finish(act: &[f32], fps: f64, beat_frames: &[usize], bars: Bars) -> BeatTrack {
+    let (positions, meter, downbeat_confidence) = bars;
     let beats: Vec<f64> = beat_frames.iter().map(|&f| f as f64 / fps).collect();
     let mut intervals: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
     intervals.sort_by(f64::total_cmp);
@@ -393,7 +375,7 @@ fn zscore(values: &[f64]) -> Vec<f64> {
 /// Places the bar lines: each beat's evidence of being a downbeat (chord
 /// change, bass, accent) decoded by [`bar_positions`]. Returns the
 /// positions (0 = downbeat), the meter and a confidence.
-fn downbeats(features: &Features, beats: &[usize]) -> (Vec<u8>, u8, f64) {
+fn downbeats(features: &Features, beats: &[usize]) -> Bars {
     if beats.len() < 8 {
         return fallback_positions(beats.len());
     }
@@ -451,7 +433,7 @@ fn downbeats(features: &Features, beats: &[usize]) -> (Vec<u8>, u8, f64) {
 
 /// Bars of four from the first beat, with no confidence: too few beats to
 /// tell.
-fn fallback_positions(beats: usize) -> (Vec<u8>, u8, f64) {
+fn fallback_positions(beats: usize) -> Bars {
     ((0..beats).map(|k| (k % 4) as u8).collect(), 4, 0.0)
 }
 
@@ -461,7 +443,7 @@ fn fallback_positions(beats: usize) -> (Vec<u8>, u8, f64) {
 /// `probability` is each beat's chance of being a downbeat. Returns the
 /// position (0 = downbeat) of each beat, the meter most used, and a
 /// confidence.
-fn bar_positions(probability: &[f64]) -> (Vec<u8>, u8, f64) {
+fn bar_positions(probability: &[f64]) -> Bars {
     // About one irregular bar in a hundred (a 2/4 bar in a pop song):
     // rarer than that and a wrong bar phase is never corrected, more
     // often and weak evidence makes bars of any length.
