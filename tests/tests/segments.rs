@@ -89,3 +89,49 @@ fn music_that_never_repeats_has_no_chorus_and_says_so() -> anyhow::Result<()> {
     assert!(out.message.contains("no chorus"), "{}", out.message);
     Ok(())
 }
+
+#[test]
+fn audio_too_long_to_segment_or_the_opt_in_model_is_refused_clearly() -> anyhow::Result<()> {
+    // 31 minutes: over what the similarity matrices may take.
+    let dir = tempfile::tempdir()?;
+    let long = dir.path().join("long.flac");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=220:sample_rate=8000:duration=1860",
+        "-c:a",
+        "flac",
+        &long.to_string_lossy(),
+    ])?;
+    let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut sink = OutputSink::new(dir.path(), template, "song", 0, "job");
+    let err = SegmentDetection
+        .run(
+            &long,
+            &serde_json::json!({}),
+            &mut sink,
+            &Context::default(),
+        )
+        .expect_err("too long");
+    assert_eq!(err.code, iprod::domain::ErrorCode::LimitExceeded, "{err}");
+    assert!(err.message.contains("1800 s"), "{err}");
+
+    for (params, key) in [
+        (serde_json::json!({"Model": "madmom"}), "Model"),
+        (
+            serde_json::json!({"StartTime": 10, "EndTime": 2000}),
+            "EndTime",
+        ),
+    ] {
+        let err = SegmentDetection.check(&params).expect_err("refused");
+        assert_eq!(
+            err.code,
+            iprod::domain::ErrorCode::InvalidParameter,
+            "{err}"
+        );
+        assert!(err.message.contains(key), "{err}");
+    }
+    Ok(())
+}

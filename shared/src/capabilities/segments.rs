@@ -9,7 +9,8 @@ use std::path::Path;
 
 use super::{Capability, CapabilityOutput, Context, OutputSink};
 use crate::audio::structure::{sections, Section, StructureSettings};
-use crate::domain::music::{SectionItem, SegmentParams, SegmentResult, TimeRange};
+use crate::domain::music::{SectionItem, SegmentParams, SegmentResult, TimeRange, MAX_SEGMENT_S};
+use crate::domain::Limits;
 use crate::domain::{FunctionName, JobError};
 
 /// The `MusicSegmentDetect` capability.
@@ -77,6 +78,20 @@ pub fn analyse(
     params: &SegmentParams,
     ctx: &Context,
 ) -> Result<SegmentResult, JobError> {
+    // Without an end, the whole file must fit the structure analysis.
+    let bounded;
+    let ctx = if params.beats.end_time.is_none() && ctx.limits.max_duration_s > MAX_SEGMENT_S {
+        bounded = Context {
+            limits: Limits {
+                max_duration_s: MAX_SEGMENT_S,
+                ..ctx.limits
+            },
+            ..ctx.clone()
+        };
+        &bounded
+    } else {
+        ctx
+    };
     let analysis = super::beats::analyse(input, &params.beats, ctx)?;
     let (f, offset) = (&analysis.features, analysis.offset);
     let beat_track = analysis.track.as_ref();

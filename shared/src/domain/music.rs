@@ -155,13 +155,34 @@ pub struct SegmentParams {
     pub beats: BeatParams,
 }
 
+/// Longest audio `MusicSegmentDetect` analyses, seconds: its similarity
+/// matrices grow with the square of the beats (about 0.7 GB at 30 min of
+/// fast music).
+pub const MAX_SEGMENT_S: f64 = 1800.0;
+
 impl TryFrom<&serde_json::Value> for SegmentParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        Ok(Self {
-            beats: BeatParams::try_from(params)?,
-        })
+        let beats = BeatParams::try_from(params)?;
+        if beats.model != BeatModel::Default {
+            return Err(JobError::param(
+                "Model",
+                "MusicSegmentDetect uses the default beat tracker only",
+            ));
+        }
+        if let Some(end) = beats.end_time {
+            let length = end - beats.start_time.unwrap_or(0.0);
+            if length > MAX_SEGMENT_S {
+                return Err(JobError::param(
+                    "EndTime",
+                    format!(
+                        "{length:.0} s after StartTime: MusicSegmentDetect analyses at most {MAX_SEGMENT_S:.0} s"
+                    ),
+                ));
+            }
+        }
+        Ok(Self { beats })
     }
 }
 
