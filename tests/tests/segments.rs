@@ -55,6 +55,21 @@ fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
         );
     }
     assert_eq!(choruses.len(), truth.len(), "{choruses:?}");
+    // The phrase heard before each chorus is the verse.
+    let verses: Vec<f64> = out.data["Sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["Kind"] == "verse")
+        .map(|s| s["Start"].as_f64().unwrap_or(-10.0))
+        .collect();
+    for verse in spans.iter().filter(|s| s.0 == "verse") {
+        assert!(
+            verses.iter().any(|v| (v - verse.1).abs() <= 3.0),
+            "verse at {:.1} not among {verses:?}",
+            verse.1
+        );
+    }
     Ok(())
 }
 

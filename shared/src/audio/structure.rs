@@ -23,6 +23,8 @@ pub struct Section {
     pub group: usize,
     /// Whether this group was chosen as the chorus.
     pub chorus: bool,
+    /// Whether this is the recurring phrase before the chorus (the verse).
+    pub verse: bool,
 }
 
 /// Settings of the segmentation. Durations are in seconds and turned into
@@ -528,10 +530,10 @@ pub fn sections(
             best = Some((score, g));
         }
     }
-    let chorus = match families.len() {
-        0 => best.map(|(_, g)| g),
-        1 => Some(0),
-        _ => Some(1),
+    let (verse, chorus) = match families.len() {
+        0 => (None, best.map(|(_, g)| g)),
+        1 => (None, Some(0)),
+        _ => (Some(0), Some(1)),
     };
     // Labels in order of appearance.
     let mut order: Vec<usize> = Vec::new();
@@ -556,6 +558,7 @@ pub fn sections(
             end: time(b),
             group: rank(g),
             chorus: Some(g) == chorus,
+            verse: Some(g) == verse,
         })
         .collect()
 }

@@ -113,12 +113,20 @@ pub fn analyse(
         .enumerate()
         .map(|(k, s)| {
             let repeated = found.iter().filter(|o| o.group == s.group).count() > 1;
+            // Choruses before and after: a passage heard once between them
+            // is the bridge.
+            let chorus_before = found[..k].iter().filter(|o| o.chorus).count();
+            let chorus_after = found[k + 1..].iter().any(|o| o.chorus);
             let kind = if s.chorus {
                 "chorus"
+            } else if s.verse {
+                "verse"
             } else if k == 0 && !repeated {
                 "intro"
             } else if k == last && !repeated {
                 "outro"
+            } else if !repeated && chorus_before >= 2 && chorus_after {
+                "bridge"
             } else {
                 "section"
             };
