@@ -11,6 +11,7 @@ ARG OPT_IN=
 WORKDIR /src
 COPY shared/models.json shared/models.json
 COPY scripts/fetch-models scripts/fetch-models
+COPY scripts/convert scripts/convert
 RUN python3 scripts/fetch-models --dir /models ${OPT_IN:+--opt-in $OPT_IN}
 
 FROM rust:1-bookworm AS build
