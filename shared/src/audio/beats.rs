@@ -122,11 +122,6 @@ pub fn track_activations(
         .map(|f| f + first)
         .collect();
     // Each beat's share of downbeat probability, near its frame.
-    let near_max = |env: &[f32], b: usize| {
-        let lo = b.saturating_sub(2);
-        let hi = (b + 2).min(env.len() - 1);
-        f64::from(env[lo..=hi].iter().copied().fold(0f32, f32::max))
-    };
     let probability: Vec<f64> = beat_frames
         .iter()
         .map(|&b| {
@@ -363,6 +358,13 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
     beats
 }
 
+/// The largest value of `env` within two frames of frame `b`.
+fn near_max(env: &[f32], b: usize) -> f64 {
+    let lo = b.saturating_sub(2);
+    let hi = (b + 2).min(env.len() - 1);
+    f64::from(env[lo..=hi].iter().copied().fold(0f32, f32::max))
+}
+
 fn zscore(values: &[f64]) -> Vec<f64> {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
@@ -407,11 +409,6 @@ fn downbeats(features: &Features, beats: &[usize]) -> Bars {
             f64::from(1.0 - dot)
         })
         .collect();
-    let near_max = |env: &[f32], b: usize| {
-        let lo = b.saturating_sub(2);
-        let hi = (b + 2).min(frames - 1);
-        env[lo..=hi].iter().copied().fold(0f32, f32::max) as f64
-    };
     let bass: Vec<f64> = beats
         .iter()
         .map(|&b| near_max(&features.bass_onset, b))
