@@ -3,6 +3,11 @@
 //! no face, e.g. a person seen from behind, an animal, a product. The
 //! model runs quantized to int8 (`scripts/fetch-models` makes it from the
 //! float file): half the time, maps within about 1 % of the float ones.
+//!
+//! The network is fully convolutional, and the fetch script frees its
+//! input size: a frame is read at 320 pixels along its long side and its
+//! own aspect ratio (a multiple of 32 each way), so a 16:9 frame costs
+//! 320×192 pixels instead of a stretched 320×320.
 
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -12,15 +17,33 @@ use crate::inference::{InferenceError, Model, ModelDir};
 
 /// Manifest name of the model.
 pub const MODEL: &str = "u2netp-int8";
+/// The long side of the network's input.
 const SIZE: u32 = 320;
+/// Both sides of the input are multiples of this (five poolings by 2).
+const STRIDE: u32 = 32;
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// A saliency map: `SIZE`×`SIZE` values in 0–1 over the whole frame.
+/// A saliency map: values in 0–1 over the whole frame, `size` of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaliencyMap {
     values: Vec<f32>,
+    size: (u32, u32),
     frame: (u32, u32),
+}
+
+/// The network input size for a `frame`-sized picture: `SIZE` along the
+/// long side, the short side in proportion, both multiples of `STRIDE`.
+fn input_size((w, h): (u32, u32)) -> (u32, u32) {
+    let short = |s: u32, l: u32| {
+        let s = (f64::from(SIZE) * f64::from(s) / f64::from(l.max(1)) / f64::from(STRIDE)).round();
+        (s as u32).clamp(1, SIZE / STRIDE) * STRIDE
+    };
+    if w >= h {
+        (SIZE, short(h, w))
+    } else {
+        (short(w, h), SIZE)
+    }
 }
 
 impl SaliencyMap {
@@ -32,12 +55,13 @@ impl SaliencyMap {
         if max < 0.2 {
             return None;
         }
-        let (mut x0, mut y0, mut x1, mut y1) = (SIZE, SIZE, 0, 0);
+        let (mw, mh) = self.size;
+        let (mut x0, mut y0, mut x1, mut y1) = (mw, mh, 0, 0);
         let (mut inside, mut total) = (0.0f32, 0.0f32);
         for (i, &v) in self.values.iter().enumerate() {
             total += v;
             if v / max >= threshold {
-                let (x, y) = (i as u32 % SIZE, i as u32 / SIZE);
+                let (x, y) = (i as u32 % mw, i as u32 / mw);
                 x0 = x0.min(x);
                 y0 = y0.min(y);
                 x1 = x1.max(x);
@@ -49,8 +73,8 @@ impl SaliencyMap {
             return None;
         }
         let (sx, sy) = (
-            self.frame.0 as f32 / SIZE as f32,
-            self.frame.1 as f32 / SIZE as f32,
+            self.frame.0 as f32 / mw as f32,
+            self.frame.1 as f32 / mh as f32,
         );
         Some((
             Rect {
@@ -66,9 +90,10 @@ impl SaliencyMap {
 
     /// The map's value at frame pixel (`x`, `y`).
     pub fn at(&self, x: f32, y: f32) -> f32 {
-        let mx = ((x / self.frame.0 as f32 * SIZE as f32) as u32).min(SIZE - 1);
-        let my = ((y / self.frame.1 as f32 * SIZE as f32) as u32).min(SIZE - 1);
-        self.values[(my * SIZE + mx) as usize]
+        let (mw, mh) = self.size;
+        let mx = ((x / self.frame.0 as f32 * mw as f32) as u32).min(mw - 1);
+        let my = ((y / self.frame.1 as f32 * mh as f32) as u32).min(mh - 1);
+        self.values[(my * mw + mx) as usize]
     }
 }
 
@@ -89,14 +114,14 @@ impl Saliency {
         })
     }
 
-    /// The saliency map of `frame` (stretched to a square, as the model
-    /// was trained).
+    /// The saliency map of `frame`, read at its own aspect ratio.
     ///
     /// # Errors
     /// When inference fails.
     pub fn map(&self, frame: &RgbImage) -> Result<SaliencyMap, InferenceError> {
-        let small = image::imageops::resize(frame, SIZE, SIZE, FilterType::Triangle);
-        let plane = (SIZE * SIZE) as usize;
+        let (mw, mh) = input_size(frame.dimensions());
+        let small = image::imageops::resize(frame, mw, mh, FilterType::Triangle);
+        let plane = (mw * mh) as usize;
         let mut input = vec![0f32; 3 * plane];
         for (i, p) in small.pixels().enumerate() {
             for c in 0..3 {
@@ -105,16 +130,52 @@ impl Saliency {
         }
         let (shape, values) = self
             .model
-            .run_f32(&[1, 3, SIZE as usize, SIZE as usize], input)?;
+            .run_f32(&[1, 3, mh as usize, mw as usize], input)?;
         if values.len() != plane {
             return Err(InferenceError::Run {
                 name: MODEL.to_owned(),
-                detail: format!("output shape {shape:?}, expected 320x320"),
+                detail: format!("output shape {shape:?}, expected {mh}x{mw}"),
             });
         }
         Ok(SaliencyMap {
             values,
+            size: (mw, mh),
             frame: frame.dimensions(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_input_keeps_the_frame_aspect_in_multiples_of_32() {
+        assert_eq!(input_size((1280, 720)), (320, 192));
+        assert_eq!(input_size((720, 1280)), (192, 320));
+        assert_eq!(input_size((500, 500)), (320, 320));
+        assert_eq!(input_size((640, 480)), (320, 256));
+        // A very wide strip still gets one row of cells.
+        assert_eq!(input_size((4000, 10)), (320, 32));
+    }
+
+    #[test]
+    fn a_region_is_mapped_back_to_frame_pixels() {
+        let (mw, mh) = (320, 192);
+        let mut values = vec![0.0; (mw * mh) as usize];
+        for y in 96..144 {
+            for x in 160..240 {
+                values[(y * mw + x) as usize] = 1.0;
+            }
+        }
+        let map = SaliencyMap {
+            values,
+            size: (mw, mh),
+            frame: (1280, 720),
+        };
+        let (r, mass) = map.region(0.5).expect("a region");
+        assert!((mass - 1.0).abs() < 1e-6);
+        assert_eq!((r.x, r.y, r.w, r.h), (640.0, 360.0, 320.0, 180.0));
+        assert!(map.at(700.0, 400.0) > 0.9 && map.at(100.0, 100.0) < 0.1);
     }
 }
