@@ -72,7 +72,9 @@ impl Reframe {
     pub fn load(models: &ModelDir) -> Result<Self, InferenceError> {
         let threads = available_threads();
         Ok(Self {
-            faces: Arc::new(FaceDetector::load(models, threads)?),
+            // BlazeFace is too small to share: a second thread makes each
+            // 4-ms run no faster and costs half as much CPU again.
+            faces: Arc::new(FaceDetector::load(models, 1)?),
             saliency: Arc::new(Saliency::load(models, threads)?),
         })
     }
@@ -340,6 +342,8 @@ struct Sample {
 struct Pending {
     sample: Sample,
     thumb: GrayImage,
+    /// The shot's number in the video.
+    shot: usize,
 }
 
 /// What the detectors remember from one sample to the next within a shot.
@@ -352,31 +356,33 @@ struct Follower {
     near: Option<Rect>,
     previous_focus: Option<(f32, f32)>,
     previous_gray: Option<GrayImage>,
-    /// The last saliency map's frame (a thumbnail) and what it showed:
-    /// while the picture stays the same, so does the answer.
-    salient: Option<(GrayImage, Option<Seen>)>,
     pending: Vec<Pending>,
+    /// Shots seen so far.
+    shots: usize,
 }
 
 impl Follower {
-    /// What `sample` shows (boxes in analysis pixels), and what earlier
-    /// samples that waited for a saliency map show.
+    /// What `sample` shows (boxes in analysis pixels), and the earlier
+    /// samples that waited long enough for a face to want their saliency
+    /// map now (`maps`).
     fn see(
         &mut self,
         reframe: &Reframe,
         sample: Sample,
         geometry: &Geometry,
         hint: SubjectHint,
-    ) -> Result<Vec<Seen>, JobError> {
-        let mut seen = Vec::new();
+        maps: &mut Vec<Pending>,
+    ) -> Result<Option<Seen>, JobError> {
         if sample.shot_start {
-            seen.extend(self.finish(reframe, geometry)?);
+            self.finish(maps);
             *self = Self {
                 next_saliency: sample.time,
                 next_full: sample.time,
+                shots: self.shots + 1,
                 ..Self::default()
             };
         }
+        let mut seen = None;
         let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
         let motion = self.previous_gray.as_ref().map(|p| difference(p, &gray));
         let full_search = sample.time + 1e-6 >= self.next_full;
@@ -403,7 +409,7 @@ impl Follower {
                 s.time = now;
                 s.frame = sample.index as u64;
                 self.previous_focus = s.focus;
-                seen.push(s);
+                seen = Some(s);
             }
             None if matches!(hint, SubjectHint::Auto | SubjectHint::Person)
                 && now + 1e-6 >= self.next_saliency =>
@@ -413,54 +419,57 @@ impl Follower {
                 let thumb = image::imageops::resize(&gray, THUMB.0, THUMB.1, FilterType::Triangle);
                 if !is_flat(&thumb) {
                     self.next_saliency = now + SALIENCY_EVERY_S;
-                    self.pending.push(Pending { sample, thumb });
+                    self.pending.push(Pending {
+                        sample,
+                        thumb,
+                        shot: self.shots,
+                    });
                 }
             }
             None => {}
         }
         self.previous_gray = Some(gray);
         // Samples that waited long enough without a face get their map.
-        seen.extend(self.map_waiting(reframe, geometry, now - FACE_NEAR_S - 1e-6)?);
-        Ok(seen)
-    }
-
-    /// The saliency maps still waiting (at the end of a shot).
-    fn finish(&mut self, reframe: &Reframe, geometry: &Geometry) -> Result<Vec<Seen>, JobError> {
-        self.map_waiting(reframe, geometry, f64::INFINITY)
-    }
-
-    /// Maps the waiting samples from before `before` seconds.
-    fn map_waiting(
-        &mut self,
-        reframe: &Reframe,
-        geometry: &Geometry,
-        before: f64,
-    ) -> Result<Vec<Seen>, JobError> {
         let ready = self
             .pending
             .iter()
-            .take_while(|p| p.sample.time < before)
+            .take_while(|p| p.sample.time < now - FACE_NEAR_S - 1e-6)
             .count();
-        let mut seen = Vec::new();
-        for p in self.pending.drain(..ready).collect::<Vec<_>>() {
-            seen.extend(self.salient(reframe, p, geometry)?);
-        }
+        maps.extend(self.pending.drain(..ready));
         Ok(seen)
     }
 
-    /// The salient object of a waiting sample: the last map's answer while
-    /// the picture has not changed, else a new map.
-    fn salient(
+    /// The samples still waiting for their map (at the end of a shot).
+    fn finish(&mut self, maps: &mut Vec<Pending>) {
+        maps.append(&mut self.pending);
+    }
+}
+
+/// Saliency maps for the samples without a face, computed on a thread of
+/// their own while the faces of later samples are looked for.
+#[derive(Default)]
+struct Mapper {
+    /// The last map's shot, frame (a thumbnail) and what it showed: while
+    /// the picture stays the same, so does the answer.
+    last: Option<(usize, GrayImage, Option<Seen>)>,
+}
+
+impl Mapper {
+    /// The salient object of a waiting sample.
+    fn map(
         &mut self,
         reframe: &Reframe,
-        Pending { sample, thumb }: Pending,
+        Pending {
+            sample,
+            thumb,
+            shot,
+        }: Pending,
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
-        let unchanged = self
-            .salient
-            .as_ref()
-            .filter(|(before, _)| changed_share(before, &thumb) <= SAME_PICTURE_CHANGE);
-        let found = if let Some((_, before)) = unchanged {
+        let unchanged = self.last.as_ref().filter(|(last_shot, before, _)| {
+            *last_shot == shot && changed_share(before, &thumb) <= SAME_PICTURE_CHANGE
+        });
+        let found = if let Some((_, _, before)) = unchanged {
             before.clone()
         } else {
             let found = reframe.salient(
@@ -468,7 +477,7 @@ impl Follower {
                 1.0,
                 &geometry.scaled_to(sample.small.dimensions()),
             )?;
-            self.salient = Some((thumb, found.clone()));
+            self.last = Some((shot, thumb, found.clone()));
             found
         };
         Ok(found.map(|s| Seen {
@@ -636,7 +645,8 @@ impl Reframe {
     }
 
     /// Decodes every frame on one thread (signatures, cuts, small copies
-    /// of the sampled frames) while the detectors run on this one.
+    /// of the sampled frames) while faces are looked for on this one and
+    /// saliency maps are computed on a third.
     fn analyse(
         &self,
         input: &Path,
@@ -706,14 +716,32 @@ impl Reframe {
                     })?;
                     Ok((times, cuts, back))
                 });
+            let (to_map, waiting) = std::sync::mpsc::sync_channel::<Pending>(8);
+            let mapping = scope.spawn(move || -> Result<Vec<Seen>, JobError> {
+                let mut mapper = Mapper::default();
+                let mut seen = Vec::new();
+                for pending in waiting.iter() {
+                    seen.extend(mapper.map(self, pending, geometry)?);
+                }
+                Ok(seen)
+            });
             let mut seen = Vec::new();
             let mut follower = Follower::default();
             let mut failed = None;
+            let mut maps = Vec::new();
+            let send = |maps: &mut Vec<Pending>| {
+                // A closed channel: the mapping thread failed (its error
+                // is collected below).
+                maps.drain(..).all(|p| to_map.send(p).is_ok())
+            };
             for sample in samples.iter() {
-                match follower.see(self, sample, geometry, params.subject) {
+                match follower.see(self, sample, geometry, params.subject, &mut maps) {
                     Ok(found) => {
                         seen.extend(found);
                         ctx.progress.update(0.2);
+                        if !send(&mut maps) {
+                            break;
+                        }
                     }
                     Err(e) => {
                         failed = Some(e);
@@ -723,10 +751,19 @@ impl Reframe {
             }
             drop(samples);
             if failed.is_none() {
-                match follower.finish(self, geometry) {
-                    Ok(found) => seen.extend(found),
-                    Err(e) => failed = Some(e),
-                }
+                follower.finish(&mut maps);
+                send(&mut maps);
+            }
+            drop(to_map);
+            let mapped = mapping.join().unwrap_or_else(|_| {
+                Err(JobError::permanent(
+                    ErrorCode::InternalError,
+                    "the saliency thread panicked",
+                ))
+            });
+            match mapped {
+                Ok(found) => seen.extend(found),
+                Err(e) => failed = failed.or(Some(e)),
             }
             seen.sort_by(|a, b| a.time.total_cmp(&b.time));
             let decoded = decoding.join().unwrap_or_else(|_| {
