@@ -4,17 +4,19 @@
 //! Video runs in two passes. The analysis pass decodes every frame once:
 //! a cheap signature of each frame finds the cuts, and frames sampled a
 //! few times a second (and the first of every shot) go to the detectors
-//! (faces, else the salient object, else motion). Per shot the camera is
-//! solved over the whole shot ([`crate::reframe::path`]): stationary,
-//! panning or smoothly tracking, never cutting the subject. The render
-//! pass crops every frame along that path, scales it and encodes H.264
-//! with the source's audio. When the subject cannot fit the new frame (a
-//! face wider than the window), the video is padded instead and the
-//! result says so.
+//! (faces, else the salient object, else motion), each stage on its own
+//! thread. Per shot the camera is solved over the whole shot
+//! ([`crate::reframe::path`]): stationary, panning or smoothly tracking,
+//! never cutting the subject. The render pass crops every frame along
+//! that path, scales it and encodes H.264 with the source's audio; it runs
+//! alongside the analysis and renders each shot as soon as its camera is
+//! solved. When the subject cannot fit the new frame (a face wider than
+//! the window), the video is padded instead and the result says so.
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage, RgbaImage};
@@ -30,7 +32,7 @@ use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{available_threads, InferenceError, ModelDir};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::image_out::{read_still, write_image};
-use crate::media::process::{crop_video, transform_video, Crop};
+use crate::media::process::{crop_video, transform_video, Crop, Processed};
 use crate::media::{MediaError, SamplingMode, VideoReader};
 use crate::reframe::cuts::{CutDetector, Signature};
 use crate::reframe::path::{solve, Target};
@@ -342,8 +344,6 @@ struct Sample {
 struct Pending {
     sample: Sample,
     thumb: GrayImage,
-    /// The shot's number in the video.
-    shot: usize,
 }
 
 /// What the detectors remember from one sample to the next within a shot.
@@ -357,8 +357,6 @@ struct Follower {
     previous_focus: Option<(f32, f32)>,
     previous_gray: Option<GrayImage>,
     pending: Vec<Pending>,
-    /// Shots seen so far.
-    shots: usize,
 }
 
 impl Follower {
@@ -378,7 +376,6 @@ impl Follower {
             *self = Self {
                 next_saliency: sample.time,
                 next_full: sample.time,
-                shots: self.shots + 1,
                 ..Self::default()
             };
         }
@@ -419,11 +416,7 @@ impl Follower {
                 let thumb = image::imageops::resize(&gray, THUMB.0, THUMB.1, FilterType::Triangle);
                 if !is_flat(&thumb) {
                     self.next_saliency = now + SALIENCY_EVERY_S;
-                    self.pending.push(Pending {
-                        sample,
-                        thumb,
-                        shot: self.shots,
-                    });
+                    self.pending.push(Pending { sample, thumb });
                 }
             }
             None => {}
@@ -449,9 +442,9 @@ impl Follower {
 /// their own while the faces of later samples are looked for.
 #[derive(Default)]
 struct Mapper {
-    /// The last map's shot, frame (a thumbnail) and what it showed: while
-    /// the picture stays the same, so does the answer.
-    last: Option<(usize, GrayImage, Option<Seen>)>,
+    /// The last map's frame in this shot (a thumbnail) and what it showed:
+    /// while the picture stays the same, so does the answer.
+    last: Option<(GrayImage, Option<Seen>)>,
 }
 
 impl Mapper {
@@ -459,17 +452,14 @@ impl Mapper {
     fn map(
         &mut self,
         reframe: &Reframe,
-        Pending {
-            sample,
-            thumb,
-            shot,
-        }: Pending,
+        Pending { sample, thumb }: Pending,
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
-        let unchanged = self.last.as_ref().filter(|(last_shot, before, _)| {
-            *last_shot == shot && changed_share(before, &thumb) <= SAME_PICTURE_CHANGE
-        });
-        let found = if let Some((_, _, before)) = unchanged {
+        let unchanged = self
+            .last
+            .as_ref()
+            .filter(|(before, _)| changed_share(before, &thumb) <= SAME_PICTURE_CHANGE);
+        let found = if let Some((_, before)) = unchanged {
             before.clone()
         } else {
             let found = reframe.salient(
@@ -477,7 +467,7 @@ impl Mapper {
                 1.0,
                 &geometry.scaled_to(sample.small.dimensions()),
             )?;
-            self.last = Some((shot, thumb, found.clone()));
+            self.last = Some((thumb, found.clone()));
             found
         };
         Ok(found.map(|s| Seen {
@@ -488,12 +478,88 @@ impl Mapper {
     }
 }
 
-/// Samples and analyses one video: frame times, shot starts (frame
-/// indices) and what the sampled frames show.
-struct Analysis {
+/// From the decoding thread to the face detector.
+enum Decoded {
+    Sample(Sample),
+    /// The end of the shot that began at frame `start`.
+    ShotEnd(ShotEnd),
+}
+
+/// One shot's frames, passed down the analysis threads behind its samples.
+struct ShotEnd {
+    /// Index of the shot's first frame in the video.
+    start: usize,
+    /// Every frame's time.
     times: Vec<f64>,
-    cuts: Vec<usize>,
+    /// The next shot's first frame time (`None` for the last shot).
+    next: Option<f64>,
+    /// Analysis pixels → source pixels.
+    back: f32,
+}
+
+/// From the face detector to the saliency thread.
+enum Waiting {
+    Map(Pending),
+    /// A shot's end and what its faces (and motion) showed.
+    ShotEnd(ShotEnd, Vec<Seen>),
+}
+
+/// One analysed shot (boxes in source pixels), in order.
+struct ShotSeen {
+    shot: ShotEnd,
     seen: Vec<Seen>,
+}
+
+/// The camera path as far as it is solved, shared with the renderer.
+#[derive(Default)]
+struct SolvedPath {
+    /// Window starts of the frames solved so far, and whether that is all.
+    state: Mutex<(Vec<f32>, bool)>,
+    more: Condvar,
+}
+
+impl SolvedPath {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<f32>, bool)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next shot's window starts.
+    fn extend(&self, path: &[f32]) {
+        self.lock().0.extend_from_slice(path);
+        self.more.notify_all();
+    }
+
+    /// No more shots: frames past the end keep the last window.
+    fn finish(&self) {
+        self.lock().1 = true;
+        self.more.notify_all();
+    }
+
+    /// Frame `index`'s window start, once its shot is solved.
+    fn at(&self, index: usize) -> f32 {
+        let mut state = self.lock();
+        while state.0.len() <= index && !state.1 {
+            state = self
+                .more
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state
+            .0
+            .get(index)
+            .or(state.0.last())
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// One shot's camera, ready to render.
+struct ShotPlan {
+    times: Vec<f64>,
+    path: Vec<f32>,
+    result: ShotResult,
+    /// When the subject first did not fit the window in this shot.
+    too_wide: Option<f64>,
 }
 
 /// One analysed frame, as the detectors get it.
@@ -644,150 +710,202 @@ impl Reframe {
         Ok(None)
     }
 
-    /// Decodes every frame on one thread (signatures, cuts, small copies
-    /// of the sampled frames) while faces are looked for on this one and
-    /// saliency maps are computed on a third.
+    /// Analyses `input` shot by shot, in a pipeline of threads: one
+    /// decodes every frame (signatures, cuts, small copies of the sampled
+    /// frames), one looks for faces, one computes saliency maps, and this
+    /// one solves each shot's camera as soon as the shot is analysed and
+    /// hands it to `on_shot` (which may stop the analysis).
     fn analyse(
         &self,
         input: &Path,
         geometry: &Geometry,
         params: &ReframeParams,
         ctx: &Context,
-    ) -> Result<Analysis, JobError> {
-        let (to_detect, samples) = std::sync::mpsc::sync_channel::<Sample>(4);
+        mut on_shot: impl FnMut(ShotPlan) -> ControlFlow<()>,
+    ) -> Result<(), JobError> {
+        let (to_detect, samples) = std::sync::mpsc::sync_channel::<Decoded>(4);
+        let (to_map, waiting) = std::sync::mpsc::sync_channel::<Waiting>(8);
+        let (to_plan, analysed) = std::sync::mpsc::sync_channel::<ShotSeen>(2);
         std::thread::scope(|scope| {
-            let decoding =
-                scope.spawn(move || -> Result<(Vec<f64>, Vec<usize>, f32), MediaError> {
-                    let mut reader = VideoReader::open(input, &ctx.limits)?;
-                    reader.skip_deblocking();
-                    let info = reader.info().clone();
-                    let (dw, dh) = info.display_size();
-                    let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
-                    let small_display = (
-                        ((dw as f32 * scale).round() as u32).max(2),
-                        ((dh as f32 * scale).round() as u32).max(2),
-                    );
-                    let small_coded = if info.rotation.swaps_axes() {
-                        (small_display.1, small_display.0)
-                    } else {
-                        small_display
-                    };
-                    let back = dw as f32 / small_display.0 as f32;
-                    let mut cuts_found = CutDetector::new();
-                    let (mut times, mut cuts) = (Vec::new(), vec![0]);
-                    let mut next_sample = 0.0;
-                    reader.for_each_frame(SamplingMode::All, |reader, f| {
-                        if ctx.cancelled() {
-                            return Err(MediaError::Cancelled);
+            let decoding = scope.spawn(move || self.decode_samples(input, ctx, &to_detect));
+            let detecting = scope.spawn(move || -> Result<(), JobError> {
+                let mut follower = Follower::default();
+                let (mut seen, mut maps) = (Vec::new(), Vec::new());
+                for decoded in samples.iter() {
+                    match decoded {
+                        Decoded::Sample(sample) => {
+                            seen.extend(follower.see(
+                                self,
+                                sample,
+                                geometry,
+                                params.subject,
+                                &mut maps,
+                            )?);
+                            ctx.progress.update(0.2);
                         }
-                        let index = times.len();
-                        times.push(f.time_s);
-                        let frame = f.frame;
-                        let cut = cuts_found.push(Signature::of_luma(
-                            frame.data(0),
-                            frame.width() as usize,
-                            frame.height() as usize,
-                            frame.stride(0),
-                        ));
-                        if cut {
-                            cuts.push(index);
-                            next_sample = f.time_s;
-                        }
-                        if f.time_s + 1e-6 < next_sample {
-                            return Ok(ControlFlow::Continue(()));
-                        }
-                        next_sample = f.time_s + SAMPLE_EVERY_S;
-                        let small = info.rotation.apply(reader.to_rgb(
-                            frame,
-                            small_coded.0,
-                            small_coded.1,
-                        )?);
-                        let sample = Sample {
-                            index,
-                            time: f.time_s,
-                            small,
-                            shot_start: cut || index == 0,
-                        };
-                        Ok(if to_detect.send(sample).is_err() {
-                            ControlFlow::Break(())
-                        } else {
-                            ControlFlow::Continue(())
-                        })
-                    })?;
-                    Ok((times, cuts, back))
-                });
-            let (to_map, waiting) = std::sync::mpsc::sync_channel::<Pending>(8);
-            let mapping = scope.spawn(move || -> Result<Vec<Seen>, JobError> {
-                let mut mapper = Mapper::default();
-                let mut seen = Vec::new();
-                for pending in waiting.iter() {
-                    seen.extend(mapper.map(self, pending, geometry)?);
-                }
-                Ok(seen)
-            });
-            let mut seen = Vec::new();
-            let mut follower = Follower::default();
-            let mut failed = None;
-            let mut maps = Vec::new();
-            let send = |maps: &mut Vec<Pending>| {
-                // A closed channel: the mapping thread failed (its error
-                // is collected below).
-                maps.drain(..).all(|p| to_map.send(p).is_ok())
-            };
-            for sample in samples.iter() {
-                match follower.see(self, sample, geometry, params.subject, &mut maps) {
-                    Ok(found) => {
-                        seen.extend(found);
-                        ctx.progress.update(0.2);
-                        if !send(&mut maps) {
-                            break;
+                        Decoded::ShotEnd(end) => {
+                            follower.finish(&mut maps);
+                            let found = std::mem::take(&mut seen);
+                            let sent = maps.drain(..).all(|p| to_map.send(Waiting::Map(p)).is_ok())
+                                && to_map.send(Waiting::ShotEnd(end, found)).is_ok();
+                            if !sent {
+                                break;
+                            }
+                            continue;
                         }
                     }
-                    Err(e) => {
-                        failed = Some(e);
+                    // A closed channel: a later stage stopped.
+                    if !maps.drain(..).all(|p| to_map.send(Waiting::Map(p)).is_ok()) {
                         break;
                     }
                 }
+                Ok(())
+            });
+            let mapping = scope.spawn(move || -> Result<(), JobError> {
+                let mut mapper = Mapper::default();
+                let mut mapped = Vec::new();
+                for waiting in waiting.iter() {
+                    match waiting {
+                        Waiting::Map(pending) => {
+                            mapped.extend(mapper.map(self, pending, geometry)?);
+                        }
+                        Waiting::ShotEnd(shot, mut seen) => {
+                            mapper = Mapper::default();
+                            seen.append(&mut mapped);
+                            seen.sort_by(|a, b| a.time.total_cmp(&b.time));
+                            let back = shot.back;
+                            for s in &mut seen {
+                                s.keep = s.keep.map(|r| r.scaled(back, back));
+                                s.focus = s.focus.map(|(x, y)| (x * back, y * back));
+                            }
+                            if to_plan.send(ShotSeen { shot, seen }).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            });
+            let mut shots = 0;
+            for shot in analysed.iter() {
+                shots += 1;
+                if on_shot(camera(shot, geometry)).is_break() {
+                    break;
+                }
             }
-            drop(samples);
-            if failed.is_none() {
-                follower.finish(&mut maps);
-                send(&mut maps);
-            }
-            drop(to_map);
-            let mapped = mapping.join().unwrap_or_else(|_| {
-                Err(JobError::permanent(
+            // Stops the threads still running when `on_shot` stopped early.
+            drop(analysed);
+            let panicked = |stage: &str| {
+                JobError::permanent(
                     ErrorCode::InternalError,
-                    "the saliency thread panicked",
-                ))
-            });
-            match mapped {
-                Ok(found) => seen.extend(found),
-                Err(e) => failed = failed.or(Some(e)),
-            }
-            seen.sort_by(|a, b| a.time.total_cmp(&b.time));
-            let decoded = decoding.join().unwrap_or_else(|_| {
-                Err(MediaError::Corrupt {
-                    kind: "video",
-                    detail: "the decoding thread panicked".into(),
-                })
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            let (times, cuts, back) = decoded?;
-            if times.is_empty() {
+                    format!("the {stage} thread panicked"),
+                )
+            };
+            // The first stage that failed has the reason; the later ones
+            // only saw their input end.
+            decoding
+                .join()
+                .map_err(|_| panicked("decoding"))?
+                .map_err(JobError::from)?;
+            detecting.join().map_err(|_| panicked("face detection"))??;
+            mapping.join().map_err(|_| panicked("saliency"))??;
+            if shots == 0 {
                 return Err(JobError::permanent(
                     ErrorCode::InvalidMedia,
                     "no frame decoded",
                 ));
             }
-            for s in &mut seen {
-                s.keep = s.keep.map(|r| r.scaled(back, back));
-                s.focus = s.focus.map(|(x, y)| (x * back, y * back));
-            }
-            Ok(Analysis { times, cuts, seen })
+            Ok(())
         })
+    }
+
+    /// The decoding stage of [`Self::analyse`]: samples a few times a
+    /// second and at every cut, and the end of every shot.
+    fn decode_samples(
+        &self,
+        input: &Path,
+        ctx: &Context,
+        to_detect: &std::sync::mpsc::SyncSender<Decoded>,
+    ) -> Result<(), MediaError> {
+        let mut reader = VideoReader::open(input, &ctx.limits)?;
+        reader.skip_deblocking();
+        let info = reader.info().clone();
+        let (dw, dh) = info.display_size();
+        let scale = (ANALYSIS_SIDE as f32 / dw.max(dh) as f32).min(1.0);
+        let small_display = (
+            ((dw as f32 * scale).round() as u32).max(2),
+            ((dh as f32 * scale).round() as u32).max(2),
+        );
+        let small_coded = if info.rotation.swaps_axes() {
+            (small_display.1, small_display.0)
+        } else {
+            small_display
+        };
+        let back = dw as f32 / small_display.0 as f32;
+        let mut cuts_found = CutDetector::new();
+        let (mut index, mut start, mut times) = (0usize, 0usize, Vec::new());
+        let mut next_sample = 0.0;
+        let mut stopped = false;
+        reader.for_each_frame(SamplingMode::All, |reader, f| {
+            if ctx.cancelled() {
+                return Err(MediaError::Cancelled);
+            }
+            let frame = f.frame;
+            let cut = cuts_found.push(Signature::of_luma(
+                frame.data(0),
+                frame.width() as usize,
+                frame.height() as usize,
+                frame.stride(0),
+            ));
+            let this = index;
+            index += 1;
+            if cut && !times.is_empty() {
+                let end = ShotEnd {
+                    start,
+                    times: std::mem::take(&mut times),
+                    next: Some(f.time_s),
+                    back,
+                };
+                if to_detect.send(Decoded::ShotEnd(end)).is_err() {
+                    stopped = true;
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            if cut {
+                start = this;
+                next_sample = f.time_s;
+            }
+            times.push(f.time_s);
+            if f.time_s + 1e-6 < next_sample {
+                return Ok(ControlFlow::Continue(()));
+            }
+            next_sample = f.time_s + SAMPLE_EVERY_S;
+            let small = info
+                .rotation
+                .apply(reader.to_rgb(frame, small_coded.0, small_coded.1)?);
+            let sample = Sample {
+                index: this,
+                time: f.time_s,
+                small,
+                shot_start: cut || this == 0,
+            };
+            Ok(if to_detect.send(Decoded::Sample(sample)).is_err() {
+                stopped = true;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        if !stopped && !times.is_empty() {
+            // A closed channel here only means a later stage stopped.
+            let _ = to_detect.send(Decoded::ShotEnd(ShotEnd {
+                start,
+                times,
+                next: None,
+                back,
+            }));
+        }
+        Ok(())
     }
 
     /// The analysis pass and the camera: the window for every frame of
@@ -803,70 +921,27 @@ impl Reframe {
     ) -> Result<Plan, JobError> {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let geometry = Geometry::new(info.display_size(), params);
-        let analysis = self.analyse(input, &geometry, params, ctx)?;
-        let (extent, total) = geometry.extent();
-        let range = (0.0, (total - extent).max(0.0));
-        let n = analysis.times.len();
-        let mut path = vec![range.1 / 2.0; n];
-        let mut shots = Vec::new();
-        let mut too_wide = None;
-        for (k, &start) in analysis.cuts.iter().enumerate() {
-            let end = analysis.cuts.get(k + 1).copied().unwrap_or(n);
-            if end <= start {
-                continue;
-            }
-            let seen: Vec<&Seen> = analysis
-                .seen
-                .iter()
-                .filter(|s| (start..end).contains(&(s.frame as usize)))
-                .collect();
-            let targets: Vec<Target> = seen.iter().map(|s| target(s, &geometry, range)).collect();
-            if too_wide.is_none() {
-                too_wide = seen
-                    .iter()
-                    .find(|s| s.keep.is_some_and(|r| along(&r, &geometry) > extent))
-                    .map(|s| s.time);
-            }
-            let times = &analysis.times[start..end];
-            let (camera, shot_path) = if targets.is_empty() {
-                (Camera::Stationary, vec![range.1 / 2.0; times.len()])
-            } else {
-                solve(times, &targets, range, SMOOTHING_S)
-            };
-            path[start..end].copy_from_slice(&shot_path);
-            let subject = dominant(&seen);
-            let mut keyframes = Vec::new();
-            let mut last = f64::NEG_INFINITY;
-            for (i, &t) in times.iter().enumerate() {
-                let at_sample = seen.iter().any(|s| s.frame as usize == start + i);
-                if (i == 0 || at_sample) && t - last >= 0.5 - 1e-6 {
-                    keyframes.push(geometry.window_at(shot_path[i], t));
-                    last = t;
-                }
-            }
-            shots.push(ShotResult {
-                start: round3(times[0]),
-                end: round3(
-                    analysis
-                        .times
-                        .get(end)
-                        .copied()
-                        .unwrap_or(times[times.len() - 1] + frame_step(&analysis.times)),
-                ),
-                camera,
-                subject,
-                keyframes,
-            });
-        }
-        Ok(Plan {
+        let mut plan = Plan {
             geometry,
-            times: analysis.times,
-            path,
-            shots,
-            too_wide,
-        })
+            times: Vec::new(),
+            path: Vec::new(),
+            shots: Vec::new(),
+            too_wide: None,
+        };
+        self.analyse(input, &geometry, params, ctx, |shot| {
+            plan.times.extend(shot.times);
+            plan.path.extend(shot.path);
+            plan.shots.push(shot.result);
+            plan.too_wide = plan.too_wide.or(shot.too_wide);
+            ControlFlow::Continue(())
+        })?;
+        Ok(plan)
     }
 
+    /// Crops the video along the camera, rendering each shot as soon as
+    /// its analysis is done (the renderer waits for frames whose camera is
+    /// not solved yet); pads it instead when asked, or when a subject
+    /// turns out wider than the window.
     fn video(
         &self,
         input: &Path,
@@ -874,98 +949,116 @@ impl Reframe {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<(ReframeResult, Option<String>), JobError> {
-        // Padding shows the whole picture: nothing to follow, no analysis.
-        let Plan {
-            geometry,
-            path,
-            shots,
-            too_wide,
-            ..
-        } = if params.mode == FillMode::Pad {
-            let info = VideoReader::open(input, &ctx.limits)?.info().clone();
-            Plan {
-                geometry: Geometry::new(info.display_size(), params),
-                times: Vec::new(),
-                path: Vec::new(),
-                shots: vec![ShotResult {
-                    start: 0.0,
-                    end: round3(info.duration_s),
-                    camera: Camera::Stationary,
-                    subject: "whole picture",
-                    keyframes: Vec::new(),
-                }],
-                too_wide: None,
-            }
-        } else {
-            self.plan(input, params, ctx)?
-        };
-        let mode = match (params.mode, too_wide) {
-            (FillMode::Crop, None) => FillMode::Crop,
-            _ => FillMode::Pad,
-        };
-        let note = match (params.mode, too_wide) {
-            (FillMode::Crop, Some(t)) => Some(format!(
-                "the subject at {t:.1} s is wider than a {}:{} window, so the whole picture is padded instead of cropped",
-                params.aspect.0, params.aspect.1
-            )),
-            _ => None,
-        };
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let geometry = Geometry::new(info.display_size(), params);
         let codec = VideoCodec::H264 {
             crf: params.crf,
             preset: X264Preset::Veryfast,
         };
         let file = sink.plan("h2v", codec.extension(), codec.content_type(), false)?;
-        let progress = ctx.progress.clone();
-        let output = geometry.output;
-        let done = match mode {
-            FillMode::Crop => crop_video(
-                input,
-                &file.local,
-                codec,
-                &ctx.limits,
-                &ctx.cancel,
-                Crop {
-                    window: geometry.window,
-                    output,
-                    position: |index: u64| {
-                        if index % 16 == 0 {
-                            progress.update(0.6);
-                        }
-                        let start = path
-                            .get(index as usize)
-                            .or(path.last())
-                            .copied()
-                            .unwrap_or(0.0);
-                        let w = geometry.window_at(start, 0.0);
-                        (w.x, w.y)
-                    },
-                },
-            )?,
-            FillMode::Pad => transform_video(
-                input,
-                &file.local,
-                codec,
-                &ctx.limits,
-                &ctx.cancel,
-                |frame, _, index| {
-                    if index % 16 == 0 {
-                        progress.update(0.6);
-                    }
-                    Ok(rgba(&pad(&frame, output)))
-                },
-            )?,
+        let result = |done: Processed, mode, shots| ReframeResult {
+            file: file.location.to_string(),
+            width: done.width,
+            height: done.height,
+            mode,
+            duration: round3(done.duration_s),
+            shots,
         };
-        Ok((
-            ReframeResult {
-                file: file.location.to_string(),
-                width: done.width,
-                height: done.height,
-                mode,
-                duration: round3(done.duration_s),
-                shots,
+        // Padding shows the whole picture: nothing to follow, no analysis.
+        let whole = || {
+            vec![ShotResult {
+                start: 0.0,
+                end: round3(info.duration_s),
+                camera: Camera::Stationary,
+                subject: "whole picture",
+                keyframes: Vec::new(),
+            }]
+        };
+        if params.mode == FillMode::Pad {
+            let done = self.pad_video(input, &file.local, codec, geometry.output, ctx)?;
+            return Ok((result(done, FillMode::Pad, whole()), None));
+        }
+        let solved = SolvedPath::default();
+        let stop = AtomicBool::new(false);
+        let (mut shots, mut too_wide) = (Vec::new(), None);
+        let progress = ctx.progress.clone();
+        let (analysed, rendered) = std::thread::scope(|scope| {
+            let rendering = scope.spawn(|| {
+                crop_video(
+                    input,
+                    &file.local,
+                    codec,
+                    &ctx.limits,
+                    &stop,
+                    Crop {
+                        window: geometry.window,
+                        output: geometry.output,
+                        position: |index: u64| {
+                            if ctx.cancelled() {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            if index % 16 == 0 {
+                                progress.update(0.6);
+                            }
+                            let w = geometry.window_at(solved.at(index as usize), 0.0);
+                            (w.x, w.y)
+                        },
+                    },
+                )
+            });
+            let analysed = self.analyse(input, &geometry, params, ctx, |shot| {
+                if shot.too_wide.is_some() {
+                    too_wide = shot.too_wide;
+                    return ControlFlow::Break(());
+                }
+                solved.extend(&shot.path);
+                shots.push(shot.result);
+                ControlFlow::Continue(())
+            });
+            if analysed.is_err() || too_wide.is_some() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            solved.finish();
+            (analysed, rendering.join())
+        });
+        analysed?;
+        if let Some(t) = too_wide {
+            let note = format!(
+                "the subject at {t:.1} s is wider than a {}:{} window, so the whole picture is padded instead of cropped",
+                params.aspect.0, params.aspect.1
+            );
+            let done = self.pad_video(input, &file.local, codec, geometry.output, ctx)?;
+            return Ok((result(done, FillMode::Pad, whole()), Some(note)));
+        }
+        let done = rendered.map_err(|_| {
+            JobError::permanent(ErrorCode::InternalError, "the rendering thread panicked")
+        })??;
+        Ok((result(done, FillMode::Crop, shots), None))
+    }
+
+    /// The whole picture in the output frame over a blurred, scaled copy.
+    fn pad_video(
+        &self,
+        input: &Path,
+        output_path: &Path,
+        codec: VideoCodec,
+        output: (u32, u32),
+        ctx: &Context,
+    ) -> Result<Processed, JobError> {
+        let progress = ctx.progress.clone();
+        Ok(transform_video(
+            input,
+            output_path,
+            codec,
+            &ctx.limits,
+            &ctx.cancel,
+            |frame, _, index| {
+                if index % 16 == 0 {
+                    progress.update(0.6);
+                }
+                Ok(rgba(&pad(&frame, output)))
             },
-            note,
-        ))
+        )?)
     }
 
     fn image(
@@ -1045,6 +1138,50 @@ impl Reframe {
             },
             note,
         ))
+    }
+}
+
+/// The camera of one analysed shot: stationary at the centre when
+/// nothing was seen, else solved over the whole shot.
+fn camera(ShotSeen { shot, seen }: ShotSeen, geometry: &Geometry) -> ShotPlan {
+    let (extent, total) = geometry.extent();
+    let range = (0.0, (total - extent).max(0.0));
+    let seen: Vec<&Seen> = seen.iter().collect();
+    let targets: Vec<Target> = seen.iter().map(|s| target(s, geometry, range)).collect();
+    let too_wide = seen
+        .iter()
+        .find(|s| s.keep.is_some_and(|r| along(&r, geometry) > extent))
+        .map(|s| s.time);
+    let times = &shot.times;
+    let (camera, path) = if targets.is_empty() {
+        (Camera::Stationary, vec![range.1 / 2.0; times.len()])
+    } else {
+        solve(times, &targets, range, SMOOTHING_S)
+    };
+    let mut keyframes = Vec::new();
+    let mut last = f64::NEG_INFINITY;
+    for (i, &t) in times.iter().enumerate() {
+        let at_sample = seen.iter().any(|s| s.frame as usize == shot.start + i);
+        if (i == 0 || at_sample) && t - last >= 0.5 - 1e-6 {
+            keyframes.push(geometry.window_at(path[i], t));
+            last = t;
+        }
+    }
+    let first = times.first().copied().unwrap_or(0.0);
+    let end = shot
+        .next
+        .unwrap_or_else(|| times.last().copied().unwrap_or(first) + frame_step(times));
+    ShotPlan {
+        result: ShotResult {
+            start: round3(first),
+            end: round3(end),
+            camera,
+            subject: dominant(&seen),
+            keyframes,
+        },
+        times: shot.times,
+        path,
+        too_wide,
     }
 }
 
@@ -1234,6 +1371,20 @@ fn rgba(rgb: &RgbImage) -> RgbaImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_renderer_waits_for_each_shot_and_keeps_the_last_window_after_the_end() {
+        let solved = SolvedPath::default();
+        std::thread::scope(|scope| {
+            let renderer = scope.spawn(|| (0..5).map(|i| solved.at(i)).collect::<Vec<f32>>());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!renderer.is_finished(), "frame 0 is not solved yet");
+            solved.extend(&[1.0, 2.0]);
+            solved.extend(&[3.0]);
+            solved.finish();
+            assert_eq!(renderer.join().unwrap(), [1.0, 2.0, 3.0, 3.0, 3.0]);
+        });
+    }
 
     #[test]
     fn geometry_crops_the_long_axis_and_never_upscales_by_default() {
