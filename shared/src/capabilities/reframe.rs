@@ -1382,7 +1382,10 @@ mod tests {
             solved.extend(&[1.0, 2.0]);
             solved.extend(&[3.0]);
             solved.finish();
-            assert_eq!(renderer.join().unwrap(), [1.0, 2.0, 3.0, 3.0, 3.0]);
+            assert_eq!(
+                renderer.join().expect("renderer"),
+                [1.0, 2.0, 3.0, 3.0, 3.0]
+            );
         });
     }
 
