@@ -106,7 +106,8 @@ struct Row {
 ///
 /// # Errors
 /// When the models, fixtures or ffmpeg are missing, or a run fails.
-pub fn run(dir: Option<&Path>, out: &Path) -> anyhow::Result<()> {
+pub fn run(dir: Option<&Path>, out: &Path, runs: usize) -> anyhow::Result<()> {
+    let runs = runs.max(1);
     std::fs::create_dir_all(out)?;
     let reframe = Reframe::load(&ModelDir::from_env())?;
     let params = ReframeParams::default();
@@ -133,6 +134,7 @@ pub fn run(dir: Option<&Path>, out: &Path) -> anyhow::Result<()> {
             c.name,
             Some(&truth),
             out,
+            runs,
         )?);
     }
     if let Some(dir) = dir {
@@ -150,10 +152,11 @@ pub fn run(dir: Option<&Path>, out: &Path) -> anyhow::Result<()> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            rows.push(measure(&reframe, &params, &v, &name, None, out)?);
+            rows.push(measure(&reframe, &params, &v, &name, None, out, runs)?);
         }
     }
 
+    println!("times: median of {runs} alternating runs each");
     println!(
         "{:<32} {:>6} {:>11} {:>11} {:>9} {:>8} {:>8} {:>7}",
         "clip", "frames", "inside", "centre", "jerk", "iprod s", "ffmpeg s", "ratio"
@@ -199,6 +202,7 @@ pub fn run(dir: Option<&Path>, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn measure(
     reframe: &Reframe,
     params: &ReframeParams,
@@ -206,46 +210,51 @@ fn measure(
     name: &str,
     truth: Option<&dyn Fn(f64) -> (f32, f32)>,
     out: &Path,
+    runs: usize,
 ) -> anyhow::Result<Row> {
     let ctx = Context::default();
     let work = out.join(format!("{name}.out"));
     std::fs::create_dir_all(&work)?;
-    let template = OutputTemplate::parse(&format!("{}/", work.display()))?;
-    let mut sink = OutputSink::new(&work, template, "clip", 0, "bench");
     let json = serde_json::to_value(params_json(params))?;
-    let start = Instant::now();
-    reframe
-        .run(video, &json, &mut sink, &ctx)
-        .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
-    let ours_s = start.elapsed().as_secs_f64();
-
-    // The same window sizes, fixed at the centre, by FFmpeg.
     let plan = reframe
         .plan(video, params, &ctx)
         .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
+    // The same window sizes, fixed at the centre, by FFmpeg.
     let g = plan.geometry;
     let filter = format!(
         "crop={}:{}:(iw-{})/2:(ih-{})/2,scale={}:{}",
         g.window.0, g.window.1, g.window.0, g.window.1, g.output.0, g.output.1
     );
     let peer_out = work.join("ffmpeg-centre.mp4");
-    let start = Instant::now();
-    ffmpeg(&[
-        "-i",
-        &video.to_string_lossy(),
-        "-vf",
-        &filter,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        &params.crf.to_string(),
-        "-c:a",
-        "aac",
-        &peer_out.to_string_lossy(),
-    ])?;
-    let peer_s = start.elapsed().as_secs_f64();
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let template = OutputTemplate::parse(&format!("{}/", work.display()))?;
+        let mut sink = OutputSink::new(&work, template, "clip", 0, "bench");
+        let start = Instant::now();
+        reframe
+            .run(video, &json, &mut sink, &ctx)
+            .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
+        ours.push(start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        ffmpeg(&[
+            "-i",
+            &video.to_string_lossy(),
+            "-vf",
+            &filter,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            &params.crf.to_string(),
+            "-c:a",
+            "aac",
+            &peer_out.to_string_lossy(),
+        ])?;
+        peer.push(start.elapsed().as_secs_f64());
+    }
+    let (ours_s, peer_s) = (median(&mut ours), median(&mut peer));
 
     // Jerk within shots (the jump at a cut is wanted), frame-weighted.
     let starts: Vec<usize> = plan
@@ -281,6 +290,11 @@ fn measure(
         ours_s,
         peer_s,
     })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn params_json(params: &ReframeParams) -> serde_json::Value {

@@ -154,6 +154,11 @@ enum Bench {
         /// Where the composites and outputs are written.
         #[arg(long, default_value = "out/bench-h2v")]
         out: PathBuf,
+        /// Runs of ours and of FFmpeg per clip, alternating; the median
+        /// time of each is reported (one slow run on a shared machine
+        /// does not decide the ratio).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Cover vs `ffmpeg -vf thumbnail`: wall time on each video of DIR (and
     /// on generated clips with injected black, blurred and frozen frames),
@@ -211,7 +216,7 @@ async fn main() -> ExitCode {
                     script,
                 } => iprod::bench::captions::run(&dir, fps, &out, &python, &script),
                 Bench::Keying { dir } => iprod::bench::keying::run(&dir),
-                Bench::H2v { dir, out } => iprod::bench::h2v::run(dir.as_deref(), &out),
+                Bench::H2v { dir, out, runs } => iprod::bench::h2v::run(dir.as_deref(), &out, runs),
                 Bench::Cover { paths, count, runs } => {
                     iprod::bench::cover::run(&paths, count, runs)
                 }
