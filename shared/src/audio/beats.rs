@@ -325,9 +325,16 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
             }
             next[base] = best + ob;
             back[t * np + i] = arg as u16;
-            for phase in 1..p {
-                let o = if phase < beat_region[i] { ob } else { oo };
-                next[base + phase] = delta[base + phase - 1] + o;
+            // Every other phase advances by one: the beat region, then the rest.
+            let region = beat_region[i].clamp(1, p);
+            let (to, from) = (&mut next[base + 1..base + p], &delta[base..base + p - 1]);
+            let (to_beat, to_other) = to.split_at_mut(region - 1);
+            let (from_beat, from_other) = from.split_at(region - 1);
+            for (n, &d) in to_beat.iter_mut().zip(from_beat) {
+                *n = d + ob;
+            }
+            for (n, &d) in to_other.iter_mut().zip(from_other) {
+                *n = d + oo;
             }
         }
         std::mem::swap(&mut delta, &mut next);

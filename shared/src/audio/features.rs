@@ -85,7 +85,8 @@ pub fn features(samples: &[f32]) -> Features {
 pub struct FeatureStream {
     filters: Vec<Filter>,
     bass_bands: usize,
-    chroma_of: Vec<Option<usize>>,
+    /// The FFT bins between 55 Hz and 5 kHz and their pitch classes.
+    chroma_of: Vec<(usize, usize)>,
     window: Vec<f32>,
     fft: std::sync::Arc<dyn realfft::RealToComplex<f32>>,
     buffer: Vec<f32>,
@@ -129,12 +130,12 @@ impl FeatureStream {
             .count()
             .max(1);
         // Pitch class of each FFT bin between 55 Hz and 5 kHz.
-        let chroma_of: Vec<Option<usize>> = (0..n_bins)
-            .map(|b| {
+        let chroma_of: Vec<(usize, usize)> = (0..n_bins)
+            .filter_map(|b| {
                 let f = b as f64 * bin_hz;
                 (55.0..5000.0).contains(&f).then(|| {
                     let midi = 69.0 + 12.0 * (f / 440.0).log2();
-                    (midi.round() as i64).rem_euclid(12) as usize
+                    (b, (midi.round() as i64).rem_euclid(12) as usize)
                 })
             })
             .collect();
@@ -198,16 +199,26 @@ impl FeatureStream {
     /// Computes frame `self.next`, centred on `next · HOP`, zero-padded
     /// past the samples pushed.
     fn frame(&mut self) {
-        let centre = self.next * HOP;
         let samples = &self.samples;
-        for (i, slot) in self.buffer.iter_mut().enumerate() {
-            let idx = (centre + i) as isize - (FFT_SIZE / 2) as isize - self.dropped as isize;
-            let x = if idx >= 0 && (idx as usize) < samples.len() {
-                samples[idx as usize]
-            } else {
-                0.0
-            };
-            *slot = x * self.window[i];
+        // Where the frame starts in `samples` (negative before the signal).
+        let start = (self.next * HOP) as isize - (FFT_SIZE / 2) as isize - self.dropped as isize;
+        let inside = usize::try_from(start)
+            .ok()
+            .and_then(|s| samples.get(s..s + FFT_SIZE));
+        if let Some(part) = inside {
+            for ((slot, &x), &w) in self.buffer.iter_mut().zip(part).zip(&self.window) {
+                *slot = x * w;
+            }
+        } else {
+            for (i, slot) in self.buffer.iter_mut().enumerate() {
+                let idx = start + i as isize;
+                let x = usize::try_from(idx)
+                    .ok()
+                    .and_then(|i| samples.get(i))
+                    .copied()
+                    .unwrap_or(0.0);
+                *slot = x * self.window[i];
+            }
         }
         // Sizes are fixed in `new`, so the transform cannot fail.
         let _ =
@@ -225,10 +236,8 @@ impl FeatureStream {
         }
         self.energy.push(sum / self.filters.len().max(1) as f32);
         let mut c = [0f32; 12];
-        for (b, pc) in self.chroma_of.iter().enumerate() {
-            if let Some(pc) = pc {
-                c[*pc] += self.mags[b] * self.mags[b];
-            }
+        for &(b, pc) in &self.chroma_of {
+            c[pc] += self.mags[b] * self.mags[b];
         }
         self.chroma.push(c);
         self.next += 1;
