@@ -59,7 +59,7 @@ impl RhythmNet {
         let frames = input.frames;
         let shape = [frames, input.dims];
         let run = |model: &Model| -> Result<Vec<f32>, InferenceError> {
-            let (out_shape, values) = model.run_f32(&shape, input.values.clone())?;
+            let (out_shape, values) = model.run_f32(&shape, &input.values)?;
             if out_shape != [frames, 3] {
                 return Err(InferenceError::Run {
                     name: model.name().to_owned(),

@@ -123,7 +123,7 @@ impl FaceDetector {
         }
         let out = self
             .model
-            .run_f32_outputs(&[1, 3, SIZE as usize, SIZE as usize], input, 2)?;
+            .run_f32_outputs(&[1, 3, SIZE as usize, SIZE as usize], &input, 2)?;
         let (boxes, scores) = (&out[0].1, &out[1].1);
         if boxes.len() < ANCHORS * 16 || scores.len() < ANCHORS {
             return Err(InferenceError::Run {

@@ -130,7 +130,7 @@ impl Saliency {
         }
         let (shape, values) = self
             .model
-            .run_f32(&[1, 3, mh as usize, mw as usize], input)?;
+            .run_f32(&[1, 3, mh as usize, mw as usize], &input)?;
         if values.len() != plane {
             return Err(InferenceError::Run {
                 name: MODEL.to_owned(),

@@ -263,7 +263,7 @@ impl Model {
     pub fn run_f32(
         &self,
         shape: &[usize],
-        data: Vec<f32>,
+        data: &[f32],
     ) -> Result<(Vec<usize>, Vec<f32>), InferenceError> {
         self.run_f32_outputs(shape, data, 1)
             .map(|mut all| all.swap_remove(0))
@@ -279,7 +279,7 @@ impl Model {
     pub fn run_f32_outputs(
         &self,
         shape: &[usize],
-        data: Vec<f32>,
+        data: &[f32],
         count: usize,
     ) -> Result<Vec<Output>, InferenceError> {
         let err = |e: &dyn std::fmt::Display| InferenceError::Run {
@@ -287,7 +287,8 @@ impl Model {
             detail: e.to_string(),
         };
         let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let tensor = ort::value::Tensor::from_array((dims, data)).map_err(|e| err(&e))?;
+        // A view of the caller's data: no copy before the run.
+        let tensor = ort::value::TensorRef::from_array_view((dims, data)).map_err(|e| err(&e))?;
         let mut session = self
             .session
             .lock()

@@ -107,7 +107,7 @@ impl Ocr {
             data[plane + i] = f32::from(p[1]) / 127.5 - 1.0;
             data[2 * plane + i] = f32::from(p[0]) / 127.5 - 1.0;
         }
-        let (shape, prob) = self.det.run_f32(&[1, 3, dh, dw], data)?;
+        let (shape, prob) = self.det.run_f32(&[1, 3, dh, dw], &data)?;
         let (mh, mw) = (
             shape.get(2).copied().unwrap_or(0),
             shape.get(3).copied().unwrap_or(0),
@@ -173,9 +173,10 @@ impl Ocr {
                     data[base + 2 * plane + j] = f32::from(p[0]) / 127.5 - 1.0;
                 }
             }
-            let (shape, probs) = self
-                .rec
-                .run_f32(&[batch.len(), 3, REC_HEIGHT as usize, width as usize], data)?;
+            let (shape, probs) = self.rec.run_f32(
+                &[batch.len(), 3, REC_HEIGHT as usize, width as usize],
+                &data,
+            )?;
             let (steps, classes) = (
                 shape.get(1).copied().unwrap_or(0),
                 shape.get(2).copied().unwrap_or(0),
