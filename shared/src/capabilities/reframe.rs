@@ -1006,14 +1006,24 @@ impl Reframe {
                     },
                 )
             });
-            let analysed = self.analyse(input, &geometry, params, ctx, |shot| {
-                if shot.too_wide.is_some() {
-                    too_wide = shot.too_wide;
-                    return ControlFlow::Break(());
-                }
-                solved.extend(&shot.path);
-                shots.push(shot.result);
-                ControlFlow::Continue(())
+            // A panic here must still release the renderer (below), or the
+            // scope would wait for it forever.
+            let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.analyse(input, &geometry, params, ctx, |shot| {
+                    if shot.too_wide.is_some() {
+                        too_wide = shot.too_wide;
+                        return ControlFlow::Break(());
+                    }
+                    solved.extend(&shot.path);
+                    shots.push(shot.result);
+                    ControlFlow::Continue(())
+                })
+            }))
+            .unwrap_or_else(|_| {
+                Err(JobError::permanent(
+                    ErrorCode::InternalError,
+                    "the analysis panicked",
+                ))
             });
             if analysed.is_err() || too_wide.is_some() {
                 stop.store(true, Ordering::Relaxed);
