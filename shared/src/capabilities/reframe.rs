@@ -732,7 +732,7 @@ impl Reframe {
                 let mut follower = Follower::default();
                 let (mut seen, mut maps) = (Vec::new(), Vec::new());
                 for decoded in samples.iter() {
-                    match decoded {
+                    let end = match decoded {
                         Decoded::Sample(sample) => {
                             seen.extend(follower.see(
                                 self,
@@ -742,20 +742,20 @@ impl Reframe {
                                 &mut maps,
                             )?);
                             ctx.progress.update(0.2);
+                            None
                         }
                         Decoded::ShotEnd(end) => {
                             follower.finish(&mut maps);
-                            let found = std::mem::take(&mut seen);
-                            let sent = maps.drain(..).all(|p| to_map.send(Waiting::Map(p)).is_ok())
-                                && to_map.send(Waiting::ShotEnd(end, found)).is_ok();
-                            if !sent {
-                                break;
-                            }
-                            continue;
+                            Some(end)
                         }
-                    }
+                    };
                     // A closed channel: a later stage stopped.
-                    if !maps.drain(..).all(|p| to_map.send(Waiting::Map(p)).is_ok()) {
+                    let mut sent = maps.drain(..).all(|p| to_map.send(Waiting::Map(p)).is_ok());
+                    if let Some(end) = end {
+                        let found = std::mem::take(&mut seen);
+                        sent = sent && to_map.send(Waiting::ShotEnd(end, found)).is_ok();
+                    }
+                    if !sent {
                         break;
                     }
                 }
