@@ -2,10 +2,14 @@
 //! by Viterbi, after the dynamic Bayesian network of Krebs, Böck & Widmer
 //! (2015), driven by a spectral-flux activation instead of a neural one.
 //! Downbeats: the bar phase and meter (3 or 4) whose beats carry the most
-//! harmonic change, bass onsets and accent.
+//! harmonic change (of all pitches, and of the bass register alone), bass
+//! onsets and accent.
 
-use super::features::Features;
+use realfft::RealFftPlanner;
+
+use super::features::{hann, pitch_classes, Features, LOW_DECIMATION};
 use super::tempo::{activation, estimate_bpm};
+use super::{HOP, SAMPLE_RATE};
 
 /// How the tracker may move.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -381,41 +385,88 @@ fn zscore(values: &[f64]) -> Vec<f64> {
     values.iter().map(|v| (v - mean) / sd).collect()
 }
 
+/// `c` scaled to unit length (left as it is when it is all zeros).
+fn unit(mut c: [f32; 12]) -> [f32; 12] {
+    let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-9);
+    c.iter_mut().for_each(|v| *v /= norm);
+    c
+}
+
+/// How much each unit chroma differs from the one before (1 − cosine; 0
+/// for the first).
+fn change(chroma: &[[f32; 12]]) -> Vec<f64> {
+    std::iter::once(0.0)
+        .chain(chroma.windows(2).map(|w| {
+            let dot: f32 = w[0].iter().zip(&w[1]).map(|(a, b)| a * b).sum();
+            f64::from(1.0 - dot)
+        }))
+        .collect()
+}
+
+/// Each beat's chroma of the bass register (40–170 Hz), from one 0.37-s
+/// spectrum of [`Features::low`] from the beat on (2.7 Hz bins, where the
+/// frame spectrum's 21.5 Hz bins cannot tell bass notes apart). Log-scaled
+/// against the beat's strongest bin, so that quiet bars count as much as
+/// loud ones.
+fn bass_chroma(features: &Features, beats: &[usize]) -> Vec<[f32; 12]> {
+    const N: usize = 2048;
+    let rate = f64::from(SAMPLE_RATE) / LOW_DECIMATION as f64;
+    let classes = pitch_classes(N, rate, 40.0, 170.0);
+    let window = hann(N);
+    let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N);
+    let mut input = vec![0f32; N];
+    let mut spectrum = fft.make_output_vec();
+    let mut scratch = fft.make_scratch_vec();
+    let mut mags = vec![0f32; classes.len()];
+    beats
+        .iter()
+        .map(|&b| {
+            let start = b * HOP / LOW_DECIMATION;
+            let low = features.low.get(start..).unwrap_or_default();
+            input.fill(0.0);
+            for ((slot, &x), &w) in input.iter_mut().zip(low).zip(&window) {
+                *slot = x * w;
+            }
+            // Sizes are fixed above, so the transform cannot fail.
+            let _ = fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch);
+            for (m, &(bin, _)) in mags.iter_mut().zip(&classes) {
+                *m = spectrum[bin].norm();
+            }
+            let peak = mags.iter().copied().fold(0f32, f32::max).max(1e-9);
+            let mut c = [0f32; 12];
+            for (&m, &(_, pc)) in mags.iter().zip(&classes) {
+                c[pc] += (1.0 + 100.0 * m / peak).ln();
+            }
+            unit(c)
+        })
+        .collect()
+}
+
 /// Places the bar lines: each beat's evidence of being a downbeat (chord
-/// change, bass, accent) decoded by [`bar_positions`]. Returns the
-/// positions (0 = downbeat), the meter and a confidence.
+/// change, bass note change, bass onset, accent) decoded by
+/// [`bar_positions`]. Returns the positions (0 = downbeat), the meter and
+/// a confidence.
 fn downbeats(features: &Features, beats: &[usize]) -> Bars {
     if beats.len() < 8 {
         return fallback_positions(beats.len());
     }
     let frames = features.onset.len();
-    let n = beats.len();
-    let mut chroma: Vec<[f32; 12]> = Vec::with_capacity(n);
-    for (k, &b) in beats.iter().enumerate() {
-        let end = beats.get(k + 1).copied().unwrap_or(frames).min(frames);
-        let mut c = [0f32; 12];
-        for f in b..end.max(b + 1).min(frames) {
-            for (acc, v) in c.iter_mut().zip(features.chroma[f].iter()) {
-                *acc += v;
+    let chroma: Vec<[f32; 12]> = beats
+        .iter()
+        .enumerate()
+        .map(|(k, &b)| {
+            let end = beats.get(k + 1).copied().unwrap_or(frames).min(frames);
+            let mut c = [0f32; 12];
+            for f in b..end.max(b + 1).min(frames) {
+                for (acc, v) in c.iter_mut().zip(features.chroma[f].iter()) {
+                    *acc += v;
+                }
             }
-        }
-        let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-9);
-        c.iter_mut().for_each(|v| *v /= norm);
-        chroma.push(c);
-    }
-    let change: Vec<f64> = (0..n)
-        .map(|k| {
-            if k == 0 {
-                return 0.0;
-            }
-            let dot: f32 = chroma[k]
-                .iter()
-                .zip(chroma[k - 1].iter())
-                .map(|(a, b)| a * b)
-                .sum();
-            f64::from(1.0 - dot)
+            unit(c)
         })
         .collect();
+    let harmony = change(&chroma);
+    let bass_harmony = change(&bass_chroma(features, beats));
     let bass: Vec<f64> = beats
         .iter()
         .map(|&b| near_max(&features.bass_onset, b))
@@ -424,11 +475,12 @@ fn downbeats(features: &Features, beats: &[usize]) -> Bars {
         .iter()
         .map(|&b| near_max(&features.onset, b))
         .collect();
-    let (zc, zb, za) = (zscore(&change), zscore(&bass), zscore(&accent));
+    let (zc, zbc) = (zscore(&harmony), zscore(&bass_harmony));
+    let (zb, za) = (zscore(&bass), zscore(&accent));
     // Evidence on a z-score scale, as a probability.
-    let probability: Vec<f64> = (0..n)
+    let probability: Vec<f64> = (0..beats.len())
         .map(|k| {
-            let e = zc[k] + 0.5 * zb[k] + 0.3 * za[k];
+            let e = 0.5 * zc[k] + 0.5 * zbc[k] + 0.5 * zb[k] + 0.3 * za[k];
             1.0 / (1.0 + (-(1.5 * (e - 0.5))).exp())
         })
         .collect();
@@ -602,6 +654,84 @@ mod tests {
             t += period;
         }
         (beat, down, times)
+    }
+
+    #[test]
+    fn bass_chroma_names_notes_that_the_frame_spectrum_cannot_tell_apart() {
+        // E1 (41.2 Hz) and G1 (49.0 Hz) fall in the same 21.5 Hz bin of
+        // the frame spectrum; the bass chroma tells them apart.
+        let rate = f64::from(SAMPLE_RATE);
+        let x: Vec<f32> = (0..SAMPLE_RATE as usize * 2)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let f = if t < 1.0 { 41.2 } else { 49.0 };
+                (2.0 * std::f64::consts::PI * f * t).sin() as f32
+            })
+            .collect();
+        let f = super::super::features::features(&x);
+        let second = (f.fps) as usize;
+        let chroma = bass_chroma(&f, &[second / 4, second + second / 4]);
+        let top = |c: &[f32; 12]| (0..12).max_by(|&a, &b| c[a].total_cmp(&c[b])).unwrap_or(0);
+        assert_eq!(top(&chroma[0]), 4, "E: {:?}", chroma[0]);
+        assert_eq!(top(&chroma[1]), 7, "G: {:?}", chroma[1]);
+        assert!(change(&chroma)[1] > 0.5, "{:?}", change(&chroma));
+    }
+
+    #[test]
+    fn bass_notes_that_change_mark_the_bar_lines() {
+        // 100 BPM, every beat struck alike: a click, a bass note and a
+        // chord. The chord changes on beats 1 and 3, the bass note only on
+        // beat 1, so only the bass tells the bar line from the half bar.
+        // The bass notes (E1, G1, F1, G#1) lie below the frame chroma and
+        // within one band of the frame spectrum. The piece starts on beat 3.
+        // Beat k of the piece is beat k + 2 of the bars.
+        let rate = f64::from(SAMPLE_RATE);
+        let (beat, bars) = (0.6, 14usize);
+        let bass_notes = [41.2, 49.0, 43.65, 51.91];
+        let chords = [[261.63, 329.63, 392.0], [349.23, 440.0, 523.25]];
+        let n = ((bars * 4) as f64 * beat * rate) as usize;
+        let mut x = vec![0f32; n];
+        for (i, s) in x.iter_mut().enumerate() {
+            let t = i as f64 / rate;
+            let since = t - (t / beat).floor() * beat;
+            let k = (t / beat) as usize + 2;
+            let decay = (-since / 0.25).exp();
+            let bass = bass_notes[(k / 4) % 4];
+            let chord = chords[(k / 2) % 2];
+            let mut v = 0.5 * (2.0 * std::f64::consts::PI * bass * t).sin();
+            v += chord
+                .iter()
+                .map(|f| 0.15 * (2.0 * std::f64::consts::PI * f * t).sin())
+                .sum::<f64>();
+            if since < 0.01 {
+                v += 0.3 * (2.0 * std::f64::consts::PI * 3000.0 * t).sin();
+            }
+            *s = (v * decay) as f32;
+        }
+        let f = super::super::features::features(&x);
+        let track = track(&f, &TrackerSettings::default()).expect("a track");
+        assert_eq!(track.meter, 4);
+        let downbeats: Vec<f64> = track
+            .beats
+            .iter()
+            .zip(&track.positions)
+            .filter(|(_, &p)| p == 1)
+            .map(|(b, _)| *b)
+            .collect();
+        let on_bar_lines = downbeats
+            .iter()
+            .filter(|b| {
+                let bar = 4.0 * beat;
+                let at = *b + 2.0 * beat;
+                let off = at / bar - (at / bar).round();
+                off.abs() * bar < 0.05
+            })
+            .count();
+        assert!(
+            on_bar_lines + 1 >= bars && on_bar_lines + 1 >= downbeats.len(),
+            "{on_bar_lines} of {} downbeats on bar lines: {downbeats:?}",
+            downbeats.len()
+        );
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Frame-level features from one STFT pass: a log-frequency spectral-flux
 //! onset envelope (all bands, and the bass bands alone), frame energy and
-//! a 12-bin chroma.
+//! a 12-bin chroma; and the signal at a quarter of the rate, for the
+//! finer spectra that the bass register's pitch needs.
 
 use realfft::num_complex::Complex32;
 use realfft::RealFftPlanner;
 
 use super::{FFT_SIZE, HOP, SAMPLE_RATE};
+
+/// [`Features::low`] keeps one value for this many samples.
+pub const LOW_DECIMATION: usize = 4;
 
 /// Features of a signal, one value (or vector) per frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +28,10 @@ pub struct Features {
     pub bands: Vec<f32>,
     /// Number of log bands per frame.
     pub band_count: usize,
+    /// The signal summed over blocks of [`LOW_DECIMATION`] samples
+    /// (5.5 kHz): the block sum is a low-pass whose aliases are weak
+    /// below a few hundred hertz, where bass notes are told apart.
+    pub low: Vec<f32>,
 }
 
 /// One triangular filter: FFT bins and weights.
@@ -72,6 +80,28 @@ fn log_filterbank(fmin: f64, fmax: f64, per_octave: f64) -> Vec<Filter> {
     filters
 }
 
+/// The bins of an `fft_size`-point spectrum at `rate` between `lo` and
+/// `hi` Hz, each with the pitch class (0 = C) of its centre frequency.
+pub(super) fn pitch_classes(fft_size: usize, rate: f64, lo: f64, hi: f64) -> Vec<(usize, usize)> {
+    let bin_hz = rate / fft_size as f64;
+    (0..=fft_size / 2)
+        .filter_map(|b| {
+            let f = b as f64 * bin_hz;
+            (lo..hi).contains(&f).then(|| {
+                let midi = 69.0 + 12.0 * (f / 440.0).log2();
+                (b, (midi.round() as i64).rem_euclid(12) as usize)
+            })
+        })
+        .collect()
+}
+
+/// A periodic Hann window of `n` points.
+pub(super) fn hann(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / n as f32).cos())
+        .collect()
+}
+
 /// Computes [`Features`] of `samples` (mono, [`SAMPLE_RATE`]).
 pub fn features(samples: &[f32]) -> Features {
     let mut stream = FeatureStream::new();
@@ -101,6 +131,9 @@ pub struct FeatureStream {
     bands: Vec<f32>,
     energy: Vec<f32>,
     chroma: Vec<[f32; 12]>,
+    low: Vec<f32>,
+    /// The sum and count of the samples of the block not yet in `low`.
+    block: (f32, usize),
 }
 
 impl std::fmt::Debug for FeatureStream {
@@ -129,19 +162,8 @@ impl FeatureStream {
             .take_while(|f| f.bins.iter().map(|b| b.0).max().unwrap_or(0) as f64 * bin_hz <= 250.0)
             .count()
             .max(1);
-        // Pitch class of each FFT bin between 55 Hz and 5 kHz.
-        let chroma_of: Vec<(usize, usize)> = (0..n_bins)
-            .filter_map(|b| {
-                let f = b as f64 * bin_hz;
-                (55.0..5000.0).contains(&f).then(|| {
-                    let midi = 69.0 + 12.0 * (f / 440.0).log2();
-                    (b, (midi.round() as i64).rem_euclid(12) as usize)
-                })
-            })
-            .collect();
-        let window: Vec<f32> = (0..FFT_SIZE)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_SIZE as f32).cos())
-            .collect();
+        let chroma_of = pitch_classes(FFT_SIZE, f64::from(SAMPLE_RATE), 55.0, 5000.0);
+        let window = hann(FFT_SIZE);
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_SIZE);
         let scratch = vec![Complex32::new(0.0, 0.0); fft.get_scratch_len()];
         Self {
@@ -160,11 +182,27 @@ impl FeatureStream {
             bands: Vec::new(),
             energy: Vec::new(),
             chroma: Vec::new(),
+            low: Vec::new(),
+            block: (0.0, 0),
         }
     }
 
     /// Adds the next samples and computes every frame they complete.
     pub fn push(&mut self, samples: &[f32]) {
+        // Complete the open block, then whole blocks, then open the next.
+        let fill = ((LOW_DECIMATION - self.block.1) % LOW_DECIMATION).min(samples.len());
+        let (head, rest) = samples.split_at(fill);
+        self.block.0 = head.iter().fold(self.block.0, |acc, &x| acc + x);
+        self.block.1 += fill;
+        if self.block.1 == LOW_DECIMATION {
+            self.low.push(self.block.0);
+            self.block = (0.0, 0);
+        }
+        let blocks = rest.chunks_exact(LOW_DECIMATION);
+        let tail = blocks.remainder();
+        self.low.extend(blocks.map(|b| b.iter().sum::<f32>()));
+        self.block.0 += tail.iter().sum::<f32>();
+        self.block.1 += tail.len();
         self.samples.extend_from_slice(samples);
         while self.next * HOP + FFT_SIZE / 2 <= self.dropped + self.samples.len() {
             self.frame();
@@ -185,6 +223,9 @@ impl FeatureStream {
         }
         let band_count = self.filters.len();
         let (onset, bass_onset) = superflux(&self.bands, band_count, self.bass_bands);
+        if self.block.1 > 0 {
+            self.low.push(self.block.0);
+        }
         Features {
             fps: f64::from(SAMPLE_RATE) / HOP as f64,
             onset,
@@ -193,6 +234,7 @@ impl FeatureStream {
             chroma: self.chroma,
             bands: self.bands,
             band_count,
+            low: self.low,
         }
     }
 
