@@ -39,6 +39,9 @@ pub struct TrackerSettings {
     /// Weight of the bass-band onsets against all onsets in the activation
     /// (1 = equal).
     pub bass_weight: f32,
+    /// Weight, beside the onsets, of the harmonic change on a level's
+    /// beats when choosing the metrical level (the tempo octave).
+    pub harmony_weight: f64,
 }
 
 impl Default for TrackerSettings {
@@ -53,6 +56,7 @@ impl Default for TrackerSettings {
             between_weight: 1.0,
             skip_ratio: 0.7,
             bass_weight: 1.0,
+            harmony_weight: 0.2,
         }
     }
 }
@@ -96,7 +100,8 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     if act.len() < (2.0 * fps) as usize || active < 4 {
         return None;
     }
-    let beat_frames = metrical_level(&act, fps, settings)?;
+    let harmony = harmonic_change(&features.chroma, 10);
+    let beat_frames = metrical_level(&act, Some(&harmony), fps, settings)?;
     let bars = downbeats(features, &beat_frames);
     Some(finish(&act, fps, &beat_frames, bars))
 }
@@ -124,7 +129,7 @@ pub fn track_activations(
         return None;
     }
     let span = &act[first..=last];
-    let beat_frames: Vec<usize> = metrical_level(span, fps, settings)?
+    let beat_frames: Vec<usize> = metrical_level(span, None, fps, settings)?
         .into_iter()
         .map(|f| f + first)
         .collect();
@@ -148,7 +153,41 @@ pub fn track_activations(
 /// autocorrelation often prefers a neighbouring level (half, double, 2/3
 /// or 3/2 of the beat), so each is tracked and the one whose beats land on
 /// the strongest onsets, weighted by the tempo prior, is kept.
-fn metrical_level(act: &[f32], fps: f64, settings: &TrackerSettings) -> Option<Vec<usize>> {
+/// Frame-wise harmonic change: 1 − cosine between the chroma (as
+/// magnitudes) summed over the `w` frames before and the `w` frames from
+/// each frame on; 0 within `w` frames of either end.
+fn harmonic_change(chroma: &[[f32; 12]], w: usize) -> Vec<f32> {
+    let n = chroma.len();
+    let mut prefix = vec![[0f64; 12]; n + 1];
+    for (t, c) in chroma.iter().enumerate() {
+        for k in 0..12 {
+            prefix[t + 1][k] = prefix[t][k] + f64::from(c[k].sqrt());
+        }
+    }
+    (0..n)
+        .map(|t| {
+            if t < w || t + w > n {
+                return 0.0;
+            }
+            let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+            for k in 0..12 {
+                let a = prefix[t][k] - prefix[t - w][k];
+                let b = prefix[t + w][k] - prefix[t][k];
+                dot += a * b;
+                na += a * a;
+                nb += b * b;
+            }
+            (1.0 - dot / (na * nb).sqrt().max(1e-12)) as f32
+        })
+        .collect()
+}
+
+fn metrical_level(
+    act: &[f32],
+    harmony: Option<&[f32]>,
+    fps: f64,
+    settings: &TrackerSettings,
+) -> Option<Vec<usize>> {
     let global = estimate_bpm(
         act,
         fps,
@@ -161,7 +200,8 @@ fn metrical_level(act: &[f32], fps: f64, settings: &TrackerSettings) -> Option<V
         (-0.5 * octaves * octaves).exp()
     };
     let overall = act.iter().map(|&a| f64::from(a)).sum::<f64>() / act.len() as f64;
-    let mut best: Option<(f64, Vec<usize>)> = None;
+    // Per level: onset score, harmonic change on the beats, prior, beats.
+    let mut levels: Vec<(f64, f64, f64, Vec<usize>)> = Vec::new();
     for ratio in [1.0, 2.0 / 3.0, 1.5, 0.5, 2.0] {
         let centre = global * ratio;
         if centre < settings.min_bpm || centre > settings.max_bpm {
@@ -192,13 +232,34 @@ fn metrical_level(act: &[f32], fps: f64, settings: &TrackerSettings) -> Option<V
         // Weaker onsets between beats are subdivisions and fine; onsets as
         // strong as the beats themselves mean this level skips beats.
         let skipped = (between - settings.skip_ratio * on_beats).max(0.0);
-        let score = (on_beats - settings.between_weight * skipped - overall)
-            * prior(tracked).powf(settings.prior_strength);
-        if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, frames));
-        }
+        // Chords change on beats: a level at twice the tempo puts half its
+        // beats where they do not.
+        let harmonic = harmony.map_or(0.0, |h| {
+            frames.iter().map(|&f| near_max(h, f)).sum::<f64>() / frames.len() as f64
+        });
+        let onsets = on_beats - settings.between_weight * skipped - overall;
+        levels.push((
+            onsets,
+            harmonic,
+            prior(tracked).powf(settings.prior_strength),
+            frames,
+        ));
     }
-    best.map(|(_, frames)| frames).filter(|f| f.len() >= 2)
+    // Harmonic change relative to the levels' mean; music with almost none
+    // (drums, clicks) gets almost no say.
+    let mean = levels.iter().map(|l| l.1).sum::<f64>() / levels.len().max(1) as f64;
+    let scale = mean.max(0.05);
+    levels
+        .into_iter()
+        .map(|(onsets, h, prior, frames)| {
+            (
+                (onsets + settings.harmony_weight * (h - mean) / scale) * prior,
+                frames,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, frames)| frames)
+        .filter(|f| f.len() >= 2)
 }
 
 /// Bar positions of the beats (0 = downbeat), the meter and a confidence.
@@ -260,9 +321,11 @@ fn track_range(
     let max_period = ((60.0 * coarse_fps / lo_bpm).ceil() as usize).max(min_period);
     viterbi(&coarse, min_period, max_period, s)
         .iter()
-        .map(|&b| {
+        .map(|&(b, region)| {
+            // The strongest full-rate frame of the beat region, give or
+            // take one coarse frame.
             let lo = (b * DECIMATE).saturating_sub(DECIMATE);
-            let hi = (b * DECIMATE + 2 * DECIMATE - 1).min(act.len() - 1);
+            let hi = ((b + region + 1) * DECIMATE - 1).min(act.len() - 1);
             (lo..=hi)
                 .max_by(|&x, &y| act[x].total_cmp(&act[y]))
                 .unwrap_or(b * DECIMATE)
@@ -270,8 +333,15 @@ fn track_range(
         .collect()
 }
 
-/// Viterbi decoding of the (period, phase) model; returns beat frames.
-fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSettings) -> Vec<usize> {
+/// Viterbi decoding of the (period, phase) model; returns each beat's
+/// frame (where its beat region starts) and the length of that region in
+/// frames: the model cannot tell where inside the region the onset is.
+fn viterbi(
+    act: &[f32],
+    min_period: usize,
+    max_period: usize,
+    s: &TrackerSettings,
+) -> Vec<(usize, usize)> {
     let periods: Vec<usize> = (min_period..=max_period).collect();
     let np = periods.len();
     let mut offsets = Vec::with_capacity(np);
@@ -361,7 +431,7 @@ fn viterbi(act: &[f32], min_period: usize, max_period: usize, s: &TrackerSetting
     for t in (0..act.len()).rev() {
         let (i, phase) = locate(state);
         if phase == 0 {
-            beats.push(t);
+            beats.push((t, beat_region[i]));
             let j = back[t * np + i] as usize;
             state = offsets[j] + periods[j] - 1;
         } else {
@@ -657,6 +727,49 @@ mod tests {
             t += period;
         }
         (beat, down, times)
+    }
+
+    #[test]
+    fn slow_beats_land_on_their_onsets() {
+        // At 75 BPM the beat region spans three coarse frames; the beat is
+        // the onset inside it, not the region's first frame.
+        let mut act = vec![0.02f32; 3000];
+        for f in (0..3000).step_by(80) {
+            act[f] = 0.8;
+        }
+        let beats = track_range(&act, 100.0, 75.0, 1.35, &TrackerSettings::default());
+        assert!(beats.len() >= 35, "{beats:?}");
+        assert!(beats.iter().all(|b| b % 80 == 0), "{beats:?}");
+    }
+
+    #[test]
+    fn chords_that_change_on_the_quarters_pick_the_quarter_level() {
+        // Eighth notes at 150 a minute, the off-beat ones a little softer:
+        // by onsets alone the eighths are the beat. The chords change on
+        // the quarters (75 BPM).
+        let fps = 100.0;
+        let eighth = 40usize;
+        let n = 30 * 100;
+        let mut act = vec![0.02f32; n];
+        let mut harmony = vec![0.02f32; n];
+        for (k, f) in (0..n).step_by(eighth).enumerate() {
+            act[f] = if k % 2 == 0 { 0.8 } else { 0.7 };
+            if k % 2 == 0 {
+                harmony[f] = 0.5;
+            }
+        }
+        let settings = TrackerSettings::default();
+        let period = |frames: &[usize]| median_interval(frames) as usize;
+        let onsets_only = metrical_level(&act, None, fps, &settings).expect("beats");
+        assert!(
+            period(&onsets_only).abs_diff(eighth) <= 1,
+            "{onsets_only:?}"
+        );
+        let with_chords = metrical_level(&act, Some(&harmony), fps, &settings).expect("beats");
+        assert!(
+            period(&with_chords).abs_diff(2 * eighth) <= 1,
+            "{with_chords:?}"
+        );
     }
 
     #[test]
