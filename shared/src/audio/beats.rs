@@ -100,6 +100,7 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     if act.len() < (2.0 * fps) as usize || active < 4 {
         return None;
     }
+    // 10 frames: 0.12 s either side.
     let harmony = harmonic_change(&features.chroma, 10);
     let beat_frames = metrical_level(&act, Some(&harmony), fps, settings)?;
     let bars = downbeats(features, &beat_frames);
@@ -149,10 +150,6 @@ pub fn track_activations(
     Some(finish(&act, fps, &beat_frames, bars))
 }
 
-/// The beats of `act` at the metrical level that fits it best: the
-/// autocorrelation often prefers a neighbouring level (half, double, 2/3
-/// or 3/2 of the beat), so each is tracked and the one whose beats land on
-/// the strongest onsets, weighted by the tempo prior, is kept.
 /// Frame-wise harmonic change: 1 − cosine between the chroma (as
 /// magnitudes) summed over the `w` frames before and the `w` frames from
 /// each frame on; 0 within `w` frames of either end.
@@ -160,9 +157,11 @@ fn harmonic_change(chroma: &[[f32; 12]], w: usize) -> Vec<f32> {
     let n = chroma.len();
     let mut prefix = vec![[0f64; 12]; n + 1];
     for (t, c) in chroma.iter().enumerate() {
-        for k in 0..12 {
-            prefix[t + 1][k] = prefix[t][k] + f64::from(c[k].sqrt());
+        let mut next = prefix[t];
+        for (sum, v) in next.iter_mut().zip(c) {
+            *sum += f64::from(v.sqrt());
         }
+        prefix[t + 1] = next;
     }
     (0..n)
         .map(|t| {
@@ -170,9 +169,9 @@ fn harmonic_change(chroma: &[[f32; 12]], w: usize) -> Vec<f32> {
                 return 0.0;
             }
             let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
-            for k in 0..12 {
-                let a = prefix[t][k] - prefix[t - w][k];
-                let b = prefix[t + w][k] - prefix[t][k];
+            let (before, now, after) = (&prefix[t - w], &prefix[t], &prefix[t + w]);
+            for ((b0, n), a1) in before.iter().zip(now).zip(after) {
+                let (a, b) = (n - b0, a1 - n);
                 dot += a * b;
                 na += a * a;
                 nb += b * b;
@@ -182,6 +181,12 @@ fn harmonic_change(chroma: &[[f32; 12]], w: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The beats of `act` at the metrical level that fits it best: the
+/// autocorrelation often prefers a neighbouring level (half, double, 2/3
+/// or 3/2 of the beat), so each is tracked and the one whose beats land on
+/// the strongest onsets, weighted by the tempo prior, is kept. `harmony`,
+/// the frame-wise harmonic change where there is one, also counts: chords
+/// change on beats, so it tells a level from twice its tempo.
 fn metrical_level(
     act: &[f32],
     harmony: Option<&[f32]>,
