@@ -8,9 +8,13 @@ The peer is librosa.beat.beat_track (after one warm-up call, so numba's
 compilation is not counted), or madmom's RNNDownBeatProcessor +
 DBNDownBeatTrackingProcessor (networks loaded before the clock starts).
 
-Usage: beats_peer.py DATA_DIR OURS_DIR [librosa|madmom]
+Usage: beats_peer.py DATA_DIR OURS_DIR [librosa|madmom] [EXCERPT_S]
   DATA_DIR: <name>.<audio ext> and <name>.beats (time [TAB position])
-  OURS_DIR: <name>.beats written by iprod, and timing.json {name: seconds}
+  OURS_DIR: <name>.beats written by iprod, and timing.json {name: seconds};
+            with EXCERPT_S > 0, <name>@<start>.beats for each excerpt
+            [start, start + EXCERPT_S) (times in the file's timeline): the
+            peer analyses the same excerpt, and both are scored on it as on
+            a clip of its own (times from the excerpt's start).
 """
 import json
 import os
@@ -56,8 +60,8 @@ def librosa_peer(first):
     y, sr = librosa.load(first, sr=22050, mono=True, duration=5.0)
     librosa.beat.beat_track(y=y, sr=sr)
 
-    def beats(path):
-        y, sr = librosa.load(path, sr=22050, mono=True)
+    def beats(path, start=0.0, length=None):
+        y, sr = librosa.load(path, sr=22050, mono=True, offset=start, duration=length)
         _, frames = librosa.beat.beat_track(y=y, sr=sr)
         return librosa.frames_to_time(frames, sr=sr), None
 
@@ -75,8 +79,16 @@ def madmom_peer(first):
     rnn = RNNDownBeatProcessor()
     dbn = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
 
-    def beats(path):
-        b = dbn(rnn(path))
+    def beats(path, start=0.0, length=None):
+        from madmom.audio.signal import Signal
+
+        source = path
+        if start or length:
+            stop = start + length if length else None
+            source = Signal(path, sample_rate=44100, num_channels=1, start=start, stop=stop)
+        b = dbn(rnn(source))
+        if b.size == 0:
+            return np.array([]), np.array([], dtype=int)
         return b[:, 0], b[:, 1].astype(int)
 
     return beats
@@ -85,26 +97,37 @@ def madmom_peer(first):
 def main():
     data, ours = sys.argv[1], sys.argv[2]
     peer_name = sys.argv[3] if len(sys.argv) > 3 else "librosa"
+    excerpt = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     with open(os.path.join(ours, "timing.json")) as f:
         our_time = json.load(f)
-    names = sorted(
-        os.path.splitext(n)[0]
-        for n in os.listdir(data)
-        if n.endswith(AUDIO) and os.path.exists(os.path.join(data, os.path.splitext(n)[0] + ".beats"))
-    )
     files = {os.path.splitext(n)[0]: os.path.join(data, n) for n in os.listdir(data) if n.endswith(AUDIO)}
-    peer = {"librosa": librosa_peer, "madmom": madmom_peer}[peer_name](files[names[0]])
+    # (row name, file name, excerpt start) for every piece iprod analysed.
+    pieces = []
+    for n in sorted(os.listdir(ours)):
+        if not n.endswith(".beats"):
+            continue
+        row = n[: -len(".beats")]
+        stem, _, start = row.partition("@")
+        pieces.append((row, stem, float(start) if start else 0.0))
+    pieces.sort(key=lambda p: (p[1], p[2]))
+    peer = {"librosa": librosa_peer, "madmom": madmom_peer}[peer_name](files[pieces[0][1]])
 
     rows = []
-    for name in names:
-        ref, ref_pos = read_beats(os.path.join(data, name + ".beats"))
-        est, est_pos = read_beats(os.path.join(ours, name + ".beats"))
-        start = time.perf_counter()
-        lib, lib_pos = peer(files[name])
-        lib_time = time.perf_counter() - start
+    for row, stem, start in pieces:
+        ref, ref_pos = read_beats(os.path.join(data, stem + ".beats"))
+        est, est_pos = read_beats(os.path.join(ours, row + ".beats"))
+        t0 = time.perf_counter()
+        if excerpt > 0:
+            lib, lib_pos = peer(files[stem], start, excerpt)
+            keep = (ref >= start) & (ref < start + excerpt)
+            ref, ref_pos = ref[keep] - start, ref_pos[keep]
+            est = est - start
+        else:
+            lib, lib_pos = peer(files[stem])
+        lib_time = time.perf_counter() - t0
         o = scores(ref, ref_pos, est, est_pos)
         l = scores(ref, ref_pos, lib, lib_pos)
-        rows.append((name, o, our_time.get(name, float("nan")), l, lib_time))
+        rows.append((row, o, our_time.get(row, float("nan")), l, lib_time))
 
     fmt = lambda x: f"{x:.3f}" if x is not None else "  -  "
     print(f"{'file':<16} {'ours F':>7} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'ours s':>7} | {peer_name + ' F':>9} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'peer s':>7} {'time ratio':>10}")

@@ -277,3 +277,54 @@ fn an_uninstalled_or_unknown_model_is_refused_naming_the_key() -> anyhow::Result
     assert!(err.message.contains("--opt-in madmom"), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_late_start_is_sought_and_lands_on_the_same_samples() -> anyhow::Result<()> {
+    use iprod::domain::Limits;
+    use iprod::media::decode_mono;
+    let dir = tempfile::tempdir()?;
+    // 20 s of noise under a slow chirp: no two places look alike.
+    let mut seed = 12345u32;
+    let samples: Vec<f32> = (0..20 * 44_100)
+        .map(|i| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+            let t = i as f32 / 44_100.0;
+            0.3 * noise + 0.3 * (2.0 * std::f32::consts::PI * (200.0 + 20.0 * t) * t).sin()
+        })
+        .collect();
+    let rate = 22_050u32;
+    let (from, to) = (12.3, 14.0);
+    for (name, args, slack) in [
+        ("flac", vec!["-c:a", "flac", "flac"], 0usize),
+        ("mp3", vec!["-c:a", "libmp3lame", "-b:a", "192k", "mp3"], 2),
+    ] {
+        let file = render(dir.path(), name, &samples, &args)?;
+        let whole = decode_mono(&file, rate, &Limits::default(), None, None)?;
+        let part = decode_mono(&file, rate, &Limits::default(), Some(from), Some(to))?;
+        let expected = ((to - from) * f64::from(rate)) as usize;
+        assert!(
+            part.samples.len().abs_diff(expected) <= 1,
+            "{name}: {} samples",
+            part.samples.len()
+        );
+        // The excerpt's place in the whole: the best-matching lag.
+        let at = (from * f64::from(rate)) as usize;
+        let probe = &part.samples[2000..6000];
+        let lag = (0..=100usize)
+            .min_by(|&a, &b| {
+                let err = |l: usize| -> f32 {
+                    let w = &whole.samples[at + 2000 + l - 50..at + 6000 + l - 50];
+                    w.iter().zip(probe).map(|(x, y)| (x - y).powi(2)).sum()
+                };
+                err(a).total_cmp(&err(b))
+            })
+            .unwrap_or(0);
+        assert!(
+            lag.abs_diff(50) <= slack,
+            "{name}: off by {} samples",
+            lag as i64 - 50
+        );
+    }
+    Ok(())
+}

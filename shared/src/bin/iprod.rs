@@ -130,6 +130,10 @@ enum Bench {
         /// `default`, or `madmom` (the opt-in networks, against madmom).
         #[arg(long, default_value = "default")]
         model: String,
+        /// Cut every file into excerpts of this many seconds (e.g. 30, as
+        /// GTZAN's clips) and analyse each on its own.
+        #[arg(long)]
+        excerpt: Option<f64>,
         /// Python with librosa and mir_eval.
         #[arg(long, default_value = ".venv-bench/bin/python")]
         python: PathBuf,
@@ -223,13 +227,14 @@ async fn main() -> ExitCode {
                 Bench::Beats {
                     dir,
                     model,
+                    excerpt,
                     python,
                     script,
                 } => iprod::domain::music::BeatParams::try_from(
                     &serde_json::json!({ "Model": model }),
                 )
                 .map_err(|e| anyhow::anyhow!(e.message))
-                .and_then(|p| iprod::bench::beats::run(&dir, p.model, &python, &script)),
+                .and_then(|p| iprod::bench::beats::run(&dir, p.model, excerpt, &python, &script)),
                 Bench::Chorus {
                     dir,
                     audio,

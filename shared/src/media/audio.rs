@@ -117,6 +117,12 @@ pub fn decode_mono_stream(
             kind: "audio",
         })?;
     let index = stream.index();
+    let time_base = f64::from(stream.time_base());
+    let stream_start = if stream.start_time() == ffmpeg_next::ffi::AV_NOPTS_VALUE {
+        0
+    } else {
+        stream.start_time()
+    };
     let container_duration = if input.duration() > 0 {
         input.duration() as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE)
     } else {
@@ -160,6 +166,13 @@ pub fn decode_mono_stream(
         produced: 0,
         handed: 0,
     };
+    // A late start is sought, half a second early, instead of decoded up
+    // to; the first frame's timestamp then says where its samples lie.
+    let mut positioned = true;
+    if start > 1.0 {
+        let ts = ((start - 0.5) * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
+        positioned = input.seek(ts, ..ts).is_err();
+    }
     let mut resampler: Option<(ResamplerKey, resampling::Context)> = None;
     let mut decoded = frame::Audio::empty();
     let mut frames = 0u64;
@@ -193,6 +206,26 @@ pub fn decode_mono_stream(
             match decoder.receive_frame(&mut decoded) {
                 Ok(()) => {
                     frames += 1;
+                    if !positioned {
+                        positioned = true;
+                        match decoded.timestamp().or_else(|| decoded.pts()) {
+                            Some(pts) => {
+                                let at = (pts - stream_start) as f64 * time_base;
+                                trim.produced = (at.max(0.0) * f64::from(sample_rate)) as usize;
+                            }
+                            None => {
+                                // No timestamp to go by: decode from the top.
+                                decoder.flush();
+                                input
+                                    .seek(i64::MIN, ..0)
+                                    .map_err(|source| MediaError::Ffmpeg {
+                                        context: "seeking back to the start",
+                                        source,
+                                    })?;
+                                break;
+                            }
+                        }
+                    }
                     if decoded.channel_layout().is_empty() {
                         decoded.set_channel_layout(ChannelLayout::default(i32::from(
                             decoded.channels().max(1),
