@@ -192,6 +192,23 @@ fn corrupt_and_video_only_inputs_fail_with_a_clear_code() -> anyhow::Result<()> 
 }
 
 #[test]
+fn a_start_past_the_end_fails_naming_the_start_and_the_duration() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(120.0, 120.0, 12.0, 4, false, 0.0);
+    let file = render(dir.path(), "short", &p.samples, &["-c:a", "flac", "flac"])?;
+    let err = detect(&file, json!({"StartTime": 30})).expect_err("past the end");
+    assert_eq!(err.code, ErrorCode::InvalidParameter, "{err}");
+    assert!(
+        err.message.contains("30.0 s") && err.message.contains("past the end"),
+        "{err}"
+    );
+    // A start inside the file still works.
+    let (result, _) = detect(&file, json!({"StartTime": 4})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(!beats(&result, "BeatList").is_empty(), "{result}");
+    Ok(())
+}
+
+#[test]
 fn audio_over_the_duration_limit_is_refused() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let p = piece(120.0, 120.0, 12.0, 4, false, 0.0);

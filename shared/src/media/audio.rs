@@ -151,6 +151,12 @@ pub fn decode_mono_stream(
     let source_rate = decoder.rate();
 
     let start = start_s.unwrap_or(0.0).max(0.0);
+    if container_duration > 0.0 && start >= container_duration {
+        return Err(MediaError::StartPastEnd {
+            start,
+            duration: container_duration,
+        });
+    }
     let end = end_s.unwrap_or(f64::INFINITY);
     let max_samples = (limits.max_duration_s * f64::from(sample_rate)) as usize;
     // Samples produced so far; those in [from, to) are handed on.
@@ -306,6 +312,13 @@ pub fn decode_mono_stream(
                 Some(e) => format!("no frame decodes ({e})"),
                 None => "the stream holds no samples".into(),
             },
+        });
+    }
+    if trim.handed == 0 && start > 0.0 && trim.produced <= trim.from {
+        // A container that did not say how long it is.
+        return Err(MediaError::StartPastEnd {
+            start,
+            duration: trim.produced as f64 / f64::from(sample_rate),
         });
     }
     if trim.produced > max_samples {

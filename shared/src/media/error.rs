@@ -47,6 +47,14 @@ pub enum MediaError {
         /// The limit.
         limit: String,
     },
+    /// The part asked for starts at or after the end of the media.
+    #[error("the start time, {start:.1} s, is at or past the end of the media ({duration:.1} s)")]
+    StartPastEnd {
+        /// The start asked for, seconds.
+        start: f64,
+        /// How long the media is, seconds.
+        duration: f64,
+    },
     /// The job was cancelled (deadline near).
     #[error("cancelled")]
     Cancelled,
@@ -86,6 +94,7 @@ impl From<MediaError> for JobError {
                 ErrorCode::UnsupportedMedia
             }
             MediaError::Limit { .. } => ErrorCode::LimitExceeded,
+            MediaError::StartPastEnd { .. } => ErrorCode::InvalidParameter,
             MediaError::Cancelled => ErrorCode::Timeout,
             MediaError::Ffmpeg { .. } | MediaError::Encode { .. } | MediaError::Io { .. } => {
                 ErrorCode::InternalError
