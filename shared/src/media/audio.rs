@@ -214,13 +214,16 @@ pub fn decode_mono_stream(
                     frames += 1;
                     if !positioned {
                         positioned = true;
-                        match decoded.timestamp().or_else(|| decoded.pts()) {
-                            Some(pts) => {
-                                let at = (pts - stream_start) as f64 * time_base;
-                                trim.produced = (at.max(0.0) * f64::from(sample_rate)) as usize;
-                            }
-                            None => {
-                                // No timestamp to go by: decode from the top.
+                        let landed = decoded
+                            .timestamp()
+                            .or_else(|| decoded.pts())
+                            .map(|pts| (pts - stream_start) as f64 * time_base)
+                            .map(|at| (at.max(0.0) * f64::from(sample_rate)) as usize);
+                        match landed {
+                            Some(at) if at <= trim.from => trim.produced = at,
+                            _ => {
+                                // No timestamp to go by, or the seek went
+                                // past the start: decode from the top.
                                 decoder.flush();
                                 input
                                     .seek(i64::MIN, ..0)
