@@ -22,22 +22,23 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p cover -p beat-detection -p music-segment \
-      -p caption-extraction -p green-screen -p h2v -p iprod \
-      --bin cover --bin beat-detection --bin music-segment --bin caption-extraction \
-      --bin green-screen --bin h2v --bin iprod \
- && install -m 0755 target/release/cover target/release/beat-detection \
-      target/release/music-segment target/release/caption-extraction \
-      target/release/green-screen target/release/h2v target/release/iprod /usr/local/bin/
+# Each function is built on its own, so that it links only the features of
+# `iprod` its Cargo.toml asks for (one `cargo build` of several packages
+# would unify their features); then the `iprod` command-line tool.
+RUN set -e; for dir in functions/*/; do \
+      name=$(basename "$dir"); \
+      cargo build --release --locked -p "$name" --bin "$name"; \
+      install -D -m 0755 "target/release/$name" "/out/bin/$name"; \
+    done; \
+    cargo build --release --locked -p iprod --bin iprod; \
+    install -D -m 0755 target/release/iprod /out/bin/iprod
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
       libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /usr/local/bin/cover /usr/local/bin/beat-detection \
-     /usr/local/bin/music-segment /usr/local/bin/caption-extraction \
-     /usr/local/bin/green-screen /usr/local/bin/h2v /usr/local/bin/iprod /usr/local/bin/
+COPY --from=build /out/bin/ /usr/local/bin/
 COPY --from=models /models /opt/iprod/models
 ENV RUST_LOG=info IPROD_MODELS=/opt/iprod/models
 ENTRYPOINT ["/usr/local/bin/cover"]

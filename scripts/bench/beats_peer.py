@@ -1,5 +1,5 @@
 """Beat benchmark, Python side: runs the peer on every audio file, then
-scores iprod's beats (written by `iprod bench beats`) and the peer's
+scores iprod's beats (written by `iprod bench beat-detection`) and the peer's
 against the annotations with mir_eval (F-measure at +-70 ms, CMLt, AMLt;
 mir_eval's default of ignoring the first 5 s) and downbeat F-measure on
 position-1 beats. Prints one table.

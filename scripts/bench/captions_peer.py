@@ -1,4 +1,4 @@
-"""Peer for `iprod bench captions`: RapidOCR's Python pipeline (PP-OCRv6,
+"""Peer for `iprod bench caption-extraction`: RapidOCR's Python pipeline (PP-OCRv6,
 the same models iprod uses) on frames sampled at FPS from the bottom quarter
 of the video (the way video-subtitle-extractor and similar tools work):
 each sample is read, consecutive samples with the same text become one cue.

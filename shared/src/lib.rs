@@ -9,11 +9,9 @@
 pub mod adapters;
 #[cfg(feature = "audio")]
 pub mod audio;
-#[cfg(feature = "media")]
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod capabilities;
-#[cfg(feature = "video")]
-pub mod captions;
 pub mod config;
 #[cfg(all(feature = "video", feature = "onnx"))]
 pub mod detect;
@@ -28,10 +26,6 @@ pub mod media;
 pub mod ocr;
 pub mod pipeline;
 pub mod ports;
-#[cfg(feature = "video")]
-pub mod reframe;
-#[cfg(feature = "audio")]
-pub mod rhythm;
 pub mod submit;
 pub mod telemetry;
 #[cfg(feature = "video")]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use iprod::capabilities::beats::BeatDetection;
+use iprod::capabilities::beat_detection::BeatDetection;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use iprod::capabilities::captions::CaptionExtraction;
+use iprod::capabilities::caption_extraction::CaptionExtraction;
 use iprod::inference::ModelDir;
 
 #[tokio::main]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use iprod::capabilities::greenscreen::GreenScreen;
+use iprod::capabilities::green_screen::GreenScreen;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

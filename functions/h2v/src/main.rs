@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use iprod::capabilities::reframe::Reframe;
+use iprod::capabilities::h2v::H2v;
 use iprod::inference::ModelDir;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let capability = Reframe::load(&ModelDir::from_env())?;
+    let capability = H2v::load(&ModelDir::from_env())?;
     iprod::lambda::serve(Arc::new(capability)).await
 }

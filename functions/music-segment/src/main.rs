@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use iprod::capabilities::segments::SegmentDetection;
+use iprod::capabilities::music_segment::MusicSegment;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    iprod::lambda::serve(Arc::new(SegmentDetection)).await
+    iprod::lambda::serve(Arc::new(MusicSegment)).await
 }

@@ -1,11 +1,9 @@
-//! Music DSP in pure Rust: spectrograms, onset envelopes, tempo, beat and
-//! downbeat tracking. Works on mono `f32` samples; knows nothing of files.
+//! Music DSP in pure Rust shared by the music capabilities: spectrograms,
+//! onset envelopes, chroma. Works on mono `f32` samples; knows nothing of
+//! files. Beat tracking lives in `capabilities::beat_detection`, song
+//! structure in `capabilities::music_segment`.
 
-pub mod beats;
 pub mod features;
-pub mod rnn;
-pub mod structure;
-pub mod tempo;
 
 /// Analysis sample rate: audio is decoded to this before any DSP.
 pub const SAMPLE_RATE: u32 = 22_050;

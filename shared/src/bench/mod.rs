@@ -2,20 +2,8 @@
 //! measured in the same run. Used by `iprod bench`; not part of any
 //! function.
 
-#[cfg(feature = "audio")]
-pub mod beats;
-#[cfg(all(feature = "video", feature = "onnx"))]
-pub mod captions;
-#[cfg(feature = "audio")]
-pub mod chorus;
 #[cfg(all(feature = "video", feature = "onnx"))]
 pub mod composite;
-#[cfg(feature = "video")]
-pub mod cover;
-#[cfg(all(feature = "video", feature = "onnx"))]
-pub mod h2v;
-#[cfg(feature = "video")]
-pub mod keying;
 #[cfg(feature = "video")]
 pub mod synth;
 

@@ -87,7 +87,8 @@ enum Bench {
     /// WER, cue timing (±0.25 s), missing and extra cues, and wall time
     /// against `ffmpeg -f null` decoding in the same run; then RapidOCR's
     /// Python pipeline (the peer) when `scripts/bench-captions` made its venv.
-    Captions {
+    #[command(alias = "captions")]
+    CaptionExtraction {
         /// Folder of `<name>.mp4` + `<name>.srt`.
         dir: PathBuf,
         /// Frames examined per second.
@@ -107,7 +108,8 @@ enum Bench {
     /// `<name>.sections*.lab` annotations: chorus hit rate (start within
     /// 3 s, half overlap), song hit, precision, section boundary hit rates
     /// at 0.5 s and 3 s, and wall time; then pychorus on the same songs.
-    Chorus {
+    #[command(alias = "chorus")]
+    MusicSegment {
         /// Folder of annotations (and audio, unless --audio says where).
         dir: PathBuf,
         /// Folder with the audio files, when not beside the annotations.
@@ -124,7 +126,8 @@ enum Bench {
     /// on audio with `<name>.beats` annotations: F-measure, CMLt, AMLt
     /// (mir_eval), downbeat F, and wall time of both in the same run. Needs
     /// `scripts/bench-music`'s venv.
-    Beats {
+    #[command(alias = "beats")]
+    BeatDetection {
         /// Folder of audio files and their `.beats` files.
         dir: PathBuf,
         /// `default`, or `madmom` (the opt-in networks, against madmom).
@@ -144,7 +147,8 @@ enum Bench {
     /// Green-screen keying vs FFmpeg `chromakey`+`despill` (best of a
     /// sweep per file) on images/videos with `<name>.gt_alpha.png`: SAD,
     /// MSE, gradient error, and wall time producing the same VP9+alpha WebM.
-    Keying {
+    #[command(alias = "keying")]
+    GreenScreen {
         /// Folder of `<name>.png` / `<name>.mp4` + `<name>.gt_alpha.png`.
         dir: PathBuf,
     },
@@ -212,35 +216,48 @@ async fn main() -> ExitCode {
         } => report(query(&job_id, &state_bucket).await),
         Command::Bench { what } => {
             let outcome = match what {
-                Bench::Captions {
+                Bench::CaptionExtraction {
                     dir,
                     fps,
                     out,
                     python,
                     script,
-                } => iprod::bench::captions::run(&dir, fps, &out, &python, &script),
-                Bench::Keying { dir } => iprod::bench::keying::run(&dir),
-                Bench::H2v { dir, out, runs } => iprod::bench::h2v::run(dir.as_deref(), &out, runs),
-                Bench::Cover { paths, count, runs } => {
-                    iprod::bench::cover::run(&paths, count, runs)
+                } => iprod::capabilities::caption_extraction::bench::run(
+                    &dir, fps, &out, &python, &script,
+                ),
+                Bench::GreenScreen { dir } => iprod::capabilities::green_screen::bench::run(&dir),
+                Bench::H2v { dir, out, runs } => {
+                    iprod::capabilities::h2v::bench::run(dir.as_deref(), &out, runs)
                 }
-                Bench::Beats {
+                Bench::Cover { paths, count, runs } => {
+                    iprod::capabilities::cover::bench::run(&paths, count, runs)
+                }
+                Bench::BeatDetection {
                     dir,
                     model,
                     excerpt,
                     python,
                     script,
-                } => iprod::domain::music::BeatParams::try_from(
+                } => iprod::capabilities::beat_detection::api::BeatDetectionParams::try_from(
                     &serde_json::json!({ "Model": model }),
                 )
                 .map_err(|e| anyhow::anyhow!(e.message))
-                .and_then(|p| iprod::bench::beats::run(&dir, p.model, excerpt, &python, &script)),
-                Bench::Chorus {
+                .and_then(|p| {
+                    iprod::capabilities::beat_detection::bench::run(
+                        &dir, p.model, excerpt, &python, &script,
+                    )
+                }),
+                Bench::MusicSegment {
                     dir,
                     audio,
                     python,
                     script,
-                } => iprod::bench::chorus::run(&dir, audio.as_deref(), &python, &script),
+                } => iprod::capabilities::music_segment::bench::run(
+                    &dir,
+                    audio.as_deref(),
+                    &python,
+                    &script,
+                ),
             };
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,

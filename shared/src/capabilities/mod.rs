@@ -3,17 +3,17 @@
 //! the pipeline fetches the input and stores what a capability produced.
 
 #[cfg(feature = "audio")]
-pub mod beats;
+pub mod beat_detection;
 #[cfg(all(feature = "video", feature = "onnx"))]
-pub mod captions;
+pub mod caption_extraction;
 #[cfg(feature = "video")]
 pub mod cover;
 #[cfg(feature = "video")]
-pub mod greenscreen;
+pub mod green_screen;
 #[cfg(all(feature = "video", feature = "onnx"))]
-pub mod reframe;
+pub mod h2v;
 #[cfg(feature = "audio")]
-pub mod segments;
+pub mod music_segment;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -248,20 +248,20 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
         #[cfg(feature = "video")]
         FunctionName::Cover => Ok(Arc::new(cover::Cover)),
         #[cfg(feature = "video")]
-        FunctionName::VideoGreenScreenMatting => Ok(Arc::new(greenscreen::GreenScreen)),
+        FunctionName::VideoGreenScreenMatting => Ok(Arc::new(green_screen::GreenScreen)),
         #[cfg(feature = "audio")]
-        FunctionName::AudioBeatDetection => Ok(Arc::new(beats::BeatDetection::default())),
+        FunctionName::AudioBeatDetection => Ok(Arc::new(beat_detection::BeatDetection::default())),
         #[cfg(feature = "audio")]
-        FunctionName::MusicSegmentDetect => Ok(Arc::new(segments::SegmentDetection)),
+        FunctionName::MusicSegmentDetect => Ok(Arc::new(music_segment::MusicSegment)),
         #[cfg(all(feature = "video", feature = "onnx"))]
         FunctionName::CaptionExtraction => {
-            captions::CaptionExtraction::load(&crate::inference::ModelDir::from_env())
+            caption_extraction::CaptionExtraction::load(&crate::inference::ModelDir::from_env())
                 .map(|c| Arc::new(c) as Arc<dyn Capability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }
         #[cfg(all(feature = "video", feature = "onnx"))]
         FunctionName::VideoH2V | FunctionName::ImageH2V => {
-            reframe::Reframe::load(&crate::inference::ModelDir::from_env())
+            h2v::H2v::load(&crate::inference::ModelDir::from_env())
                 .map(|c| Arc::new(c) as Arc<dyn Capability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }

@@ -1,18 +1,14 @@
 //! Value types shared by every capability and adapter: the job model, media
-//! locations, limits and the typed params/results of each capability.
+//! locations, limits and the `JobParams` reader. Each capability's own
+//! params and result live in its slice (`capabilities/<name>/api.rs`).
 
-pub mod captions;
-pub mod cover;
 pub mod error;
 pub mod format;
 pub mod job;
 pub mod limits;
 pub mod location;
-pub mod matting;
 pub mod message;
-pub mod music;
 pub mod params;
-pub mod reframe;
 
 pub use error::{ErrorCode, JobError};
 pub use format::ImageFormat;

@@ -2,6 +2,5 @@
 //! perceptual hashes, resizing. Pure functions, no I/O.
 
 pub mod hash;
-pub mod key;
 pub mod quality;
 pub mod resize;

@@ -1,0 +1,148 @@
+//! What an `AudioBeatDetection` job takes and gives: its params and result.
+
+use serde::Serialize;
+
+use crate::domain::error::JobError;
+use crate::domain::params::ParamReader;
+
+/// `JobParams` of `AudioBeatDetection`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BeatDetectionParams {
+    /// Slowest tempo to consider, BPM (20–300, default 55).
+    pub min_bpm: f64,
+    /// Fastest tempo to consider, BPM (20–300, default 215).
+    pub max_bpm: f64,
+    /// Analyse from this time, seconds.
+    pub start_time: Option<f64>,
+    /// Analyse up to this time, seconds.
+    pub end_time: Option<f64>,
+    /// Which method finds the beats.
+    pub model: BeatModel,
+}
+
+/// The method behind `AudioBeatDetection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BeatModel {
+    /// Spectral-flux onsets and an HMM over beat period and phase: pure
+    /// DSP, permissively licensed (the default).
+    #[serde(rename = "default")]
+    Default,
+    /// madmom's joint beat/downbeat networks (weights CC BY-NC-SA 4.0,
+    /// non-commercial; only when asked for and installed).
+    #[serde(rename = "madmom")]
+    Madmom,
+}
+
+impl Default for BeatDetectionParams {
+    fn default() -> Self {
+        Self {
+            min_bpm: 55.0,
+            max_bpm: 215.0,
+            start_time: None,
+            end_time: None,
+            model: BeatModel::Default,
+        }
+    }
+}
+
+impl TryFrom<&serde_json::Value> for BeatDetectionParams {
+    type Error = JobError;
+
+    fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
+        let mut r = ParamReader::new(params)?;
+        let d = Self::default();
+        let parsed = Self {
+            min_bpm: r.number("MinBpm", 20.0..=300.0)?.unwrap_or(d.min_bpm),
+            max_bpm: r.number("MaxBpm", 20.0..=300.0)?.unwrap_or(d.max_bpm),
+            start_time: r.number("StartTime", 0.0..=86_400.0)?,
+            end_time: r.number("EndTime", 0.0..=86_400.0)?,
+            model: r
+                .choice("Model", &["default", "madmom"], |v| match v {
+                    "default" => Some(BeatModel::Default),
+                    "madmom" => Some(BeatModel::Madmom),
+                    _ => None,
+                })?
+                .unwrap_or(d.model),
+        };
+        r.finish()?;
+        if parsed.max_bpm < parsed.min_bpm * 1.2 {
+            return Err(JobError::param(
+                "MaxBpm",
+                format!(
+                    "{} must be at least 1.2 x MinBpm ({})",
+                    parsed.max_bpm, parsed.min_bpm
+                ),
+            ));
+        }
+        if let (Some(s), Some(e)) = (parsed.start_time, parsed.end_time) {
+            if e <= s {
+                return Err(JobError::param(
+                    "EndTime",
+                    format!("{e} must be after StartTime {s}"),
+                ));
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// A point of the tempo curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TempoPoint {
+    /// Seconds.
+    pub time: f64,
+    /// Local tempo, BPM.
+    pub bpm: f64,
+}
+
+/// Result of `AudioBeatDetection`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BeatDetectionResult {
+    /// Beat times, seconds (3 decimals).
+    pub beat_list: Vec<f64>,
+    /// Downbeat (first beat of each bar) times, seconds.
+    pub down_beat_list: Vec<f64>,
+    /// Position of each beat of `BeatList` in its bar, 1 = downbeat.
+    pub beat_positions: Vec<u8>,
+    /// Global tempo, BPM.
+    pub bpm: f64,
+    /// Local tempo over time (for music whose tempo drifts).
+    pub tempo_curve: Vec<TempoPoint>,
+    /// `3/4` or `4/4`.
+    pub time_signature: String,
+    /// How clearly the beats stand out (0–1).
+    pub confidence: f64,
+    /// How clearly the bar grid stands out (0–1).
+    pub downbeat_confidence: f64,
+    /// Seconds of audio analysed.
+    pub duration: f64,
+    /// The beat times as a text file (`time<TAB>position` per line).
+    pub file: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tempo_ranges_and_times_are_checked() {
+        assert_eq!(
+            BeatDetectionParams::try_from(&serde_json::json!({})).expect("defaults"),
+            BeatDetectionParams::default()
+        );
+        let p = BeatDetectionParams::try_from(&serde_json::json!({"MinBpm": 80, "MaxBpm": 160}))
+            .expect("valid");
+        assert_eq!((p.min_bpm, p.max_bpm), (80.0, 160.0));
+        for bad in [
+            serde_json::json!({"MinBpm": 0}),
+            serde_json::json!({"MinBpm": 120, "MaxBpm": 100}),
+            serde_json::json!({"StartTime": 10, "EndTime": 5}),
+            serde_json::json!({"Bpm": 120}),
+        ] {
+            assert!(BeatDetectionParams::try_from(&bad).is_err(), "{bad}");
+        }
+    }
+}

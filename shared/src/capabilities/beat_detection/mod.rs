@@ -1,0 +1,348 @@
+//! `AudioBeatDetection`: beats, downbeats, tempo and meter of music.
+//!
+//! Audio is decoded to mono 22.05 kHz; a log-frequency SuperFlux onset
+//! envelope drives a hidden Markov model over beat period and phase
+//! (Viterbi-decoded), within ±35% of the global tempo that an
+//! autocorrelation with a log-normal tempo prior picks inside
+//! `MinBpm`–`MaxBpm`. Downbeats come from the bar phase and meter whose
+//! beats carry the most harmonic (chroma) change, bass onsets and accent.
+//!
+//! With `Model: "madmom"` (opt-in: non-commercial weights), madmom's joint
+//! beat/downbeat networks give the frame-wise probabilities instead, and
+//! the same trackers decode them.
+
+pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
+pub mod madmom;
+pub mod rnn;
+pub mod tempo;
+pub mod tracker;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use super::{Capability, CapabilityOutput, Context, OutputSink};
+use crate::audio::features::{FeatureStream, Features};
+use crate::audio::SAMPLE_RATE;
+use crate::capabilities::beat_detection::api::{
+    BeatDetectionParams, BeatDetectionResult, BeatModel, TempoPoint,
+};
+use crate::capabilities::beat_detection::madmom::RhythmNet;
+use crate::capabilities::beat_detection::tracker::{
+    track, track_activations, BeatTrack, TrackerSettings,
+};
+use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::inference::{InferenceError, ModelDir};
+use crate::media::{decode_mono, decode_mono_stream};
+
+/// The `AudioBeatDetection` capability. The default method needs no model;
+/// the opt-in networks are opened on the first job that asks for them.
+#[derive(Debug)]
+pub struct BeatDetection {
+    models: ModelDir,
+    net: OnceLock<Result<Arc<RhythmNet>, InferenceError>>,
+}
+
+impl Default for BeatDetection {
+    /// Models (only for `Model: "madmom"`) from `IPROD_MODELS`.
+    fn default() -> Self {
+        Self::new(ModelDir::from_env())
+    }
+}
+
+impl BeatDetection {
+    /// The capability, with opt-in models looked for in `models`.
+    pub fn new(models: ModelDir) -> Self {
+        Self {
+            models,
+            net: OnceLock::new(),
+        }
+    }
+
+    /// The beats of `input` by the method `params` names, the seconds
+    /// analysed and where they start in the source.
+    ///
+    /// # Errors
+    /// Media errors; `InvalidParameter` (Model) when the opt-in networks
+    /// are not installed; `Timeout` when cancelled.
+    pub fn beats(
+        &self,
+        input: &Path,
+        params: &BeatDetectionParams,
+        ctx: &Context,
+    ) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+        match params.model {
+            BeatModel::Default => {
+                let a = analyse(input, params, ctx)?;
+                Ok((a.track, a.duration, a.offset))
+            }
+            BeatModel::Madmom => analyse_neural(self.net()?.as_ref(), input, params, ctx),
+        }
+    }
+
+    /// Opens the opt-in networks now instead of at the first job that
+    /// needs them.
+    ///
+    /// # Errors
+    /// As [`BeatDetection::beats`] when they are not installed.
+    pub fn warm_up(&self) -> Result<(), JobError> {
+        self.net().map(|_| ())
+    }
+
+    /// The opt-in networks, opened once.
+    fn net(&self) -> Result<Arc<RhythmNet>, JobError> {
+        self.net
+            .get_or_init(|| RhythmNet::load(&self.models).map(Arc::new))
+            .clone()
+            .map_err(|e| {
+                JobError::param(
+                    "Model",
+                    format!(
+                        "\"madmom\" is not available in this deployment ({e}); its weights are \
+                         CC BY-NC-SA 4.0 (non-commercial) and are installed only on request: \
+                         scripts/fetch-models --opt-in madmom"
+                    ),
+                )
+            })
+    }
+}
+
+impl Capability for BeatDetection {
+    fn function(&self) -> FunctionName {
+        FunctionName::AudioBeatDetection
+    }
+
+    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+        BeatDetectionParams::try_from(params).map(|_| ())
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &serde_json::Value,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = BeatDetectionParams::try_from(params)?;
+        let (track, duration, offset) = self.beats(input, &params, ctx)?;
+        ctx.progress.update(0.9);
+        let file = sink.plan("beats", "txt", "text/plain", false)?;
+        let result = to_result(track.as_ref(), duration, offset, file.location.to_string());
+        write_text(&file.local, &result)?;
+        let message = match &track {
+            None => "no beats: the audio is silent or has no rhythmic onsets".to_owned(),
+            Some(t) => format!(
+                "{} beats at {:.1} BPM in {}",
+                t.beats.len(),
+                t.bpm,
+                result.time_signature
+            ),
+        };
+        Ok(CapabilityOutput {
+            message,
+            data: serde_json::to_value(&result).unwrap_or_default(),
+        })
+    }
+}
+
+/// What one analysis pass over a file produces.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The beats, when there is a rhythm to follow.
+    pub track: Option<BeatTrack>,
+    /// The frame features the beats were found in.
+    pub features: Features,
+    /// Seconds analysed.
+    pub duration: f64,
+    /// Where the analysed audio starts in the source, seconds.
+    pub offset: f64,
+}
+
+/// Decodes `input` (the `StartTime`–`EndTime` part), computes features and
+/// tracks beats within the tempo range of `params`.
+///
+/// # Errors
+/// Media errors (corrupt, no audio, limits); `Timeout` when cancelled.
+pub fn analyse(
+    input: &Path,
+    params: &BeatDetectionParams,
+    ctx: &Context,
+) -> Result<Analysis, JobError> {
+    let started = std::time::Instant::now();
+    // The decoder runs on its own thread and hands its samples over as it
+    // goes; the spectrogram is computed beside it.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<f32>>(8);
+    let limits = ctx.limits;
+    let (decoded, f) = std::thread::scope(|scope| {
+        let decoder = scope.spawn(move || {
+            // Handed over in pieces of about 1.5 s: fewer wake-ups.
+            const PIECE: usize = 1 << 15;
+            let mut piece: Vec<f32> = Vec::with_capacity(PIECE);
+            let info = decode_mono_stream(
+                input,
+                SAMPLE_RATE,
+                &limits,
+                params.start_time,
+                params.end_time,
+                &mut |chunk| {
+                    piece.extend_from_slice(chunk);
+                    if piece.len() >= PIECE {
+                        // The receiver only stops early when it panicked.
+                        let _ = tx.send(std::mem::replace(&mut piece, Vec::with_capacity(PIECE)));
+                    }
+                },
+            );
+            let _ = tx.send(piece);
+            info
+        });
+        let mut stream = FeatureStream::new();
+        for chunk in rx {
+            stream.push(&chunk);
+        }
+        (decoder.join(), stream.finish())
+    });
+    let audio = decoded.map_err(|_| {
+        JobError::permanent(
+            ErrorCode::InternalError,
+            "the audio decoder thread panicked",
+        )
+    })??;
+    if ctx.cancelled() {
+        return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
+    }
+    ctx.progress.update(0.6);
+    let analysed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let track = track(&f, &settings(params));
+    tracing::debug!(
+        analysed_ms,
+        tracked_ms = started.elapsed().as_secs_f64() * 1e3 - analysed_ms,
+        seconds = audio.duration_s(),
+        "beat analysis"
+    );
+    Ok(Analysis {
+        track,
+        features: f,
+        duration: audio.duration_s(),
+        offset: audio.offset_s,
+    })
+}
+
+/// The tracker within the tempo range of `params`.
+fn settings(params: &BeatDetectionParams) -> TrackerSettings {
+    TrackerSettings {
+        min_bpm: params.min_bpm,
+        max_bpm: params.max_bpm,
+        prior_bpm: TrackerSettings::default()
+            .prior_bpm
+            .clamp(params.min_bpm, params.max_bpm),
+        ..TrackerSettings::default()
+    }
+}
+
+/// The opt-in path: decodes at the networks' rate, runs them and tracks
+/// their probabilities. Returns the track, the seconds analysed and the
+/// offset.
+///
+/// # Errors
+/// Media errors; `InternalError` when inference fails; `Timeout` when
+/// cancelled.
+fn analyse_neural(
+    net: &RhythmNet,
+    input: &Path,
+    params: &BeatDetectionParams,
+    ctx: &Context,
+) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+    let audio = decode_mono(
+        input,
+        rnn::SAMPLE_RATE,
+        &ctx.limits,
+        params.start_time,
+        params.end_time,
+    )?;
+    if ctx.cancelled() {
+        return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
+    }
+    ctx.progress.update(0.2);
+    let x = rnn::input(&audio.samples);
+    ctx.progress.update(0.4);
+    let act = net
+        .activations(&x)
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+    ctx.progress.update(0.8);
+    // The networks fire on beats, hardly on subdivisions: a clear peak
+    // between two tracked beats is a skipped beat.
+    let settings = TrackerSettings {
+        skip_ratio: 0.5,
+        ..settings(params)
+    };
+    let track = track_activations(&act.beat, &act.downbeat, rnn::FPS, &settings);
+    Ok((track, audio.duration_s(), audio.offset_s))
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The result JSON of a track (times shifted by `offset`).
+pub fn to_result(
+    track: Option<&BeatTrack>,
+    duration: f64,
+    offset: f64,
+    file: String,
+) -> BeatDetectionResult {
+    let Some(t) = track else {
+        return BeatDetectionResult {
+            beat_list: Vec::new(),
+            down_beat_list: Vec::new(),
+            beat_positions: Vec::new(),
+            bpm: 0.0,
+            tempo_curve: Vec::new(),
+            time_signature: "4/4".into(),
+            confidence: 0.0,
+            downbeat_confidence: 0.0,
+            duration: round3(duration),
+            file,
+        };
+    };
+    let beats: Vec<f64> = t.beats.iter().map(|b| round3(b + offset)).collect();
+    BeatDetectionResult {
+        down_beat_list: beats
+            .iter()
+            .zip(t.positions.iter())
+            .filter(|(_, &p)| p == 1)
+            .map(|(b, _)| *b)
+            .collect(),
+        beat_list: beats,
+        beat_positions: t.positions.clone(),
+        bpm: (t.bpm * 10.0).round() / 10.0,
+        tempo_curve: t
+            .tempo_curve
+            .iter()
+            .map(|&(time, bpm)| TempoPoint {
+                time: round3(time + offset),
+                bpm,
+            })
+            .collect(),
+        time_signature: format!("{}/4", t.meter),
+        confidence: round3(t.confidence),
+        downbeat_confidence: round3(t.downbeat_confidence),
+        duration: round3(duration),
+        file,
+    }
+}
+
+fn write_text(path: &Path, result: &BeatDetectionResult) -> Result<(), JobError> {
+    let io = |e: std::io::Error| {
+        JobError::permanent(
+            ErrorCode::InternalError,
+            format!("writing {}: {e}", path.display()),
+        )
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    for (time, position) in result.beat_list.iter().zip(result.beat_positions.iter()) {
+        writeln!(out, "{time:.3}\t{position}").map_err(io)?;
+    }
+    out.flush().map_err(io)
+}

@@ -1,0 +1,453 @@
+//! `CaptionExtraction`: burned-in subtitles to SRT, WebVTT and JSON.
+//!
+//! How it reads:
+//! 1. **Every frame, cheaply.** Each decoded frame's subtitle region is
+//!    reduced to a text mask (bright pixels beside a dark outline, at half
+//!    resolution, straight from the luma plane: no colour conversion).
+//! 2. **Runs.** Consecutive frames whose masks agree show the same caption;
+//!    a change that lasts 1/`fps` seconds starts a new run at its first
+//!    frame, so cue times are frame-accurate and flicker is ignored.
+//! 3. **OCR once per run**, on a second thread while decoding goes on:
+//!    PP-OCRv6 detection on the region, then batched recognition of each
+//!    line at full resolution.
+//! 4. **Cues.** Lines that are not subtitles are dropped (low confidence,
+//!    text of another size than the captions); neighbouring runs that read
+//!    the same are one cue; two-line captions stay one cue.
+
+pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
+pub mod cues;
+pub mod mask;
+pub mod runs;
+pub mod subtitle;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::frame;
+use image::{imageops, RgbImage};
+
+use super::{Capability, CapabilityOutput, Context, OutputSink};
+use crate::capabilities::caption_extraction::api::{
+    Caption, CaptionExtractionParams, CaptionExtractionResult, CaptionFile, CaptionLine, Lang,
+};
+use crate::capabilities::caption_extraction::cues::{cues, split_languages, Reading};
+use crate::capabilities::caption_extraction::mask::TextMask;
+use crate::capabilities::caption_extraction::runs::{Run, Runs, Step};
+use crate::capabilities::caption_extraction::subtitle::{to_srt, to_vtt};
+use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::inference::{available_threads, InferenceError, ModelDir};
+use crate::media::{MediaError, SamplingMode, VideoReader};
+use crate::ocr::{Ocr, TextLine};
+
+/// Widest image given to text detection, pixels.
+const DETECT_WIDTH: f32 = 960.0;
+
+/// The `CaptionExtraction` capability, with its models loaded.
+#[derive(Debug, Clone)]
+pub struct CaptionExtraction {
+    ocr: Arc<Ocr>,
+}
+
+impl CaptionExtraction {
+    /// Loads ONNX Runtime and the OCR models from `models` (cold start).
+    ///
+    /// # Errors
+    /// [`InferenceError`] naming the missing or unusable file.
+    pub fn load(models: &ModelDir) -> Result<Self, InferenceError> {
+        Ok(Self {
+            // Decoding runs beside OCR and takes the other half.
+            ocr: Arc::new(Ocr::load(models, (available_threads() / 2).max(1))?),
+        })
+    }
+}
+
+impl Capability for CaptionExtraction {
+    fn function(&self) -> FunctionName {
+        FunctionName::CaptionExtraction
+    }
+
+    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+        CaptionExtractionParams::try_from(params).map(|_| ())
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &serde_json::Value,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = CaptionExtractionParams::try_from(params)?;
+        let extracted = extract(&self.ocr, input, &params, ctx)?;
+        let result = write(&extracted, &params, sink)?;
+        let roi = format_roi(&result.roi);
+        let message = if result.captions.is_empty() {
+            format!("no captions found in region {roi}: the video shows no burned-in subtitles there (roi \"auto\" searches the whole frame); the subtitle files are empty")
+        } else {
+            format!(
+                "{} captions in region {roi} ({} of {} frames read)",
+                result.captions.len(),
+                result.ocr_frames,
+                result.frames
+            )
+        };
+        Ok(CapabilityOutput {
+            message,
+            data: serde_json::to_value(&result).unwrap_or_default(),
+        })
+    }
+}
+
+fn format_roi(r: &[[f64; 2]; 2]) -> String {
+    format!(
+        "[[{:.2},{:.2}],[{:.2},{:.2}]]",
+        r[0][0], r[0][1], r[1][0], r[1][1]
+    )
+}
+
+/// What a pass over the video found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extracted {
+    /// The cues.
+    pub captions: Vec<Caption>,
+    /// The region searched, fractions `[[top,bottom],[left,right]]`.
+    pub roi: [[f64; 2]; 2],
+    /// Video duration, seconds.
+    pub duration: f64,
+    /// Frames decoded.
+    pub frames: u64,
+    /// Frames read by OCR.
+    pub ocr_frames: u64,
+}
+
+/// A region in coded pixels (even-aligned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rect {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+}
+
+fn rect_of(roi: [[f64; 2]; 2], width: u32, height: u32) -> Rect {
+    let even = |v: f64| ((v.round() as u32) / 2) * 2;
+    let y = even(roi[0][0] * f64::from(height)).min(height.saturating_sub(4));
+    let x = even(roi[1][0] * f64::from(width)).min(width.saturating_sub(4));
+    let h = even((roi[0][1] - roi[0][0]) * f64::from(height)).clamp(4, height - y);
+    let w = even((roi[1][1] - roi[1][0]) * f64::from(width)).clamp(4, width - x);
+    Rect { x, y, w, h }
+}
+
+/// The part of region `r` around text bounds `b` (region pixels), with a
+/// margin of a text line's height.
+fn text_part(r: Rect, b: (usize, usize, usize, usize)) -> Rect {
+    let margin = 32u32;
+    let (bx, by, bw, bh) = (b.0 as u32, b.1 as u32, b.2 as u32, b.3 as u32);
+    let x0 = bx.saturating_sub(margin) & !1;
+    let y0 = by.saturating_sub(margin) & !1;
+    let x1 = (bx + bw + margin).min(r.w);
+    let y1 = (by + bh + margin).min(r.h);
+    Rect {
+        x: r.x + x0,
+        y: r.y + y0,
+        w: (x1 - x0).max(4),
+        h: (y1 - y0).max(4),
+    }
+}
+
+fn luma_plane(format: Pixel) -> bool {
+    matches!(
+        format,
+        Pixel::YUV420P
+            | Pixel::YUVJ420P
+            | Pixel::YUV422P
+            | Pixel::YUVJ422P
+            | Pixel::YUV444P
+            | Pixel::YUVJ444P
+            | Pixel::YUV440P
+            | Pixel::YUVJ440P
+            | Pixel::YUV411P
+            | Pixel::YUV410P
+            | Pixel::NV12
+            | Pixel::NV21
+            | Pixel::GRAY8
+            | Pixel::YUVA420P
+    )
+}
+
+fn mask_of(reader: &mut VideoReader, f: &frame::Video, r: Rect) -> Result<TextMask, MediaError> {
+    if luma_plane(f.format()) {
+        return Ok(TextMask::from_luma(
+            f.data(0),
+            f.stride(0),
+            r.x as usize,
+            r.y as usize,
+            r.w as usize,
+            r.h as usize,
+        ));
+    }
+    // Other pixel formats (RGB, high bit depth): through RGB.
+    let rgb = reader.to_rgb(f, f.width(), f.height())?;
+    let crop = imageops::crop_imm(&rgb, r.x, r.y, r.w, r.h).to_image();
+    let luma: Vec<u8> = crop
+        .pixels()
+        .map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8)
+        .collect();
+    Ok(TextMask::from_luma(
+        &luma,
+        r.w as usize,
+        0,
+        0,
+        r.w as usize,
+        r.h as usize,
+    ))
+}
+
+fn ocr_error(e: &InferenceError) -> JobError {
+    JobError::retryable(ErrorCode::InternalError, e.to_string())
+}
+
+/// Finds the band where text recurs: detection on a dozen frames spread
+/// over the video; the band holding the most line-time wins. `None` when
+/// no text was seen.
+fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>, JobError> {
+    let info = reader.info().clone();
+    let (w, h) = (info.width, info.height);
+    let samples = 12;
+    let scale = (DETECT_WIDTH / w as f32).min(1.0);
+    let mut rows = vec![0f32; h as usize];
+    let mut heights = Vec::new();
+    for k in 0..samples {
+        let t = info.duration_s * (f64::from(k) + 0.5) / f64::from(samples);
+        let Ok(f) = reader.frame_at(t) else { continue };
+        let rgb = reader.to_rgb(&f, w, h)?;
+        for b in ocr.detect(&rgb, scale).map_err(|e| ocr_error(&e))? {
+            // Captions are wide and roughly centred.
+            let centre = (b.x0 + b.x1) / 2.0 / w as f32;
+            if !(0.25..=0.75).contains(&centre) || b.width() < 2.0 * b.height() {
+                continue;
+            }
+            heights.push(b.height());
+            let (top, bottom) = (b.y0 as usize, (b.y1 as usize).min(h as usize));
+            for row in rows.iter_mut().take(bottom).skip(top) {
+                *row += b.width();
+            }
+        }
+    }
+    reader.rewind()?;
+    if heights.is_empty() {
+        return Ok(None);
+    }
+    heights.sort_by(f32::total_cmp);
+    let line = heights[heights.len() / 2];
+    // The densest band of three line heights, widened by one line each way.
+    let band = (3.0 * line) as usize;
+    let mut best = (0usize, 0f32);
+    let mut acc: f32 = rows.iter().take(band).sum();
+    for top in 0..rows.len().saturating_sub(band) {
+        if acc > best.1 {
+            best = (top, acc);
+        }
+        acc += rows[top + band] - rows[top];
+    }
+    let top = (best.0 as f32 - line).max(0.0) / h as f32;
+    let bottom = ((best.0 + band) as f32 + line).min(h as f32) / h as f32;
+    Ok(Some([[f64::from(top), f64::from(bottom)], [0.0, 1.0]]))
+}
+
+/// Reads the captions of `input`.
+///
+/// # Errors
+/// Media errors (corrupt, no video, limits); `Timeout` when cancelled;
+/// a retryable `InternalError` when inference fails.
+pub fn extract(
+    ocr: &Ocr,
+    input: &Path,
+    params: &CaptionExtractionParams,
+    ctx: &Context,
+) -> Result<Extracted, JobError> {
+    let mut reader = VideoReader::open(input, &ctx.limits)?;
+    let info = reader.info().clone();
+    const FALLBACK: [[f64; 2]; 2] = [[0.75, 1.0], [0.0, 1.0]];
+    let roi = match params.roi.bounds() {
+        Some(fixed) => fixed,
+        None => find_roi(ocr, &mut reader)?.unwrap_or(FALLBACK),
+    };
+    let rect = rect_of(roi, info.width, info.height);
+    let scale = (DETECT_WIDTH / rect.w as f32).min(1.0);
+    let latin = params.lang == Lang::English;
+    // Masks of fewer pixels than a short word hold no caption.
+    let min_pixels = ((rect.w as usize * rect.h as usize / 4) / 2000).max(24) as u32;
+    let mut runs = Runs::new(1.0 / params.fps, min_pixels);
+    let mut frames = 0u64;
+    let duration = info.duration_s.max(1e-3);
+
+    let (to_ocr, jobs) = mpsc::sync_channel::<(usize, Rect, RgbImage)>(4);
+    let (readings, results) = std::thread::scope(|scope| {
+        let worker = scope.spawn(
+            move || -> Result<Vec<(usize, Vec<TextLine>)>, InferenceError> {
+                let mut out = Vec::new();
+                for (id, part, crop) in jobs {
+                    let mut lines = ocr.read(&crop, scale, latin)?;
+                    for l in &mut lines {
+                        // Into the region's coordinates.
+                        let (dx, dy) = ((part.x - rect.x) as f32, (part.y - rect.y) as f32);
+                        l.bbox.x0 += dx;
+                        l.bbox.x1 += dx;
+                        l.bbox.y0 += dy;
+                        l.bbox.y1 += dy;
+                    }
+                    out.push((id, lines));
+                }
+                Ok(out)
+            },
+        );
+        let decoded = reader.for_each_frame(SamplingMode::All, |reader, f| {
+            if ctx.cancelled() {
+                return Err(MediaError::Cancelled);
+            }
+            frames += 1;
+            let mask = mask_of(reader, f.frame, rect)?;
+            let bounds = mask.bounds();
+            if let Step::Capture { id } = runs.push(f.time_s, mask) {
+                // Only the part of the region with text in it, with room
+                // for the outline and for detection's context.
+                let part = bounds.map_or(rect, |b| text_part(rect, b));
+                let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
+                let crop = imageops::crop_imm(&rgb, part.x, part.y, part.w, part.h).to_image();
+                if to_ocr.send((id, part, crop)).is_err() {
+                    // The worker stopped on an error; it is reported below.
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            if frames % 64 == 0 {
+                ctx.progress.update((f.time_s / duration).clamp(0.0, 0.95));
+            }
+            Ok(ControlFlow::Continue(()))
+        });
+        drop(to_ocr);
+        let read = worker.join().unwrap_or_else(|_| {
+            Err(InferenceError::Run {
+                name: "ocr".into(),
+                detail: "the OCR thread panicked".into(),
+            })
+        });
+        (read, decoded)
+    });
+    results?;
+    let read = readings.map_err(|e| ocr_error(&e))?;
+    let ocr_frames = read.len() as u64;
+    let runs = runs.finish();
+    let readings = to_readings(runs, read, rect);
+    Ok(Extracted {
+        captions: cues(readings, params.track),
+        roi,
+        duration: info.duration_s,
+        frames,
+        ocr_frames,
+    })
+}
+
+fn to_readings(runs: Vec<Run>, mut read: Vec<(usize, Vec<TextLine>)>, rect: Rect) -> Vec<Reading> {
+    read.sort_by_key(|(id, _)| *id);
+    runs.into_iter()
+        .filter(|r| r.text)
+        .map(|run| {
+            let lines = read
+                .binary_search_by_key(&run.id, |(id, _)| *id)
+                .map(|i| {
+                    read[i]
+                        .1
+                        .iter()
+                        .map(|l| CaptionLine {
+                            text: l.text.clone(),
+                            bbox: [
+                                rect.x + l.bbox.x0 as u32,
+                                rect.y + l.bbox.y0 as u32,
+                                l.bbox.width().round() as u32,
+                                l.bbox.height().round() as u32,
+                            ],
+                            confidence: (f64::from(l.confidence) * 1000.0).round() / 1000.0,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Reading { run, lines }
+        })
+        .collect()
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn write(
+    extracted: &Extracted,
+    params: &CaptionExtractionParams,
+    sink: &mut OutputSink,
+) -> Result<CaptionExtractionResult, JobError> {
+    let captions: Vec<Caption> = extracted
+        .captions
+        .iter()
+        .map(|c| Caption {
+            start: round3(c.start),
+            end: round3(c.end),
+            ..c.clone()
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut put = |language: &'static str,
+                   format: &'static str,
+                   content_type: &'static str,
+                   body: String|
+     -> Result<(), JobError> {
+        let file = sink.plan(language, format, content_type, false)?;
+        std::fs::write(&file.local, body).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("writing {}: {e}", file.local.display()),
+            )
+        })?;
+        files.push(CaptionFile {
+            format,
+            language,
+            file: file.location.to_string(),
+        });
+        Ok(())
+    };
+    let tracks: Vec<(&'static str, Vec<Caption>)> = if params.sep {
+        let (zh, en) = split_languages(&captions);
+        vec![("zh", zh), ("en", en)]
+    } else {
+        vec![("caption", captions.clone())]
+    };
+    for (language, cues) in &tracks {
+        put(
+            language,
+            "srt",
+            "application/x-subrip",
+            to_srt(cues, &params.formatter),
+        )?;
+        put(language, "vtt", "text/vtt", to_vtt(cues))?;
+    }
+    let result = CaptionExtractionResult {
+        captions,
+        files: Vec::new(),
+        roi: extracted.roi,
+        duration: round3(extracted.duration),
+        frames: extracted.frames,
+        ocr_frames: extracted.ocr_frames,
+    };
+    put(
+        "caption",
+        "json",
+        "application/json",
+        serde_json::to_string_pretty(&result.captions).unwrap_or_default(),
+    )?;
+    Ok(CaptionExtractionResult { files, ..result })
+}

@@ -1,0 +1,120 @@
+//! `Cover`: params and result.
+
+use serde::Serialize;
+
+use crate::domain::error::JobError;
+use crate::domain::format::ImageFormat;
+use crate::domain::params::ParamReader;
+
+/// Largest `Count`.
+pub const MAX_COVERS: u32 = 20;
+
+/// `JobParams` of `Cover`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CoverParams {
+    /// How many covers, best first (1–20, default 1).
+    pub count: u32,
+    /// Image format (`jpg` default, `png`, `webp`).
+    pub format: ImageFormat,
+    /// Output width in pixels (16–7680); alone, keeps the aspect ratio.
+    pub width: Option<u32>,
+    /// Output height in pixels (16–7680); with `Width`, fills that box.
+    pub height: Option<u32>,
+    /// JPEG quality (1–100, default 90).
+    pub quality: u8,
+}
+
+impl Default for CoverParams {
+    fn default() -> Self {
+        Self {
+            count: 1,
+            format: ImageFormat::Jpg,
+            width: None,
+            height: None,
+            quality: 90,
+        }
+    }
+}
+
+impl TryFrom<&serde_json::Value> for CoverParams {
+    type Error = JobError;
+
+    fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
+        let mut r = ParamReader::new(params)?;
+        let d = Self::default();
+        let to_u32 = |v: i64| u32::try_from(v).unwrap_or(0);
+        let parsed = Self {
+            count: r
+                .int("Count", 1..=i64::from(MAX_COVERS))?
+                .map_or(d.count, to_u32),
+            format: r
+                .choice("Format", &["jpg", "png", "webp"], ImageFormat::parse)?
+                .unwrap_or(d.format),
+            width: r.int("Width", 16..=7680)?.map(to_u32),
+            height: r.int("Height", 16..=7680)?.map(to_u32),
+            quality: r
+                .int("Quality", 1..=100)?
+                .map_or(d.quality, |q| u8::try_from(q).unwrap_or(90)),
+        };
+        r.finish()?;
+        Ok(parsed)
+    }
+}
+
+/// One chosen cover.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CoverItem {
+    /// Quality score, 0–1 (higher is better), comparable within a video.
+    pub score: f64,
+    /// Presentation time of the frame, milliseconds.
+    pub time: u64,
+    /// Where the image was written.
+    pub file: String,
+    /// Width × height written.
+    pub width: u32,
+    /// Height written.
+    pub height: u32,
+}
+
+/// Result of `Cover`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CoverResult {
+    /// Covers, best first.
+    pub covers: Vec<CoverItem>,
+    /// Frames scored.
+    pub candidates: usize,
+    /// Frames refused outright (black, white, blank).
+    pub rejected: usize,
+    /// Video duration, seconds.
+    pub duration: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_and_ranges_are_enforced() {
+        let p = CoverParams::try_from(&serde_json::json!({})).expect("empty is fine");
+        assert_eq!(p, CoverParams::default());
+        let p =
+            CoverParams::try_from(&serde_json::json!({"Count": 3, "Format": "PNG", "Width": 320}))
+                .expect("valid");
+        assert_eq!(
+            (p.count, p.format, p.width),
+            (3, ImageFormat::Png, Some(320))
+        );
+        for bad in [
+            serde_json::json!({"Count": 21}),
+            serde_json::json!({"Count": -1}),
+            serde_json::json!({"Format": "gif"}),
+            serde_json::json!({"Width": 100000}),
+            serde_json::json!({"Colour": "red"}),
+        ] {
+            assert!(CoverParams::try_from(&bad).is_err(), "{bad}");
+        }
+    }
+}

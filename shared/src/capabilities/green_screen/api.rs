@@ -1,0 +1,238 @@
+//! `VideoGreenScreenMatting`: params and results.
+
+use serde::Serialize;
+
+use crate::domain::error::JobError;
+use crate::domain::location::MediaLocation;
+use crate::domain::params::ParamReader;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MatteFormat {
+    /// VP9 with alpha in WebM (video; the default).
+    #[serde(rename = "webm")]
+    Webm,
+    /// ProRes 4444 with alpha in MOV (video).
+    #[serde(rename = "mov")]
+    Mov,
+    /// H.264 MP4 composited over `bgcolor` (video).
+    #[serde(rename = "mp4")]
+    Mp4,
+    /// PNG with alpha: one for an image, one per frame for a video.
+    #[serde(rename = "png")]
+    Png,
+    /// A video's PNG frames (with alpha) in one zip archive.
+    #[serde(rename = "zip")]
+    Zip,
+    /// Animated GIF preview (binary transparency, at most 480 px, 10 fps).
+    #[serde(rename = "gif")]
+    Gif,
+    /// Animated WebP preview with alpha (at most 480 px, 10 fps).
+    #[serde(rename = "webp")]
+    Webp,
+}
+
+impl MatteFormat {
+    /// Whether this format is for video inputs only.
+    pub fn video_only(self) -> bool {
+        !matches!(self, Self::Png)
+    }
+}
+
+/// Which screen colour to key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum KeyColor {
+    /// Detected from the first frame.
+    #[serde(rename = "auto")]
+    Auto,
+    /// Green screen.
+    #[serde(rename = "green")]
+    Green,
+    /// Blue screen.
+    #[serde(rename = "blue")]
+    Blue,
+}
+
+/// `JobParams` of `VideoGreenScreenMatting`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GreenScreenParams {
+    /// Output format; default `webm` for video, `png` for images (`mp4`
+    /// when a background is given).
+    pub format: Option<MatteFormat>,
+    /// Background colour to composite over, `[r, g, b]`.
+    pub bgcolor: Option<[u8; 3]>,
+    /// Background image or video to composite over (scaled to cover the
+    /// frame; a video is looped).
+    pub bgimage: Option<MediaLocation>,
+    /// Screen colour.
+    pub key_color: KeyColor,
+    /// Keying strength, 0–1.
+    pub strength: f32,
+    /// Snap range near opaque/transparent, 0–0.45.
+    pub clip: f32,
+    /// Spill suppression, 0–1.
+    pub spill: f32,
+    /// Video quality: CRF of the encoder (VP9 0–63, H.264 0–51).
+    pub crf: u8,
+}
+
+impl Default for GreenScreenParams {
+    fn default() -> Self {
+        Self {
+            format: None,
+            bgcolor: None,
+            bgimage: None,
+            key_color: KeyColor::Auto,
+            strength: 0.5,
+            clip: 0.1,
+            spill: 1.0,
+            crf: 28,
+        }
+    }
+}
+
+impl GreenScreenParams {
+    /// Whether the output is composited over a background.
+    pub fn has_background(&self) -> bool {
+        self.bgcolor.is_some() || self.bgimage.is_some()
+    }
+}
+
+fn parse_colour(s: &str) -> Option<[u8; 3]> {
+    let hex = s.trim().trim_start_matches('#').trim_start_matches("0x");
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
+}
+
+impl TryFrom<&serde_json::Value> for GreenScreenParams {
+    type Error = JobError;
+
+    fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
+        let mut r = ParamReader::new(params)?;
+        let d = Self::default();
+        let bgimage = r
+            .text("bgimage", 2048)?
+            .map(|uri| {
+                MediaLocation::parse(&uri, "bgimage")
+                    .map_err(|e| JobError::param("bgimage", e.message))
+            })
+            .transpose()?;
+        let parsed = Self {
+            format: r.choice(
+                "Format",
+                &["webm", "mov", "mp4", "png", "zip", "gif", "webp"],
+                |s| match s.to_ascii_lowercase().as_str() {
+                    "webm" => Some(MatteFormat::Webm),
+                    "mov" => Some(MatteFormat::Mov),
+                    "mp4" => Some(MatteFormat::Mp4),
+                    "png" => Some(MatteFormat::Png),
+                    "zip" => Some(MatteFormat::Zip),
+                    "gif" => Some(MatteFormat::Gif),
+                    "webp" => Some(MatteFormat::Webp),
+                    _ => None,
+                },
+            )?,
+            bgcolor: r.choice("bgcolor", &["#RRGGBB"], parse_colour)?,
+            bgimage,
+            key_color: r
+                .choice("KeyColor", &["auto", "green", "blue"], |s| {
+                    match s.to_ascii_lowercase().as_str() {
+                        "auto" => Some(KeyColor::Auto),
+                        "green" => Some(KeyColor::Green),
+                        "blue" => Some(KeyColor::Blue),
+                        _ => None,
+                    }
+                })?
+                .unwrap_or(d.key_color),
+            strength: r
+                .number("Strength", 0.0..=1.0)?
+                .map_or(d.strength, |v| v as f32),
+            clip: r.number("Clip", 0.0..=0.45)?.map_or(d.clip, |v| v as f32),
+            spill: r.number("Spill", 0.0..=1.0)?.map_or(d.spill, |v| v as f32),
+            crf: r.int("Crf", 0..=51)?.map_or(d.crf, |v| v as u8),
+        };
+        r.finish()?;
+        if parsed.bgcolor.is_some() && parsed.bgimage.is_some() {
+            return Err(JobError::param(
+                "bgimage",
+                "give bgcolor or bgimage, not both",
+            ));
+        }
+        if parsed.format == Some(MatteFormat::Mp4) && !parsed.has_background() {
+            return Err(JobError::param(
+                "Format",
+                "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+/// Result of `VideoGreenScreenMatting`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GreenScreenResult {
+    /// The output file.
+    pub file: String,
+    /// Its format.
+    pub format: MatteFormat,
+    /// The screen keyed: `green` or `blue`.
+    pub screen: &'static str,
+    /// Whether the output has an alpha channel.
+    pub alpha: bool,
+    /// Output size.
+    pub width: u32,
+    /// Output size.
+    pub height: u32,
+    /// Frames written (1 for images).
+    pub frames: u64,
+    /// Seconds of video (0 for images).
+    pub duration: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_and_colours() {
+        let p = GreenScreenParams::try_from(&json!({})).expect("empty");
+        assert_eq!(p, GreenScreenParams::default());
+        let p = GreenScreenParams::try_from(
+            &json!({"bgcolor": "#00FF80", "Format": "mp4", "KeyColor": "blue"}),
+        )
+        .expect("ok");
+        assert_eq!(p.bgcolor, Some([0, 255, 128]));
+        assert_eq!(p.key_color, KeyColor::Blue);
+        let p = GreenScreenParams::try_from(
+            &json!({"bgimage": "s3://media/bg/studio.jpg", "Format": "mp4"}),
+        )
+        .expect("ok");
+        assert_eq!(
+            p.bgimage.map(|l| l.to_string()).as_deref(),
+            Some("s3://media/bg/studio.jpg")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (v, key) in [
+            (json!({"bgcolor": "green"}), "bgcolor"),
+            (json!({"Format": "avi"}), "Format"),
+            (json!({"Format": "mp4"}), "Format"),
+            (json!({"Strength": 2}), "Strength"),
+            (json!({"bgimage": "ftp://b/k.jpg"}), "bgimage"),
+            (
+                json!({"bgimage": "s3://b/k.jpg", "bgcolor": "#000000"}),
+                "bgimage",
+            ),
+        ] {
+            let e = GreenScreenParams::try_from(&v).expect_err("refused");
+            assert!(e.message.contains(key), "{v}: {}", e.message);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! `iprod bench h2v`: re-framing to 9:16 on composites whose subject path
+//! is known (a real face moving over real backgrounds: steady walk,
+//! pacing, stop-and-go, a cut, a small far face) and on the videos of a
+//! folder (no subject truth: path smoothness and time only). Reported per
+//! clip: the share of frames whose subject box is wholly inside the
+//! window (ours, and a static centre crop's), the path's jerk (mean
+//! |third difference| of the window centre within shots, px/frame³), and
+//! wall time
+//! against FFmpeg's static centre `crop`+`scale` with the same encoder
+//! settings, run in the same command.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::bench::composite::{clip, coffee, frame, head, stripes, PATCH};
+use crate::bench::ffmpeg;
+use crate::capabilities::h2v::api::H2vParams;
+use crate::capabilities::h2v::path::jerk;
+use crate::capabilities::h2v::H2v;
+use crate::capabilities::{Capability, Context, OutputSink};
+use crate::domain::OutputTemplate;
+use crate::inference::ModelDir;
+
+/// A composite: its name, length, and the head's centre and scale at a
+/// time (and which background: 0 coffee, 1 stripes).
+struct Composite {
+    name: &'static str,
+    seconds: f64,
+    scale: f32,
+    at: fn(f64) -> (f32, f32, usize),
+}
+
+fn smooth(u: f64) -> f64 {
+    let u = u.clamp(0.0, 1.0);
+    u * u * (3.0 - 2.0 * u)
+}
+
+const COMPOSITES: [Composite; 5] = [
+    Composite {
+        name: "walk",
+        seconds: 6.0,
+        scale: 1.0,
+        at: |t| ((200.0 + 880.0 * t / 6.0) as f32, 360.0, 0),
+    },
+    Composite {
+        name: "pace",
+        seconds: 8.0,
+        scale: 1.0,
+        at: |t| {
+            let tau = std::f64::consts::TAU;
+            (
+                (640.0 + 420.0 * (tau * t / 4.0).sin()) as f32,
+                (360.0 + 40.0 * (tau * t / 3.0).sin()) as f32,
+                0,
+            )
+        },
+    },
+    Composite {
+        name: "stop-go",
+        seconds: 8.0,
+        scale: 1.0,
+        at: |t| {
+            let x = if t < 2.0 {
+                250.0
+            } else if t < 4.0 {
+                250.0 + 650.0 * smooth((t - 2.0) / 2.0)
+            } else if t < 6.0 {
+                900.0
+            } else {
+                900.0 - 400.0 * smooth((t - 6.0) / 2.0)
+            };
+            (x as f32, 360.0, 0)
+        },
+    },
+    Composite {
+        name: "two-shots",
+        seconds: 6.0,
+        scale: 1.0,
+        at: |t| {
+            if t < 3.0 {
+                ((300.0 + 20.0 * t) as f32, 360.0, 0)
+            } else {
+                ((1000.0 - 30.0 * (t - 3.0)) as f32, 330.0, 1)
+            }
+        },
+    },
+    Composite {
+        name: "far",
+        seconds: 6.0,
+        scale: 0.5,
+        at: |t| ((1000.0 - 700.0 * t / 6.0) as f32, 300.0, 0),
+    },
+];
+
+/// One clip's figures.
+struct Row {
+    name: String,
+    frames: usize,
+    inside: Option<(f64, f64)>,
+    jerk: f64,
+    ours_s: f64,
+    peer_s: f64,
+}
+
+/// Runs the benchmark on the composites and on every video in `dir`.
+///
+/// # Errors
+/// When the models, fixtures or ffmpeg are missing, or a run fails.
+pub fn run(dir: Option<&Path>, out: &Path, runs: usize) -> anyhow::Result<()> {
+    let runs = runs.max(1);
+    std::fs::create_dir_all(out)?;
+    let reframe = H2v::load(&ModelDir::from_env())?;
+    let params = H2vParams::default();
+    let mut rows = Vec::new();
+
+    let (coffee, stripes) = (coffee()?, stripes());
+    for c in &COMPOSITES {
+        let face = head(c.scale)?;
+        let path = out.join(format!("{}.mp4", c.name));
+        let at = c.at;
+        clip(&path, c.seconds, |i| {
+            let (x, y, bg) = at(f64::from(i) / 25.0);
+            frame(if bg == 0 { &coffee } else { &stripes }, &face, x, y)
+        })?;
+        let truth = |t: f64| {
+            let (x, _, _) = at(t);
+            let half = PATCH.0 as f32 * c.scale / 2.0;
+            (x - half, x + half)
+        };
+        rows.push(measure(
+            &reframe,
+            &params,
+            &path,
+            c.name,
+            Some(&truth),
+            out,
+            runs,
+        )?);
+    }
+    if let Some(dir) = dir {
+        let mut videos: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["mp4", "mov", "webm", "mkv"].contains(&e.to_ascii_lowercase().as_str())
+                })
+            })
+            .collect();
+        videos.sort();
+        for v in videos {
+            let name = v
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            rows.push(measure(&reframe, &params, &v, &name, None, out, runs)?);
+        }
+    }
+
+    println!("times: median of {runs} alternating runs each");
+    println!(
+        "{:<32} {:>6} {:>11} {:>11} {:>9} {:>8} {:>8} {:>7}",
+        "clip", "frames", "inside", "centre", "jerk", "iprod s", "ffmpeg s", "ratio"
+    );
+    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", 100.0 * v));
+    for r in &rows {
+        println!(
+            "{:<32} {:>6} {:>11} {:>11} {:>9.4} {:>8.2} {:>8.2} {:>6.2}x",
+            r.name,
+            r.frames,
+            pct(r.inside.map(|i| i.0)),
+            pct(r.inside.map(|i| i.1)),
+            r.jerk,
+            r.ours_s,
+            r.peer_s,
+            r.ours_s / r.peer_s.max(1e-9)
+        );
+    }
+    let with_truth: Vec<&Row> = rows.iter().filter(|r| r.inside.is_some()).collect();
+    let frames: usize = with_truth.iter().map(|r| r.frames).sum();
+    let weighted = |pick: fn(&(f64, f64)) -> f64| {
+        with_truth
+            .iter()
+            .filter_map(|r| r.inside.as_ref().map(|i| pick(i) * r.frames as f64))
+            .sum::<f64>()
+            / frames.max(1) as f64
+    };
+    let (ours, peer): (f64, f64) = (
+        rows.iter().map(|r| r.ours_s).sum(),
+        rows.iter().map(|r| r.peer_s).sum(),
+    );
+    println!(
+        "{:<32} {:>6} {:>11} {:>11} {:>9.4} {:>8.2} {:>8.2} {:>6.2}x",
+        "all",
+        rows.iter().map(|r| r.frames).sum::<usize>(),
+        pct(Some(weighted(|i| i.0))),
+        pct(Some(weighted(|i| i.1))),
+        rows.iter().map(|r| r.jerk).sum::<f64>() / rows.len().max(1) as f64,
+        ours,
+        peer,
+        ours / peer.max(1e-9)
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    reframe: &H2v,
+    params: &H2vParams,
+    video: &Path,
+    name: &str,
+    truth: Option<&dyn Fn(f64) -> (f32, f32)>,
+    out: &Path,
+    runs: usize,
+) -> anyhow::Result<Row> {
+    let ctx = Context::default();
+    let work = out.join(format!("{name}.out"));
+    std::fs::create_dir_all(&work)?;
+    let json = serde_json::to_value(params_json(params))?;
+    let plan = reframe
+        .plan(video, params, &ctx)
+        .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
+    // The same window sizes, fixed at the centre, by FFmpeg.
+    let g = plan.geometry;
+    let filter = format!(
+        "crop={}:{}:(iw-{})/2:(ih-{})/2,scale={}:{}",
+        g.window.0, g.window.1, g.window.0, g.window.1, g.output.0, g.output.1
+    );
+    let peer_out = work.join("ffmpeg-centre.mp4");
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let template = OutputTemplate::parse(&format!("{}/", work.display()))?;
+        let mut sink = OutputSink::new(&work, template, "clip", 0, "bench");
+        let start = Instant::now();
+        reframe
+            .run(video, &json, &mut sink, &ctx)
+            .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
+        ours.push(start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        ffmpeg(&[
+            "-i",
+            &video.to_string_lossy(),
+            "-vf",
+            &filter,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            &params.crf.to_string(),
+            "-c:a",
+            "aac",
+            &peer_out.to_string_lossy(),
+        ])?;
+        peer.push(start.elapsed().as_secs_f64());
+    }
+    let (ours_s, peer_s) = (median(&mut ours), median(&mut peer));
+
+    // Jerk within shots (the jump at a cut is wanted), frame-weighted.
+    let starts: Vec<usize> = plan
+        .shots
+        .iter()
+        .map(|s| plan.times.partition_point(|&t| t < s.start - 1e-6))
+        .chain(std::iter::once(plan.times.len()))
+        .collect();
+    let mut jerk_sum = 0.0;
+    for pair in starts.windows(2) {
+        // The camera's own path (rendering then snaps it to even pixels).
+        let centres = &plan.path[pair[0]..pair[1]];
+        jerk_sum += jerk(centres) * centres.len() as f64;
+    }
+    let inside = truth.map(|truth| {
+        let centre_x = (g.source.0 - g.window.0) / 2;
+        let (mut ours, mut centre) = (0usize, 0usize);
+        for (i, &t) in plan.times.iter().enumerate() {
+            let (a, b) = truth(t);
+            let w = plan.window(i);
+            let fits = |x: u32| a >= x as f32 - 0.5 && b <= (x + w.width) as f32 + 0.5;
+            ours += usize::from(fits(w.x));
+            centre += usize::from(fits(centre_x));
+        }
+        let n = plan.times.len().max(1) as f64;
+        (ours as f64 / n, centre as f64 / n)
+    });
+    Ok(Row {
+        name: name.to_owned(),
+        frames: plan.times.len(),
+        inside,
+        jerk: jerk_sum / plan.times.len().max(1) as f64,
+        ours_s,
+        peer_s,
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn params_json(params: &H2vParams) -> serde_json::Value {
+    serde_json::json!({
+        "Aspect": format!("{}:{}", params.aspect.0, params.aspect.1),
+        "Crf": params.crf,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::composite::SIZE;
+
+    #[test]
+    fn the_composite_paths_stay_in_the_frame() {
+        for c in &COMPOSITES {
+            for k in 0..=(c.seconds * 25.0) as u32 {
+                let (x, y, _) = (c.at)(f64::from(k) / 25.0);
+                let half = PATCH.0 as f32 * c.scale / 2.0;
+                assert!(
+                    x - half >= 0.0 && x + half <= SIZE.0 as f32,
+                    "{} {k}",
+                    c.name
+                );
+                assert!(y > 0.0 && y < SIZE.1 as f32);
+            }
+        }
+    }
+}

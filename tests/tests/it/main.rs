@@ -1,0 +1,15 @@
+//! The integration tests, one binary: each module covers one capability or
+//! one path through the system, against real media and a real moto server
+//! (S3, SQS, SNS over HTTP). One binary links FFmpeg, ONNX Runtime and the
+//! AWS SDK once instead of once per file.
+
+mod beat_detection;
+mod caption_extraction;
+mod cover;
+mod detect;
+mod encode;
+mod green_screen;
+mod h2v;
+mod music_segment;
+mod pipeline;
+mod sample_events;
