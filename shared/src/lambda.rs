@@ -25,7 +25,7 @@ use crate::adapters::aws;
 use crate::adapters::records::ObjectJobStore;
 use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::sns::SnsNotifier;
-use crate::capabilities::Capability;
+use crate::capabilities::DynCapability;
 use crate::config::LambdaConfig;
 use crate::domain::job::format_time;
 use crate::domain::{
@@ -62,7 +62,7 @@ impl From<&LambdaConfig> for EventSettings {
 /// Turns events into jobs and runs them through a pipeline.
 pub struct Handler<O, J, N> {
     pipeline: Pipeline<O, J, N>,
-    capability: Arc<dyn Capability>,
+    capability: Arc<dyn DynCapability>,
     events: EventSettings,
 }
 
@@ -80,7 +80,7 @@ pub type AwsHandler = Handler<S3ObjectStore, ObjectJobStore<S3ObjectStore>, SnsN
 
 /// Builds the AWS clients and handler from `config`, with credentials
 /// and region from the environment.
-pub async fn aws_handler(config: &LambdaConfig, capability: Arc<dyn Capability>) -> AwsHandler {
+pub async fn aws_handler(config: &LambdaConfig, capability: Arc<dyn DynCapability>) -> AwsHandler {
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
     aws_handler_with(&sdk, config, capability)
 }
@@ -89,7 +89,7 @@ pub async fn aws_handler(config: &LambdaConfig, capability: Arc<dyn Capability>)
 pub fn aws_handler_with(
     sdk: &aws_config::SdkConfig,
     config: &LambdaConfig,
-    capability: Arc<dyn Capability>,
+    capability: Arc<dyn DynCapability>,
 ) -> AwsHandler {
     let path_style = config.endpoint_url.is_some();
     let objects = S3ObjectStore::new(aws::s3_client(sdk, path_style));
@@ -117,7 +117,7 @@ pub fn aws_handler_with(
 /// # Errors
 /// A configuration error at cold start (naming the variable), or a runtime
 /// API failure.
-pub async fn serve(capability: Arc<dyn Capability>) -> Result<(), lambda_runtime::Error> {
+pub async fn serve(capability: Arc<dyn DynCapability>) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init(true, "info");
     let config = LambdaConfig::from_env()?;
     let handler = Arc::new(Box::pin(aws_handler(&config, capability)).await);
@@ -265,7 +265,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
     /// A handler running `capability` through `pipeline`.
     pub fn new(
         pipeline: Pipeline<O, J, N>,
-        capability: Arc<dyn Capability>,
+        capability: Arc<dyn DynCapability>,
         events: EventSettings,
     ) -> Self {
         Self {
@@ -310,7 +310,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
                 )
             })?;
             let response = self.handle_sqs(event, deadline).await;
-            return Ok(serde_json::to_value(response).unwrap_or_default());
+            return serde_json::to_value(response).map_err(|e| {
+                JobError::permanent(
+                    ErrorCode::InternalError,
+                    format!("serialising the batch response: {e}"),
+                )
+            });
         }
         let raw = payload.to_string();
         let records = self

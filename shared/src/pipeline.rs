@@ -6,6 +6,7 @@
 //! retryable one is returned to the caller so that the queue retries it;
 //! on the last attempt it too ends as `Fail`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::capabilities::{
-    Capability, CapabilityOutput, Context, NoProgress, OutputSink, Progress,
+    CapabilityOutput, Context, DynCapability, ExtraInput, NoProgress, OutputSink, ParsedParams,
+    Progress,
 };
 use crate::domain::job::format_time;
 use crate::domain::{
@@ -108,7 +110,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     /// A retryable [`JobError`] (storage or network fault).
     pub async fn run(
         &self,
-        capability: Arc<dyn Capability>,
+        capability: Arc<dyn DynCapability>,
         job: Job,
         options: RunOptions,
     ) -> Result<JobRecord, JobError> {
@@ -207,25 +209,29 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         Ok(record)
     }
 
+    /// The stages of one job, in order: accept it (function and params),
+    /// fetch its input, plan its outputs, fetch its extra inputs, run the
+    /// capability, publish what it produced.
     async fn execute(
         &self,
-        capability: Arc<dyn Capability>,
+        capability: Arc<dyn DynCapability>,
         job: &Job,
         options: &RunOptions,
     ) -> Result<Produced, JobError> {
-        if !capability.serves(job.function) {
-            return Err(JobError::permanent(
-                ErrorCode::UnsupportedFunction,
-                format!(
-                    "this function runs {}; send {} jobs to the {} function's queue",
-                    capability.function(),
-                    job.function,
-                    job.function
-                ),
-            ));
-        }
-        capability.check(&job.params)?;
+        let params = accept(capability.as_ref(), job)?;
+        let (work, input) = self.fetch_input(job).await?;
+        let (sink, result_location) = self.plan_outputs(job, work.path())?;
+        let inputs = self
+            .fetch_extra_inputs(params.extra_inputs(), work.path())
+            .await?;
+        let (output, sink) = self
+            .run_capability(capability, params, input, sink, inputs, options)
+            .await?;
+        self.publish(job, output, sink, result_location).await
+    }
 
+    /// Checks the input's size, then downloads it into a new work folder.
+    async fn fetch_input(&self, job: &Job) -> Result<(tempfile::TempDir, PathBuf), JobError> {
         let meta = self.objects.head(&job.input).await?.ok_or_else(|| {
             JobError::permanent(
                 ErrorCode::InputNotFound,
@@ -264,14 +270,23 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .path()
             .join(format!("input{}", safe_extension(job.input.file_name())));
         self.objects.download(&job.input, &input_path).await?;
-        let out_dir = work.path().join("out");
+        Ok((work, input_path))
+    }
+
+    /// The sink the capability names its files through, and where the
+    /// result JSON goes (refused when it would land where it must not).
+    fn plan_outputs(
+        &self,
+        job: &Job,
+        work: &Path,
+    ) -> Result<(OutputSink, MediaLocation), JobError> {
+        let out_dir = work.join("out");
         std::fs::create_dir_all(&out_dir).map_err(|e| {
             JobError::retryable(
                 ErrorCode::InternalError,
                 format!("creating {}: {e}", out_dir.display()),
             )
         })?;
-
         let sink = OutputSink::new(
             &out_dir,
             job.output.clone(),
@@ -281,10 +296,18 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         );
         let result_location = sink.result_location()?;
         self.guard(job, &result_location)?;
+        Ok((sink, result_location))
+    }
 
-        let mut inputs = std::collections::HashMap::new();
-        for (name, location) in capability.extra_inputs(&job.params)? {
-            let meta = self.objects.head(&location).await?.ok_or_else(|| {
+    /// Downloads the objects the params name besides the input.
+    async fn fetch_extra_inputs(
+        &self,
+        wanted: &[(ExtraInput, MediaLocation)],
+        work: &Path,
+    ) -> Result<HashMap<ExtraInput, PathBuf>, JobError> {
+        let mut inputs = HashMap::new();
+        for (name, location) in wanted {
+            let meta = self.objects.head(location).await?.ok_or_else(|| {
                 JobError::permanent(
                     ErrorCode::InputNotFound,
                     format!("{name} {location} does not exist"),
@@ -299,15 +322,28 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                     ),
                 ));
             }
-            let local = work.path().join(format!(
+            let local = work.join(format!(
                 "extra-{}{}",
                 inputs.len(),
                 safe_extension(location.file_name())
             ));
-            self.objects.download(&location, &local).await?;
-            inputs.insert(name, local);
+            self.objects.download(location, &local).await?;
+            inputs.insert(*name, local);
         }
+        Ok(inputs)
+    }
 
+    /// Runs the capability on a blocking thread, within the deadline; a
+    /// panic in it is an `InternalError`, running out of time a `Timeout`.
+    async fn run_capability(
+        &self,
+        capability: Arc<dyn DynCapability>,
+        params: ParsedParams,
+        input: PathBuf,
+        sink: OutputSink,
+        inputs: HashMap<ExtraInput, PathBuf>,
+        options: &RunOptions,
+    ) -> Result<(CapabilityOutput, OutputSink), JobError> {
         let cancel = Arc::new(AtomicBool::new(false));
         let ctx = Context {
             progress: options.progress.clone(),
@@ -315,10 +351,9 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             cancel: cancel.clone(),
             inputs,
         };
-        let params = job.params.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut sink = sink;
-            let output = capability.run(&input_path, &params, &mut sink, &ctx);
+            let output = capability.run(&input, &params, &mut sink, &ctx);
             (output, sink)
         });
         let joined = match options.deadline {
@@ -353,8 +388,20 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 format!("the capability crashed: {detail}"),
             )
         })?;
-        let CapabilityOutput { message, data } = output?;
+        Ok((output?, sink))
+    }
 
+    /// Uploads the files the capability wrote, then the result JSON (so a
+    /// reader never sees a result without its files); on a failed upload
+    /// removes what it wrote.
+    async fn publish(
+        &self,
+        job: &Job,
+        output: CapabilityOutput,
+        sink: OutputSink,
+        result_location: MediaLocation,
+    ) -> Result<Produced, JobError> {
+        let CapabilityOutput { message, data } = output;
         let files = sink.into_files();
         for file in &files {
             self.guard(job, &file.location)?;
@@ -364,18 +411,6 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                     format!("planned output {} was not written", file.location),
                 ));
             }
-        }
-        let mut uploaded: Vec<MediaLocation> = Vec::new();
-        for file in &files {
-            if let Err(e) = self
-                .objects
-                .upload(&file.local, &file.location, file.content_type)
-                .await
-            {
-                self.remove(&uploaded).await;
-                return Err(output_error(e));
-            }
-            uploaded.push(file.location.clone());
         }
         let result = JobResult {
             code: "Success".into(),
@@ -390,7 +425,24 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             "Message": result.message,
             "Data": result.data,
         });
-        let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
+        let bytes = serde_json::to_vec_pretty(&document).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("serialising the result JSON: {e}"),
+            )
+        })?;
+        let mut uploaded: Vec<MediaLocation> = Vec::new();
+        for file in &files {
+            if let Err(e) = self
+                .objects
+                .upload(&file.local, &file.location, file.content_type)
+                .await
+            {
+                self.remove(&uploaded).await;
+                return Err(output_error(e));
+            }
+            uploaded.push(file.location.clone());
+        }
         if let Err(e) = self
             .objects
             .put(&result_location, bytes, "application/json")
@@ -438,6 +490,23 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     }
 }
 
+/// Whether `capability` takes `job`: its FunctionName, then its params,
+/// parsed once for the whole job.
+fn accept(capability: &dyn DynCapability, job: &Job) -> Result<ParsedParams, JobError> {
+    if !capability.serves(job.function) {
+        return Err(JobError::permanent(
+            ErrorCode::UnsupportedFunction,
+            format!(
+                "this function runs {}; send {} jobs to the {} function's queue",
+                capability.function(),
+                job.function,
+                job.function
+            ),
+        ));
+    }
+    capability.parse(&job.params)
+}
+
 /// A failed write to the output location: a missing bucket is the job's
 /// Output at fault, not its input.
 fn output_error(e: crate::ports::StoreError) -> JobError {
@@ -476,11 +545,13 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryNotifier, MemoryObjectStore};
     use crate::adapters::records::ObjectJobStore;
+    use crate::capabilities::{Capability, Report};
     use crate::domain::{FunctionName, JobId, OutputTemplate};
 
     /// Writes two small files; counts its runs; may panic or dawdle.
     #[derive(Default)]
     struct Fake {
+        parses: AtomicUsize,
         runs: AtomicUsize,
         panic: bool,
         sleep: Option<Duration>,
@@ -490,34 +561,34 @@ mod tests {
     struct WithExtra;
 
     impl Capability for WithExtra {
+        type Params = MediaLocation;
+        type Output = ();
+
         fn function(&self) -> FunctionName {
             FunctionName::Cover
         }
 
-        fn check(&self, _params: &serde_json::Value) -> Result<(), JobError> {
-            Ok(())
+        fn parse(&self, params: &serde_json::Value) -> Result<MediaLocation, JobError> {
+            let uri = params["bgimage"].as_str().unwrap_or_default();
+            MediaLocation::parse(uri, "bgimage")
         }
 
-        fn extra_inputs(
-            &self,
-            params: &serde_json::Value,
-        ) -> Result<Vec<(String, MediaLocation)>, JobError> {
-            let uri = params["Extra"].as_str().unwrap_or_default();
-            Ok(vec![("Extra".into(), MediaLocation::parse(uri, "Extra")?)])
+        fn extra_inputs(&self, params: &MediaLocation) -> Vec<(ExtraInput, MediaLocation)> {
+            vec![(ExtraInput::Background, params.clone())]
         }
 
         fn run(
             &self,
             _input: &Path,
-            _params: &serde_json::Value,
+            _params: &MediaLocation,
             _sink: &mut OutputSink,
             ctx: &Context,
-        ) -> Result<CapabilityOutput, JobError> {
-            let bytes = std::fs::read(&ctx.inputs["Extra"])
+        ) -> Result<Report<()>, JobError> {
+            let bytes = std::fs::read(&ctx.inputs[&ExtraInput::Background])
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
-            Ok(CapabilityOutput {
+            Ok(Report {
                 message: String::from_utf8_lossy(&bytes).into_owned(),
-                data: serde_json::json!({}),
+                result: (),
             })
         }
     }
@@ -527,7 +598,7 @@ mod tests {
         let (p, objects, _) = pipeline();
         objects.insert("s3://in/library/bg.png", b"background".to_vec());
         let mut j = job("s3://out/");
-        j.params = serde_json::json!({"Extra": "s3://in/library/bg.png"});
+        j.params = serde_json::json!({"bgimage": "s3://in/library/bg.png"});
         let record = p
             .run(Arc::new(WithExtra), j.clone(), RunOptions::default())
             .await
@@ -535,7 +606,7 @@ mod tests {
         assert_eq!(record.state, JobState::Success);
         assert_eq!(record.message.as_deref(), Some("background"));
         j.id = JobId::derived(&["missing extra"]);
-        j.params = serde_json::json!({"Extra": "s3://in/library/none.png"});
+        j.params = serde_json::json!({"bgimage": "s3://in/library/none.png"});
         let record = p
             .run(Arc::new(WithExtra), j, RunOptions::default())
             .await
@@ -544,17 +615,21 @@ mod tests {
         assert_eq!(record.code.as_deref(), Some("InputNotFound"));
         let message = record.message.unwrap_or_default();
         assert!(
-            message.contains("Extra s3://in/library/none.png"),
+            message.contains("bgimage s3://in/library/none.png"),
             "{message}"
         );
     }
 
     impl Capability for Fake {
+        type Params = ();
+        type Output = serde_json::Value;
+
         fn function(&self) -> FunctionName {
             FunctionName::Cover
         }
 
-        fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
+        fn parse(&self, params: &serde_json::Value) -> Result<(), JobError> {
+            self.parses.fetch_add(1, Ordering::SeqCst);
             if params.get("Bad").is_some() {
                 return Err(JobError::param("Bad", "is bad"));
             }
@@ -564,10 +639,10 @@ mod tests {
         fn run(
             &self,
             _input: &Path,
-            _params: &serde_json::Value,
+            _params: &(),
             sink: &mut OutputSink,
             ctx: &Context,
-        ) -> Result<CapabilityOutput, JobError> {
+        ) -> Result<Report<serde_json::Value>, JobError> {
             self.runs.fetch_add(1, Ordering::SeqCst);
             assert!(!self.panic, "boom");
             if let Some(sleep) = self.sleep {
@@ -581,11 +656,75 @@ mod tests {
                 std::fs::write(&file.local, b"jpeg")
                     .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
             }
-            Ok(CapabilityOutput {
+            Ok(Report {
                 message: "2 covers".into(),
-                data: serde_json::json!({"Covers": 2}),
+                result: serde_json::json!({"Covers": 2}),
             })
         }
+    }
+
+    /// Succeeds with a result that JSON cannot hold (a map with non-string
+    /// keys).
+    struct Unserialisable;
+
+    impl Capability for Unserialisable {
+        type Params = ();
+        type Output = HashMap<(u8, u8), u8>;
+
+        fn function(&self) -> FunctionName {
+            FunctionName::Cover
+        }
+
+        fn parse(&self, _params: &serde_json::Value) -> Result<(), JobError> {
+            Ok(())
+        }
+
+        fn run(
+            &self,
+            _input: &Path,
+            _params: &(),
+            _sink: &mut OutputSink,
+            _ctx: &Context,
+        ) -> Result<Report<Self::Output>, JobError> {
+            Ok(Report {
+                message: "done".into(),
+                result: HashMap::from([((1, 2), 3)]),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn params_are_parsed_once_per_job() {
+        let (p, _, _) = pipeline();
+        let fake = Arc::new(Fake::default());
+        let record = p
+            .run(fake.clone(), job("s3://out/"), RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(fake.parses.load(Ordering::SeqCst), 1);
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_result_that_cannot_be_serialised_fails_the_job_as_an_internal_error() {
+        let (p, objects, _) = pipeline();
+        let record = p
+            .run(
+                Arc::new(Unserialisable),
+                job("s3://out/"),
+                RunOptions::default(),
+            )
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Fail);
+        assert_eq!(record.code.as_deref(), Some("InternalError"));
+        assert!(record.result.is_none());
+        assert!(
+            !objects.keys().iter().any(|k| k.starts_with("s3://out/")),
+            "{:?}",
+            objects.keys()
+        );
     }
 
     type TestPipeline =

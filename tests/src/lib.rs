@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use iprod::capabilities::{Capability, Report};
+
 pub mod fixtures;
 pub mod runtime_api;
 mod server;
@@ -14,19 +16,19 @@ pub use fixtures::{faces, fixture, frame_at, media, music, screens, song, subtit
 pub use server::{endpoint, unique};
 pub use world::{World, REGION};
 
-/// Runs `capability` on `input` with `params` (checked first) into the
-/// folder `out`; returns the output and the local path of each file it
-/// planned, in order.
+/// Runs `capability` on `input` with `params` (parsed first, as a job's
+/// `JobParams` are) into the folder `out`; returns its report with the typed
+/// result and the local path of each file it planned, in order.
 ///
 /// # Errors
 /// The capability's error; `InternalError` when `out` cannot be made.
-pub fn run_capability(
-    capability: &dyn iprod::capabilities::Capability,
+pub fn run_capability<C: Capability>(
+    capability: &C,
     input: &Path,
     params: &serde_json::Value,
     out: &Path,
     ctx: &iprod::capabilities::Context,
-) -> Result<(iprod::capabilities::CapabilityOutput, Vec<PathBuf>), iprod::domain::JobError> {
+) -> Result<(Report<C::Output>, Vec<PathBuf>), iprod::domain::JobError> {
     use iprod::domain::{ErrorCode, JobError, OutputTemplate};
     let internal =
         |e: &dyn std::fmt::Display| JobError::permanent(ErrorCode::InternalError, e.to_string());
@@ -34,10 +36,10 @@ pub fn run_capability(
     let template =
         OutputTemplate::parse(&format!("{}/", out.display())).map_err(|e| internal(&e))?;
     let mut sink = iprod::capabilities::OutputSink::new(out, template, "clip", 0, "job");
-    capability.check(params)?;
-    let output = capability.run(input, params, &mut sink, ctx)?;
+    let params = capability.parse(params)?;
+    let report = capability.run(input, &params, &mut sink, ctx)?;
     Ok((
-        output,
+        report,
         sink.into_files().into_iter().map(|f| f.local).collect(),
     ))
 }

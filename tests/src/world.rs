@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
     QueueConfiguration, S3KeyFilter,
 };
-use iprod::capabilities::Capability;
+use iprod::capabilities::DynCapability;
 use iprod::config::LambdaConfig;
 use iprod::lambda::{aws_handler_with, AwsHandler};
 
@@ -191,7 +191,7 @@ impl World {
     ///
     /// # Errors
     /// When the configuration is invalid.
-    pub fn handler(&self, capability: Arc<dyn Capability>) -> anyhow::Result<AwsHandler> {
+    pub fn handler(&self, capability: Arc<dyn DynCapability>) -> anyhow::Result<AwsHandler> {
         let params = match capability.function() {
             iprod::domain::FunctionName::Cover => r#"{"Count":2}"#,
             _ => "{}",

@@ -47,8 +47,8 @@ pub struct Context {
     /// Set when the job must stop (deadline near).
     pub cancel: Arc<AtomicBool>,
     /// Local copies of the extra inputs the capability asked for
-    /// ([`Capability::extra_inputs`]), by name.
-    pub inputs: HashMap<String, PathBuf>,
+    /// ([`Capability::extra_inputs`]).
+    pub inputs: HashMap<ExtraInput, PathBuf>,
 }
 
 impl std::fmt::Debug for Context {
@@ -186,18 +186,52 @@ impl OutputSink {
     }
 }
 
-/// What a capability returns besides its files.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CapabilityOutput {
-    /// One-line summary for `Message`.
-    pub message: String,
-    /// The typed result, serialised.
-    pub data: serde_json::Value,
+/// An object a job reads besides its input, named by one of its params.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExtraInput {
+    /// A background picture or video (`bgimage`).
+    Background,
 }
 
-/// A capability: checks its params, then turns a local input into files
-/// and a result.
+impl ExtraInput {
+    /// The param that names it, for messages.
+    pub fn param(self) -> &'static str {
+        match self {
+            Self::Background => "bgimage",
+        }
+    }
+}
+
+impl std::fmt::Display for ExtraInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.param())
+    }
+}
+
+/// What a capability returns besides its files: a one-line summary for
+/// the job's `Message` and its typed result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report<T> {
+    /// One-line summary for `Message`.
+    pub message: String,
+    /// The typed result (the job's `Result.Data`).
+    pub result: T,
+}
+
+/// A capability: typed params in, files and a typed result out.
+///
+/// Pure and synchronous: no AWS, no async, no environment reads. The
+/// pipeline parses a job's `JobParams` once ([`Capability::parse`]), fetches
+/// what [`Capability::extra_inputs`] names, then calls [`Capability::run`] on
+/// a blocking thread. [`DynCapability`] is the same contract with the types
+/// erased, which is what the pipeline and the Lambda handler hold.
 pub trait Capability: Send + Sync + 'static {
+    /// The params, parsed from `JobParams`.
+    type Params: Send + Sync + 'static;
+    /// The result, serialised once into the job's `Result.Data`.
+    type Output: serde::Serialize;
+
     /// The FunctionName it serves.
     fn function(&self) -> FunctionName;
 
@@ -207,23 +241,17 @@ pub trait Capability: Send + Sync + 'static {
         function == self.function()
     }
 
-    /// Checks params before the input is fetched.
+    /// Parses `JobParams`, before the input is fetched.
     ///
     /// # Errors
-    /// `InvalidParameter` naming the key.
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError>;
+    /// `InvalidParameter` naming the key and the allowed range.
+    fn parse(&self, params: &serde_json::Value) -> Result<Self::Params, JobError>;
 
     /// Other objects the job reads besides its input (e.g. a background
-    /// image named by a param), by name; the pipeline fetches them into
+    /// image named by a param); the pipeline fetches them into
     /// [`Context::inputs`] or fails the job naming the one missing.
-    ///
-    /// # Errors
-    /// `InvalidParameter` for a param that is not a usable location.
-    fn extra_inputs(
-        &self,
-        _params: &serde_json::Value,
-    ) -> Result<Vec<(String, MediaLocation)>, JobError> {
-        Ok(Vec::new())
+    fn extra_inputs(&self, _params: &Self::Params) -> Vec<(ExtraInput, MediaLocation)> {
+        Vec::new()
     }
 
     /// Runs on `input`, writing files planned through `sink`.
@@ -233,17 +261,127 @@ pub trait Capability: Send + Sync + 'static {
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &Self::Params,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<Report<Self::Output>, JobError>;
+}
+
+/// Params parsed by [`DynCapability::parse`], for the same capability's
+/// [`DynCapability::run`].
+pub struct ParsedParams {
+    value: Box<dyn std::any::Any + Send + Sync>,
+    extra_inputs: Vec<(ExtraInput, MediaLocation)>,
+}
+
+impl std::fmt::Debug for ParsedParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedParams")
+            .field("extra_inputs", &self.extra_inputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ParsedParams {
+    /// The objects to fetch besides the input.
+    pub fn extra_inputs(&self) -> &[(ExtraInput, MediaLocation)] {
+        &self.extra_inputs
+    }
+}
+
+/// What a capability returns, with its result serialised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapabilityOutput {
+    /// One-line summary for `Message`.
+    pub message: String,
+    /// The result, serialised.
+    pub data: serde_json::Value,
+}
+
+/// A [`Capability`] with its types erased: what the pipeline, the Lambda
+/// handler and the CLI hold (`Arc<dyn DynCapability>`). Every capability
+/// is one through the blanket implementation.
+pub trait DynCapability: Send + Sync + 'static {
+    /// The FunctionName it serves.
+    fn function(&self) -> FunctionName;
+
+    /// Whether jobs of `function` may run here.
+    fn serves(&self, function: FunctionName) -> bool;
+
+    /// Parses `JobParams` once per job.
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the key.
+    fn parse(&self, params: &serde_json::Value) -> Result<ParsedParams, JobError>;
+
+    /// Runs on `input` with params from [`DynCapability::parse`] and
+    /// serialises the result.
+    ///
+    /// # Errors
+    /// The capability's error; `InternalError` when the params come from
+    /// another capability or the result cannot be serialised.
+    fn run(
+        &self,
+        input: &Path,
+        params: &ParsedParams,
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError>;
+}
+
+impl<C: Capability> DynCapability for C {
+    fn function(&self) -> FunctionName {
+        Capability::function(self)
+    }
+
+    fn serves(&self, function: FunctionName) -> bool {
+        Capability::serves(self, function)
+    }
+
+    fn parse(&self, params: &serde_json::Value) -> Result<ParsedParams, JobError> {
+        let value = Capability::parse(self, params)?;
+        let extra_inputs = Capability::extra_inputs(self, &value);
+        Ok(ParsedParams {
+            value: Box::new(value),
+            extra_inputs,
+        })
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &ParsedParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = params.value.downcast_ref::<C::Params>().ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!(
+                    "{} was given params parsed by another capability",
+                    Capability::function(self)
+                ),
+            )
+        })?;
+        let report = Capability::run(self, input, params, sink, ctx)?;
+        let data = serde_json::to_value(&report.result).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("serialising the result: {e}"),
+            )
+        })?;
+        Ok(CapabilityOutput {
+            message: report.message,
+            data,
+        })
+    }
 }
 
 /// The capability serving `function` in this build, if any.
 ///
 /// # Errors
 /// `UnsupportedFunction` for names this build does not implement.
-pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobError> {
+pub fn for_function(function: FunctionName) -> Result<Arc<dyn DynCapability>, JobError> {
     match function {
         #[cfg(feature = "video")]
         FunctionName::Cover => Ok(Arc::new(cover::Cover)),
@@ -256,13 +394,13 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn Capability>, JobEr
         #[cfg(all(feature = "video", feature = "onnx"))]
         FunctionName::CaptionExtraction => {
             caption_extraction::CaptionExtraction::load(&crate::inference::ModelDir::from_env())
-                .map(|c| Arc::new(c) as Arc<dyn Capability>)
+                .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }
         #[cfg(all(feature = "video", feature = "onnx"))]
         FunctionName::VideoH2V | FunctionName::ImageH2V => {
             h2v::H2v::load(&crate::inference::ModelDir::from_env())
-                .map(|c| Arc::new(c) as Arc<dyn Capability>)
+                .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }
         other => Err(JobError::permanent(

@@ -2,26 +2,22 @@
 
 use std::path::Path;
 
+use iprod::capabilities::beat_detection::api::BeatDetectionResult;
 use iprod::capabilities::beat_detection::BeatDetection;
 use iprod::capabilities::{Capability, Context, OutputSink};
 use iprod::domain::{ErrorCode, JobError, OutputTemplate};
 use iprod_tests::music::{f_measure, piece, render, Piece};
 use serde_json::{json, Value};
 
-fn detect(input: &Path, params: Value) -> Result<(Value, String), JobError> {
+fn detect(input: &Path, params: Value) -> Result<(BeatDetectionResult, String), JobError> {
     let out = tempfile::tempdir()
         .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
     let template = OutputTemplate::parse(&format!("{}/", out.path().display()))?;
     let mut sink = OutputSink::new(out.path(), template, "music", 0, "job");
-    let output = BeatDetection::default().run(input, &params, &mut sink, &Context::default())?;
-    Ok((output.data, output.message))
-}
-
-fn beats(result: &Value, key: &str) -> Vec<f64> {
-    result[key]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
+    let beats = BeatDetection::default();
+    let params = beats.parse(&params)?;
+    let output = beats.run(input, &params, &mut sink, &Context::default())?;
+    Ok((output.result, output.message))
 }
 
 fn downbeats(p: &Piece) -> Vec<f64> {
@@ -39,16 +35,13 @@ fn a_steady_click_track_gives_its_beats_tempo_and_bars() -> anyhow::Result<()> {
     let p = piece(120.0, 120.0, 20.0, 4, false, 0.0);
     let file = render(dir.path(), "steady", &p.samples, &[])?;
     let (result, message) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-    let found = beats(&result, "BeatList");
-    assert!(f_measure(&p.beats, &found) >= 0.95, "{found:?}");
+    let found = &result.beat_list;
+    assert!(f_measure(&p.beats, found) >= 0.95, "{found:?}");
+    assert!((result.bpm - 120.0).abs() < 2.0, "{result:?}");
+    assert_eq!(result.time_signature, "4/4");
     assert!(
-        (result["Bpm"].as_f64().unwrap_or(0.0) - 120.0).abs() < 2.0,
-        "{result}"
-    );
-    assert_eq!(result["TimeSignature"], "4/4");
-    assert!(
-        f_measure(&downbeats(&p), &beats(&result, "DownBeatList")) >= 0.9,
-        "{result}"
+        f_measure(&downbeats(&p), &result.down_beat_list) >= 0.9,
+        "{result:?}"
     );
     assert!(message.contains("BPM"), "{message}");
     Ok(())
@@ -60,14 +53,8 @@ fn an_accelerating_track_is_followed_and_its_tempo_curve_rises() -> anyhow::Resu
     let p = piece(95.0, 125.0, 30.0, 4, false, 0.0);
     let file = render(dir.path(), "accel", &p.samples, &[])?;
     let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-    assert!(
-        f_measure(&p.beats, &beats(&result, "BeatList")) >= 0.9,
-        "{result}"
-    );
-    let curve: Vec<f64> = result["TempoCurve"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|p| p["Bpm"].as_f64()).collect())
-        .unwrap_or_default();
+    assert!(f_measure(&p.beats, &result.beat_list) >= 0.9, "{result:?}");
+    let curve: Vec<f64> = result.tempo_curve.iter().map(|p| p.bpm).collect();
     assert!(curve.len() >= 5, "{curve:?}");
     let (first, last) = (curve[0], curve[curve.len() - 1]);
     assert!(last - first > 15.0, "tempo rises: {curve:?}");
@@ -81,8 +68,8 @@ fn swung_and_noisy_tracks_keep_the_beat() -> anyhow::Result<()> {
         let p = piece(100.0, 100.0, 20.0, 4, swing, noise);
         let file = render(dir.path(), name, &p.samples, &[])?;
         let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-        let f = f_measure(&p.beats, &beats(&result, "BeatList"));
-        assert!(f >= 0.9, "{name}: F {f} {result}");
+        let f = f_measure(&p.beats, &result.beat_list);
+        assert!(f >= 0.9, "{name}: F {f} {result:?}");
     }
     Ok(())
 }
@@ -93,10 +80,10 @@ fn a_waltz_is_in_three() -> anyhow::Result<()> {
     let p = piece(140.0, 140.0, 24.0, 3, false, 0.0);
     let file = render(dir.path(), "waltz", &p.samples, &[])?;
     let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-    assert_eq!(result["TimeSignature"], "3/4", "{result}");
+    assert_eq!(result.time_signature, "3/4", "{result:?}");
     assert!(
-        f_measure(&downbeats(&p), &beats(&result, "DownBeatList")) >= 0.8,
-        "{result}"
+        f_measure(&downbeats(&p), &result.down_beat_list) >= 0.8,
+        "{result:?}"
     );
     Ok(())
 }
@@ -116,7 +103,7 @@ fn channels_rates_and_codecs_do_not_change_the_beats() -> anyhow::Result<()> {
     ] {
         let file = render(dir.path(), name, &p.samples, &args)?;
         let (result, _) = detect(&file, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-        let f = f_measure(&p.beats, &beats(&result, "BeatList"));
+        let f = f_measure(&p.beats, &result.beat_list);
         assert!(f >= 0.9, "{name}: F {f}");
     }
     Ok(())
@@ -129,13 +116,10 @@ fn the_tempo_range_decides_the_metrical_level() -> anyhow::Result<()> {
     let file = render(dir.path(), "range", &p.samples, &[])?;
     let (slow, _) =
         detect(&file, json!({"MinBpm": 40, "MaxBpm": 80})).map_err(|e| anyhow::anyhow!(e))?;
-    assert!(
-        (slow["Bpm"].as_f64().unwrap_or(0.0) - 60.0).abs() < 2.0,
-        "{slow}"
-    );
+    assert!((slow.bpm - 60.0).abs() < 2.0, "{slow:?}");
     let (window, _) =
         detect(&file, json!({"StartTime": 5, "EndTime": 15})).map_err(|e| anyhow::anyhow!(e))?;
-    let found = beats(&window, "BeatList");
+    let found = &window.beat_list;
     assert!(found.iter().all(|&t| (4.9..15.1).contains(&t)), "{found:?}");
     let truth: Vec<f64> = p
         .beats
@@ -144,7 +128,7 @@ fn the_tempo_range_decides_the_metrical_level() -> anyhow::Result<()> {
         .filter(|t| (5.0..15.0).contains(t))
         .collect();
     assert!(
-        f_measure(&truth, &found) >= 0.9,
+        f_measure(&truth, found) >= 0.9,
         "times are in the source's timeline"
     );
     Ok(())
@@ -155,12 +139,12 @@ fn silence_and_very_short_clips_succeed_without_inventing_beats() -> anyhow::Res
     let dir = tempfile::tempdir()?;
     let silent = render(dir.path(), "silence", &vec![0.0; 44_100 * 5], &[])?;
     let (result, message) = detect(&silent, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-    assert!(beats(&result, "BeatList").is_empty());
+    assert!(result.beat_list.is_empty());
     assert!(message.contains("no beats"), "{message}");
     let p = piece(120.0, 120.0, 2.0, 4, false, 0.0);
     let short = render(dir.path(), "short", &p.samples, &[])?;
     let (result, _) = detect(&short, json!({})).map_err(|e| anyhow::anyhow!(e))?;
-    assert!(beats(&result, "BeatList").len() <= 5, "{result}");
+    assert!(result.beat_list.len() <= 5, "{result:?}");
     Ok(())
 }
 
@@ -204,7 +188,7 @@ fn a_start_past_the_end_fails_naming_the_start_and_the_duration() -> anyhow::Res
     );
     // A start inside the file still works.
     let (result, _) = detect(&file, json!({"StartTime": 4})).map_err(|e| anyhow::anyhow!(e))?;
-    assert!(!beats(&result, "BeatList").is_empty(), "{result}");
+    assert!(!result.beat_list.is_empty(), "{result:?}");
     Ok(())
 }
 
@@ -224,8 +208,10 @@ fn audio_over_the_duration_limit_is_refused() -> anyhow::Result<()> {
         },
         ..Context::default()
     };
-    let err = BeatDetection::default()
-        .run(&file, &json!({}), &mut sink, &ctx)
+    let beats = BeatDetection::default();
+    let params = beats.parse(&json!({}))?;
+    let err = beats
+        .run(&file, &params, &mut sink, &ctx)
         .expect_err("over the limit");
     assert_eq!(err.code, ErrorCode::LimitExceeded, "{err}");
     assert!(err.message.contains("duration"), "{err}");
@@ -241,16 +227,13 @@ fn the_opt_in_networks_find_the_beats_bars_and_meter() -> anyhow::Result<()> {
         let file = render(dir.path(), &format!("meter{meter}"), &p.samples, &[])?;
         let (result, message) =
             detect(&file, json!({"Model": "madmom"})).map_err(|e| anyhow::anyhow!(e))?;
-        let found = beats(&result, "BeatList");
-        assert!(f_measure(&p.beats, &found) >= 0.9, "{meter}: {found:?}");
+        let found = &result.beat_list;
+        assert!(f_measure(&p.beats, found) >= 0.9, "{meter}: {found:?}");
+        assert!((result.bpm - 110.0).abs() < 3.0, "{result:?}");
+        assert_eq!(result.time_signature, signature, "{result:?}");
         assert!(
-            (result["Bpm"].as_f64().unwrap_or(0.0) - 110.0).abs() < 3.0,
-            "{result}"
-        );
-        assert_eq!(result["TimeSignature"], signature, "{result}");
-        assert!(
-            f_measure(&downbeats(&p), &beats(&result, "DownBeatList")) >= 0.8,
-            "{meter}: {result}"
+            f_measure(&downbeats(&p), &result.down_beat_list) >= 0.8,
+            "{meter}: {result:?}"
         );
         assert!(message.contains("BPM"), "{message}");
     }
@@ -258,7 +241,7 @@ fn the_opt_in_networks_find_the_beats_bars_and_meter() -> anyhow::Result<()> {
     let silent = render(dir.path(), "silence", &vec![0.0; 44_100 * 5], &[])?;
     let (result, message) =
         detect(&silent, json!({"Model": "madmom"})).map_err(|e| anyhow::anyhow!(e))?;
-    assert!(beats(&result, "BeatList").is_empty(), "{result}");
+    assert!(result.beat_list.is_empty(), "{result:?}");
     assert!(message.contains("no beats"), "{message}");
     Ok(())
 }
@@ -281,13 +264,10 @@ fn an_uninstalled_or_unknown_model_is_refused_naming_the_key() -> anyhow::Result
     let template = OutputTemplate::parse(&format!("{}/", out.path().display()))
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut sink = OutputSink::new(out.path(), template, "music", 0, "job");
-    let err = BeatDetection::new(iprod::inference::ModelDir::new(empty.path()))
-        .run(
-            &file,
-            &json!({"Model": "madmom"}),
-            &mut sink,
-            &Context::default(),
-        )
+    let uninstalled = BeatDetection::new(iprod::inference::ModelDir::new(empty.path()));
+    let params = uninstalled.parse(&json!({"Model": "madmom"}))?;
+    let err = uninstalled
+        .run(&file, &params, &mut sink, &Context::default())
         .expect_err("not installed");
     assert_eq!(err.code, ErrorCode::InvalidParameter, "{err}");
     assert!(err.message.contains("non-commercial"), "{err}");

@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
+use iprod::capabilities::caption_extraction::api::CaptionExtractionResult;
 use iprod::capabilities::caption_extraction::bench::score;
 use iprod::capabilities::caption_extraction::subtitle::parse_srt;
 use iprod::capabilities::caption_extraction::CaptionExtraction;
-use iprod::capabilities::{Capability, CapabilityOutput, Context, OutputSink};
+use iprod::capabilities::{Capability, Context, OutputSink, Report};
 use iprod::domain::{ErrorCode, JobError, OutputTemplate};
 use iprod::inference::ModelDir;
 use iprod_tests::subtitles::burn;
@@ -19,7 +20,11 @@ fn capability() -> CaptionExtraction {
 
 /// Runs CaptionExtraction, writing into `out`; the files written are
 /// moved to the locations the result names.
-fn extract(input: &Path, params: Value, out: &Path) -> Result<CapabilityOutput, JobError> {
+fn extract(
+    input: &Path,
+    params: Value,
+    out: &Path,
+) -> Result<Report<CaptionExtractionResult>, JobError> {
     let internal =
         |e: &dyn std::fmt::Display| JobError::permanent(ErrorCode::InternalError, e.to_string());
     std::fs::create_dir_all(out).map_err(|e| internal(&e))?;
@@ -27,7 +32,7 @@ fn extract(input: &Path, params: Value, out: &Path) -> Result<CapabilityOutput, 
         OutputTemplate::parse(&format!("{}/", out.display())).map_err(|e| internal(&e))?;
     let mut sink = OutputSink::new(out, template, "clip", 0, "job");
     let c = capability();
-    c.check(&params)?;
+    let params = c.parse(&params)?;
     let output = c.run(input, &params, &mut sink, &Context::default())?;
     for f in sink.into_files() {
         std::fs::rename(&f.local, f.location.to_string()).map_err(|e| internal(&e))?;
@@ -35,15 +40,13 @@ fn extract(input: &Path, params: Value, out: &Path) -> Result<CapabilityOutput, 
     Ok(output)
 }
 
-fn file(out: &CapabilityOutput, language: &str, format: &str) -> String {
-    out.data["Files"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["Language"] == language && f["Format"] == format)
-        .and_then(|f| f["File"].as_str())
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_else(|| panic!("no {language} {format} file in {}", out.data))
+fn file(out: &Report<CaptionExtractionResult>, language: &str, format: &str) -> String {
+    out.result
+        .files
+        .iter()
+        .find(|f| f.language == language && f.format == format)
+        .and_then(|f| std::fs::read_to_string(&f.file).ok())
+        .unwrap_or_else(|| panic!("no {language} {format} file in {:?}", out.result))
 }
 
 #[test]
@@ -91,7 +94,7 @@ fn subtitles_at_the_top_are_found_with_roi_or_auto_and_not_in_the_default_region
     let cues = [(0.5, 2.5, "Up here."), (3.0, 5.0, "Still up here.")];
     let (clip, _) = burn(dir.path(), "top", &cues, 6.0, "Alignment=6")?;
     let out = extract(&clip, json!({}), &dir.path().join("default"))?;
-    assert_eq!(out.data["Captions"], json!([]));
+    assert_eq!(out.result.captions, vec![]);
     assert!(out.message.contains("no captions found"), "{}", out.message);
     assert_eq!(
         file(&out, "caption", "srt"),
@@ -100,17 +103,17 @@ fn subtitles_at_the_top_are_found_with_roi_or_auto_and_not_in_the_default_region
     );
     for roi in [json!([[0, 0.25], [0, 1]]), json!("auto")] {
         let out = extract(&clip, json!({ "roi": roi }), &dir.path().join("roi"))?;
-        let texts: Vec<&str> = out.data["Captions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["Text"].as_str())
+        let texts: Vec<&str> = out
+            .result
+            .captions
+            .iter()
+            .map(|c| c.text.as_str())
             .collect();
         assert_eq!(
             texts,
             vec!["Up here.", "Still up here."],
-            "roi {roi}: {}",
-            out.data
+            "roi {roi}: {:?}",
+            out.result
         );
     }
     Ok(())
@@ -148,12 +151,8 @@ fn a_video_without_subtitles_gives_empty_files_and_says_so() -> anyhow::Result<(
     let dir = tempfile::tempdir()?;
     let (clip, _) = burn(dir.path(), "plain", &[], 4.0, "")?;
     let out = extract(&clip, json!({"lang": "en"}), dir.path())?;
-    assert_eq!(out.data["Captions"], json!([]));
-    assert_eq!(
-        out.data["OcrFrames"],
-        json!(0),
-        "nothing to read: no OCR at all"
-    );
+    assert_eq!(out.result.captions, vec![]);
+    assert_eq!(out.result.ocr_frames, 0, "nothing to read: no OCR at all");
     assert!(out.message.contains("no captions found"), "{}", out.message);
     assert_eq!(file(&out, "caption", "vtt"), "WEBVTT\n\n");
     Ok(())

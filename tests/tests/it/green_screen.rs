@@ -4,14 +4,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use image::GrayImage;
+use iprod::capabilities::green_screen::api::{GreenScreenResult, MatteFormat};
 use iprod::capabilities::green_screen::GreenScreen;
-use iprod::capabilities::{Capability, CapabilityOutput, Context, OutputSink};
+use iprod::capabilities::{Capability, Context, ExtraInput, OutputSink, Report};
 use iprod::domain::{ErrorCode, JobError, OutputTemplate};
 use iprod_tests::screens::{alpha, clip, frame, SIZE};
 use iprod_tests::{frame_at, run_capability};
 use serde_json::{json, Value};
 
-fn run(input: &Path, params: Value, out: &Path) -> Result<(CapabilityOutput, PathBuf), JobError> {
+fn run(
+    input: &Path,
+    params: Value,
+    out: &Path,
+) -> Result<(Report<GreenScreenResult>, PathBuf), JobError> {
     run_with(input, params, out, &Context::default())
 }
 
@@ -20,7 +25,7 @@ fn run_with(
     params: Value,
     out: &Path,
     ctx: &Context,
-) -> Result<(CapabilityOutput, PathBuf), JobError> {
+) -> Result<(Report<GreenScreenResult>, PathBuf), JobError> {
     let (output, files) = run_capability(&GreenScreen, input, &params, out, ctx)?;
     Ok((output, files.into_iter().next().unwrap_or_default()))
 }
@@ -86,7 +91,7 @@ fn a_green_screen_clip_keys_to_webm_with_true_alpha_and_keeps_its_audio() -> any
     let dir = tempfile::tempdir()?;
     let src = clip(dir.path(), "green", [30, 190, 70])?;
     let (out, file) = run(&src, json!({}), &dir.path().join("out"))?;
-    assert_eq!(out.data["Screen"], "green");
+    assert_eq!(out.result.screen, "green");
     let p = probe(&file)?;
     let streams = p["streams"].as_array().cloned().unwrap_or_default();
     assert!(
@@ -127,7 +132,7 @@ fn spill_is_removed_and_a_still_image_gives_a_png_with_alpha() -> anyhow::Result
     }
     img.save(&still)?;
     let (out, file) = run(&still, json!({}), &dir.path().join("out"))?;
-    assert_eq!(out.data["Format"], "png");
+    assert_eq!(out.result.format, MatteFormat::Png);
     let keyed = image::open(&file)?.to_rgba8();
     assert_eq!(keyed.dimensions(), SIZE);
     for x in 58..64 {
@@ -148,7 +153,7 @@ fn blue_screen_mov_and_mp4_over_a_colour() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let src = clip(dir.path(), "blue", [30, 60, 200])?;
     let (out, file) = run(&src, json!({"Format": "mov"}), &dir.path().join("mov"))?;
-    assert_eq!(out.data["Screen"], "blue");
+    assert_eq!(out.result.screen, "blue");
     let p = probe(&file)?;
     assert!(
         p["streams"]
@@ -224,11 +229,11 @@ fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow
     })
     .save(&bg)?;
     let mut ctx = Context::default();
-    ctx.inputs.insert("bgimage".into(), bg);
+    ctx.inputs.insert(ExtraInput::Background, bg);
     let params = json!({"bgimage": "s3://media/backgrounds/bg.jpg"});
     let (out, file) = run_with(&src, params, &dir.path().join("o"), &ctx)?;
-    assert_eq!(out.data["Format"], "mp4");
-    assert_eq!(out.data["Alpha"], false);
+    assert_eq!(out.result.format, MatteFormat::Mp4);
+    assert!(!out.result.alpha);
     let png = dir.path().join("frame.png");
     let f = frame_at(&file, 0.0, &png)?;
     let left = f.get_pixel(4, 4);
@@ -250,7 +255,7 @@ fn a_background_image_is_scaled_to_cover_the_frame_and_shows_through() -> anyhow
     let junk = dir.path().join("junk.jpg");
     std::fs::write(&junk, b"not a picture at all")?;
     let mut ctx = Context::default();
-    ctx.inputs.insert("bgimage".into(), junk);
+    ctx.inputs.insert(ExtraInput::Background, junk);
     let err = run_with(
         &src,
         json!({"bgimage": "s3://media/junk.jpg"}),
@@ -291,10 +296,10 @@ fn a_background_video_plays_under_the_subject_and_loops() -> anyhow::Result<()> 
         &bg.to_string_lossy(),
     ])?;
     let mut ctx = Context::default();
-    ctx.inputs.insert("bgimage".into(), bg);
+    ctx.inputs.insert(ExtraInput::Background, bg);
     let params = json!({"bgimage": "s3://media/backgrounds/bg.mp4"});
     let (out, file) = run_with(&src, params, &dir.path().join("o"), &ctx)?;
-    assert_eq!(out.data["Format"], "mp4");
+    assert_eq!(out.result.format, MatteFormat::Mp4);
     for (t, red) in [(0.2, true), (0.6, false), (1.0, true), (1.4, false)] {
         let f = frame_at(&file, t, &dir.path().join(format!("f{t}.png")))?;
         let corner = f.get_pixel(SIZE.0 - 5, 4);
@@ -327,10 +332,8 @@ fn a_video_as_zip_holds_every_frame_as_png_with_its_time() -> anyhow::Result<()>
     let dir = tempfile::tempdir()?;
     let src = clip(dir.path(), "green", [30, 190, 70])?;
     let (out, file) = run(&src, json!({"Format": "zip"}), &dir.path().join("o"))?;
-    assert_eq!(out.data["Frames"], 50, "{}", out.data);
-    assert!(out.data["File"]
-        .as_str()
-        .is_some_and(|f| f.ends_with(".zip")));
+    assert_eq!(out.result.frames, 50, "{:?}", out.result);
+    assert!(out.result.file.ends_with(".zip"), "{}", out.result.file);
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&file)?)?;
     assert_eq!(zip.len(), 51, "50 frames and frames.csv");
     for i in [0u32, 25, 49] {
@@ -357,7 +360,7 @@ fn animated_gif_and_webp_previews_keep_transparency() -> anyhow::Result<()> {
     let src = clip(dir.path(), "green", [30, 190, 70])?;
 
     let (out, file) = run(&src, json!({"Format": "webp"}), &dir.path().join("w"))?;
-    assert_eq!(out.data["Frames"], 20, "2 s at 10 fps: {}", out.data);
+    assert_eq!(out.result.frames, 20, "2 s at 10 fps: {:?}", out.result);
     let decoder = image::codecs::webp::WebPDecoder::new(std::io::BufReader::new(
         std::fs::File::open(&file)?,
     ))?;
@@ -379,7 +382,7 @@ fn animated_gif_and_webp_previews_keep_transparency() -> anyhow::Result<()> {
     }
 
     let (out, file) = run(&src, json!({"Format": "gif"}), &dir.path().join("g"))?;
-    assert_eq!(out.data["Frames"], 20, "{}", out.data);
+    assert_eq!(out.result.frames, 20, "{:?}", out.result);
     let decoder =
         image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&file)?))?;
     let frames = decoder.into_frames().collect_frames()?;
@@ -406,8 +409,9 @@ fn a_video_as_png_gives_one_png_with_alpha_per_frame() -> anyhow::Result<()> {
     let template = OutputTemplate::parse(&format!("{}/", out_dir.display()))?;
     let mut sink = OutputSink::new(&out_dir, template, "clip", 0, "job");
     let params = json!({"Format": "png"});
+    let params = GreenScreen.parse(&params)?;
     let out = GreenScreen.run(&src, &params, &mut sink, &Context::default())?;
-    assert_eq!(out.data["Frames"], 50, "{}", out.data);
+    assert_eq!(out.result.frames, 50, "{:?}", out.result);
     assert!(out.message.contains("PNG sequence"), "{}", out.message);
     let files = sink.into_files();
     assert_eq!(files.len(), 50);

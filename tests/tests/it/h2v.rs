@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use image::RgbImage;
+use iprod::capabilities::h2v::api::{Camera, FillMode, H2vResult};
 use iprod::capabilities::h2v::H2v;
-use iprod::capabilities::{Capability, CapabilityOutput, Context};
+use iprod::capabilities::{Capability, Context, Report};
 use iprod::detect::face::FaceDetector;
 use iprod::domain::{ErrorCode, JobError};
 use iprod::inference::ModelDir;
@@ -27,7 +28,7 @@ fn faces() -> &'static FaceDetector {
     F.get_or_init(|| FaceDetector::load(&ModelDir::from_env(), 2).expect("models"))
 }
 
-fn run(input: &Path, params: Value, out: &Path) -> Result<(CapabilityOutput, PathBuf), JobError> {
+fn run(input: &Path, params: Value, out: &Path) -> Result<(Report<H2vResult>, PathBuf), JobError> {
     let (output, files) = run_capability(reframe(), input, &params, out, &Context::default())?;
     Ok((output, files.into_iter().next().unwrap_or_default()))
 }
@@ -73,15 +74,12 @@ fn the_window_follows_a_moving_face_and_the_audio_stays() -> anyhow::Result<()> 
         frame(&bg, &face, centre(i), 360.0)
     })?;
     let (out, file) = run(&src, json!({}), &dir.path().join("out"))?;
-    assert_eq!(
-        (out.data["Width"].as_u64(), out.data["Height"].as_u64()),
-        (Some(406), Some(720))
-    );
-    assert_eq!(out.data["Mode"], "crop");
-    let shots = out.data["Shots"].as_array().cloned().unwrap_or_default();
-    assert_eq!(shots.len(), 1, "{}", out.data);
-    assert_ne!(shots[0]["Camera"], "stationary", "{}", out.data);
-    assert_eq!(shots[0]["Subject"], "face");
+    assert_eq!((out.result.width, out.result.height), (406, 720));
+    assert_eq!(out.result.mode, FillMode::Crop);
+    let shots = &out.result.shots;
+    assert_eq!(shots.len(), 1, "{:?}", out.result);
+    assert_ne!(shots[0].camera, Camera::Stationary, "{:?}", out.result);
+    assert_eq!(shots[0].subject, "face");
     assert!(out.message.contains("face"), "{}", out.message);
 
     let times: Vec<f64> = (0..10).map(|k| 0.1 + 0.4 * f64::from(k)).collect();
@@ -114,18 +112,15 @@ fn the_window_jumps_at_a_cut_and_holds_still_within_each_shot() -> anyhow::Resul
         }
     })?;
     let (out, file) = run(&src, json!({}), &dir.path().join("out"))?;
-    let shots = out.data["Shots"].as_array().cloned().unwrap_or_default();
-    assert_eq!(shots.len(), 2, "{}", out.data);
-    let start = shots[1]["Start"].as_f64().unwrap_or(0.0);
+    let shots = &out.result.shots;
+    assert_eq!(shots.len(), 2, "{:?}", out.result);
+    let start = shots[1].start;
     assert!((start - 2.0).abs() < 0.021, "cut found at {start}");
     for (shot, face_x) in shots.iter().zip([300.0, 1000.0]) {
-        assert_eq!(shot["Camera"], "stationary", "{shot}");
-        let xs: Vec<f64> = shot["Keyframes"]
-            .as_array()
-            .map(|k| k.iter().filter_map(|w| w["X"].as_f64()).collect())
-            .unwrap_or_default();
-        assert!(!xs.is_empty() && xs.iter().all(|&x| x == xs[0]), "{shot}");
-        assert!(xs[0] < face_x && face_x < xs[0] + 406.0, "{shot}");
+        assert_eq!(shot.camera, Camera::Stationary, "{shot:?}");
+        let xs: Vec<f64> = shot.keyframes.iter().map(|w| f64::from(w.x)).collect();
+        assert!(!xs.is_empty() && xs.iter().all(|&x| x == xs[0]), "{shot:?}");
+        assert!(xs[0] < face_x && face_x < xs[0] + 406.0, "{shot:?}");
     }
     // The last frame before the cut and the first after both show the face.
     for (t, f) in [1.94, 2.02]
@@ -146,17 +141,9 @@ fn a_portrait_video_passes_through_whole() -> anyhow::Result<()> {
         frame(&bg, &face, 150.0 + i as f32, 300.0)
     })?;
     let (out, file) = run(&src, json!({}), &dir.path().join("out"))?;
-    assert_eq!(
-        (out.data["Width"].as_u64(), out.data["Height"].as_u64()),
-        (Some(360), Some(640))
-    );
-    let k = &out.data["Shots"][0]["Keyframes"][0];
-    assert_eq!(
-        (k["X"].as_u64(), k["Width"].as_u64()),
-        (Some(0), Some(360)),
-        "{}",
-        out.data
-    );
+    assert_eq!((out.result.width, out.result.height), (360, 640));
+    let k = &out.result.shots[0].keyframes[0];
+    assert_eq!((k.x, k.width), (0, 360), "{:?}", out.result);
     let f = &frames_at(&file, &[0.5], dir.path())?[0];
     whole_face(f, 4.0, "portrait")?;
     Ok(())
@@ -169,7 +156,7 @@ fn a_picture_is_cropped_around_its_face_or_its_salient_object() -> anyhow::Resul
     let still = dir.path().join("still.png");
     frame(&bg, &face, 1050.0, 300.0).save(&still)?;
     let (out, file) = run(&still, json!({"Format": "png"}), &dir.path().join("a"))?;
-    assert_eq!(out.data["Shots"][0]["Subject"], "face", "{}", out.data);
+    assert_eq!(out.result.shots[0].subject, "face", "{:?}", out.result);
     let img = image::open(&file)?.to_rgb8();
     assert_eq!(img.dimensions(), (406, 720));
     let (cx, _) = whole_face(&img, 4.0, "picture")?;
@@ -179,11 +166,9 @@ fn a_picture_is_cropped_around_its_face_or_its_salient_object() -> anyhow::Resul
     let cup = dir.path().join("cup.png");
     bg.save(&cup)?;
     let (out, _) = run(&cup, json!({}), &dir.path().join("b"))?;
-    assert_eq!(out.data["Shots"][0]["Subject"], "salient", "{}", out.data);
+    assert_eq!(out.result.shots[0].subject, "salient", "{:?}", out.result);
     assert!(out.message.contains("salient"), "{}", out.message);
-    let x = out.data["Shots"][0]["Keyframes"][0]["X"]
-        .as_f64()
-        .unwrap_or(0.0);
+    let x = f64::from(out.result.shots[0].keyframes[0].x);
     assert!(x < 640.0 && 640.0 < x + 406.0, "window at {x}");
     Ok(())
 }
@@ -204,12 +189,12 @@ fn a_video_without_faces_follows_its_salient_object() -> anyhow::Result<()> {
         })
     })?;
     let (out, _) = run(&src, json!({}), &dir.path().join("out"))?;
-    let shots = out.data["Shots"].as_array().cloned().unwrap_or_default();
-    let last = shots.last().cloned().unwrap_or_default();
-    assert_eq!(last["Subject"], "salient", "{}", out.data);
-    for k in last["Keyframes"].as_array().cloned().unwrap_or_default() {
-        let x = k["X"].as_f64().unwrap_or(0.0);
-        assert!(x < 940.0 && 940.0 < x + 406.0, "window at {x}: {k}");
+    let shots = &out.result.shots;
+    let last = shots.last().expect("a shot");
+    assert_eq!(last.subject, "salient", "{:?}", out.result);
+    for k in &last.keyframes {
+        let x = f64::from(k.x);
+        assert!(x < 940.0 && 940.0 < x + 406.0, "window at {x}: {k:?}");
     }
     Ok(())
 }
@@ -221,7 +206,7 @@ fn a_face_wider_than_the_window_is_padded_and_said_so() -> anyhow::Result<()> {
     let still = dir.path().join("close-up.jpg");
     frame(&coffee()?, &face, 640.0, 360.0).save(&still)?;
     let (out, file) = run(&still, json!({}), &dir.path().join("o"))?;
-    assert_eq!(out.data["Mode"], "pad", "{}", out.data);
+    assert_eq!(out.result.mode, FillMode::Pad, "{:?}", out.result);
     assert!(
         out.message.contains("wider than a 9:16 window"),
         "{}",
@@ -243,7 +228,7 @@ fn bad_params_and_bad_media_fail_with_the_reason() -> anyhow::Result<()> {
         (json!({"Mode": "stretch"}), "Mode"),
         (json!({"Width": 5}), "Width"),
     ] {
-        let err = reframe().check(&params).expect_err("refused");
+        let err = reframe().parse(&params).expect_err("refused");
         assert_eq!(err.code, ErrorCode::InvalidParameter);
         assert!(err.message.contains(key), "{}", err.message);
     }
@@ -263,11 +248,11 @@ fn pad_mode_shows_the_whole_video_over_a_blurred_copy() -> anyhow::Result<()> {
         frame(&bg, &face, 200.0 + 5.0 * i as f32, 360.0)
     })?;
     let (out, file) = run(&src, json!({"Mode": "pad"}), &dir.path().join("o"))?;
-    assert_eq!(out.data["Mode"], "pad");
+    assert_eq!(out.result.mode, FillMode::Pad);
     assert_eq!(
-        out.data["Shots"][0]["Subject"], "whole picture",
-        "{}",
-        out.data
+        out.result.shots[0].subject, "whole picture",
+        "{:?}",
+        out.result
     );
     let f = &frames_at(&file, &[0.5], dir.path())?[0];
     assert_eq!(f.dimensions(), (406, 720));
@@ -323,10 +308,10 @@ fn a_rotated_video_is_reframed_upright() -> anyhow::Result<()> {
     ])?;
     let (out, file) = run(&rotated, json!({}), &dir.path().join("o"))?;
     assert_eq!(
-        (out.data["Width"].as_u64(), out.data["Height"].as_u64()),
-        (Some(406), Some(720)),
-        "{}",
-        out.data
+        (out.result.width, out.result.height),
+        (406, 720),
+        "{:?}",
+        out.result
     );
     for (t, f) in [0.5, 1.5]
         .iter()

@@ -1,27 +1,23 @@
 //! `MusicSegmentDetect` on a synthesized song whose form is known.
 
+use iprod::capabilities::music_segment::api::MusicSegmentResult;
 use iprod::capabilities::music_segment::MusicSegment;
-use iprod::capabilities::{Capability, CapabilityOutput, Context, OutputSink};
+use iprod::capabilities::{Capability, Context, OutputSink, Report};
 use iprod::domain::OutputTemplate;
 use iprod_tests::music::write_wav;
 use iprod_tests::song::pop_song;
-use serde_json::Value;
 
 /// Writes `samples` as WAV and runs MusicSegmentDetect on it.
-fn detect(samples: &[f32]) -> anyhow::Result<CapabilityOutput> {
+fn detect(samples: &[f32]) -> anyhow::Result<Report<MusicSegmentResult>> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("song.wav");
     write_wav(&file, samples)?;
     let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut sink = OutputSink::new(dir.path(), template, "song", 0, "job");
+    let params = MusicSegment.parse(&serde_json::json!({}))?;
     MusicSegment
-        .run(
-            &file,
-            &serde_json::json!({}),
-            &mut sink,
-            &Context::default(),
-        )
+        .run(&file, &params, &mut sink, &Context::default())
         .map_err(|e| anyhow::anyhow!(e))
 }
 
@@ -29,16 +25,11 @@ fn detect(samples: &[f32]) -> anyhow::Result<CapabilityOutput> {
 fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
     let (samples, spans) = pop_song();
     let out = detect(&samples)?;
-    let choruses: Vec<(f64, f64)> = out.data["ChorusList"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c: &Value| {
-            (
-                c["Start"].as_f64().unwrap_or(0.0),
-                c["End"].as_f64().unwrap_or(0.0),
-            )
-        })
+    let choruses: Vec<(f64, f64)> = out
+        .result
+        .chorus_list
+        .iter()
+        .map(|c| (c.start, c.end))
         .collect();
     let truth: Vec<(f64, f64)> = spans
         .iter()
@@ -50,18 +41,18 @@ fn the_chorus_of_a_verse_chorus_song_is_found() -> anyhow::Result<()> {
             choruses
                 .iter()
                 .any(|&(s, e)| (s - start).abs() <= 3.0 && (e - end).abs() <= 3.0),
-            "chorus {start:.1}-{end:.1} not found in {choruses:?}; {}",
-            out.data
+            "chorus {start:.1}-{end:.1} not found in {choruses:?}; {:?}",
+            out.result
         );
     }
     assert_eq!(choruses.len(), truth.len(), "{choruses:?}");
     // The phrase heard before each chorus is the verse.
-    let verses: Vec<f64> = out.data["Sections"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| s["Kind"] == "verse")
-        .map(|s| s["Start"].as_f64().unwrap_or(-10.0))
+    let verses: Vec<f64> = out
+        .result
+        .sections
+        .iter()
+        .filter(|s| s.kind == "verse")
+        .map(|s| s.start)
         .collect();
     for verse in spans.iter().filter(|s| s.0 == "verse") {
         assert!(
@@ -95,12 +86,7 @@ fn music_that_never_repeats_has_no_chorus_and_says_so() -> anyhow::Result<()> {
     .collect();
     let (samples, _) = render(&parts, 100.0);
     let out = detect(&samples)?;
-    assert_eq!(
-        out.data["ChorusList"],
-        serde_json::json!([]),
-        "{}",
-        out.data
-    );
+    assert_eq!(out.result.chorus_list, vec![], "{:?}", out.result);
     assert!(out.message.contains("no chorus"), "{}", out.message);
     Ok(())
 }
@@ -122,13 +108,9 @@ fn audio_too_long_to_segment_or_the_opt_in_model_is_refused_clearly() -> anyhow:
     let template = OutputTemplate::parse(&format!("{}/", dir.path().display()))
         .map_err(|e| anyhow::anyhow!(e))?;
     let mut sink = OutputSink::new(dir.path(), template, "song", 0, "job");
+    let params = MusicSegment.parse(&serde_json::json!({}))?;
     let err = MusicSegment
-        .run(
-            &long,
-            &serde_json::json!({}),
-            &mut sink,
-            &Context::default(),
-        )
+        .run(&long, &params, &mut sink, &Context::default())
         .expect_err("too long");
     assert_eq!(err.code, iprod::domain::ErrorCode::LimitExceeded, "{err}");
     assert!(err.message.contains("1800 s"), "{err}");
@@ -140,7 +122,7 @@ fn audio_too_long_to_segment_or_the_opt_in_model_is_refused_clearly() -> anyhow:
             "EndTime",
         ),
     ] {
-        let err = MusicSegment.check(&params).expect_err("refused");
+        let err = MusicSegment.parse(&params).expect_err("refused");
         assert_eq!(
             err.code,
             iprod::domain::ErrorCode::InvalidParameter,

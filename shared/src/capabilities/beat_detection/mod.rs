@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use super::{Capability, CapabilityOutput, Context, OutputSink};
+use super::{Capability, Context, OutputSink, Report};
 use crate::audio::features::{FeatureStream, Features};
 use crate::audio::SAMPLE_RATE;
 use crate::capabilities::beat_detection::api::{
@@ -110,23 +110,25 @@ impl BeatDetection {
 }
 
 impl Capability for BeatDetection {
+    type Params = BeatDetectionParams;
+    type Output = BeatDetectionResult;
+
     fn function(&self) -> FunctionName {
         FunctionName::AudioBeatDetection
     }
 
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
-        BeatDetectionParams::try_from(params).map(|_| ())
+    fn parse(&self, params: &serde_json::Value) -> Result<BeatDetectionParams, JobError> {
+        BeatDetectionParams::try_from(params)
     }
 
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &BeatDetectionParams,
         sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = BeatDetectionParams::try_from(params)?;
-        let (track, duration, offset) = self.beats(input, &params, ctx)?;
+    ) -> Result<Report<BeatDetectionResult>, JobError> {
+        let (track, duration, offset) = self.beats(input, params, ctx)?;
         ctx.progress.update(0.9);
         let file = sink.plan("beats", "txt", "text/plain", false)?;
         let result = to_result(track.as_ref(), duration, offset, file.location.to_string());
@@ -140,10 +142,7 @@ impl Capability for BeatDetection {
                 result.time_signature
             ),
         };
-        Ok(CapabilityOutput {
-            message,
-            data: serde_json::to_value(&result).unwrap_or_default(),
-        })
+        Ok(Report { message, result })
     }
 }
 

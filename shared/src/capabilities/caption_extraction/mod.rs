@@ -31,7 +31,7 @@ use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame;
 use image::{imageops, RgbImage};
 
-use super::{Capability, CapabilityOutput, Context, OutputSink};
+use super::{Capability, Context, OutputSink, Report};
 use crate::capabilities::caption_extraction::api::{
     Caption, CaptionExtractionParams, CaptionExtractionResult, CaptionFile, CaptionLine, Lang,
 };
@@ -67,24 +67,26 @@ impl CaptionExtraction {
 }
 
 impl Capability for CaptionExtraction {
+    type Params = CaptionExtractionParams;
+    type Output = CaptionExtractionResult;
+
     fn function(&self) -> FunctionName {
         FunctionName::CaptionExtraction
     }
 
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
-        CaptionExtractionParams::try_from(params).map(|_| ())
+    fn parse(&self, params: &serde_json::Value) -> Result<CaptionExtractionParams, JobError> {
+        CaptionExtractionParams::try_from(params)
     }
 
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &CaptionExtractionParams,
         sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = CaptionExtractionParams::try_from(params)?;
-        let extracted = extract(&self.ocr, input, &params, ctx)?;
-        let result = write(&extracted, &params, sink)?;
+    ) -> Result<Report<CaptionExtractionResult>, JobError> {
+        let extracted = extract(&self.ocr, input, params, ctx)?;
+        let result = write(&extracted, params, sink)?;
         let roi = format_roi(&result.roi);
         let message = if result.captions.is_empty() {
             format!("no captions found in region {roi}: the video shows no burned-in subtitles there (roi \"auto\" searches the whole frame); the subtitle files are empty")
@@ -96,10 +98,7 @@ impl Capability for CaptionExtraction {
                 result.frames
             )
         };
-        Ok(CapabilityOutput {
-            message,
-            data: serde_json::to_value(&result).unwrap_or_default(),
-        })
+        Ok(Report { message, result })
     }
 }
 

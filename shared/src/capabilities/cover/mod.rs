@@ -25,7 +25,7 @@ use std::path::Path;
 
 use image::RgbImage;
 
-use super::{Capability, CapabilityOutput, Context, OutputSink};
+use super::{Capability, Context, OutputSink, Report};
 use crate::capabilities::cover::api::{CoverItem, CoverParams, CoverResult};
 use crate::domain::{FunctionName, JobError};
 use crate::media::image_out::write_image;
@@ -44,23 +44,25 @@ const MIN_CANDIDATES: usize = 24;
 pub struct Cover;
 
 impl Capability for Cover {
+    type Params = CoverParams;
+    type Output = CoverResult;
+
     fn function(&self) -> FunctionName {
         FunctionName::Cover
     }
 
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
-        CoverParams::try_from(params).map(|_| ())
+    fn parse(&self, params: &serde_json::Value) -> Result<CoverParams, JobError> {
+        CoverParams::try_from(params)
     }
 
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &CoverParams,
         sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = CoverParams::try_from(params)?;
-        let result = covers(input, &params, sink, ctx)?;
+    ) -> Result<Report<CoverResult>, JobError> {
+        let result = covers(input, params, sink, ctx)?;
         let message = match result.covers.len() {
             0 => "no usable frame: every frame is black, white or blank".to_owned(),
             n if n < params.count as usize => format!(
@@ -70,10 +72,7 @@ impl Capability for Cover {
             1 => "1 cover".to_owned(),
             n => format!("{n} covers"),
         };
-        Ok(CapabilityOutput {
-            message,
-            data: serde_json::to_value(&result).unwrap_or_default(),
-        })
+        Ok(Report { message, result })
     }
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use image::{RgbImage, Rgba, RgbaImage};
 
-use super::{Capability, CapabilityOutput, Context, OutputSink};
+use super::{Capability, Context, ExtraInput, OutputSink, Report};
 use crate::capabilities::green_screen::api::{
     GreenScreenParams, GreenScreenResult, KeyColor, MatteFormat,
 };
@@ -36,38 +36,36 @@ use crate::vision::resize::cover_crop;
 pub struct GreenScreen;
 
 impl Capability for GreenScreen {
+    type Params = GreenScreenParams;
+    type Output = GreenScreenResult;
+
     fn function(&self) -> FunctionName {
         FunctionName::VideoGreenScreenMatting
     }
 
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
-        GreenScreenParams::try_from(params).map(|_| ())
+    fn parse(&self, params: &serde_json::Value) -> Result<GreenScreenParams, JobError> {
+        GreenScreenParams::try_from(params)
     }
 
-    fn extra_inputs(
-        &self,
-        params: &serde_json::Value,
-    ) -> Result<Vec<(String, MediaLocation)>, JobError> {
-        let params = GreenScreenParams::try_from(params)?;
-        Ok(params
+    fn extra_inputs(&self, params: &GreenScreenParams) -> Vec<(ExtraInput, MediaLocation)> {
+        params
             .bgimage
-            .into_iter()
-            .map(|l| ("bgimage".to_owned(), l))
-            .collect())
+            .iter()
+            .map(|l| (ExtraInput::Background, l.clone()))
+            .collect()
     }
 
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &GreenScreenParams,
         sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = GreenScreenParams::try_from(params)?;
+    ) -> Result<Report<GreenScreenResult>, JobError> {
         let background = match (params.bgcolor, &params.bgimage) {
             (Some(colour), _) => Some(Background::Colour(colour)),
             (None, Some(location)) => {
-                let local = ctx.inputs.get("bgimage").ok_or_else(|| {
+                let local = ctx.inputs.get(&ExtraInput::Background).ok_or_else(|| {
                     JobError::permanent(
                         ErrorCode::InternalError,
                         format!("bgimage {location} was not fetched"),
@@ -89,8 +87,8 @@ impl Capability for GreenScreen {
             (None, None) => None,
         };
         let result = match read_still(input) {
-            Some(image) => key_image(&image, &params, background.as_ref(), sink, ctx)?,
-            None => key_video(input, &params, background.as_ref(), sink, ctx)?,
+            Some(image) => key_image(&image, params, background.as_ref(), sink, ctx)?,
+            None => key_video(input, params, background.as_ref(), sink, ctx)?,
         };
         let message = format!(
             "{} screen keyed: {} {}x{}{}",
@@ -113,10 +111,7 @@ impl Capability for GreenScreen {
                 String::new()
             }
         );
-        Ok(CapabilityOutput {
-            message,
-            data: serde_json::to_value(&result).unwrap_or_default(),
-        })
+        Ok(Report { message, result })
     }
 }
 

@@ -215,7 +215,9 @@ fn measure(
     let ctx = Context::default();
     let work = out.join(format!("{name}.out"));
     std::fs::create_dir_all(&work)?;
-    let json = serde_json::to_value(params_json(params))?;
+    // What a job sending only `Aspect` and `Crf` runs with.
+    let job_params = H2vParams::try_from(&params_json(params))
+        .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
     let plan = reframe
         .plan(video, params, &ctx)
         .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
@@ -232,7 +234,7 @@ fn measure(
         let mut sink = OutputSink::new(&work, template, "clip", 0, "bench");
         let start = Instant::now();
         reframe
-            .run(video, &json, &mut sink, &ctx)
+            .run(video, &job_params, &mut sink, &ctx)
             .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
         ours.push(start.elapsed().as_secs_f64());
 

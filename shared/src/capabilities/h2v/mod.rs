@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage, RgbaImage};
 
-use super::{Capability, CapabilityOutput, Context, OutputSink};
+use super::{Capability, Context, OutputSink, Report};
 use crate::capabilities::h2v::api::{
     Camera, FillMode, H2vParams, H2vResult, ShotResult, SubjectHint, Window,
 };
@@ -89,6 +89,9 @@ impl H2v {
 }
 
 impl Capability for H2v {
+    type Params = H2vParams;
+    type Output = H2vResult;
+
     fn function(&self) -> FunctionName {
         FunctionName::VideoH2V
     }
@@ -97,21 +100,20 @@ impl Capability for H2v {
         matches!(function, FunctionName::VideoH2V | FunctionName::ImageH2V)
     }
 
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
-        H2vParams::try_from(params).map(|_| ())
+    fn parse(&self, params: &serde_json::Value) -> Result<H2vParams, JobError> {
+        H2vParams::try_from(params)
     }
 
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &H2vParams,
         sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = H2vParams::try_from(params)?;
+    ) -> Result<Report<H2vResult>, JobError> {
         let (result, note) = match read_still(input) {
-            Some(image) => self.image(&image, &params, sink)?,
-            None => self.video(input, &params, sink, ctx)?,
+            Some(image) => self.image(&image, params, sink)?,
+            None => self.video(input, params, sink, ctx)?,
         };
         let followed: Vec<&str> = {
             let mut names: Vec<&str> = result.shots.iter().map(|s| s.subject).collect();
@@ -134,10 +136,7 @@ impl Capability for H2v {
             followed.join(", "),
             note.map(|n| format!("; {n}")).unwrap_or_default()
         );
-        Ok(CapabilityOutput {
-            message,
-            data: serde_json::to_value(&result).unwrap_or_default(),
-        })
+        Ok(Report { message, result })
     }
 }
 

@@ -12,7 +12,7 @@ pub mod structure;
 
 use std::path::Path;
 
-use super::{Capability, CapabilityOutput, Context, OutputSink};
+use super::{Capability, Context, OutputSink, Report};
 use crate::capabilities::music_segment::api::{
     MusicSegmentParams, MusicSegmentResult, SectionItem, TimeRange, MAX_SEGMENT_S,
 };
@@ -25,23 +25,25 @@ use crate::domain::{FunctionName, JobError};
 pub struct MusicSegment;
 
 impl Capability for MusicSegment {
+    type Params = MusicSegmentParams;
+    type Output = MusicSegmentResult;
+
     fn function(&self) -> FunctionName {
         FunctionName::MusicSegmentDetect
     }
 
-    fn check(&self, params: &serde_json::Value) -> Result<(), JobError> {
-        MusicSegmentParams::try_from(params).map(|_| ())
+    fn parse(&self, params: &serde_json::Value) -> Result<MusicSegmentParams, JobError> {
+        MusicSegmentParams::try_from(params)
     }
 
     fn run(
         &self,
         input: &Path,
-        params: &serde_json::Value,
+        params: &MusicSegmentParams,
         _sink: &mut OutputSink,
         ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = MusicSegmentParams::try_from(params)?;
-        let result = analyse(input, &params, ctx)?;
+    ) -> Result<Report<MusicSegmentResult>, JobError> {
+        let result = analyse(input, params, ctx)?;
         let message = match result.chorus_list.len() {
             0 if result.sections.is_empty() => {
                 "no sections: the audio is too short, silent or without a steady beat".to_owned()
@@ -52,10 +54,7 @@ impl Capability for MusicSegment {
             ),
             n => format!("{n} choruses in {} sections", result.sections.len()),
         };
-        Ok(CapabilityOutput {
-            message,
-            data: serde_json::to_value(&result).unwrap_or_default(),
-        })
+        Ok(Report { message, result })
     }
 }
 
