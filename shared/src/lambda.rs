@@ -27,10 +27,9 @@ use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::sns::SnsNotifier;
 use crate::capabilities::DynCapability;
 use crate::config::LambdaConfig;
-use crate::domain::job::format_time;
 use crate::domain::{
-    ErrorCode, FunctionName, Job, JobError, JobId, JobRecord, JobState, MediaLocation,
-    OutputTemplate, SubmitMessage,
+    ErrorCode, FunctionName, Job, JobError, JobId, JobRecord, MediaLocation, OutputTemplate,
+    SubmitMessage,
 };
 use crate::pipeline::{Pipeline, PipelineSettings, RunOptions};
 use crate::ports::{JobStore, Notifier, ObjectStore};
@@ -250,7 +249,7 @@ fn classify_value(value: Value) -> Payload {
         };
     }
     if value.get("FunctionName").is_some() {
-        return match SubmitMessage::parse(&value.to_string()) {
+        return match SubmitMessage::from_value(value) {
             Ok(m) => Payload::Job(Box::new(m)),
             Err(e) => Payload::Malformed(e),
         };
@@ -481,23 +480,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
     }
 
     fn rejected(&self, id: JobId, raw: &str, error: &JobError) -> JobRecord {
-        let excerpt: String = raw.chars().take(2000).collect();
-        JobRecord {
-            job_id: id,
-            function_name: self.function(),
-            state: JobState::Fail,
-            input: json!({ "Message": excerpt }),
-            output: Value::Null,
-            job_params: Value::Null,
-            user_data: None,
-            create_time: format_time(Utc::now()),
-            finish_time: None,
-            code: Some(error.code.as_str().to_owned()),
-            message: Some(error.message.clone()),
-            result: None,
-            output_files: Vec::new(),
-            notified: false,
-        }
+        JobRecord::unparsed(id, self.function(), raw, error.clone(), Utc::now())
     }
 }
 

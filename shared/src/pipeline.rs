@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tracing::Instrument;
 
 use crate::capabilities::{
     CapabilityOutput, Context, DynCapability, ExtraInput, NoProgress, OutputSink, ParsedParams,
     Progress,
 };
-use crate::domain::job::format_time;
 use crate::domain::{
     ErrorCode, Job, JobError, JobRecord, JobResult, JobState, Limits, MediaLocation, Notification,
+    Outcome,
 };
 use crate::ports::{JobStore, Notifier, ObjectStore};
 
@@ -120,8 +121,17 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             function = %job.function,
             input = %job.input
         );
-        let _enter = span.enter();
-        let mut job = job;
+        self.attempt(capability, job, options)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        capability: Arc<dyn DynCapability>,
+        mut job: Job,
+        options: RunOptions,
+    ) -> Result<JobRecord, JobError> {
         if let Some(existing) = self.jobs.get(&job.id).await.map_err(JobError::from)? {
             if existing.state.is_final() {
                 tracing::info!(
@@ -133,54 +143,46 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 }
                 return Ok(existing);
             }
-            if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&existing.create_time) {
-                job.create_time = created.with_timezone(&Utc);
-            }
+            job.create_time = existing.create_time;
         }
         let mut record = JobRecord::new(&job, JobState::Analyzing);
         self.jobs.put(&record).await.map_err(JobError::from)?;
         tracing::info!("job started");
 
         let started = Instant::now();
-        let outcome = self.execute(capability, &job, &options).await;
-        record.finish_time = Some(format_time(Utc::now()));
-        match outcome {
+        let outcome = match self.execute(capability, &job, &options).await {
             Ok(produced) => {
-                record.state = JobState::Success;
-                record.code = Some("Success".into());
-                record.message = Some(produced.result.message.clone());
-                record.result = Some(produced.result);
-                record.output_files = produced.files;
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "job succeeded"
                 );
+                Outcome::Succeeded {
+                    result: produced.result,
+                    files: produced.files,
+                }
             }
             Err(e) if e.retryable && !options.last_attempt => {
                 tracing::warn!(code = e.code.as_str(), error = %e.message, "retryable failure");
-                record.finish_time = None;
-                record.code = Some(e.code.as_str().into());
-                record.message = Some(format!("retrying after: {}", e.message));
+                record.apply(Outcome::Retry(e.clone()), Utc::now());
                 // Best effort: the retry will write the record again.
                 let _ = self.jobs.put(&record).await;
                 return Err(e);
             }
             Err(e) => {
                 tracing::warn!(code = e.code.as_str(), error = %e.message, "job failed");
-                record.state = JobState::Fail;
-                record.code = Some(e.code.as_str().into());
-                record.message = Some(e.message);
+                Outcome::Failed(e)
             }
-        }
+        };
+        record.apply(outcome, Utc::now());
         self.finish(record).await
     }
 
-    /// Records a job that never became runnable (a malformed message) as
-    /// `Fail`, and notifies.
+    /// Records a job that never became runnable (a malformed message,
+    /// already `Fail`) and notifies, unless that was done before.
     ///
     /// # Errors
     /// A retryable error when the record or notification cannot be written.
-    pub async fn reject(&self, mut record: JobRecord) -> Result<JobRecord, JobError> {
+    pub async fn reject(&self, record: JobRecord) -> Result<JobRecord, JobError> {
         if let Some(existing) = self
             .jobs
             .get(&record.job_id)
@@ -191,8 +193,6 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 return Ok(existing);
             }
         }
-        record.state = JobState::Fail;
-        record.finish_time = Some(format_time(Utc::now()));
         self.finish(record).await
     }
 
@@ -546,7 +546,7 @@ mod tests {
     use crate::adapters::memory::{MemoryNotifier, MemoryObjectStore};
     use crate::adapters::records::ObjectJobStore;
     use crate::capabilities::{Capability, Report};
-    use crate::domain::{FunctionName, JobId, OutputTemplate};
+    use crate::domain::{FunctionName, JobCode, JobId, OutputTemplate};
 
     /// Writes two small files; counts its runs; may panic or dawdle.
     #[derive(Default)]
@@ -612,7 +612,7 @@ mod tests {
             .await
             .expect("final");
         assert_eq!(record.state, JobState::Fail);
-        assert_eq!(record.code.as_deref(), Some("InputNotFound"));
+        assert_eq!(record.code.map(JobCode::as_str), Some("InputNotFound"));
         let message = record.message.unwrap_or_default();
         assert!(
             message.contains("bgimage s3://in/library/none.png"),
@@ -718,7 +718,7 @@ mod tests {
             .await
             .expect("final");
         assert_eq!(record.state, JobState::Fail);
-        assert_eq!(record.code.as_deref(), Some("InternalError"));
+        assert_eq!(record.code.map(JobCode::as_str), Some("InternalError"));
         assert!(record.result.is_none());
         assert!(
             !objects.keys().iter().any(|k| k.starts_with("s3://out/")),
@@ -853,7 +853,7 @@ mod tests {
             .await
             .expect("final");
         assert_eq!(record.state, JobState::Fail);
-        assert_eq!(record.code.as_deref(), Some("ServiceUnavailable"));
+        assert_eq!(record.code.map(JobCode::as_str), Some("ServiceUnavailable"));
         assert_eq!(notifier.sent().len(), 1);
     }
 
@@ -891,7 +891,11 @@ mod tests {
                 .await
                 .expect("final");
             assert_eq!(record.state, JobState::Fail, "{output}");
-            assert_eq!(record.code.as_deref(), Some("InvalidOutput"), "{output}");
+            assert_eq!(
+                record.code.map(JobCode::as_str),
+                Some("InvalidOutput"),
+                "{output}"
+            );
         }
         assert_eq!(
             objects.bytes("s3://in/input/clip.mp4").as_deref(),
@@ -908,7 +912,7 @@ mod tests {
             .run(Arc::new(Fake::default()), bad, RunOptions::default())
             .await
             .expect("final");
-        assert_eq!(r.code.as_deref(), Some("InvalidParameter"));
+        assert_eq!(r.code.map(JobCode::as_str), Some("InvalidParameter"));
 
         let mut missing = job("s3://out/b/");
         missing.input = MediaLocation::parse("s3://in/input/none.mp4", "Input").expect("valid");
@@ -916,7 +920,7 @@ mod tests {
             .run(Arc::new(Fake::default()), missing, RunOptions::default())
             .await
             .expect("final");
-        assert_eq!(r.code.as_deref(), Some("InputNotFound"));
+        assert_eq!(r.code.map(JobCode::as_str), Some("InputNotFound"));
 
         let crashing = Arc::new(Fake {
             panic: true,
@@ -926,7 +930,7 @@ mod tests {
             .run(crashing, job("s3://out/c/"), RunOptions::default())
             .await
             .expect("final");
-        assert_eq!(r.code.as_deref(), Some("InternalError"));
+        assert_eq!(r.code.map(JobCode::as_str), Some("InternalError"));
         assert!(r.message.as_deref().unwrap_or_default().contains("boom"));
         assert_eq!(notifier.sent().len(), 3);
     }
@@ -944,7 +948,7 @@ mod tests {
         };
         let started = Instant::now();
         let r = p.run(slow, job("s3://out/"), options).await.expect("final");
-        assert_eq!(r.code.as_deref(), Some("Timeout"));
+        assert_eq!(r.code.map(JobCode::as_str), Some("Timeout"));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 

@@ -224,6 +224,140 @@ pub struct JobResult {
     pub data: serde_json::Value,
 }
 
+/// A record's `Code`: `Success`, or why the job failed (or is being retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobCode {
+    /// The job succeeded.
+    Success,
+    /// The job failed, or its last attempt did, with this code.
+    Error(ErrorCode),
+}
+
+impl JobCode {
+    /// The wire name (`"Success"`, `"InvalidMedia"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "Success",
+            Self::Error(code) => code.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for JobCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for JobCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for JobCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        let text = String::deserialize(d)?;
+        if text == "Success" {
+            return Ok(Self::Success);
+        }
+        let code: Result<ErrorCode, serde::de::value::Error> =
+            ErrorCode::deserialize(text.as_str().into_deserializer());
+        code.map(Self::Error)
+            .map_err(|_| serde::de::Error::custom(format!("unknown Code `{text}`")))
+    }
+}
+
+/// A record's `Input`: the media location, or for a message that never
+/// became a job, an excerpt of the message itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordInput {
+    /// The input media, as `{Type, Media}`.
+    Media(MediaLocation),
+    /// The start of a message that could not be parsed, as `{Message}`.
+    Unparsed {
+        /// Up to 2,000 characters of the message.
+        #[serde(rename = "Message")]
+        message: String,
+    },
+}
+
+/// A record's `Output`: the template as `{Type, Media}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOutput(pub OutputTemplate);
+
+impl Serialize for RecordOutput {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Shape<'a> {
+            r#type: &'a str,
+            media: &'a str,
+        }
+        Shape {
+            r#type: MediaLocation::parse(self.0.as_str(), "Output").map_or("S3", |l| l.kind()),
+            media: self.0.as_str(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Shape {
+            media: String,
+        }
+        let shape = Shape::deserialize(d)?;
+        OutputTemplate::parse(&shape.media)
+            .map(Self)
+            .map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// Record times: RFC 3339 UTC with milliseconds (`2026-12-06T10:00:00.000Z`).
+mod record_time {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("time `{text}`: {e}")))
+    }
+
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] DateTime<Utc>);
+            Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
 /// The job record kept in the state store (`jobs/<JobId>.json`): what
 /// `QueryIProductionJob` returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,28 +369,33 @@ pub struct JobRecord {
     pub function_name: FunctionName,
     /// Current state.
     pub state: JobState,
-    /// Input as `{Type, Media}`.
-    pub input: serde_json::Value,
-    /// Output template as `{Type, Media}`.
-    pub output: serde_json::Value,
+    /// Input as `{Type, Media}` (or `{Message}` for a message that was not a job).
+    pub input: RecordInput,
+    /// Output template as `{Type, Media}`; null for a message that was not a job.
+    pub output: Option<RecordOutput>,
     /// Params as given.
     pub job_params: serde_json::Value,
     /// Caller data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
-    /// RFC 3339 UTC.
-    pub create_time: String,
-    /// RFC 3339 UTC, once final.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finish_time: Option<String>,
+    /// When the job was created.
+    #[serde(with = "record_time")]
+    pub create_time: DateTime<Utc>,
+    /// When it ended, once final.
+    #[serde(
+        default,
+        with = "record_time::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub finish_time: Option<DateTime<Utc>>,
     /// `Success` or an [`ErrorCode`], once final (or the last retryable error).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<JobCode>,
     /// Human explanation.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Result, on success.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
     /// Every file written, as URIs, result JSON last.
     #[serde(default)]
@@ -264,6 +403,27 @@ pub struct JobRecord {
     /// Whether the notification for the final state was published.
     #[serde(default)]
     pub notified: bool,
+}
+
+/// How an attempt at a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It produced its result and files.
+    Succeeded {
+        /// The result.
+        result: JobResult,
+        /// The files written, as URIs, result JSON last.
+        files: Vec<String>,
+    },
+    /// It failed for good.
+    Failed(JobError),
+    /// It failed for a reason that may pass; the queue will try again.
+    Retry(JobError),
+}
+
+/// A time as records keep it: to the millisecond, as it is written.
+fn record_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(t, 3)
 }
 
 /// Formats a time the way every record and notification does.
@@ -278,22 +438,75 @@ impl JobRecord {
             job_id: job.id.clone(),
             function_name: job.function,
             state,
-            input: serde_json::to_value(&job.input).unwrap_or_default(),
-            output: serde_json::json!({
-                "Type": MediaLocation::parse(job.output.as_str(), "Output")
-                    .map(|l| l.kind())
-                    .unwrap_or("S3"),
-                "Media": job.output.as_str(),
-            }),
+            input: RecordInput::Media(job.input.clone()),
+            output: Some(RecordOutput(job.output.clone())),
             job_params: job.params.clone(),
             user_data: job.user_data.clone(),
-            create_time: format_time(job.create_time),
+            create_time: record_precision(job.create_time),
             finish_time: None,
             code: None,
             message: None,
             result: None,
             output_files: Vec::new(),
             notified: false,
+        }
+    }
+
+    /// The record of a message that never became a job: `Fail` from the
+    /// start, its input an excerpt of the message.
+    pub fn unparsed(
+        id: JobId,
+        function: FunctionName,
+        message: &str,
+        error: JobError,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut record = Self {
+            job_id: id,
+            function_name: function,
+            state: JobState::Queuing,
+            input: RecordInput::Unparsed {
+                message: message.chars().take(2000).collect(),
+            },
+            output: None,
+            job_params: serde_json::Value::Null,
+            user_data: None,
+            create_time: record_precision(now),
+            finish_time: None,
+            code: None,
+            message: None,
+            result: None,
+            output_files: Vec::new(),
+            notified: false,
+        };
+        record.apply(Outcome::Failed(error), now);
+        record
+    }
+
+    /// The one transition out of a running attempt: `Success` with its
+    /// result and files, `Fail` with the error's code and message, or (for
+    /// a retry) the state kept and the error noted.
+    pub fn apply(&mut self, outcome: Outcome, now: DateTime<Utc>) {
+        match outcome {
+            Outcome::Succeeded { result, files } => {
+                self.state = JobState::Success;
+                self.finish_time = Some(record_precision(now));
+                self.code = Some(JobCode::Success);
+                self.message = Some(result.message.clone());
+                self.result = Some(result);
+                self.output_files = files;
+            }
+            Outcome::Failed(e) => {
+                self.state = JobState::Fail;
+                self.finish_time = Some(record_precision(now));
+                self.code = Some(JobCode::Error(e.code));
+                self.message = Some(e.message);
+            }
+            Outcome::Retry(e) => {
+                self.finish_time = None;
+                self.code = Some(JobCode::Error(e.code));
+                self.message = Some(format!("retrying after: {}", e.message));
+            }
         }
     }
 }
@@ -339,13 +552,17 @@ impl Notification {
             job_id: record.job_id.clone(),
             function_name: record.function_name,
             state: record.state,
-            code: record.code.clone().unwrap_or_default(),
+            code: record
+                .code
+                .map(JobCode::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             message: record.message.clone().unwrap_or_default(),
             details,
             user_data: record.user_data.clone(),
             output_files: record.output_files.clone(),
-            create_time: record.create_time.clone(),
-            finish_time: record.finish_time.clone().unwrap_or_default(),
+            create_time: format_time(record.create_time),
+            finish_time: record.finish_time.map(format_time).unwrap_or_default(),
         }
     }
 }
@@ -372,6 +589,110 @@ mod tests {
         assert_ne!(a, JobId::derived(&["b", "k", "etag2", "Cover"]));
         assert_ne!(a, JobId::derived(&["bk", "", "etag", "Cover"]));
         assert_eq!(a.as_str().len(), 32);
+    }
+
+    fn job() -> Job {
+        Job {
+            id: JobId::derived(&["record"]),
+            function: FunctionName::Cover,
+            input: MediaLocation::parse("s3://in/input/clip.mp4", "Input").expect("valid"),
+            output: OutputTemplate::parse("s3://out/{source}/").expect("valid"),
+            params: serde_json::json!({"Count": 2}),
+            user_data: Some("u".into()),
+            create_time: DateTime::parse_from_rfc3339("2026-12-06T10:00:00.5Z")
+                .expect("time")
+                .with_timezone(&Utc),
+        }
+    }
+
+    #[test]
+    fn a_record_keeps_its_wire_shape_and_reads_back_the_same() {
+        let mut record = JobRecord::new(&job(), JobState::Analyzing);
+        let finished = record.create_time + chrono::Duration::seconds(3);
+        record.apply(
+            Outcome::Failed(JobError::permanent(ErrorCode::InvalidMedia, "not media")),
+            finished,
+        );
+        let wire = serde_json::to_value(&record).expect("serialises");
+        assert_eq!(
+            wire,
+            serde_json::json!({
+                "JobId": record.job_id.as_str(),
+                "FunctionName": "Cover",
+                "State": "Fail",
+                "Input": {"Type": "S3", "Media": "s3://in/input/clip.mp4"},
+                "Output": {"Type": "S3", "Media": "s3://out/{source}/"},
+                "JobParams": {"Count": 2},
+                "UserData": "u",
+                "CreateTime": "2026-12-06T10:00:00.500Z",
+                "FinishTime": "2026-12-06T10:00:03.500Z",
+                "Code": "InvalidMedia",
+                "Message": "not media",
+                "OutputFiles": [],
+                "Notified": false,
+            })
+        );
+        let back: JobRecord = serde_json::from_value(wire).expect("reads back");
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn one_transition_sets_success_failure_and_retry() {
+        let now = Utc::now();
+        let mut record = JobRecord::new(&job(), JobState::Analyzing);
+        record.apply(
+            Outcome::Retry(JobError::retryable(
+                ErrorCode::ServiceUnavailable,
+                "slow down",
+            )),
+            now,
+        );
+        assert_eq!(record.state, JobState::Analyzing);
+        assert_eq!(record.finish_time, None);
+        assert_eq!(
+            record.code,
+            Some(JobCode::Error(ErrorCode::ServiceUnavailable))
+        );
+        assert_eq!(record.message.as_deref(), Some("retrying after: slow down"));
+
+        let result = JobResult {
+            code: "Success".into(),
+            message: "2 covers".into(),
+            data: serde_json::json!({"Covers": []}),
+        };
+        record.apply(
+            Outcome::Succeeded {
+                result: result.clone(),
+                files: vec!["s3://out/a.jpg".into()],
+            },
+            now,
+        );
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(record.finish_time, Some(record_precision(now)));
+        assert_eq!(record.code, Some(JobCode::Success));
+        assert_eq!(record.message.as_deref(), Some("2 covers"));
+        assert_eq!(record.result, Some(result));
+        assert_eq!(record.output_files, vec!["s3://out/a.jpg".to_owned()]);
+    }
+
+    #[test]
+    fn an_unparsed_message_is_recorded_as_failed_with_an_excerpt() {
+        let now = Utc::now();
+        let long = "x".repeat(3000);
+        let record = JobRecord::unparsed(
+            JobId::derived(&["bad"]),
+            FunctionName::Cover,
+            &long,
+            JobError::permanent(ErrorCode::InvalidMessage, "not JSON"),
+            now,
+        );
+        assert_eq!(record.state, JobState::Fail);
+        assert_eq!(record.code.map(JobCode::as_str), Some("InvalidMessage"));
+        let wire = serde_json::to_value(&record).expect("serialises");
+        assert_eq!(wire["Output"], serde_json::Value::Null);
+        assert_eq!(wire["Input"]["Message"].as_str().map(str::len), Some(2000));
+        let back: JobRecord = serde_json::from_value(wire).expect("reads back");
+        assert_eq!(back, record);
     }
 
     #[test]

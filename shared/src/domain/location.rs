@@ -130,6 +130,18 @@ impl Serialize for MediaLocation {
     }
 }
 
+impl<'de> Deserialize<'de> for MediaLocation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Shape {
+            media: String,
+        }
+        let shape = Shape::deserialize(d)?;
+        Self::parse(&shape.media, "Media").map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
 /// The placeholders an Output template may use.
 pub const PLACEHOLDERS: [&str; 5] = [
     "{source}",

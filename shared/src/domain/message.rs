@@ -81,6 +81,25 @@ impl SubmitMessage {
                 format!("job message is not valid: {e}"),
             )
         })?;
+        Self::from_wire(wire)
+    }
+
+    /// Reads a message that arrived already parsed as JSON (a direct
+    /// invoke, or a body classified on the way in).
+    ///
+    /// # Errors
+    /// A permanent error naming the field that is missing or malformed.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, SubmitMessageError> {
+        let wire: Wire = serde_json::from_value(value).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InvalidMessage,
+                format!("job message is not valid: {e}"),
+            )
+        })?;
+        Self::from_wire(wire)
+    }
+
+    fn from_wire(wire: Wire) -> Result<Self, SubmitMessageError> {
         let function: FunctionName = wire.function_name.parse()?;
         let input = match wire.input {
             Some(field) => location(field, "Input")?,

@@ -12,7 +12,10 @@ pub mod params;
 
 pub use error::{ErrorCode, JobError};
 pub use format::ImageFormat;
-pub use job::{FunctionName, Job, JobId, JobRecord, JobResult, JobState, Notification};
+pub use job::{
+    FunctionName, Job, JobCode, JobId, JobRecord, JobResult, JobState, Notification, Outcome,
+    RecordInput, RecordOutput,
+};
 pub use limits::Limits;
 pub use location::{MediaLocation, OutputTemplate};
 pub use message::{SubmitMessage, SubmitMessageError};
