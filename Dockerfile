@@ -30,7 +30,7 @@ RUN set -e; for dir in functions/*/; do \
       cargo build --release --locked -p "$name" --bin "$name"; \
       install -D -m 0755 "target/release/$name" "/out/bin/$name"; \
     done; \
-    cargo build --release --locked -p iprod --bin iprod; \
+    cargo build --release --locked -p iprod-cli --bin iprod; \
     install -D -m 0755 target/release/iprod /out/bin/iprod
 
 FROM debian:bookworm-slim

@@ -1,32 +1,48 @@
 //! iprod: serverless intelligent production for video and audio.
 //!
-//! The processing crate shared by every Lambda function and the `iprod`
-//! command-line tool. [`domain`] holds the value types, [`capabilities`]
-//! the pure media work, [`pipeline`] runs one job through the [`ports`],
-//! [`adapters`] implement the ports (S3, SQS, SNS, filesystem, memory), and
-//! `lambda` turns Lambda events into jobs.
+//! The processing crate every function binary and the `iprod` command-line
+//! tool share. It holds the capabilities, one slice each under
+//! [`capabilities`], and re-exports the crates they are built on, each
+//! behind the features that need it:
+//!
+//! - `iprod-core`: [`domain`], [`ports`], [`pipeline`], [`config`] and the
+//!   capability contract (always);
+//! - `iprod-aws`: the AWS [`adapters`] and [`lambda`] (feature `aws`);
+//! - `iprod-media`: FFmpeg [`media`] and pixel work [`vision`];
+//! - `iprod-dsp`: music DSP, as [`audio`];
+//! - `iprod-models`: ONNX Runtime [`inference`], [`ocr`] and [`detect`].
+//!
+//! A function enables the feature of its capability (`cover`,
+//! `beat-detection`, `music-segment`, `caption-extraction`, `green-screen`,
+//! `h2v`) and `aws`, and links nothing the others need.
 
-pub mod adapters;
+pub mod capabilities;
+
+pub use iprod_core::{config, domain, pipeline, ports, submit, telemetry};
+
+/// Implementations of the [`ports`]: filesystem, console, memory and job
+/// records over any object store; S3, SQS and SNS with the `aws` feature.
+pub mod adapters {
+    #[cfg(feature = "aws")]
+    pub use iprod_aws::adapters::*;
+    pub use iprod_core::adapters::*;
+}
+
+#[cfg(feature = "aws")]
+pub use iprod_aws::lambda;
+
+#[cfg(feature = "media")]
+pub use iprod_media as media;
+#[cfg(feature = "video")]
+pub use iprod_media::vision;
+
 #[cfg(feature = "audio")]
-pub mod audio;
+pub use iprod_dsp as audio;
+
+#[cfg(feature = "onnx")]
+pub use iprod_models::inference;
+#[cfg(feature = "vision-models")]
+pub use iprod_models::{detect, ocr};
+
 #[cfg(feature = "bench")]
 pub mod bench;
-pub mod capabilities;
-pub mod config;
-#[cfg(all(feature = "video", feature = "onnx"))]
-pub mod detect;
-pub mod domain;
-#[cfg(feature = "onnx")]
-pub mod inference;
-#[cfg(feature = "aws")]
-pub mod lambda;
-#[cfg(feature = "media")]
-pub mod media;
-#[cfg(all(feature = "video", feature = "onnx"))]
-pub mod ocr;
-pub mod pipeline;
-pub mod ports;
-pub mod submit;
-pub mod telemetry;
-#[cfg(feature = "video")]
-pub mod vision;

@@ -1,381 +1,26 @@
-//! One module per capability: pure, synchronous work over a local input
-//! file, typed params in, typed result out. No AWS, no async, no env reads:
-//! the pipeline fetches the input and stores what a capability produced.
+//! One slice per capability: its `Capability` implementation (`mod.rs`),
+//! its params and result (`api.rs`), its algorithm files and its benchmark
+//! (`bench.rs`, feature `bench`). The contract they fulfil is
+//! `iprod_core::capability`, re-exported here.
 
-#[cfg(feature = "audio")]
+#[cfg(feature = "beat-detection")]
 pub mod beat_detection;
-#[cfg(all(feature = "video", feature = "onnx"))]
+#[cfg(feature = "caption-extraction")]
 pub mod caption_extraction;
-#[cfg(feature = "video")]
+#[cfg(feature = "cover")]
 pub mod cover;
-#[cfg(feature = "video")]
+#[cfg(feature = "green-screen")]
 pub mod green_screen;
-#[cfg(all(feature = "video", feature = "onnx"))]
+#[cfg(feature = "h2v")]
 pub mod h2v;
-#[cfg(feature = "audio")]
+#[cfg(feature = "music-segment")]
 pub mod music_segment;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::domain::location::OutputVars;
-use crate::domain::{ErrorCode, FunctionName, JobError, Limits, MediaLocation, OutputTemplate};
+pub use iprod_core::capability::*;
 
-/// Receives progress reports (0–1) from long work.
-pub trait Progress: Send + Sync {
-    /// `fraction` of the work is done.
-    fn update(&self, fraction: f64);
-}
-
-/// A [`Progress`] that ignores reports.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn update(&self, _fraction: f64) {}
-}
-
-/// What a capability may know about the run it is part of.
-#[derive(Clone)]
-pub struct Context {
-    /// Where to report progress.
-    pub progress: Arc<dyn Progress>,
-    /// Input limits.
-    pub limits: Limits,
-    /// Set when the job must stop (deadline near).
-    pub cancel: Arc<AtomicBool>,
-    /// Local copies of the extra inputs the capability asked for
-    /// ([`Capability::extra_inputs`]).
-    pub inputs: HashMap<ExtraInput, PathBuf>,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("limits", &self.limits)
-            .field("cancelled", &self.cancel.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Context {
-    fn default() -> Self {
-        Self {
-            progress: Arc::new(NoProgress),
-            limits: Limits::default(),
-            cancel: Arc::new(AtomicBool::new(false)),
-            inputs: HashMap::new(),
-        }
-    }
-}
-
-impl Context {
-    /// Whether the job has been asked to stop.
-    pub fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
-}
-
-/// A file a capability wrote locally, and where the pipeline puts it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProducedFile {
-    /// The local file.
-    pub local: PathBuf,
-    /// Its final location.
-    pub location: MediaLocation,
-    /// MIME type.
-    pub content_type: &'static str,
-}
-
-/// Names output files before they are written, so that a result can refer
-/// to its files by their final location.
-#[derive(Debug)]
-pub struct OutputSink {
-    dir: PathBuf,
-    template: OutputTemplate,
-    source: String,
-    timestamp: i64,
-    job_id: String,
-    counters: HashMap<String, u32>,
-    files: Vec<ProducedFile>,
-}
-
-impl OutputSink {
-    /// A sink writing into local `dir`, naming files by `template`.
-    pub fn new(
-        dir: &Path,
-        template: OutputTemplate,
-        source: &str,
-        timestamp: i64,
-        job_id: &str,
-    ) -> Self {
-        Self {
-            dir: dir.to_owned(),
-            template,
-            source: source.to_owned(),
-            timestamp,
-            job_id: job_id.to_owned(),
-            counters: HashMap::new(),
-            files: Vec::new(),
-        }
-    }
-
-    /// Reserves the next file of `result_type`: returns the local path to
-    /// write and the final location to cite. `several` says whether the job
-    /// writes more than one file of this type.
-    ///
-    /// # Errors
-    /// `InvalidOutput` when the template expands to an invalid location.
-    pub fn plan(
-        &mut self,
-        result_type: &str,
-        extension: &str,
-        content_type: &'static str,
-        several: bool,
-    ) -> Result<ProducedFile, JobError> {
-        let seq = {
-            let n = self.counters.entry(result_type.to_owned()).or_insert(0);
-            *n += 1;
-            *n
-        };
-        let seq_text = seq.to_string();
-        let location = self.template.expand(&OutputVars {
-            source: &self.source,
-            timestamp: self.timestamp,
-            sequence_id: &seq_text,
-            result_type,
-            job_id: &self.job_id,
-            extension,
-            several,
-        })?;
-        let local = self.dir.join(format!(
-            "{}-{result_type}-{seq}.{extension}",
-            self.files.len()
-        ));
-        let file = ProducedFile {
-            local,
-            location,
-            content_type,
-        };
-        self.files.push(file.clone());
-        Ok(file)
-    }
-
-    /// Where the result JSON goes: the file of result type `result`.
-    ///
-    /// # Errors
-    /// `InvalidOutput` when the template expands to an invalid location.
-    pub fn result_location(&self) -> Result<MediaLocation, JobError> {
-        self.template.expand(&OutputVars {
-            source: &self.source,
-            timestamp: self.timestamp,
-            sequence_id: "result",
-            result_type: "result",
-            job_id: &self.job_id,
-            extension: "json",
-            several: true,
-        })
-    }
-
-    /// The files planned, in order. Those not written locally are skipped
-    /// by the pipeline.
-    pub fn into_files(self) -> Vec<ProducedFile> {
-        self.files
-    }
-}
-
-/// An object a job reads besides its input, named by one of its params.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ExtraInput {
-    /// A background picture or video (`bgimage`).
-    Background,
-}
-
-impl ExtraInput {
-    /// The param that names it, for messages.
-    pub fn param(self) -> &'static str {
-        match self {
-            Self::Background => "bgimage",
-        }
-    }
-}
-
-impl std::fmt::Display for ExtraInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.param())
-    }
-}
-
-/// What a capability returns besides its files: a one-line summary for
-/// the job's `Message` and its typed result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report<T> {
-    /// One-line summary for `Message`.
-    pub message: String,
-    /// The typed result (the job's `Result.Data`).
-    pub result: T,
-}
-
-/// A capability: typed params in, files and a typed result out.
-///
-/// Pure and synchronous: no AWS, no async, no environment reads. The
-/// pipeline parses a job's `JobParams` once ([`Capability::parse`]), fetches
-/// what [`Capability::extra_inputs`] names, then calls [`Capability::run`] on
-/// a blocking thread. [`DynCapability`] is the same contract with the types
-/// erased, which is what the pipeline and the Lambda handler hold.
-pub trait Capability: Send + Sync + 'static {
-    /// The params, parsed from `JobParams`.
-    type Params: Send + Sync + 'static;
-    /// The result, serialised once into the job's `Result.Data`.
-    type Output: serde::Serialize;
-
-    /// The FunctionName it serves.
-    fn function(&self) -> FunctionName;
-
-    /// Whether jobs of `function` may run here (the function's own name;
-    /// a capability serving a video and an image variant takes both).
-    fn serves(&self, function: FunctionName) -> bool {
-        function == self.function()
-    }
-
-    /// Parses `JobParams`, before the input is fetched.
-    ///
-    /// # Errors
-    /// `InvalidParameter` naming the key and the allowed range.
-    fn parse(&self, params: &serde_json::Value) -> Result<Self::Params, JobError>;
-
-    /// Other objects the job reads besides its input (e.g. a background
-    /// image named by a param); the pipeline fetches them into
-    /// [`Context::inputs`] or fails the job naming the one missing.
-    fn extra_inputs(&self, _params: &Self::Params) -> Vec<(ExtraInput, MediaLocation)> {
-        Vec::new()
-    }
-
-    /// Runs on `input`, writing files planned through `sink`.
-    ///
-    /// # Errors
-    /// A permanent error for bad input, params or limits.
-    fn run(
-        &self,
-        input: &Path,
-        params: &Self::Params,
-        sink: &mut OutputSink,
-        ctx: &Context,
-    ) -> Result<Report<Self::Output>, JobError>;
-}
-
-/// Params parsed by [`DynCapability::parse`], for the same capability's
-/// [`DynCapability::run`].
-pub struct ParsedParams {
-    value: Box<dyn std::any::Any + Send + Sync>,
-    extra_inputs: Vec<(ExtraInput, MediaLocation)>,
-}
-
-impl std::fmt::Debug for ParsedParams {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParsedParams")
-            .field("extra_inputs", &self.extra_inputs)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ParsedParams {
-    /// The objects to fetch besides the input.
-    pub fn extra_inputs(&self) -> &[(ExtraInput, MediaLocation)] {
-        &self.extra_inputs
-    }
-}
-
-/// What a capability returns, with its result serialised.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CapabilityOutput {
-    /// One-line summary for `Message`.
-    pub message: String,
-    /// The result, serialised.
-    pub data: serde_json::Value,
-}
-
-/// A [`Capability`] with its types erased: what the pipeline, the Lambda
-/// handler and the CLI hold (`Arc<dyn DynCapability>`). Every capability
-/// is one through the blanket implementation.
-pub trait DynCapability: Send + Sync + 'static {
-    /// The FunctionName it serves.
-    fn function(&self) -> FunctionName;
-
-    /// Whether jobs of `function` may run here.
-    fn serves(&self, function: FunctionName) -> bool;
-
-    /// Parses `JobParams` once per job.
-    ///
-    /// # Errors
-    /// `InvalidParameter` naming the key.
-    fn parse(&self, params: &serde_json::Value) -> Result<ParsedParams, JobError>;
-
-    /// Runs on `input` with params from [`DynCapability::parse`] and
-    /// serialises the result.
-    ///
-    /// # Errors
-    /// The capability's error; `InternalError` when the params come from
-    /// another capability or the result cannot be serialised.
-    fn run(
-        &self,
-        input: &Path,
-        params: &ParsedParams,
-        sink: &mut OutputSink,
-        ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError>;
-}
-
-impl<C: Capability> DynCapability for C {
-    fn function(&self) -> FunctionName {
-        Capability::function(self)
-    }
-
-    fn serves(&self, function: FunctionName) -> bool {
-        Capability::serves(self, function)
-    }
-
-    fn parse(&self, params: &serde_json::Value) -> Result<ParsedParams, JobError> {
-        let value = Capability::parse(self, params)?;
-        let extra_inputs = Capability::extra_inputs(self, &value);
-        Ok(ParsedParams {
-            value: Box::new(value),
-            extra_inputs,
-        })
-    }
-
-    fn run(
-        &self,
-        input: &Path,
-        params: &ParsedParams,
-        sink: &mut OutputSink,
-        ctx: &Context,
-    ) -> Result<CapabilityOutput, JobError> {
-        let params = params.value.downcast_ref::<C::Params>().ok_or_else(|| {
-            JobError::permanent(
-                ErrorCode::InternalError,
-                format!(
-                    "{} was given params parsed by another capability",
-                    Capability::function(self)
-                ),
-            )
-        })?;
-        let report = Capability::run(self, input, params, sink, ctx)?;
-        let data = serde_json::to_value(&report.result).map_err(|e| {
-            JobError::permanent(
-                ErrorCode::InternalError,
-                format!("serialising the result: {e}"),
-            )
-        })?;
-        Ok(CapabilityOutput {
-            message: report.message,
-            data,
-        })
-    }
-}
+use crate::domain::{ErrorCode, FunctionName, JobError};
 
 /// The capability serving `function` in this build, if any.
 ///
@@ -383,21 +28,21 @@ impl<C: Capability> DynCapability for C {
 /// `UnsupportedFunction` for names this build does not implement.
 pub fn for_function(function: FunctionName) -> Result<Arc<dyn DynCapability>, JobError> {
     match function {
-        #[cfg(feature = "video")]
+        #[cfg(feature = "cover")]
         FunctionName::Cover => Ok(Arc::new(cover::Cover)),
-        #[cfg(feature = "video")]
+        #[cfg(feature = "green-screen")]
         FunctionName::VideoGreenScreenMatting => Ok(Arc::new(green_screen::GreenScreen)),
-        #[cfg(feature = "audio")]
+        #[cfg(feature = "beat-detection")]
         FunctionName::AudioBeatDetection => Ok(Arc::new(beat_detection::BeatDetection::default())),
-        #[cfg(feature = "audio")]
+        #[cfg(feature = "music-segment")]
         FunctionName::MusicSegmentDetect => Ok(Arc::new(music_segment::MusicSegment)),
-        #[cfg(all(feature = "video", feature = "onnx"))]
+        #[cfg(feature = "caption-extraction")]
         FunctionName::CaptionExtraction => {
             caption_extraction::CaptionExtraction::load(&crate::inference::ModelDir::from_env())
                 .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }
-        #[cfg(all(feature = "video", feature = "onnx"))]
+        #[cfg(feature = "h2v")]
         FunctionName::VideoH2V | FunctionName::ImageH2V => {
             h2v::H2v::load(&crate::inference::ModelDir::from_env())
                 .map(|c| Arc::new(c) as Arc<dyn DynCapability>)

@@ -22,17 +22,17 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::adapters::aws;
-use crate::adapters::records::ObjectJobStore;
 use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::sns::SnsNotifier;
-use crate::capabilities::DynCapability;
-use crate::config::LambdaConfig;
-use crate::domain::{
+use iprod_core::adapters::records::ObjectJobStore;
+use iprod_core::capability::DynCapability;
+use iprod_core::config::LambdaConfig;
+use iprod_core::domain::{
     ErrorCode, FunctionName, Job, JobError, JobId, JobRecord, MediaLocation, OutputTemplate,
     SubmitMessage,
 };
-use crate::pipeline::{Pipeline, PipelineSettings, RunOptions};
-use crate::ports::{JobStore, Notifier, ObjectStore};
+use iprod_core::pipeline::{Pipeline, PipelineSettings, RunOptions};
+use iprod_core::ports::{JobStore, Notifier, ObjectStore};
 
 /// How events become jobs.
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ pub fn aws_handler_with(
 /// A configuration error at cold start (naming the variable), or a runtime
 /// API failure.
 pub async fn serve(capability: Arc<dyn DynCapability>) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init(true, "info");
+    iprod_core::telemetry::init(true, "info");
     let config = LambdaConfig::from_env()?;
     let handler = Arc::new(Box::pin(aws_handler(&config, capability)).await);
     // The job future is boxed: its type is deep enough to overflow the

@@ -13,7 +13,7 @@ use image::{RgbImage, RgbaImage};
 
 use super::encode::{VideoCodec, VideoFormat, VideoWriter};
 use super::{MediaError, SamplingMode, VideoReader};
-use crate::domain::Limits;
+use iprod_core::domain::Limits;
 
 /// Frames waiting between two stages.
 const QUEUE: usize = 3;

@@ -1,5 +1,6 @@
-//! FFmpeg (through ffmpeg-next): probing, decoding and the conversions
-//! between FFmpeg frames and the pixel buffers of [`crate::vision`].
+//! iprod's media layer. FFmpeg (through ffmpeg-next): probing, decoding,
+//! encoding and the conversions between FFmpeg frames and the pixel buffers
+//! of `vision` (pixel work on RGB buffers), which is here too.
 //!
 //! Everything here is synchronous and bounded in memory: frames are handed
 //! to a callback one at a time, never collected.
@@ -20,6 +21,8 @@ pub mod process;
 pub mod sequence;
 #[cfg(feature = "video")]
 mod video;
+#[cfg(feature = "video")]
+pub mod vision;
 
 pub use audio::{decode_mono, decode_mono_stream, AudioBuffer, StreamInfo};
 pub use error::MediaError;

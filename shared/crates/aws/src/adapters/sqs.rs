@@ -2,7 +2,7 @@
 //! function's queue.
 
 use super::aws::classify;
-use crate::ports::{JobQueue, StoreError};
+use iprod_core::ports::{JobQueue, StoreError};
 
 /// Submits job messages to one queue.
 #[derive(Debug, Clone)]

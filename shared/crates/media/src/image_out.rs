@@ -6,11 +6,11 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use super::MediaError;
-pub use crate::domain::ImageFormat;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, RgbImage};
+pub use iprod_core::domain::ImageFormat;
 
 /// Writes `img` to `path` in `format`; `quality` (1–100) applies to JPEG.
 ///

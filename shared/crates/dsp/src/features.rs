@@ -82,7 +82,7 @@ fn log_filterbank(fmin: f64, fmax: f64, per_octave: f64) -> Vec<Filter> {
 
 /// The bins of an `fft_size`-point spectrum at `rate` between `lo` and
 /// `hi` Hz, each with the pitch class (0 = C) of its centre frequency.
-pub(crate) fn pitch_classes(fft_size: usize, rate: f64, lo: f64, hi: f64) -> Vec<(usize, usize)> {
+pub fn pitch_classes(fft_size: usize, rate: f64, lo: f64, hi: f64) -> Vec<(usize, usize)> {
     let bin_hz = rate / fft_size as f64;
     (0..=fft_size / 2)
         .filter_map(|b| {
@@ -96,7 +96,7 @@ pub(crate) fn pitch_classes(fft_size: usize, rate: f64, lo: f64, hi: f64) -> Vec
 }
 
 /// A periodic Hann window of `n` points.
-pub(crate) fn hann(n: usize) -> Vec<f32> {
+pub fn hann(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / n as f32).cos())
         .collect()

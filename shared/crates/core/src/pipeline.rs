@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tracing::Instrument;
 
-use crate::capabilities::{
+use crate::capability::{
     CapabilityOutput, Context, DynCapability, ExtraInput, NoProgress, OutputSink, ParsedParams,
     Progress,
 };
@@ -545,7 +545,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryNotifier, MemoryObjectStore};
     use crate::adapters::records::ObjectJobStore;
-    use crate::capabilities::{Capability, Report};
+    use crate::capability::{Capability, Report};
     use crate::domain::{FunctionName, JobCode, JobId, OutputTemplate};
 
     /// Writes two small files; counts its runs; may panic or dawdle.

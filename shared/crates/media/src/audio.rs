@@ -11,7 +11,7 @@ use ffmpeg_next::util::frame;
 use ffmpeg_next::{media, ChannelLayout, Packet};
 
 use super::MediaError;
-use crate::domain::Limits;
+use iprod_core::domain::Limits;
 
 /// Decoded mono audio.
 #[derive(Debug, Clone, PartialEq)]

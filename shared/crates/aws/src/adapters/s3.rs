@@ -7,8 +7,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use tokio::io::AsyncWriteExt;
 
 use super::aws::classify;
-use crate::domain::MediaLocation;
-use crate::ports::{ObjectMeta, ObjectStore, StoreError};
+use iprod_core::domain::MediaLocation;
+use iprod_core::ports::{ObjectMeta, ObjectStore, StoreError};
 
 /// An S3 bucket store.
 #[derive(Debug, Clone)]

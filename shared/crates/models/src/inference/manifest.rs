@@ -51,7 +51,7 @@ pub fn manifest() -> &'static Manifest {
     static MANIFEST: std::sync::OnceLock<Manifest> = std::sync::OnceLock::new();
     MANIFEST.get_or_init(|| {
         #[allow(clippy::expect_used)]
-        serde_json::from_str(include_str!("../../models.json")).expect("models.json parses")
+        serde_json::from_str(include_str!("../../../../models.json")).expect("models.json parses")
     })
 }
 

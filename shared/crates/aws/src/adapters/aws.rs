@@ -57,12 +57,12 @@ pub fn s3_client(config: &SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
 pub(crate) fn classify<E>(
     err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     what: &str,
-) -> crate::ports::StoreError
+) -> iprod_core::ports::StoreError
 where
     E: std::error::Error + 'static,
 {
-    use crate::ports::StoreError;
     use aws_sdk_s3::error::SdkError;
+    use iprod_core::ports::StoreError;
     let detail = format!(
         "{what}: {}",
         aws_smithy_types::error::display::DisplayErrorContext(err)

@@ -14,7 +14,7 @@ use image::RgbImage;
 
 use super::colour::Colour;
 use super::MediaError;
-use crate::domain::Limits;
+use iprod_core::domain::Limits;
 
 /// Clockwise rotation to apply to decoded frames for display, from the
 /// stream's display matrix (phones record portrait video this way).

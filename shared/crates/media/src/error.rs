@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use crate::domain::{ErrorCode, JobError};
+use iprod_core::domain::{ErrorCode, JobError};
 
 /// What can go wrong reading or writing media.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::aws::classify;
-use crate::domain::Notification;
-use crate::ports::{Notifier, StoreError};
+use iprod_core::domain::Notification;
+use iprod_core::ports::{Notifier, StoreError};
 
 /// Publishes to one topic.
 #[derive(Debug, Clone)]

@@ -1,0 +1,7 @@
+//! The [`iprod_core::ports`] on AWS: S3 objects, SQS job submission, SNS
+//! notifications, and the SDK configuration they share.
+
+pub mod aws;
+pub mod s3;
+pub mod sns;
+pub mod sqs;
