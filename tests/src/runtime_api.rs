@@ -3,7 +3,7 @@
 //! hands out queued events and collects responses and errors.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +22,7 @@ pub enum Outcome {
 struct State {
     events: Vec<serde_json::Value>,
     outcomes: Vec<Outcome>,
+    polls: Vec<Instant>,
 }
 
 /// The emulator; drop it to stop serving.
@@ -58,6 +59,7 @@ impl RuntimeApi {
         let state = Arc::new(Mutex::new(State {
             events: events.into_iter().rev().collect(),
             outcomes: Vec::new(),
+            polls: Vec::new(),
         }));
         let posted = Arc::new(Notify::new());
         let (s, p) = (state.clone(), posted.clone());
@@ -72,6 +74,26 @@ impl RuntimeApi {
             posted,
             task,
         })
+    }
+
+    /// When the function first asked for an invocation (`/invocation/next`):
+    /// the end of its cold start. Waits up to `timeout`.
+    pub async fn first_poll(&self, timeout: Duration) -> Option<Instant> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.posted.notified();
+            let first = self
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .polls
+                .first()
+                .copied();
+            if first.is_some() || tokio::time::Instant::now() >= deadline {
+                return first;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
     }
 
     /// Waits until `n` outcomes have been posted or `timeout` passes.
@@ -126,11 +148,12 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, posted: Arc<Notify>)
             .unwrap_or("")
             .to_owned();
         let response = if path.ends_with("/invocation/next") {
-            let event = state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .events
-                .pop();
+            let event = {
+                let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                state.polls.push(Instant::now());
+                state.events.pop()
+            };
+            posted.notify_waiters();
             match event {
                 Some(event) => {
                     let deadline = SystemTime::now()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::{ErrorCode, JobError};
-use super::location::{MediaLocation, OutputTemplate};
+use super::location::{MediaLocation, OutputTemplate, TypedMedia};
 
 /// The capability a job asks for. Names follow Alibaba Cloud MPS where it
 /// has one, so that existing clients carry over.
@@ -290,15 +290,11 @@ pub struct RecordOutput(pub OutputTemplate);
 
 impl Serialize for RecordOutput {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Shape<'a> {
-            r#type: &'a str,
-            media: &'a str,
-        }
-        Shape {
-            r#type: MediaLocation::parse(self.0.as_str(), "Output").map_or("S3", |l| l.kind()),
-            media: self.0.as_str(),
+        TypedMedia {
+            r#type: MediaLocation::parse(self.0.as_str(), "Output")
+                .map_or("S3", |l| l.kind())
+                .to_owned(),
+            media: self.0.as_str().to_owned(),
         }
         .serialize(s)
     }
@@ -306,12 +302,7 @@ impl Serialize for RecordOutput {
 
 impl<'de> Deserialize<'de> for RecordOutput {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Shape {
-            media: String,
-        }
-        let shape = Shape::deserialize(d)?;
+        let shape = TypedMedia::deserialize(d)?;
         OutputTemplate::parse(&shape.media)
             .map(Self)
             .map_err(|e| serde::de::Error::custom(e.message))
@@ -435,20 +426,12 @@ impl JobRecord {
     /// A record for `job` in `state`, with no outcome yet.
     pub fn new(job: &Job, state: JobState) -> Self {
         Self {
-            job_id: job.id.clone(),
-            function_name: job.function,
             state,
             input: RecordInput::Media(job.input.clone()),
             output: Some(RecordOutput(job.output.clone())),
             job_params: job.params.clone(),
             user_data: job.user_data.clone(),
-            create_time: record_precision(job.create_time),
-            finish_time: None,
-            code: None,
-            message: None,
-            result: None,
-            output_files: Vec::new(),
-            notified: false,
+            ..Self::empty(job.id.clone(), job.function, job.create_time)
         }
     }
 
@@ -462,25 +445,35 @@ impl JobRecord {
         now: DateTime<Utc>,
     ) -> Self {
         let mut record = Self {
+            input: RecordInput::Unparsed {
+                message: message.chars().take(2000).collect(),
+            },
+            ..Self::empty(id, function, now)
+        };
+        record.apply(Outcome::Failed(error), now);
+        record
+    }
+
+    /// A `Queuing` record with nothing but its identity and creation time.
+    fn empty(id: JobId, function: FunctionName, create_time: DateTime<Utc>) -> Self {
+        Self {
             job_id: id,
             function_name: function,
             state: JobState::Queuing,
             input: RecordInput::Unparsed {
-                message: message.chars().take(2000).collect(),
+                message: String::new(),
             },
             output: None,
             job_params: serde_json::Value::Null,
             user_data: None,
-            create_time: record_precision(now),
+            create_time: record_precision(create_time),
             finish_time: None,
             code: None,
             message: None,
             result: None,
             output_files: Vec::new(),
             notified: false,
-        };
-        record.apply(Outcome::Failed(error), now);
-        record
+        }
     }
 
     /// The one transition out of a running attempt: `Success` with its

@@ -114,16 +114,22 @@ impl fmt::Display for MediaLocation {
     }
 }
 
+/// A location as jobs, records and notifications write it:
+/// `{"Type": "S3", "Media": "s3://bucket/key"}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct TypedMedia {
+    /// `S3` or `Local`; ignored when read.
+    #[serde(default)]
+    pub(crate) r#type: String,
+    /// The URI (or template).
+    pub(crate) media: String,
+}
+
 impl Serialize for MediaLocation {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Shape<'a> {
-            r#type: &'a str,
-            media: String,
-        }
-        Shape {
-            r#type: self.kind(),
+        TypedMedia {
+            r#type: self.kind().to_owned(),
             media: self.to_string(),
         }
         .serialize(s)
@@ -132,12 +138,7 @@ impl Serialize for MediaLocation {
 
 impl<'de> Deserialize<'de> for MediaLocation {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Shape {
-            media: String,
-        }
-        let shape = Shape::deserialize(d)?;
+        let shape = TypedMedia::deserialize(d)?;
         Self::parse(&shape.media, "Media").map_err(|e| serde::de::Error::custom(e.message))
     }
 }
