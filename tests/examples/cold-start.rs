@@ -40,7 +40,10 @@ async fn cold_start(binary: &PathBuf) -> anyhow::Result<Duration> {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("IPROD_STATE_BUCKET", "state")
-        .env("IPROD_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:events")
+        .env(
+            "IPROD_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:events",
+        )
         .env("IPROD_OUTPUT", "s3://out/{source}/")
         .env("IPROD_INPUT_BUCKET", "in")
         .env("IPROD_INPUT_PREFIX", format!("input/{name}/"))
@@ -68,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
             binaries.push(PathBuf::from(arg));
         }
     }
-    anyhow::ensure!(!binaries.is_empty(), "usage: cold-start [--runs N] BINARY...");
+    anyhow::ensure!(
+        !binaries.is_empty(),
+        "usage: cold-start [--runs N] BINARY..."
+    );
     let mut times = vec![Vec::new(); binaries.len()];
     for _ in 0..runs {
         for (binary, t) in binaries.iter().zip(times.iter_mut()) {
