@@ -355,3 +355,111 @@ fn bt709_colour_is_read_and_carried_over() -> anyhow::Result<()> {
     close([px[0], px[1], px[2]], "our output decoded by ffmpeg");
     Ok(())
 }
+
+/// A 3 s clip whose audio is a rising tone at `rate` Hz on `channels`
+/// channels, as FLAC in Matroska, so that every output format re-encodes it.
+fn chirp_source(dir: &Path, rate: u32, channels: u32) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join(format!("chirp-{rate}-{channels}.mkv"));
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:r=25:d=3",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("aevalsrc=0.5*sin(2*PI*(300+200*t)*t):s={rate}:d=3"),
+        "-ac",
+        &channels.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "flac",
+        &path.to_string_lossy(),
+    ])?;
+    Ok(path)
+}
+
+/// The audio of `path` as mono 48 kHz samples, decoded by the `ffmpeg` tool.
+fn mono_48k(path: &Path) -> anyhow::Result<Vec<f32>> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "pipe:1"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+/// The best normalised correlation of `b` against `a[start..start + len]`
+/// over lags of up to ±10 ms.
+fn correlation(a: &[f32], b: &[f32], start: usize, len: usize) -> f64 {
+    let reach = 480isize;
+    let window = &a[start..start + len];
+    let energy_a: f64 = window.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    (-reach..=reach)
+        .filter_map(|lag| {
+            let from = start as isize + lag;
+            let other = b.get(usize::try_from(from).ok()?..usize::try_from(from).ok()? + len)?;
+            let dot: f64 = window
+                .iter()
+                .zip(other)
+                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .sum();
+            let energy_b: f64 = other.iter().map(|&y| f64::from(y) * f64::from(y)).sum();
+            Some(dot / (energy_a * energy_b).sqrt().max(1e-12))
+        })
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+#[test]
+fn every_output_format_keeps_all_the_audio_at_any_rate_and_layout() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let formats = [
+        (
+            "mp4",
+            VideoCodec::H264 {
+                crf: 30,
+                preset: X264Preset::Veryfast,
+            },
+        ),
+        ("webm", VideoCodec::Vp9Alpha { crf: 40 }),
+        ("mov", VideoCodec::ProRes4444),
+    ];
+    for rate in [22_050, 44_100, 48_000] {
+        for channels in [1, 6] {
+            let src = chirp_source(dir.path(), rate, channels)?;
+            let want = mono_48k(&src)?;
+            for (ext, codec) in formats {
+                let what = format!("{ext} from {rate} Hz, {channels} channels");
+                let out = dir.path().join(format!("out-{rate}-{channels}.{ext}"));
+                write(&out, codec, Some(&src), &every_frame(3.0, 25.0))
+                    .map_err(|e| anyhow::anyhow!("{what}: {e:#}"))?;
+                let got = mono_48k(&out)?;
+                // Within one audio frame (at most 1024 samples at 22.05 kHz).
+                let (want_s, got_s) = (want.len() as f64 / 48e3, got.len() as f64 / 48e3);
+                assert!(
+                    (got_s - want_s).abs() <= 0.05,
+                    "{what}: {got_s:.3} s of audio out of {want_s:.3} s"
+                );
+                // The same sound at the start and in the last half second.
+                let len = 24_000;
+                for start in [2_400, want.len().min(got.len()) - len - 600] {
+                    let c = correlation(&want, &got, start, len);
+                    assert!(c >= 0.9, "{what}: correlation {c:.3} at sample {start}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -206,6 +206,8 @@ struct Transcoder {
     rate: i32,
     pending: Vec<Vec<f32>>,
     next_pts: i64,
+    /// Whether the encoder takes interleaved samples (one plane).
+    packed: bool,
 }
 
 /// The frames a writer takes: size, nominal rate and colour description.
@@ -570,9 +572,22 @@ impl AudioTrack {
                 .encoder()
                 .audio()
                 .map_err(ff("creating the audio encoder"))?;
+            // Planar float where the encoder takes it (aac), else packed
+            // float (libopus takes only interleaved samples; FFmpeg lets a
+            // planar format through for mono only).
+            let planar = Sample::F32(format::sample::Type::Planar);
+            let packed = found
+                .audio()
+                .ok()
+                .and_then(|a| a.formats())
+                .is_some_and(|mut formats| !formats.any(|f| f == planar));
             enc.set_rate(rate);
             enc.set_channel_layout(layout);
-            enc.set_format(Sample::F32(format::sample::Type::Planar));
+            enc.set_format(if packed {
+                Sample::F32(format::sample::Type::Packed)
+            } else {
+                planar
+            });
             enc.set_bit_rate(if layout == ChannelLayout::MONO {
                 96_000
             } else {
@@ -616,6 +631,7 @@ impl AudioTrack {
                 rate,
                 pending: vec![Vec::new(); layout.channels() as usize],
                 next_pts: 0,
+                packed,
             }))
         };
         Ok(Some(Self {
@@ -681,6 +697,7 @@ impl AudioTrack {
         if let AudioMode::Transcode(t) = &mut self.mode {
             let _ = t.decoder.send_eof();
             t.decode(output, self.out_index, out_tb)?;
+            t.drain_resampler()?;
             t.emit(output, self.out_index, out_tb, true)?;
             t.encoder.send_eof().map_err(ff("flushing audio"))?;
             t.drain(output, self.out_index, out_tb)?;
@@ -698,17 +715,62 @@ impl Transcoder {
     ) -> Result<(), MediaError> {
         let mut decoded = frame::Audio::empty();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
-            let mut resampled = frame::Audio::empty();
+            // Room for everything this input gives at the output rate, and
+            // what the resampler holds back: a frame sized to the input
+            // alone is too small when the rate goes up, and the excess
+            // would pile up inside the resampler and be lost at the end.
+            let input_rate = decoded.rate().max(1);
+            let room = decoded.samples() as u64 * self.rate as u64 / u64::from(input_rate)
+                + self.held_back()
+                + 64;
+            let mut resampled = self.output_frame(room as usize);
             self.resampler
                 .run(&decoded, &mut resampled)
                 .map_err(ff("resampling audio"))?;
-            for (ch, pending) in self.pending.iter_mut().enumerate() {
-                let n = resampled.samples();
-                pending.extend_from_slice(&resampled.plane::<f32>(ch)[..n]);
-            }
+            self.take(&resampled);
             self.emit(output, index, tb, false)?;
         }
         Ok(())
+    }
+
+    /// Takes the samples the resampler still holds (its filter delay) into
+    /// the pending samples; called once, at the end.
+    fn drain_resampler(&mut self) -> Result<(), MediaError> {
+        loop {
+            let mut resampled = self.output_frame(self.held_back() as usize + 64);
+            self.resampler
+                .flush(&mut resampled)
+                .map_err(ff("flushing the audio resampler"))?;
+            if resampled.samples() == 0 {
+                return Ok(());
+            }
+            self.take(&resampled);
+        }
+    }
+
+    /// Samples the resampler holds, at the output rate.
+    fn held_back(&self) -> u64 {
+        self.resampler
+            .delay()
+            .map_or(0, |d| u64::try_from(d.output).unwrap_or(0))
+    }
+
+    /// An allocated frame of `capacity` samples in the encoder's format.
+    fn output_frame(&self, capacity: usize) -> frame::Audio {
+        let mut f = frame::Audio::new(
+            Sample::F32(format::sample::Type::Planar),
+            capacity.max(1),
+            self.layout,
+        );
+        f.set_rate(self.rate as u32);
+        f
+    }
+
+    fn take(&mut self, resampled: &frame::Audio) {
+        let n = resampled.samples();
+        for (ch, pending) in self.pending.iter_mut().enumerate() {
+            pending.extend_from_slice(&resampled.plane::<f32>(ch)[..n]);
+        }
     }
 
     /// Encodes whole frames of pending samples (and, at the end, the
@@ -725,19 +787,40 @@ impl Transcoder {
             if available == 0 || (available < self.frame_size && !last) {
                 return Ok(());
             }
-            let mut f = frame::Audio::new(
-                Sample::F32(format::sample::Type::Planar),
-                self.frame_size,
-                self.layout,
-            );
-            f.set_rate(self.rate as u32);
             let take = available.min(self.frame_size);
-            for (ch, pending) in self.pending.iter_mut().enumerate() {
-                let plane = f.plane_mut::<f32>(ch);
-                plane[..take].copy_from_slice(&pending[..take]);
-                plane[take..].fill(0.0);
+            let mut f = if self.packed {
+                let mut f = frame::Audio::new(
+                    Sample::F32(format::sample::Type::Packed),
+                    self.frame_size,
+                    self.layout,
+                );
+                let channels = self.pending.len();
+                let data = f.data_mut(0);
+                data.fill(0);
+                for (ch, pending) in self.pending.iter().enumerate() {
+                    for (i, v) in pending[..take].iter().enumerate() {
+                        let at = (i * channels + ch) * 4;
+                        data[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+                    }
+                }
+                f
+            } else {
+                let mut f = frame::Audio::new(
+                    Sample::F32(format::sample::Type::Planar),
+                    self.frame_size,
+                    self.layout,
+                );
+                for (ch, pending) in self.pending.iter().enumerate() {
+                    let plane = f.plane_mut::<f32>(ch);
+                    plane[..take].copy_from_slice(&pending[..take]);
+                    plane[take..].fill(0.0);
+                }
+                f
+            };
+            for pending in &mut self.pending {
                 pending.drain(..take);
             }
+            f.set_rate(self.rate as u32);
             f.set_pts(Some(self.next_pts));
             self.next_pts += self.frame_size as i64;
             self.encoder.send_frame(&f).map_err(ff("encoding audio"))?;
