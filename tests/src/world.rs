@@ -1,4 +1,4 @@
-//! One test's world: buckets, queues and topic wired the way
+//! One test's world: buckets, job table, queues and topic wired the way
 //! `template.yaml` wires them, and the handler of a function over them.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::server::{endpoint, unique};
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
 
-/// One test's world: input/output/state buckets, the function's queue fed
+/// One test's world: input/output buckets, the job table, the function's queue fed
 /// by the input bucket's notifications, the topic, and a queue subscribed
 /// to the topic to read notifications back.
 #[derive(Debug, Clone)]
@@ -37,8 +37,10 @@ pub struct World {
     pub input_bucket: String,
     /// Output bucket.
     pub output_bucket: String,
-    /// Job records bucket.
-    pub state_bucket: String,
+    /// DynamoDB client.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Job records table.
+    pub job_table: String,
     /// The function's queue.
     pub queue_url: String,
     /// Notifications topic.
@@ -62,8 +64,10 @@ impl World {
         let id = unique("t");
         let input_bucket = format!("{id}-input");
         let output_bucket = format!("{id}-output");
-        let state_bucket = format!("{id}-state");
-        for bucket in [&input_bucket, &output_bucket, &state_bucket] {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let job_table = format!("{id}-jobs");
+        create_job_table(&dynamodb, &job_table).await?;
+        for bucket in [&input_bucket, &output_bucket] {
             s3.create_bucket()
                 .bucket(bucket)
                 .send()
@@ -141,7 +145,8 @@ impl World {
             sns,
             input_bucket,
             output_bucket,
-            state_bucket,
+            dynamodb,
+            job_table,
             queue_url,
             topic_arn,
             notes_url,
@@ -167,7 +172,7 @@ impl World {
     /// When the configuration is invalid.
     pub fn config_with(&self, job_params: &str) -> anyhow::Result<LambdaConfig> {
         let pairs = [
-            ("IPROD_STATE_BUCKET", self.state_bucket.clone()),
+            ("IPROD_JOB_TABLE", self.job_table.clone()),
             (
                 "IPROD_OUTPUT",
                 format!("s3://{}/output/{{source}}/{{jobId}}/", self.output_bucket),
@@ -324,6 +329,43 @@ impl World {
         Ok(keys)
     }
 
+    /// Every job record in the table, as JSON, ordered by JobId.
+    ///
+    /// # Errors
+    /// When DynamoDB refuses the call or a record is not JSON.
+    pub async fn records(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let out = self
+            .dynamodb
+            .scan()
+            .table_name(&self.job_table)
+            .consistent_read(true)
+            .send()
+            .await
+            .context("scan")?;
+        let mut records = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let json = item
+                .get("Record")
+                .and_then(|v| v.as_s().ok())
+                .context("item without Record")?;
+            records.push(serde_json::from_str::<serde_json::Value>(json)?);
+        }
+        records.sort_by_key(|r| r["JobId"].as_str().unwrap_or_default().to_owned());
+        Ok(records)
+    }
+
+    /// The record of `job_id`.
+    ///
+    /// # Errors
+    /// When there is none.
+    pub async fn record(&self, job_id: &str) -> anyhow::Result<serde_json::Value> {
+        self.records()
+            .await?
+            .into_iter()
+            .find(|r| r["JobId"] == job_id)
+            .with_context(|| format!("no record of job {job_id}"))
+    }
+
     /// Reads an object as bytes.
     ///
     /// # Errors
@@ -356,6 +398,50 @@ impl World {
     pub fn sqs_event(records: Vec<serde_json::Value>) -> serde_json::Value {
         serde_json::json!({ "Records": records })
     }
+}
+
+/// The job table as the template makes it: keyed by `JobId`, with a time
+/// to live on `ExpiresAt`.
+///
+/// # Errors
+/// When DynamoDB refuses the call.
+pub async fn create_job_table(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("JobId")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("JobId")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("create_table")?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("ExpiresAt")
+                .build()?,
+        )
+        .send()
+        .await
+        .context("update_time_to_live")?;
+    Ok(())
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {

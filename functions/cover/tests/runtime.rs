@@ -19,7 +19,7 @@ fn function_env(world: &World, api: &RuntimeApi) -> anyhow::Result<Vec<(String, 
         ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
         ("AWS_ENDPOINT_URL".into(), world.endpoint.clone()),
-        ("IPROD_STATE_BUCKET".into(), world.state_bucket.clone()),
+        ("IPROD_JOB_TABLE".into(), world.job_table.clone()),
         ("IPROD_TOPIC_ARN".into(), world.topic_arn.clone()),
         (
             "IPROD_OUTPUT".into(),

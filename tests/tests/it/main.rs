@@ -10,6 +10,7 @@ mod detect;
 mod encode;
 mod green_screen;
 mod h2v;
+mod jobs;
 mod music_segment;
 mod pipeline;
 mod sample_events;

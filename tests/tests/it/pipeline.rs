@@ -39,10 +39,9 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
     let jpeg = world.read(&world.output_bucket, covers[0]).await?;
     assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "a JPEG");
 
-    let states = world.keys(&world.state_bucket).await?;
+    let states = world.records().await?;
     assert_eq!(states.len(), 1, "{states:?}");
-    let record: Value =
-        serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
+    let record = states[0].clone();
     assert_eq!(record["State"], "Success", "{record}");
     assert_eq!(
         record["Result"]["Data"]["Covers"].as_array().map(Vec::len),
@@ -71,8 +70,9 @@ async fn an_upload_produces_covers_a_record_and_one_notification() -> anyhow::Re
     // The same event again (S3 delivers at least once): nothing is redone.
     let again = handler.handle(World::sqs_event(records), None).await?;
     World::assert_no_retries(&again);
-    let record_again: Value =
-        serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
+    let record_again = world
+        .record(record["JobId"].as_str().unwrap_or_default())
+        .await?;
     assert_eq!(record_again["FinishTime"], record["FinishTime"]);
     assert!(world
         .notifications(Duration::from_millis(1500))
@@ -140,9 +140,8 @@ async fn a_corrupt_video_fails_with_a_clear_message_and_writes_no_output() -> an
         world.keys(&world.output_bucket).await?.is_empty(),
         "nothing half-written"
     );
-    let states = world.keys(&world.state_bucket).await?;
-    let record: Value =
-        serde_json::from_slice(&world.read(&world.state_bucket, &states[0]).await?)?;
+    let states = world.records().await?;
+    let record = states[0].clone();
     assert_eq!(record["State"], "Fail");
     assert_eq!(record["Code"], "InvalidMedia", "{record}");
     let message = record["Message"].as_str().unwrap_or_default();
@@ -202,8 +201,7 @@ async fn malformed_messages_missing_inputs_and_bad_outputs_fail_without_retry() 
     let response = handler.handle(World::sqs_event(records), None).await?;
     World::assert_no_retries(&response);
     let mut codes: Vec<String> = Vec::new();
-    for key in world.keys(&world.state_bucket).await? {
-        let record: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
+    for record in world.records().await? {
         assert_eq!(record["State"], "Fail", "{record}");
         codes.push(record["Code"].as_str().unwrap_or_default().to_owned());
         if record["Code"] == "InvalidParameter" {
@@ -246,9 +244,10 @@ async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -
     world.upload("library/clip.mp4", &clip).await?;
     let queue = iprod::adapters::sqs::SqsSubmitter::new(world.sqs.clone(), &world.queue_url);
     let config = world.config()?;
-    let jobs = iprod::adapters::records::ObjectJobStore::new(
-        iprod::adapters::s3::S3ObjectStore::new(world.s3.clone()),
-        config.state_root.clone(),
+    let jobs = iprod::adapters::dynamodb::DynamoJobStore::new(
+        world.dynamodb.clone(),
+        &world.job_table,
+        None,
     );
     let message = serde_json::json!({
         "FunctionName": "Cover",
@@ -257,14 +256,13 @@ async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -
     let queued = iprod::submit::submit(&queue, &jobs, &message, Some(&config.default_output))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    let key = format!("jobs/{}.json", queued.job_id);
-    let record: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
+    let record = world.record(queued.job_id.as_str()).await?;
     assert_eq!(record["State"], "Queuing");
 
     let records = world.receive(&world.queue_url, WAIT).await?;
     let response = handler.handle(World::sqs_event(records), None).await?;
     World::assert_no_retries(&response);
-    let done: Value = serde_json::from_slice(&world.read(&world.state_bucket, &key).await?)?;
+    let done = world.record(queued.job_id.as_str()).await?;
     assert_eq!(done["State"], "Success", "{done}");
     assert_eq!(
         done["CreateTime"], record["CreateTime"],

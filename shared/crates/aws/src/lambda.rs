@@ -22,16 +22,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::adapters::aws;
+use crate::adapters::dynamodb::DynamoJobStore;
 use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::sns::SnsNotifier;
-use iprod_core::adapters::records::ObjectJobStore;
 use iprod_core::capability::DynCapability;
 use iprod_core::config::LambdaConfig;
 use iprod_core::domain::{
-    ErrorCode, FunctionName, Job, JobError, JobId, JobRecord, MediaLocation, OutputTemplate,
-    SubmitMessage,
+    ErrorCode, FunctionName, Job, JobError, JobId, JobRecord, JobState, MediaLocation,
+    OutputTemplate, SubmitMessage,
 };
-use iprod_core::pipeline::{Pipeline, PipelineSettings, RunOptions};
+use iprod_core::pipeline::{Pipeline, PipelineSettings, RunOptions, Scope};
 use iprod_core::ports::{JobStore, Notifier, ObjectStore};
 
 /// How events become jobs.
@@ -45,6 +45,8 @@ pub struct EventSettings {
     pub input_prefix: String,
     /// The queue's `maxReceiveCount`.
     pub max_receive_count: u32,
+    /// The function's dead-letter queue: its messages end their jobs.
+    pub dead_letter_arn: Option<String>,
 }
 
 impl From<&LambdaConfig> for EventSettings {
@@ -54,6 +56,7 @@ impl From<&LambdaConfig> for EventSettings {
             default_params: c.default_params.clone(),
             input_prefix: c.input_prefix.clone(),
             max_receive_count: c.max_receive_count,
+            dead_letter_arn: c.dead_letter_arn.clone(),
         }
     }
 }
@@ -74,8 +77,8 @@ impl<O, J, N> std::fmt::Debug for Handler<O, J, N> {
     }
 }
 
-/// The handler every deployed function uses: S3, S3 job records, SNS.
-pub type AwsHandler = Handler<S3ObjectStore, ObjectJobStore<S3ObjectStore>, SnsNotifier>;
+/// The handler every deployed function uses: S3, DynamoDB job records, SNS.
+pub type AwsHandler = Handler<S3ObjectStore, DynamoJobStore, SnsNotifier>;
 
 /// Builds the AWS clients and handler from `config`, with credentials
 /// and region from the environment.
@@ -92,7 +95,11 @@ pub fn aws_handler_with(
 ) -> AwsHandler {
     let path_style = config.endpoint_url.is_some();
     let objects = S3ObjectStore::new(aws::s3_client(sdk, path_style));
-    let jobs = ObjectJobStore::new(objects.clone(), config.state_root.clone());
+    let jobs = DynamoJobStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.job_table.clone(),
+        Some(config.job_ttl),
+    );
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
     Handler::new(
         Pipeline {
@@ -103,6 +110,9 @@ pub fn aws_handler_with(
                 limits: config.limits,
                 work_dir: config.work_dir.clone(),
                 protected: config.protected(),
+                inputs: Scope::Buckets(config.input_buckets.clone()),
+                outputs: Scope::Buckets(config.output_buckets.clone()),
+                ..PipelineSettings::default()
             },
         },
         capability,
@@ -336,7 +346,14 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
         let mut response = SqsBatchResponse::default();
         for message in event.records {
             let id = message.message_id.clone().unwrap_or_default();
-            if let Err(e) = self.handle_message(&message, deadline).await {
+            let dead = self.events.dead_letter_arn.is_some()
+                && message.event_source_arn == self.events.dead_letter_arn;
+            let handled = if dead {
+                self.handle_dead_letter(&message).await
+            } else {
+                self.handle_message(&message, deadline).await
+            };
+            if let Err(e) = handled {
                 tracing::warn!(message_id = %id, code = e.code.as_str(), error = %e.message, "message will be retried");
                 response.add_failure(id);
             }
@@ -359,6 +376,35 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
         let last = receive_count >= self.events.max_receive_count;
         self.handle_payload(classify_body(body), body, id, Some(id), deadline, last)
             .await
+    }
+
+    /// A message that exhausted its attempts: each of its jobs ends (see
+    /// [`Pipeline::dead_letter`]).
+    async fn handle_dead_letter(&self, message: &SqsMessage) -> Result<Vec<JobRecord>, JobError> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let id = message.message_id.as_deref().unwrap_or("unknown");
+        let fallback = JobId::derived(&["sqs", id]);
+        let records: Vec<JobRecord> = match classify_body(body) {
+            Payload::Ignore(_) => Vec::new(),
+            Payload::Malformed(error) => vec![self.rejected(fallback, body, &error)],
+            Payload::Job(message) => {
+                let id = message.job_id.clone().unwrap_or(fallback);
+                match message.into_job(id.clone(), Some(&self.events.default_output), Utc::now()) {
+                    Ok(job) => vec![JobRecord::new(&job, JobState::Queuing)],
+                    Err(error) => vec![self.rejected(id, body, &error)],
+                }
+            }
+            Payload::S3(records) => records
+                .iter()
+                .filter_map(|r| self.s3_job(r))
+                .map(|job| JobRecord::new(&job, JobState::Queuing))
+                .collect(),
+        };
+        let mut done = Vec::new();
+        for record in records {
+            done.push(self.pipeline.dead_letter(record).await?);
+        }
+        Ok(done)
     }
 
     async fn handle_payload(
@@ -453,16 +499,18 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             tracing::info!(%bucket, %key, prefix = %self.events.input_prefix, "key outside the input prefix; ignored");
             return None;
         }
-        let version = record
-            .s3
-            .object
+        // The object's version (or ETag) and the event's sequencer: a
+        // duplicate delivery of one event maps to the job already done, a
+        // new upload (even of the same bytes, after a failure) to a new job.
+        let object = &record.s3.object;
+        let version = object
             .version_id
-            .clone()
-            .or_else(|| record.s3.object.e_tag.clone())
-            .or_else(|| record.s3.object.sequencer.clone())
+            .as_deref()
+            .or(object.e_tag.as_deref())
             .unwrap_or_default();
+        let sequencer = object.sequencer.as_deref().unwrap_or_default();
         let function = self.function();
-        let id = JobId::derived(&["s3", &bucket, &key, &version, function.as_str()]);
+        let id = JobId::derived(&["s3", &bucket, &key, version, sequencer, function.as_str()]);
         let create_time = record
             .event_time
             .as_deref()

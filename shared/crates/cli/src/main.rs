@@ -10,9 +10,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use iprod::adapters::aws;
+use iprod::adapters::dynamodb::DynamoJobStore;
 use iprod::adapters::fs::FsObjectStore;
 use iprod::adapters::records::ObjectJobStore;
-use iprod::adapters::s3::S3ObjectStore;
 use iprod::adapters::sqs::SqsSubmitter;
 use iprod::adapters::stdout::ConsoleNotifier;
 use iprod::capabilities::{self, Progress};
@@ -62,17 +62,17 @@ enum Command {
         /// The function's queue (stack output CoverQueueUrl).
         #[arg(long)]
         queue_url: String,
-        /// The state bucket (stack output StateBucket).
+        /// The job table (stack output JobTable).
         #[arg(long)]
-        state_bucket: String,
+        job_table: String,
     },
     /// Print a job's record (`QueryIProductionJob`).
     Query {
         /// The JobId printed by `submit` or carried by a notification.
         job_id: String,
-        /// The state bucket (stack output StateBucket).
+        /// The job table (stack output JobTable).
         #[arg(long)]
-        state_bucket: String,
+        job_table: String,
     },
     /// Measure quality and speed against peer tools, in the same run.
     Bench {
@@ -208,12 +208,9 @@ async fn main() -> ExitCode {
         Command::Submit {
             message,
             queue_url,
-            state_bucket,
-        } => report(submit(&message, &queue_url, &state_bucket).await),
-        Command::Query {
-            job_id,
-            state_bucket,
-        } => report(query(&job_id, &state_bucket).await),
+            job_table,
+        } => report(submit(&message, &queue_url, &job_table).await),
+        Command::Query { job_id, job_table } => report(query(&job_id, &job_table).await),
         Command::Bench { what } => {
             let outcome = match what {
                 Bench::CaptionExtraction {
@@ -286,21 +283,17 @@ fn report(outcome: anyhow::Result<serde_json::Value>) -> ExitCode {
     }
 }
 
-async fn state_store(state_bucket: &str) -> (aws_config::SdkConfig, ObjectJobStore<S3ObjectStore>) {
+async fn job_store(job_table: &str) -> (aws_config::SdkConfig, DynamoJobStore) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
     let sdk = aws::sdk_config(endpoint.as_deref()).await;
-    let s3 = S3ObjectStore::new(aws::s3_client(&sdk, endpoint.is_some()));
-    let root = MediaLocation::S3 {
-        bucket: state_bucket.to_owned(),
-        key: "jobs/".to_owned(),
-    };
-    (sdk, ObjectJobStore::new(s3, root))
+    let jobs = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), job_table, None);
+    (sdk, jobs)
 }
 
 async fn submit(
     message: &std::path::Path,
     queue_url: &str,
-    state_bucket: &str,
+    job_table: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let text = if message == std::path::Path::new("-") {
         std::io::read_to_string(std::io::stdin())?
@@ -309,7 +302,7 @@ async fn submit(
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", message.display()))?
     };
     let body: serde_json::Value = serde_json::from_str(&text)?;
-    let (sdk, jobs) = state_store(state_bucket).await;
+    let (sdk, jobs) = job_store(job_table).await;
     let queue = SqsSubmitter::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
     let record = iprod::submit::submit(&queue, &jobs, &body, None)
         .await
@@ -317,12 +310,12 @@ async fn submit(
     Ok(serde_json::to_value(record)?)
 }
 
-async fn query(job_id: &str, state_bucket: &str) -> anyhow::Result<serde_json::Value> {
+async fn query(job_id: &str, job_table: &str) -> anyhow::Result<serde_json::Value> {
     let id = JobId::try_from(job_id.to_owned()).map_err(|e| anyhow::anyhow!(e))?;
-    let (_, jobs) = state_store(state_bucket).await;
+    let (_, jobs) = job_store(job_table).await;
     match jobs.get(&id).await? {
         Some(record) => Ok(serde_json::to_value(record)?),
-        None => anyhow::bail!("no job {job_id} in s3://{state_bucket}/jobs/"),
+        None => anyhow::bail!("no job {job_id} in table {job_table}"),
     }
 }
 

@@ -172,6 +172,11 @@ impl OutputSink {
     pub fn into_files(self) -> Vec<ProducedFile> {
         self.files
     }
+
+    /// The files planned so far.
+    pub fn files(&self) -> &[ProducedFile] {
+        &self.files
+    }
 }
 
 /// An object a job reads besides its input, named by one of its params.

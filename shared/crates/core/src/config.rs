@@ -17,8 +17,11 @@ pub struct ConfigError {
 /// Everything a function needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LambdaConfig {
-    /// Where job records go (`s3://<IPROD_STATE_BUCKET>/<IPROD_STATE_PREFIX>`).
-    pub state_root: MediaLocation,
+    /// The DynamoDB table of job records (`IPROD_JOB_TABLE`).
+    pub job_table: String,
+    /// How long a job record is kept after its creation
+    /// (`IPROD_JOB_TTL_DAYS`, default 90; the table's time to live).
+    pub job_ttl: std::time::Duration,
     /// SNS topic for notifications (`IPROD_TOPIC_ARN`).
     pub topic_arn: String,
     /// Output template for jobs that do not name one, S3-triggered jobs
@@ -26,6 +29,14 @@ pub struct LambdaConfig {
     pub default_output: OutputTemplate,
     /// Bucket whose uploads trigger this function (`IPROD_INPUT_BUCKET`).
     pub input_bucket: Option<String>,
+    /// Buckets jobs may read their input (and extra inputs) from
+    /// (`IPROD_INPUT_BUCKETS`, comma-separated; default the input bucket).
+    /// Any other location is refused with `AccessDenied`.
+    pub input_buckets: Vec<String>,
+    /// Buckets jobs may write outputs to (`IPROD_OUTPUT_BUCKETS`,
+    /// comma-separated; default the bucket of `IPROD_OUTPUT`). Any other
+    /// `Output` is refused with `InvalidOutput`.
+    pub output_buckets: Vec<String>,
     /// Key prefix whose uploads trigger it (`IPROD_INPUT_PREFIX`); S3
     /// events outside it are ignored.
     pub input_prefix: String,
@@ -45,6 +56,10 @@ pub struct LambdaConfig {
     pub work_dir: std::path::PathBuf,
     /// Endpoint override for every AWS service (`AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
+    /// ARN of the function's dead-letter queue, also an event source of
+    /// the function (`IPROD_DEAD_LETTER_QUEUE_ARN`): its messages end their
+    /// jobs as `Fail` instead of running them.
+    pub dead_letter_arn: Option<String>,
 }
 
 impl LambdaConfig {
@@ -82,8 +97,18 @@ impl LambdaConfig {
                     }),
             }
         };
-        let state_bucket = required("IPROD_STATE_BUCKET")?;
-        let state_prefix = get("IPROD_STATE_PREFIX").unwrap_or_else(|| "jobs/".into());
+        let list = |name: &'static str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|b| !b.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let job_table = required("IPROD_JOB_TABLE")?;
         let default_output =
             OutputTemplate::parse(&required("IPROD_OUTPUT")?).map_err(|e| ConfigError {
                 name: "IPROD_OUTPUT",
@@ -100,14 +125,25 @@ impl LambdaConfig {
                 })?,
         };
         let defaults = Limits::default();
+        let input_bucket = get("IPROD_INPUT_BUCKET");
+        let mut input_buckets = list("IPROD_INPUT_BUCKETS");
+        if input_buckets.is_empty() {
+            input_buckets.extend(input_bucket.clone());
+        }
+        let mut output_buckets = list("IPROD_OUTPUT_BUCKETS");
+        if output_buckets.is_empty() {
+            output_buckets.extend(default_output.bucket().map(str::to_owned));
+        }
         Ok(Self {
-            state_root: MediaLocation::S3 {
-                bucket: state_bucket,
-                key: state_prefix,
-            },
+            job_table,
+            job_ttl: std::time::Duration::from_secs_f64(
+                number("IPROD_JOB_TTL_DAYS", 90.0)? * 86_400.0,
+            ),
             topic_arn: required("IPROD_TOPIC_ARN")?,
             default_output,
-            input_bucket: get("IPROD_INPUT_BUCKET"),
+            input_bucket,
+            input_buckets,
+            output_buckets,
             input_prefix: get("IPROD_INPUT_PREFIX").unwrap_or_default(),
             protected_prefix: get("IPROD_PROTECTED_PREFIX")
                 .or_else(|| get("IPROD_INPUT_PREFIX"))
@@ -126,6 +162,7 @@ impl LambdaConfig {
             work_dir: get("IPROD_WORK_DIR")
                 .map_or_else(std::env::temp_dir, std::path::PathBuf::from),
             endpoint_url: get("AWS_ENDPOINT_URL"),
+            dead_letter_arn: get("IPROD_DEAD_LETTER_QUEUE_ARN"),
         })
     }
 
@@ -158,9 +195,9 @@ mod tests {
     #[test]
     fn missing_variables_are_named() {
         let err = LambdaConfig::from_lookup(lookup(&[])).expect_err("empty");
-        assert_eq!(err.name, "IPROD_STATE_BUCKET");
+        assert_eq!(err.name, "IPROD_JOB_TABLE");
         let err = LambdaConfig::from_lookup(lookup(&[
-            ("IPROD_STATE_BUCKET", "state"),
+            ("IPROD_JOB_TABLE", "jobs"),
             ("IPROD_OUTPUT", "s3://out/"),
         ]))
         .expect_err("no topic");
@@ -170,7 +207,7 @@ mod tests {
     #[test]
     fn a_complete_environment_parses_with_defaults() {
         let config = LambdaConfig::from_lookup(lookup(&[
-            ("IPROD_STATE_BUCKET", "state"),
+            ("IPROD_JOB_TABLE", "jobs"),
             ("IPROD_OUTPUT", "s3://out/{source}/"),
             ("IPROD_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t"),
             ("IPROD_INPUT_BUCKET", "in"),
@@ -181,8 +218,11 @@ mod tests {
         assert_eq!(config.max_receive_count, 3);
         assert_eq!(config.default_params["Count"], 2);
         assert_eq!(config.protected()[0].to_string(), "s3://in/input/");
+        assert_eq!(config.input_buckets, vec!["in".to_owned()]);
+        assert_eq!(config.output_buckets, vec!["out".to_owned()]);
+        assert_eq!(config.job_ttl.as_secs(), 90 * 86_400);
         let err = LambdaConfig::from_lookup(lookup(&[
-            ("IPROD_STATE_BUCKET", "state"),
+            ("IPROD_JOB_TABLE", "jobs"),
             ("IPROD_OUTPUT", "s3://out/"),
             ("IPROD_TOPIC_ARN", "t"),
             ("IPROD_JOB_PARAMS", "[1]"),

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use crate::capability::{
@@ -20,13 +20,17 @@ use crate::capability::{
     Progress,
 };
 use crate::domain::{
-    ErrorCode, Job, JobError, JobRecord, JobResult, JobState, Limits, MediaLocation, Notification,
-    Outcome,
+    ErrorCode, Job, JobError, JobRecord, JobResult, JobState, Lease, Limits, MediaLocation,
+    Notification, Outcome,
 };
-use crate::ports::{JobStore, Notifier, ObjectStore};
+use crate::ports::{Claim, JobStore, Notifier, ObjectStore};
 
 /// Time kept back before the deadline to record and notify a timeout.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// Added to a lease past the attempt's deadline, for clock differences
+/// between machines.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Settings of a pipeline, fixed at cold start.
 #[derive(Debug, Clone)]
@@ -38,6 +42,47 @@ pub struct PipelineSettings {
     /// Locations outputs must never be written under: the prefixes whose
     /// uploads trigger a function.
     pub protected: Vec<MediaLocation>,
+    /// How long an attempt without a deadline holds its job.
+    pub lease: Duration,
+    /// Where inputs may be read from.
+    pub inputs: Scope,
+    /// Where outputs may be written to.
+    pub outputs: Scope,
+}
+
+/// The locations a job may touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Any location the stores serve (a local run).
+    #[default]
+    Anywhere,
+    /// Objects in these S3 buckets only (a deployed function).
+    Buckets(Vec<String>),
+}
+
+impl Scope {
+    /// Whether `location` is in scope.
+    pub fn allows(&self, location: &MediaLocation) -> bool {
+        match (self, location) {
+            (Self::Anywhere, _) => true,
+            (Self::Buckets(buckets), MediaLocation::S3 { bucket, .. }) => {
+                buckets.iter().any(|b| b == bucket)
+            }
+            (Self::Buckets(_), MediaLocation::Local(_)) => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Anywhere => "anywhere".into(),
+            Self::Buckets(b) if b.is_empty() => "no bucket".into(),
+            Self::Buckets(b) => b
+                .iter()
+                .map(|b| format!("s3://{b}/"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
 }
 
 impl Default for PipelineSettings {
@@ -46,6 +91,9 @@ impl Default for PipelineSettings {
             limits: Limits::default(),
             work_dir: std::env::temp_dir(),
             protected: Vec::new(),
+            lease: Duration::from_secs(24 * 3600),
+            inputs: Scope::Anywhere,
+            outputs: Scope::Anywhere,
         }
     }
 }
@@ -94,6 +142,27 @@ pub struct Pipeline<O, J, N> {
     pub settings: PipelineSettings,
 }
 
+/// A capability's output, ready to publish.
+struct Ready {
+    output: CapabilityOutput,
+    sink: OutputSink,
+    result_location: MediaLocation,
+    /// The work folder, removed when this is dropped.
+    _work: tempfile::TempDir,
+}
+
+impl Ready {
+    /// Every object publishing will write, result JSON last.
+    fn planned(&self) -> Vec<String> {
+        self.sink
+            .files()
+            .iter()
+            .map(|f| f.location.to_string())
+            .chain(std::iter::once(self.result_location.to_string()))
+            .collect()
+    }
+}
+
 /// What a successful execution produced.
 struct Produced {
     result: JobResult,
@@ -134,23 +203,50 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     ) -> Result<JobRecord, JobError> {
         if let Some(existing) = self.jobs.get(&job.id).await.map_err(JobError::from)? {
             if existing.state.is_final() {
-                tracing::info!(
-                    state = existing.state.as_str(),
-                    "job already finished; not run again"
-                );
-                if !existing.notified {
-                    return self.finish(existing).await;
-                }
-                return Ok(existing);
+                return self.already_finished(existing).await;
             }
             job.create_time = existing.create_time;
         }
+        let now = Utc::now();
         let mut record = JobRecord::new(&job, JobState::Analyzing);
-        self.jobs.put(&record).await.map_err(JobError::from)?;
+        let lease = Lease::new(self.lease_end(now, options.deadline));
+        let attempt = lease.attempt.clone();
+        record.lease = Some(lease);
+        match self
+            .jobs
+            .claim(&record, now)
+            .await
+            .map_err(JobError::from)?
+        {
+            Claim::Started => {}
+            Claim::Finished(existing) => return self.already_finished(existing).await,
+            Claim::Held(existing) => return Err(busy(&existing)),
+        }
         tracing::info!("job started");
 
         let started = Instant::now();
-        let outcome = match self.execute(capability, &job, &options).await {
+        let produced = async {
+            let ready = self.execute(capability, &job, &options).await?;
+            for file in ready.sink.files() {
+                self.guard(&job, &file.location)?;
+            }
+            // Noted before the first upload: whoever finds this attempt
+            // dead knows what it may have left behind.
+            record.pending_files = ready.planned();
+            self.jobs
+                .update(&record, &attempt)
+                .await
+                .map_err(JobError::from)?;
+            let Ready {
+                output,
+                sink,
+                result_location,
+                _work,
+            } = ready;
+            self.publish(&job, output, sink, result_location).await
+        }
+        .await;
+        let outcome = match produced {
             Ok(produced) => {
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -164,8 +260,9 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             Err(e) if e.retryable && !options.last_attempt => {
                 tracing::warn!(code = e.code.as_str(), error = %e.message, "retryable failure");
                 record.apply(Outcome::Retry(e.clone()), Utc::now());
-                // Best effort: the retry will write the record again.
-                let _ = self.jobs.put(&record).await;
+                // Best effort: without the release, the next delivery waits
+                // for the lease to end.
+                let _ = self.jobs.update(&record, &attempt).await;
                 return Err(e);
             }
             Err(e) => {
@@ -174,50 +271,156 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             }
         };
         record.apply(outcome, Utc::now());
-        self.finish(record).await
+        self.jobs
+            .update(&record, &attempt)
+            .await
+            .map_err(JobError::from)?;
+        self.announce(record).await
+    }
+
+    /// When an attempt that starts at `now` must be over: its deadline, or
+    /// [`PipelineSettings::lease`] from now without one, plus a margin for
+    /// the clocks of other machines.
+    fn lease_end(&self, now: DateTime<Utc>, deadline: Option<Instant>) -> DateTime<Utc> {
+        let length = deadline.map_or(self.settings.lease, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        now + chrono::Duration::from_std(length + LEASE_MARGIN)
+            .unwrap_or_else(|_| chrono::Duration::days(1))
+    }
+
+    /// A job found finished: notified again only if that never happened.
+    async fn already_finished(&self, existing: JobRecord) -> Result<JobRecord, JobError> {
+        tracing::info!(
+            state = existing.state.as_str(),
+            "job already finished; not run again"
+        );
+        if existing.notified {
+            Ok(existing)
+        } else {
+            self.announce(existing).await
+        }
     }
 
     /// Records a job that never became runnable (a malformed message,
-    /// already `Fail`) and notifies, unless that was done before.
+    /// already `Fail`) and notifies, unless that was done before. A
+    /// `Queuing` record of the same JobId (a submission) becomes this `Fail`.
     ///
     /// # Errors
-    /// A retryable error when the record or notification cannot be written.
+    /// A retryable error when the record or notification cannot be written,
+    /// or another attempt holds the job.
     pub async fn reject(&self, record: JobRecord) -> Result<JobRecord, JobError> {
-        if let Some(existing) = self
+        match self
             .jobs
-            .get(&record.job_id)
+            .claim(&record, Utc::now())
             .await
             .map_err(JobError::from)?
         {
-            if existing.state.is_final() && existing.notified {
-                return Ok(existing);
-            }
+            Claim::Started => self.announce(record).await,
+            Claim::Finished(existing) => self.already_finished(existing).await,
+            Claim::Held(existing) => Err(busy(&existing)),
         }
-        self.finish(record).await
     }
 
-    /// Writes the final record, notifies, then marks it notified.
-    async fn finish(&self, mut record: JobRecord) -> Result<JobRecord, JobError> {
-        record.notified = false;
-        self.jobs.put(&record).await.map_err(JobError::from)?;
+    /// Ends a job whose message reached the dead-letter queue: every
+    /// attempt died without a word (killed, out of memory, out of time) or
+    /// could not write its record or notification. A finished job is only
+    /// notified if it was not; an unfinished one that no live attempt holds
+    /// has the files its attempt was writing removed and becomes `Fail`
+    /// with `Abandoned`, then is notified. `record` stands for a job that
+    /// has no record at all.
+    ///
+    /// # Errors
+    /// A retryable error while a live attempt still holds the job, or when
+    /// the store or notifier fails: the dead letter is tried again later.
+    pub async fn dead_letter(&self, record: JobRecord) -> Result<JobRecord, JobError> {
+        let now = Utc::now();
+        let existing = self
+            .jobs
+            .get(&record.job_id)
+            .await
+            .map_err(JobError::from)?;
+        let mut record = match existing {
+            Some(e) if e.state.is_final() => return self.already_finished(e).await,
+            Some(e) if !e.claimable(now) => return Err(busy(&e)),
+            Some(e) => e,
+            None => record,
+        };
+        let message = if record.stale(now) {
+            "the job's process stopped without finishing (killed, out of memory or out of time) on its last attempt".to_owned()
+        } else if let Some(last) = record.message.as_deref().filter(|_| record.code.is_some()) {
+            format!(
+                "the job did not finish in any of its attempts; the last one ended with: {last}"
+            )
+        } else {
+            "the job could not be started in any of its attempts".to_owned()
+        };
+        let lease = Lease::new(now + chrono::Duration::minutes(15));
+        let attempt = lease.attempt.clone();
+        record.lease = Some(lease);
+        match self
+            .jobs
+            .claim(&record, now)
+            .await
+            .map_err(JobError::from)?
+        {
+            Claim::Started => {}
+            Claim::Finished(e) => return self.already_finished(e).await,
+            Claim::Held(e) => return Err(busy(&e)),
+        }
+        let pending: Vec<MediaLocation> = record
+            .pending_files
+            .iter()
+            .filter_map(|uri| MediaLocation::parse(uri, "pending file").ok())
+            .filter(|location| self.settings.outputs.allows(location))
+            .collect();
+        let removed = pending.len();
+        for location in &pending {
+            self.objects
+                .delete(location)
+                .await
+                .map_err(JobError::from)?;
+        }
+        let message = if removed > 0 {
+            format!("{message}; the {removed} files it may have written were removed")
+        } else {
+            message
+        };
+        tracing::warn!(job_id = %record.job_id, %message, "dead letter");
+        record.apply(
+            Outcome::Failed(JobError::permanent(ErrorCode::Abandoned, message)),
+            Utc::now(),
+        );
+        self.jobs
+            .update(&record, &attempt)
+            .await
+            .map_err(JobError::from)?;
+        self.announce(record).await
+    }
+
+    /// Notifies a written final record, then marks it notified.
+    async fn announce(&self, mut record: JobRecord) -> Result<JobRecord, JobError> {
         self.notifier
             .notify(&Notification::for_record(&record))
             .await
             .map_err(JobError::from)?;
         record.notified = true;
-        self.jobs.put(&record).await.map_err(JobError::from)?;
+        self.jobs
+            .mark_notified(&record)
+            .await
+            .map_err(JobError::from)?;
         Ok(record)
     }
 
-    /// The stages of one job, in order: accept it (function and params),
-    /// fetch its input, plan its outputs, fetch its extra inputs, run the
-    /// capability, publish what it produced.
+    /// The stages of one job up to publishing, in order: accept it
+    /// (function and params), fetch its input, plan its outputs, fetch its
+    /// extra inputs, run the capability.
     async fn execute(
         &self,
         capability: Arc<dyn DynCapability>,
         job: &Job,
         options: &RunOptions,
-    ) -> Result<Produced, JobError> {
+    ) -> Result<Ready, JobError> {
         let params = accept(capability.as_ref(), job)?;
         let (work, input) = self.fetch_input(job).await?;
         let (sink, result_location) = self.plan_outputs(job, work.path())?;
@@ -227,11 +430,17 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         let (output, sink) = self
             .run_capability(capability, params, input, sink, inputs, options)
             .await?;
-        self.publish(job, output, sink, result_location).await
+        Ok(Ready {
+            output,
+            sink,
+            result_location,
+            _work: work,
+        })
     }
 
     /// Checks the input's size, then downloads it into a new work folder.
     async fn fetch_input(&self, job: &Job) -> Result<(tempfile::TempDir, PathBuf), JobError> {
+        self.readable("input", &job.input)?;
         let meta = self.objects.head(&job.input).await?.ok_or_else(|| {
             JobError::permanent(
                 ErrorCode::InputNotFound,
@@ -307,6 +516,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     ) -> Result<HashMap<ExtraInput, PathBuf>, JobError> {
         let mut inputs = HashMap::new();
         for (name, location) in wanted {
+            self.readable(&name.to_string(), location)?;
             let meta = self.objects.head(location).await?.ok_or_else(|| {
                 JobError::permanent(
                     ErrorCode::InputNotFound,
@@ -458,9 +668,32 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         })
     }
 
-    /// Refuses an output that would overwrite the input or land where it
-    /// triggers a function again.
+    /// Refuses to read what the function may not.
+    fn readable(&self, what: &str, location: &MediaLocation) -> Result<(), JobError> {
+        if self.settings.inputs.allows(location) {
+            return Ok(());
+        }
+        Err(JobError::permanent(
+            ErrorCode::AccessDenied,
+            format!(
+                "{what} {location} is not in a bucket this function reads; it reads from {}",
+                self.settings.inputs.describe()
+            ),
+        ))
+    }
+
+    /// Refuses an output outside the output buckets, over the input, or
+    /// where it triggers a function again.
     fn guard(&self, job: &Job, output: &MediaLocation) -> Result<(), JobError> {
+        if !self.settings.outputs.allows(output) {
+            return Err(JobError::permanent(
+                ErrorCode::InvalidOutput,
+                format!(
+                    "output {output} is not in a bucket this function writes; it writes to {}",
+                    self.settings.outputs.describe()
+                ),
+            ));
+        }
         if *output == job.input {
             return Err(JobError::permanent(
                 ErrorCode::InvalidOutput,
@@ -507,6 +740,18 @@ fn accept(capability: &dyn DynCapability, job: &Job) -> Result<ParsedParams, Job
     capability.parse(&job.params)
 }
 
+/// The error for a job another attempt holds: retried later, when that
+/// attempt has finished it or its lease has ended.
+fn busy(existing: &JobRecord) -> JobError {
+    let until = existing.lease.as_ref().map_or_else(String::new, |l| {
+        format!(" until {}", crate::domain::format_time(l.until))
+    });
+    JobError::retryable(
+        ErrorCode::JobBusy,
+        format!("job {} is held by another attempt{until}", existing.job_id),
+    )
+}
+
 /// A failed write to the output location: a missing bucket is the job's
 /// Output at fault, not its input.
 fn output_error(e: crate::ports::StoreError) -> JobError {
@@ -547,6 +792,7 @@ mod tests {
     use crate::adapters::records::ObjectJobStore;
     use crate::capability::{Capability, Report};
     use crate::domain::{FunctionName, JobCode, JobId, OutputTemplate};
+    use crate::ports::StoreError;
 
     /// Writes two small files; counts its runs; may panic or dawdle.
     #[derive(Default)]
@@ -691,6 +937,87 @@ mod tests {
                 result: HashMap::from([((1, 2), 3)]),
             })
         }
+    }
+
+    #[tokio::test]
+    async fn a_job_held_by_a_live_attempt_is_not_started_again_but_a_stale_one_is() {
+        let (p, _, notifier) = pipeline();
+        let j = job("s3://out/");
+        let mut held = JobRecord::new(&j, JobState::Analyzing);
+        held.lease = Some(Lease::new(Utc::now() + chrono::Duration::minutes(5)));
+        assert_eq!(
+            p.jobs.claim(&held, Utc::now()).await.expect("claim"),
+            Claim::Started
+        );
+        let fake = Arc::new(Fake::default());
+        let err = p
+            .run(fake.clone(), j.clone(), RunOptions::default())
+            .await
+            .expect_err("busy");
+        assert_eq!(err.code, ErrorCode::JobBusy);
+        assert!(err.retryable);
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 0, "not run twice");
+        assert!(notifier.sent().is_empty());
+        // The holder's outcome is still its own to write.
+        let attempt = held
+            .lease
+            .as_ref()
+            .map(|l| l.attempt.clone())
+            .unwrap_or_default();
+        let mut other = held.clone();
+        other.lease = Some(Lease::new(Utc::now()));
+        other.apply(
+            Outcome::Failed(JobError::permanent(ErrorCode::InternalError, "x")),
+            Utc::now(),
+        );
+        assert!(matches!(
+            p.jobs.update(&other, "someone-else").await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        // The holder dies: once its lease has ended, the record is stale
+        // and the next delivery runs the job.
+        held.lease = Some(Lease::new(Utc::now() - chrono::Duration::seconds(1)));
+        p.jobs.update(&held, &attempt).await.expect("holder writes");
+        let stored = p.jobs.get(&j.id).await.expect("get").expect("record");
+        assert!(stored.stale(Utc::now()));
+        let record = p
+            .run(fake.clone(), j, RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(record.state, JobState::Success);
+        assert_eq!(record.lease, None, "a final record holds no lease");
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 1);
+        assert_eq!(notifier.sent().len(), 1);
+        // A final record is never reopened.
+        assert!(matches!(
+            p.jobs.claim(&held, Utc::now()).await.expect("claim"),
+            Claim::Finished(_)
+        ));
+        assert!(p.jobs.update(&held, &attempt).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_message_turns_its_queued_record_to_fail_and_never_a_finished_one() {
+        let (p, _, notifier) = pipeline();
+        let j = job("s3://out/");
+        let queued = JobRecord::new(&j, JobState::Queuing);
+        assert!(p.jobs.create(&queued).await.expect("create"));
+        assert!(!p.jobs.create(&queued).await.expect("create"), "only once");
+        let error = JobError::permanent(ErrorCode::InvalidMessage, "bad");
+        let rejected = JobRecord::unparsed(j.id.clone(), j.function, "{}", error, Utc::now());
+        let record = p.reject(rejected.clone()).await.expect("rejected");
+        assert_eq!(record.state, JobState::Fail);
+        assert_eq!(notifier.sent().len(), 1);
+        // The same JobId again: the finished record stays as it is.
+        let fake = Arc::new(Fake::default());
+        let again = p
+            .run(fake.clone(), j, RunOptions::default())
+            .await
+            .expect("final");
+        assert_eq!(again.state, JobState::Fail);
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 0);
+        assert_eq!(notifier.sent().len(), 1, "one notification");
     }
 
     #[tokio::test]

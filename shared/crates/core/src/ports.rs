@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{ErrorCode, JobError, JobId, JobRecord, MediaLocation, Notification};
 
 /// Why a storage or messaging call failed.
@@ -23,6 +25,10 @@ pub enum StoreError {
     /// A transient fault: network, throttling, 5xx.
     #[error("{0}")]
     Transient(String),
+    /// A conditional write lost: the record was finished, or is held by
+    /// another attempt, in the meantime.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<StoreError> for JobError {
@@ -38,6 +44,7 @@ impl From<StoreError> for JobError {
             StoreError::Transient(_) => {
                 JobError::retryable(ErrorCode::ServiceUnavailable, e.to_string())
             }
+            StoreError::Conflict(_) => JobError::retryable(ErrorCode::JobBusy, e.to_string()),
         }
     }
 }
@@ -93,14 +100,57 @@ pub trait ObjectStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Job records (`QueryIProductionJob` reads them).
+/// What [`JobStore::claim`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The attempt now holds the job.
+    Started,
+    /// Another attempt holds the job and its lease has not ended.
+    Held(JobRecord),
+    /// The job has finished.
+    Finished(JobRecord),
+}
+
+/// Job records (`QueryIProductionJob` reads them). Every write is
+/// conditional, so two deliveries of one job do its work once and no
+/// write clobbers a record it does not own:
+/// - `Queuing`/`Fail` records of submissions and rejected messages are
+///   created only where none exists;
+/// - an attempt starts (`Analyzing`, with its [`Lease`](crate::domain::Lease))
+///   only on an unfinished record that no live lease holds;
+/// - only the holding attempt writes the outcome, and a final record is
+///   never reopened.
 pub trait JobStore: Send + Sync {
     /// The record of `id`, if any.
     fn get(&self, id: &JobId)
         -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
-    /// Writes (replaces) a record.
-    fn put(&self, record: &JobRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores `record` when `id` has no record yet; `false` (and nothing
+    /// written) when it has one.
+    fn create(&self, record: &JobRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Starts an attempt: stores `record` (`Analyzing`, leased) when there
+    /// is no record, or the stored one is [claimable](JobRecord::claimable)
+    /// at `now`.
+    fn claim(
+        &self,
+        record: &JobRecord,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Replaces the record while `attempt` holds it: the attempt's outcome,
+    /// or its release for a retry. [`StoreError::Conflict`] otherwise.
+    fn update(
+        &self,
+        record: &JobRecord,
+        attempt: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces a finished record with the same one marked notified.
+    fn mark_notified(
+        &self,
+        record: &JobRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Where finished-job notifications go.

@@ -25,7 +25,12 @@ pub async fn submit<Q: JobQueue, J: JobStore>(
     let job_id = message.job_id.clone().unwrap_or_else(JobId::random);
     let job = message.into_job(job_id.clone(), default_output, Utc::now())?;
     let record = JobRecord::new(&job, JobState::Queuing);
-    jobs.put(&record).await.map_err(JobError::from)?;
+    if !jobs.create(&record).await.map_err(JobError::from)? {
+        return Err(JobError::permanent(
+            ErrorCode::InvalidMessage,
+            format!("JobId {job_id} is already in use; leave JobId out to get a new one"),
+        ));
+    }
     let mut body = body.clone();
     if let Some(map) = body.as_object_mut() {
         map.insert(

@@ -33,6 +33,11 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// The job ran out of time.
     Timeout,
+    /// Another attempt of the same job is running. Retried.
+    JobBusy,
+    /// The job's process died (killed, out of memory, out of time) on its
+    /// last attempt; its message went to the dead-letter queue.
+    Abandoned,
     /// A bug or an unexpected state.
     InternalError,
 }
@@ -52,6 +57,8 @@ impl ErrorCode {
             Self::AccessDenied => "AccessDenied",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::Timeout => "Timeout",
+            Self::JobBusy => "JobBusy",
+            Self::Abandoned => "Abandoned",
             Self::InternalError => "InternalError",
         }
     }

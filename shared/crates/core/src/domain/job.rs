@@ -394,6 +394,39 @@ pub struct JobRecord {
     /// Whether the notification for the final state was published.
     #[serde(default)]
     pub notified: bool,
+    /// The attempt that holds an unfinished job, and until when; none
+    /// before the first attempt, after a retryable failure released it,
+    /// and once the job is final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// What the running attempt is about to write: noted before its first
+    /// upload, so that the files of an attempt that died can be removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_files: Vec<String>,
+}
+
+/// The hold of one attempt on a job: while it lasts no other attempt may
+/// start the job, and only this attempt may write its outcome. It ends at
+/// the attempt's deadline (Lambda's timeout), so a process killed on the
+/// way leaves a record that is recognisably stale once `until` has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Lease {
+    /// Random token of the attempt.
+    pub attempt: String,
+    /// When the hold ends.
+    #[serde(with = "record_time")]
+    pub until: DateTime<Utc>,
+}
+
+impl Lease {
+    /// A new attempt's lease, ending at `until`.
+    pub fn new(until: DateTime<Utc>) -> Self {
+        Self {
+            attempt: uuid::Uuid::new_v4().simple().to_string(),
+            until: record_precision(until),
+        }
+    }
 }
 
 /// How an attempt at a job ended.
@@ -473,12 +506,32 @@ impl JobRecord {
             result: None,
             output_files: Vec::new(),
             notified: false,
+            lease: None,
+            pending_files: Vec::new(),
         }
+    }
+
+    /// Whether a new attempt may start this job at `now`: it is unfinished
+    /// and no attempt holds it (none did, or its lease has ended).
+    pub fn claimable(&self, now: DateTime<Utc>) -> bool {
+        !self.state.is_final() && self.lease.as_ref().is_none_or(|l| l.until <= now)
+    }
+
+    /// Whether `attempt` holds this unfinished job.
+    pub fn held_by(&self, attempt: &str) -> bool {
+        !self.state.is_final() && self.lease.as_ref().is_some_and(|l| l.attempt == attempt)
+    }
+
+    /// Whether the job is `Analyzing` under a lease that has ended: its
+    /// attempt died (killed, out of memory, out of time) without a word.
+    pub fn stale(&self, now: DateTime<Utc>) -> bool {
+        self.state == JobState::Analyzing && self.lease.as_ref().is_some_and(|l| l.until <= now)
     }
 
     /// The one transition out of a running attempt: `Success` with its
     /// result and files, `Fail` with the error's code and message, or (for
-    /// a retry) the state kept and the error noted.
+    /// a retry) the state kept, the error noted and the lease released so
+    /// that the next delivery may start at once.
     pub fn apply(&mut self, outcome: Outcome, now: DateTime<Utc>) {
         match outcome {
             Outcome::Succeeded { result, files } => {
@@ -488,14 +541,20 @@ impl JobRecord {
                 self.message = Some(result.message.clone());
                 self.result = Some(result);
                 self.output_files = files;
+                self.lease = None;
+                self.pending_files.clear();
             }
             Outcome::Failed(e) => {
                 self.state = JobState::Fail;
                 self.finish_time = Some(record_precision(now));
                 self.code = Some(JobCode::Error(e.code));
                 self.message = Some(e.message);
+                self.lease = None;
+                self.pending_files.clear();
             }
             Outcome::Retry(e) => {
+                self.lease = None;
+                self.pending_files.clear();
                 self.finish_time = None;
                 self.code = Some(JobCode::Error(e.code));
                 self.message = Some(format!("retrying after: {}", e.message));

@@ -220,6 +220,14 @@ impl OutputTemplate {
         &self.0
     }
 
+    /// The bucket every expansion writes to, when the template names one
+    /// without placeholders.
+    pub fn bucket(&self) -> Option<&str> {
+        let rest = self.0.strip_prefix("s3://")?;
+        let bucket = rest.split_once('/').map_or(rest, |(b, _)| b);
+        (!bucket.contains('{')).then_some(bucket)
+    }
+
     /// The location of one output file.
     ///
     /// # Errors

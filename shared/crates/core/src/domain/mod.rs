@@ -13,8 +13,8 @@ pub mod params;
 pub use error::{ErrorCode, JobError};
 pub use format::ImageFormat;
 pub use job::{
-    FunctionName, Job, JobCode, JobId, JobRecord, JobResult, JobState, Notification, Outcome,
-    RecordInput, RecordOutput,
+    format_time, FunctionName, Job, JobCode, JobId, JobRecord, JobResult, JobState, Lease,
+    Notification, Outcome, RecordInput, RecordOutput,
 };
 pub use limits::Limits;
 pub use location::{MediaLocation, OutputTemplate};
