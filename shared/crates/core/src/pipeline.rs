@@ -427,9 +427,23 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         let inputs = self
             .fetch_extra_inputs(params.extra_inputs(), work.path())
             .await?;
+        // Messages name what the user gave, not the work folder's copies.
+        let mut names: Vec<(String, String)> =
+            vec![(input.display().to_string(), job.input.to_string())];
+        for (name, location) in params.extra_inputs() {
+            if let Some(local) = inputs.get(name) {
+                names.push((local.display().to_string(), location.to_string()));
+            }
+        }
         let (output, sink) = self
             .run_capability(capability, params, input, sink, inputs, options)
-            .await?;
+            .await
+            .map_err(|mut e| {
+                for (local, user) in &names {
+                    e.message = e.message.replace(local, user);
+                }
+                e
+            })?;
         Ok(Ready {
             output,
             sink,

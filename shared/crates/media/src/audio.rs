@@ -105,10 +105,7 @@ pub fn decode_mono_stream(
     sink: &mut dyn FnMut(&[f32]),
 ) -> Result<StreamInfo, MediaError> {
     super::init();
-    let mut input = ffmpeg_next::format::input(path).map_err(|source| MediaError::Open {
-        path: path.to_owned(),
-        source,
-    })?;
+    let mut input = crate::input::open(path, limits)?;
     let stream = input
         .streams()
         .best(media::Type::Audio)

@@ -531,10 +531,9 @@ impl AudioTrack {
         output: &mut format::context::Output,
         global_header: bool,
     ) -> Result<Option<Self>, MediaError> {
-        let input = format::input(source).map_err(|e| MediaError::Open {
-            path: source.to_owned(),
-            source: e,
-        })?;
+        // The source was opened under the job's limits before; only the
+        // allow-lists matter here.
+        let input = crate::input::open(source, &iprod_core::domain::Limits::default())?;
         let Some(stream) = input.streams().best(media::Type::Audio) else {
             return Ok(None);
         };

@@ -15,6 +15,15 @@ pub enum MediaError {
         #[source]
         source: ffmpeg_next::Error,
     },
+    /// The file is of a kind that is never read: playlists, text, and
+    /// other formats that can name other files or addresses.
+    #[error("`{path}` is a `{format}` file, which is not read as media (playlists, text and formats that refer to other files are refused)")]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// FFmpeg's name of its format.
+        format: String,
+    },
     /// The file has no stream of the kind needed.
     #[error("`{path}` has no {kind} stream")]
     NoStream {
@@ -89,7 +98,9 @@ pub enum MediaError {
 impl From<MediaError> for JobError {
     fn from(e: MediaError) -> Self {
         let code = match &e {
-            MediaError::Open { .. } | MediaError::Corrupt { .. } => ErrorCode::InvalidMedia,
+            MediaError::Open { .. } | MediaError::Corrupt { .. } | MediaError::Refused { .. } => {
+                ErrorCode::InvalidMedia
+            }
             MediaError::NoStream { .. } | MediaError::UnsupportedCodec { .. } => {
                 ErrorCode::UnsupportedMedia
             }

@@ -1,6 +1,7 @@
 //! Still images: reading a picture input, writing JPEG, PNG and WebP
 //! files from RGB buffers.
 
+use iprod_core::domain::Limits;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
@@ -52,18 +53,54 @@ pub fn write_image(
 }
 
 /// The file as an RGB picture when it is a PNG, JPEG or WebP image (by its
-/// content, not its name); `None` for anything else, e.g. a video.
-pub fn read_still(path: &Path) -> Option<RgbImage> {
-    let format = image::ImageReader::open(path)
-        .ok()?
-        .with_guessed_format()
-        .ok()?
-        .format()?;
+/// content, not its name); `None` for anything else, e.g. a video. The
+/// size in its header is checked before anything is decoded.
+///
+/// # Errors
+/// `Limit` for a picture over `limits.max_frame_pixels`; `Corrupt` for
+/// one that cannot be decoded.
+pub fn read_still(path: &Path, limits: &Limits) -> Result<Option<RgbImage>, MediaError> {
+    // By content only: the name may say `.jpg` of anything.
+    let mut head = [0u8; 64];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
     if !matches!(
-        format,
-        image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP
+        image::guess_format(&head[..read]),
+        Ok(image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP)
     ) {
-        return None;
+        return Ok(None);
     }
-    image::open(path).ok().map(|i| i.to_rgb8())
+    let Some(reader) = image::ImageReader::open(path)
+        .ok()
+        .and_then(|r| r.with_guessed_format().ok())
+    else {
+        return Ok(None);
+    };
+    let corrupt = |e: image::ImageError| MediaError::Corrupt {
+        kind: "image",
+        detail: e.to_string(),
+    };
+    let (width, height) = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| MediaError::Corrupt {
+            kind: "image",
+            detail: e.to_string(),
+        })?
+        .into_dimensions()
+        .map_err(corrupt)?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_frame_pixels {
+        return Err(MediaError::Limit {
+            what: "the picture size",
+            actual: format!("{width}x{height}"),
+            limit: format!("{} pixels", limits.max_frame_pixels),
+        });
+    }
+    let mut reader = reader;
+    let mut image_limits = image::Limits::default();
+    // Room for the largest allowed picture at 16 bits per RGBA channel.
+    image_limits.max_alloc = Some(limits.max_frame_pixels.saturating_mul(8).max(64 << 20));
+    reader.limits(image_limits);
+    reader.decode().map(|i| Some(i.to_rgb8())).map_err(corrupt)
 }

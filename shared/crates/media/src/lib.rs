@@ -13,6 +13,7 @@ pub mod encode;
 mod error;
 #[cfg(feature = "video")]
 pub mod image_out;
+pub mod input;
 #[cfg(feature = "video")]
 pub mod preview;
 #[cfg(feature = "video")]

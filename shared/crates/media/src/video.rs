@@ -159,10 +159,7 @@ impl VideoReader {
     /// video, `UnsupportedCodec`, or `Limit`.
     pub fn open(path: &Path, limits: &Limits) -> Result<Self, MediaError> {
         super::init();
-        let input = format::input(path).map_err(|source| MediaError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let input = crate::input::open(path, limits)?;
         let stream =
             input
                 .streams()

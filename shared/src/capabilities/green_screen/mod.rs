@@ -71,7 +71,7 @@ impl Capability for GreenScreen {
                         format!("bgimage {location} was not fetched"),
                     )
                 })?;
-                Some(match read_still(local) {
+                Some(match read_still(local, &ctx.limits)? {
                     Some(image) => Background::Image(image),
                     None => match VideoReader::open(local, &ctx.limits) {
                         Ok(_) => Background::Video(local.clone()),
@@ -86,7 +86,7 @@ impl Capability for GreenScreen {
             }
             (None, None) => None,
         };
-        let result = match read_still(input) {
+        let result = match read_still(input, &ctx.limits)? {
             Some(image) => key_image(&image, params, background.as_ref(), sink, ctx)?,
             None => key_video(input, params, background.as_ref(), sink, ctx)?,
         };

@@ -111,7 +111,7 @@ impl Capability for H2v {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<Report<H2vResult>, JobError> {
-        let (result, note) = match read_still(input) {
+        let (result, note) = match read_still(input, &ctx.limits)? {
             Some(image) => self.image(&image, params, sink)?,
             None => self.video(input, params, sink, ctx)?,
         };
