@@ -149,6 +149,29 @@ fn silence_and_very_short_clips_succeed_without_inventing_beats() -> anyhow::Res
 }
 
 #[test]
+fn near_silence_has_no_beats_but_quiet_music_keeps_them() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let p = piece(120.0, 120.0, 20.0, 4, false, 0.0);
+    // About -80 dBFS: a few steps of 16-bit audio.
+    let faint: Vec<f32> = p.samples.iter().map(|x| x * 1e-4).collect();
+    let faint = render(dir.path(), "faint", &faint, &[])?;
+    let (result, message) = detect(&faint, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    assert!(
+        result.beat_list.is_empty(),
+        "{} beats",
+        result.beat_list.len()
+    );
+    assert!(message.contains("floor"), "{message}");
+    // 30 dB down is still music.
+    let quiet: Vec<f32> = p.samples.iter().map(|x| x * 0.03).collect();
+    let quiet = render(dir.path(), "quiet", &quiet, &[])?;
+    let (result, _) = detect(&quiet, json!({})).map_err(|e| anyhow::anyhow!(e))?;
+    let f = f_measure(&p.beats, &result.beat_list);
+    assert!(f > 0.9, "F {f:.2}");
+    Ok(())
+}
+
+#[test]
 fn corrupt_and_video_only_inputs_fail_with_a_clear_code() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let garbage = dir.path().join("song.mp3");

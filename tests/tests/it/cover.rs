@@ -203,3 +203,29 @@ fn frames_over_the_pixel_limit_are_refused_before_decoding() -> anyhow::Result<(
     assert!(err.message.contains("320x180"), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_raw_h264_stream_without_an_index_still_gives_covers() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let raw = dir.path().join("clip.h264");
+    let raw_text = raw.to_string_lossy().into_owned();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=4",
+        "-c:v",
+        "libx264",
+        "-f",
+        "h264",
+        &raw_text,
+    ])?;
+    let params = CoverParams {
+        count: 2,
+        ..CoverParams::default()
+    };
+    let (result, _out) = run(&raw, &params, &Context::default())?;
+    assert!(!result.covers.is_empty(), "{result:?}");
+    assert!(result.covers.iter().all(|c| c.time < 4000), "{result:?}");
+    Ok(())
+}

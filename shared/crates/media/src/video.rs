@@ -131,6 +131,9 @@ pub struct VideoReader {
     start_pts: i64,
     info: VideoInfo,
     scaler: Option<(ScalerKey, scaling::Context)>,
+    limits: Limits,
+    /// Whether the deblocking filter is skipped (kept across a reopen).
+    fast: bool,
 }
 
 impl std::fmt::Debug for VideoReader {
@@ -265,7 +268,21 @@ impl VideoReader {
             start_pts,
             info,
             scaler: None,
+            limits: *limits,
+            fast: false,
         })
+    }
+
+    /// Opens the file again at its start: for streams that cannot seek
+    /// (raw H.264 and other elementary streams have no index).
+    fn reopen(&mut self) -> Result<(), MediaError> {
+        let mut fresh = Self::open(&self.path, &self.limits)?;
+        if self.fast {
+            fresh.skip_deblocking();
+        }
+        fresh.scaler = self.scaler.take();
+        *self = fresh;
+        Ok(())
     }
 
     /// Decodes cheaper pictures from now on, for analysis rather than for
@@ -273,6 +290,7 @@ impl VideoReader {
     /// VP8…), so frames come out blockier, with about a third less
     /// decoding work.
     pub fn skip_deblocking(&mut self) {
+        self.fast = true;
         self.decoder.skip_loop_filter(codec::discard::Discard::All);
     }
 
@@ -388,17 +406,17 @@ impl VideoReader {
     /// and returns the first frame at or after `time_s` (frame-accurate).
     ///
     /// # Errors
-    /// `Ffmpeg` when seeking fails; `Corrupt` when nothing decodes there.
+    /// `Corrupt` when nothing decodes there; a stream that cannot seek is
+    /// decoded from its start.
     pub fn frame_at(&mut self, time_s: f64) -> Result<frame::Video, MediaError> {
         let ts = ((time_s.max(0.0) + self.start_seconds())
             * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
-        self.input
-            .seek(ts, ..ts)
-            .map_err(|source| MediaError::Ffmpeg {
-                context: "seeking",
-                source,
-            })?;
-        self.decoder.flush();
+        if self.input.seek(ts, ..ts).is_ok() {
+            self.decoder.flush();
+        } else {
+            // No index to seek by: decode forward from the start.
+            self.reopen()?;
+        }
         let mut found: Option<frame::Video> = None;
         let mut last: Option<frame::Video> = None;
         // Half a frame of slack: timestamps are rounded to the time base.
@@ -421,25 +439,29 @@ impl VideoReader {
         })
     }
 
-    /// Goes back to the start of the stream.
+    /// Goes back to the start of the stream (opening it again when it
+    /// cannot seek).
     ///
     /// # Errors
-    /// `Ffmpeg` when the container cannot seek.
+    /// As [`VideoReader::open`].
     pub fn rewind(&mut self) -> Result<(), MediaError> {
-        self.input
+        if self
+            .input
             .seek(i64::MIN, ..)
             .or_else(|_| self.input.seek(0, ..0))
-            .map_err(|source| MediaError::Ffmpeg {
-                context: "rewinding",
-                source,
-            })?;
-        self.decoder.flush();
-        Ok(())
+            .is_ok()
+        {
+            self.decoder.flush();
+            Ok(())
+        } else {
+            self.reopen()
+        }
     }
 
     /// Skips the deblocking filter while decoding: faster, slightly blockier
     /// frames. For analysis passes only.
     pub fn set_fast_analysis(&mut self, fast: bool) {
+        self.fast = fast;
         self.decoder
             .skip_loop_filter(if fast { Discard::All } else { Discard::Default });
     }

@@ -75,11 +75,12 @@ impl TryFrom<&serde_json::Value> for BeatDetectionParams {
                 ),
             ));
         }
-        if let (Some(s), Some(e)) = (parsed.start_time, parsed.end_time) {
+        if let Some(e) = parsed.end_time {
+            let s = parsed.start_time.unwrap_or(0.0);
             if e <= s {
                 return Err(JobError::param(
                     "EndTime",
-                    format!("{e} must be after StartTime {s}"),
+                    format!("{e} must be after StartTime ({s}; 0 when not given)"),
                 ));
             }
         }
@@ -140,6 +141,9 @@ mod tests {
             serde_json::json!({"MinBpm": 0}),
             serde_json::json!({"MinBpm": 120, "MaxBpm": 100}),
             serde_json::json!({"StartTime": 10, "EndTime": 5}),
+            serde_json::json!({"EndTime": 0}),
+            serde_json::json!({"StartTime": 3, "EndTime": 3}),
+            serde_json::json!({"MinBpm": 60, "minbpm": 70}),
             serde_json::json!({"Bpm": 120}),
         ] {
             assert!(BeatDetectionParams::try_from(&bad).is_err(), "{bad}");

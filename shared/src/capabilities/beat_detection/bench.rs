@@ -99,14 +99,19 @@ pub fn run(
                 ..BeatDetectionParams::default()
             };
             let start = Instant::now();
-            let (track, duration, offset) = detector
+            let beats = detector
                 .beats(file, &params, &ctx)
                 .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message))?;
             timing.insert(name.clone(), start.elapsed().as_secs_f64());
             write_beats(
                 out.path(),
                 &name,
-                &to_result(track.as_ref(), duration, offset, String::new()),
+                &to_result(
+                    beats.track.as_ref(),
+                    beats.duration,
+                    beats.offset,
+                    String::new(),
+                ),
             )?;
         }
     }

@@ -72,11 +72,16 @@ impl BeatDetection {
         input: &Path,
         params: &BeatDetectionParams,
         ctx: &Context,
-    ) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+    ) -> Result<Beats, JobError> {
         match params.model {
             BeatModel::Default => {
                 let a = analyse(input, params, ctx)?;
-                Ok((a.track, a.duration, a.offset))
+                Ok(Beats {
+                    track: a.track,
+                    duration: a.duration,
+                    offset: a.offset,
+                    loudest_db: a.loudest_db,
+                })
             }
             BeatModel::Madmom => analyse_neural(self.net()?.as_ref(), input, params, ctx),
         }
@@ -128,13 +133,22 @@ impl Capability for BeatDetection {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<Report<BeatDetectionResult>, JobError> {
-        let (track, duration, offset) = self.beats(input, params, ctx)?;
+        let Beats {
+            track,
+            duration,
+            offset,
+            loudest_db,
+        } = self.beats(input, params, ctx)?;
         ctx.progress.update(0.9);
         let file = sink.plan("beats", "txt", "text/plain", false)?;
         let result = to_result(track.as_ref(), duration, offset, file.location.to_string());
         write_text(&file.local, &result)?;
         let message = match &track {
-            None => "no beats: the audio is silent or has no rhythmic onsets".to_owned(),
+            None if loudest_db < LOUDNESS_FLOOR_DB => format!(
+                "no beats: the audio is silence or noise (its loudest half second is {} dBFS, under the floor of {LOUDNESS_FLOOR_DB} dBFS)",
+                if loudest_db.is_finite() { format!("{loudest_db:.0}") } else { "-inf".to_owned() }
+            ),
+            None => "no beats: the audio has no rhythmic onsets".to_owned(),
             Some(t) => format!(
                 "{} beats at {:.1} BPM in {}",
                 t.beats.len(),
@@ -143,6 +157,61 @@ impl Capability for BeatDetection {
             ),
         };
         Ok(Report { message, result })
+    }
+}
+
+/// Below this level (the RMS of the loudest half second, dBFS) audio is
+/// silence or noise: no beats are looked for. Music sits around -20 dBFS;
+/// -60 dBFS is the noise floor of 10-bit audio.
+pub const LOUDNESS_FLOOR_DB: f64 = -60.0;
+
+/// The beats of a file, by either method.
+#[derive(Debug)]
+pub struct Beats {
+    /// The beats, when there is a rhythm to follow.
+    pub track: Option<BeatTrack>,
+    /// Seconds analysed.
+    pub duration: f64,
+    /// Where the analysed audio starts in the source, seconds.
+    pub offset: f64,
+    /// RMS of the loudest half second, dBFS.
+    pub loudest_db: f64,
+}
+
+/// The RMS level of the loudest block of samples, fed piece by piece.
+#[derive(Debug, Default)]
+struct LoudnessMeter {
+    sum: f64,
+    n: usize,
+    loudest: f64,
+}
+
+impl LoudnessMeter {
+    /// Half a second at the analysis rate.
+    const BLOCK: usize = SAMPLE_RATE as usize / 2;
+
+    fn push(&mut self, samples: &[f32]) {
+        for &x in samples {
+            self.sum += f64::from(x) * f64::from(x);
+            self.n += 1;
+            if self.n == Self::BLOCK {
+                self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if self.n > 0 {
+            self.loudest = self.loudest.max(self.sum / self.n as f64);
+        }
+        self.sum = 0.0;
+        self.n = 0;
+    }
+
+    /// The level of the loudest block, dBFS (`-inf` for digital silence).
+    fn finish(mut self) -> f64 {
+        self.close();
+        10.0 * self.loudest.log10()
     }
 }
 
@@ -157,6 +226,9 @@ pub struct Analysis {
     pub duration: f64,
     /// Where the analysed audio starts in the source, seconds.
     pub offset: f64,
+    /// RMS of the loudest half second, dBFS; under
+    /// [`LOUDNESS_FLOOR_DB`] no beats are tracked.
+    pub loudest_db: f64,
 }
 
 /// Decodes `input` (the `StartTime`–`EndTime` part), computes features and
@@ -197,11 +269,14 @@ pub fn analyse(
             info
         });
         let mut stream = FeatureStream::new();
+        let mut meter = LoudnessMeter::default();
         for chunk in rx {
+            meter.push(&chunk);
             stream.push(&chunk);
         }
-        (decoder.join(), stream.finish())
+        (decoder.join(), (stream.finish(), meter.finish()))
     });
+    let (f, loudest_db) = f;
     let audio = decoded.map_err(|_| {
         JobError::permanent(
             ErrorCode::InternalError,
@@ -213,7 +288,11 @@ pub fn analyse(
     }
     ctx.progress.update(0.6);
     let analysed_ms = started.elapsed().as_secs_f64() * 1e3;
-    let track = track(&f, &settings(params));
+    let track = if loudest_db < LOUDNESS_FLOOR_DB {
+        None
+    } else {
+        track(&f, &settings(params))
+    };
     tracing::debug!(
         analysed_ms,
         tracked_ms = started.elapsed().as_secs_f64() * 1e3 - analysed_ms,
@@ -225,6 +304,7 @@ pub fn analyse(
         features: f,
         duration: audio.duration_s(),
         offset: audio.offset_s,
+        loudest_db,
     })
 }
 
@@ -241,8 +321,7 @@ fn settings(params: &BeatDetectionParams) -> TrackerSettings {
 }
 
 /// The opt-in path: decodes at the networks' rate, runs them and tracks
-/// their probabilities. Returns the track, the seconds analysed and the
-/// offset.
+/// their probabilities.
 ///
 /// # Errors
 /// Media errors; `InternalError` when inference fails; `Timeout` when
@@ -252,7 +331,7 @@ fn analyse_neural(
     input: &Path,
     params: &BeatDetectionParams,
     ctx: &Context,
-) -> Result<(Option<BeatTrack>, f64, f64), JobError> {
+) -> Result<Beats, JobError> {
     let audio = decode_mono(
         input,
         rnn::SAMPLE_RATE,
@@ -262,6 +341,17 @@ fn analyse_neural(
     )?;
     if ctx.cancelled() {
         return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
+    }
+    let mut meter = LoudnessMeter::default();
+    meter.push(&audio.samples);
+    let loudest_db = meter.finish();
+    if loudest_db < LOUDNESS_FLOOR_DB {
+        return Ok(Beats {
+            track: None,
+            duration: audio.duration_s(),
+            offset: audio.offset_s,
+            loudest_db,
+        });
     }
     ctx.progress.update(0.2);
     let x = rnn::input(&audio.samples);
@@ -277,7 +367,12 @@ fn analyse_neural(
         ..settings(params)
     };
     let track = track_activations(&act.beat, &act.downbeat, rnn::FPS, &settings);
-    Ok((track, audio.duration_s(), audio.offset_s))
+    Ok(Beats {
+        track,
+        duration: audio.duration_s(),
+        offset: audio.offset_s,
+        loudest_db,
+    })
 }
 
 fn round3(x: f64) -> f64 {

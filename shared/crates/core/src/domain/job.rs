@@ -539,7 +539,10 @@ impl JobRecord {
                 self.finish_time = Some(record_precision(now));
                 self.code = Some(JobCode::Success);
                 self.message = Some(result.message.clone());
-                self.result = Some(result);
+                self.result = Some(JobResult {
+                    data: bounded(&result.data, &files, MAX_RECORD_DATA_BYTES),
+                    ..result
+                });
                 self.output_files = files;
                 self.lease = None;
                 self.pending_files.clear();
@@ -561,6 +564,26 @@ impl JobRecord {
             }
         }
     }
+}
+
+/// The most result data a job record keeps (a DynamoDB item holds
+/// 400 KB); larger results are read from their result file.
+pub const MAX_RECORD_DATA_BYTES: usize = 64 * 1024;
+
+/// The most result data a notification carries (SNS takes 256 KB).
+pub const MAX_NOTIFICATION_DATA_BYTES: usize = 16 * 1024;
+
+/// `data` when its JSON is at most `limit` bytes; otherwise where to read
+/// it (the result file, last of `files`) and how large it is.
+fn bounded(data: &serde_json::Value, files: &[String], limit: usize) -> serde_json::Value {
+    let size = serde_json::to_vec(data).map_or(usize::MAX, |v| v.len());
+    if size <= limit {
+        return data.clone();
+    }
+    serde_json::json!({
+        "ResultFile": files.last(),
+        "Omitted": format!("the result is {size} bytes; read it from ResultFile"),
+    })
 }
 
 /// The SNS message sent once per finished job.
@@ -596,7 +619,11 @@ impl Notification {
     /// The notification for a finished record.
     pub fn for_record(record: &JobRecord) -> Self {
         let details = match &record.result {
-            Some(result) => result.data.clone(),
+            Some(result) => bounded(
+                &result.data,
+                &record.output_files,
+                MAX_NOTIFICATION_DATA_BYTES,
+            ),
             None => serde_json::json!({ "Input": record.input }),
         };
         Self {
@@ -725,6 +752,46 @@ mod tests {
         assert_eq!(record.message.as_deref(), Some("2 covers"));
         assert_eq!(record.result, Some(result));
         assert_eq!(record.output_files, vec!["s3://out/a.jpg".to_owned()]);
+    }
+
+    #[test]
+    fn large_results_are_pointed_to_not_carried() {
+        let mut record = JobRecord::new(&job(), JobState::Analyzing);
+        let beats: Vec<f64> = (0..20_000).map(|i| f64::from(i) * 0.5).collect();
+        let data = serde_json::json!({"BeatList": beats});
+        record.apply(
+            Outcome::Succeeded {
+                result: JobResult {
+                    code: "Success".into(),
+                    message: "20000 beats".into(),
+                    data,
+                },
+                files: vec!["s3://out/a.txt".into(), "s3://out/a-result.json".into()],
+            },
+            Utc::now(),
+        );
+        let kept = &record.result.as_ref().expect("result").data;
+        assert_eq!(kept["ResultFile"], "s3://out/a-result.json");
+        assert!(serde_json::to_vec(&record).expect("json").len() < MAX_RECORD_DATA_BYTES);
+        let note = Notification::for_record(&record);
+        assert_eq!(note.details["ResultFile"], "s3://out/a-result.json");
+        // Small results travel whole.
+        let mut small = JobRecord::new(&job(), JobState::Analyzing);
+        small.apply(
+            Outcome::Succeeded {
+                result: JobResult {
+                    code: "Success".into(),
+                    message: "1".into(),
+                    data: serde_json::json!({"Covers": [1]}),
+                },
+                files: vec!["s3://out/r.json".into()],
+            },
+            Utc::now(),
+        );
+        assert_eq!(
+            Notification::for_record(&small).details,
+            serde_json::json!({"Covers": [1]})
+        );
     }
 
     #[test]

@@ -142,6 +142,17 @@ impl SubmitMessage {
             Some(serde_json::Value::String(s)) => Some(s),
             Some(other) => Some(other.to_string()),
         };
+        if let Some(text) = &user_data {
+            if text.len() > MAX_USER_DATA_BYTES {
+                return Err(JobError::permanent(
+                    ErrorCode::InvalidMessage,
+                    format!(
+                        "UserData is {} bytes; at most {MAX_USER_DATA_BYTES} are kept and sent back",
+                        text.len()
+                    ),
+                ));
+            }
+        }
         let job_id = wire.job_id.map(JobId::try_from).transpose()?;
         Ok(Self {
             function,
@@ -206,6 +217,9 @@ fn location(field: LocationField, what: &str) -> Result<MediaLocation, JobError>
     }
 }
 
+/// The most `UserData` a job carries (as in Alibaba Cloud MPS).
+pub const MAX_USER_DATA_BYTES: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +274,24 @@ mod tests {
         let err = SubmitMessage::parse(r#"{"FunctionName":"Cover","Input":"s3://b/a","Colour":1}"#)
             .expect_err("unknown field");
         assert!(err.message.contains("Colour"), "{}", err.message);
+    }
+
+    #[test]
+    fn user_data_over_the_limit_is_refused() {
+        let body = serde_json::json!({
+            "FunctionName": "Cover",
+            "Input": "s3://b/a.mp4",
+            "UserData": "x".repeat(MAX_USER_DATA_BYTES + 1),
+        });
+        let err = SubmitMessage::parse(&body.to_string()).expect_err("too long");
+        assert_eq!(err.code, ErrorCode::InvalidMessage);
+        assert!(err.message.contains("UserData"), "{}", err.message);
+        let body = serde_json::json!({
+            "FunctionName": "Cover",
+            "Input": "s3://b/a.mp4",
+            "UserData": "x".repeat(MAX_USER_DATA_BYTES),
+        });
+        assert!(SubmitMessage::parse(&body.to_string()).is_ok());
     }
 
     #[test]

@@ -27,6 +27,18 @@ impl<'a> ParamReader<'a> {
             serde_json::Value::Null => None,
             _ => return Err(JobError::param("", "JobParams must be a JSON object")),
         };
+        if let Some(map) = map {
+            let mut seen: std::collections::HashMap<String, &str> =
+                std::collections::HashMap::new();
+            for key in map.keys() {
+                if let Some(first) = seen.insert(key.to_ascii_lowercase(), key) {
+                    return Err(JobError::param(
+                        key,
+                        format!("is given twice (also as `{first}`); keys are case-insensitive"),
+                    ));
+                }
+            }
+        }
         Ok(Self {
             map,
             known: BTreeSet::new(),
@@ -197,6 +209,15 @@ fn check_range<T: PartialOrd + Display>(
 mod tests {
     use super::*;
     use crate::domain::ErrorCode;
+
+    #[test]
+    fn a_key_given_twice_in_different_cases_is_refused() {
+        let params = serde_json::json!({"count": 1, "Count": 2});
+        let err = ParamReader::new(&params).expect_err("twice");
+        assert_eq!(err.code, ErrorCode::InvalidParameter);
+        assert!(err.message.contains("twice"), "{}", err.message);
+        assert!(err.message.contains("count") && err.message.contains("Count"));
+    }
 
     #[test]
     fn errors_name_the_key_and_the_range() {
