@@ -16,7 +16,9 @@ use iprod::adapters::records::ObjectJobStore;
 use iprod::adapters::sqs::SqsSubmitter;
 use iprod::adapters::stdout::ConsoleNotifier;
 use iprod::capabilities::{self, Progress};
-use iprod::domain::{FunctionName, Job, JobId, JobState, MediaLocation, OutputTemplate};
+use iprod::domain::{
+    ErrorCode, FunctionName, Job, JobCode, JobId, JobState, MediaLocation, OutputTemplate,
+};
 use iprod::pipeline::{Pipeline, PipelineSettings, RunOptions};
 use iprod::ports::JobStore;
 
@@ -319,6 +321,21 @@ async fn query(job_id: &str, job_table: &str) -> anyhow::Result<serde_json::Valu
     }
 }
 
+/// The name of the first SIGINT or SIGTERM received.
+async fn signal_received() -> String {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT".to_owned(),
+            _ = term.recv() => "SIGTERM".to_owned(),
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT".to_owned()
+        }
+    }
+}
+
 async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify: bool) -> ExitCode {
     let fail = |message: String| {
         eprintln!("error: {message}");
@@ -374,8 +391,16 @@ async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify:
     } else {
         ProgressBar::hidden()
     };
+    // Ctrl-C or SIGTERM ends the job as Fail (Interrupted) with its work
+    // folder removed, instead of leaving it Analyzing.
+    let (stop_tx, stop) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        let reason = signal_received().await;
+        let _ = stop_tx.send(Some(reason));
+    });
     let options = RunOptions {
         progress: Arc::new(Bar(bar.clone())),
+        stop: Some(stop),
         ..RunOptions::default()
     };
     let record = pipeline.run(capability, job, options).await;
@@ -386,10 +411,10 @@ async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify:
                 "{}",
                 serde_json::to_string_pretty(&record).unwrap_or_default()
             );
-            if record.state == JobState::Success {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            match (record.state, record.code) {
+                (JobState::Success, _) => ExitCode::SUCCESS,
+                (_, Some(JobCode::Error(ErrorCode::Interrupted))) => ExitCode::from(130),
+                _ => ExitCode::FAILURE,
             }
         }
         Err(e) => fail(e.to_string()),

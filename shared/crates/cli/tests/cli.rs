@@ -93,3 +93,77 @@ fn an_unknown_function_is_refused_with_the_list_of_known_ones() {
     assert_eq!(code, 2);
     assert!(stderr.contains("Cover"), "{stderr}");
 }
+
+#[test]
+fn a_signal_ends_the_run_as_interrupted_and_leaves_no_work_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A clip long enough that the job is still running when stopped.
+    let input = dir.path().join("long.mp4");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=25",
+        "-t",
+        "60",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        &input.to_string_lossy(),
+    ])
+    .expect("ffmpeg makes a clip");
+    let work = dir.path().join("tmp");
+    std::fs::create_dir_all(&work).expect("work folder");
+    let out = dir.path().join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_iprod"))
+        .args(["run", "VideoH2V", &input.to_string_lossy(), "--out"])
+        .arg(&out)
+        .env("TMPDIR", &work)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("iprod runs");
+    let work_folders = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&work)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("iprod-"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Wait for the job's work folder, then stop it.
+    let started = std::time::Instant::now();
+    while work_folders().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no work folder appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("iprod ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert_eq!(record["State"], "Fail", "{record}");
+    assert_eq!(record["Code"], "Interrupted");
+    assert!(record["Message"]
+        .as_str()
+        .is_some_and(|m| m.contains("SIGTERM")));
+    let left = work_folders();
+    assert!(left.is_empty(), "the input's copy is removed: {left:?}");
+    // The stored record says the same.
+    let job_id = record["JobId"].as_str().unwrap_or_default();
+    let stored = std::fs::read(out.join(".iprod/jobs").join(format!("{job_id}.json")))
+        .expect("stored record");
+    let stored: serde_json::Value = serde_json::from_slice(&stored).expect("json");
+    assert_eq!(stored["State"], "Fail");
+}

@@ -108,6 +108,9 @@ pub struct RunOptions {
     /// Whether this is the last attempt: a retryable error then ends the
     /// job as `Fail` instead of asking for a retry.
     pub last_attempt: bool,
+    /// Set to a reason (`"SIGINT"`) to stop the job: it ends as `Fail`
+    /// with `Interrupted`, its partial outputs removed.
+    pub stop: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -115,6 +118,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("deadline", &self.deadline)
             .field("last_attempt", &self.last_attempt)
+            .field("stop", &self.stop.as_ref().map(|s| s.borrow().clone()))
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +129,7 @@ impl Default for RunOptions {
             progress: Arc::new(NoProgress),
             deadline: None,
             last_attempt: true,
+            stop: None,
         }
     }
 }
@@ -225,7 +230,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         tracing::info!("job started");
 
         let started = Instant::now();
-        let produced = async {
+        let work = async {
             let ready = self.execute(capability, &job, &options).await?;
             for file in ready.sink.files() {
                 self.guard(&job, &file.location)?;
@@ -244,8 +249,26 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 _work,
             } = ready;
             self.publish(&job, output, sink, result_location).await
+        };
+        let produced = match options.stop.clone() {
+            None => work.await,
+            Some(mut stop) => tokio::select! {
+                produced = work => produced,
+                reason = stopped(&mut stop) => Err(JobError::permanent(
+                    ErrorCode::Interrupted,
+                    format!("the job was interrupted by {reason}"),
+                )),
+            },
+        };
+        if produced
+            .as_ref()
+            .is_err_and(|e| e.code == ErrorCode::Interrupted)
+        {
+            let removed = self.remove_pending(&record).await;
+            if removed > 0 {
+                tracing::info!(removed, "partial outputs of the interrupted job removed");
+            }
         }
-        .await;
         let outcome = match produced {
             Ok(produced) => {
                 tracing::info!(
@@ -728,6 +751,19 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         Ok(())
     }
 
+    /// Removes (best effort) the files an attempt noted it was about to
+    /// write; returns how many.
+    async fn remove_pending(&self, record: &JobRecord) -> usize {
+        let pending: Vec<MediaLocation> = record
+            .pending_files
+            .iter()
+            .filter_map(|uri| MediaLocation::parse(uri, "pending file").ok())
+            .filter(|location| self.settings.outputs.allows(location))
+            .collect();
+        self.remove(&pending).await;
+        pending.len()
+    }
+
     async fn remove(&self, written: &[MediaLocation]) {
         for location in written {
             if let Err(e) = self.objects.delete(location).await {
@@ -752,6 +788,19 @@ fn accept(capability: &dyn DynCapability, job: &Job) -> Result<ParsedParams, Job
         ));
     }
     capability.parse(&job.params)
+}
+
+/// Waits until `stop` holds a reason; never returns when its sender is
+/// gone without one.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(reason) = stop.borrow_and_update().clone() {
+            return reason;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// The error for a job another attempt holds: retried later, when that

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     Timeout,
     /// Another attempt of the same job is running. Retried.
     JobBusy,
+    /// The job was stopped by a signal (Ctrl-C on a local run).
+    Interrupted,
     /// The job's process died (killed, out of memory, out of time) on its
     /// last attempt; its message went to the dead-letter queue.
     Abandoned,
@@ -58,6 +60,7 @@ impl ErrorCode {
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::Timeout => "Timeout",
             Self::JobBusy => "JobBusy",
+            Self::Interrupted => "Interrupted",
             Self::Abandoned => "Abandoned",
             Self::InternalError => "InternalError",
         }
