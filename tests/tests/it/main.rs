@@ -10,6 +10,7 @@ mod detect;
 mod encode;
 mod green_screen;
 mod h2v;
+mod hostile;
 mod jobs;
 mod music_segment;
 mod pipeline;

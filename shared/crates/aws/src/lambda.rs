@@ -212,17 +212,21 @@ enum Payload {
     Job(Box<SubmitMessage>),
     /// Nothing to do (S3 test event, other event types).
     Ignore(&'static str),
-    Malformed(JobError),
+    /// Not a job; with the JobId it named, when that one is valid.
+    Malformed(JobError, Option<JobId>),
 }
 
 fn classify_body(body: &str) -> Payload {
     let value: Value = match serde_json::from_str(body) {
         Ok(v) => v,
         Err(e) => {
-            return Payload::Malformed(JobError::permanent(
-                ErrorCode::InvalidMessage,
-                format!("message body is not JSON: {e}"),
-            ))
+            return Payload::Malformed(
+                JobError::permanent(
+                    ErrorCode::InvalidMessage,
+                    format!("message body is not JSON: {e}"),
+                ),
+                None,
+            )
         }
     };
     classify_value(value)
@@ -245,29 +249,44 @@ fn classify_value(value: Value) -> Payload {
             .and_then(Value::as_str)
             == Some("aws:s3");
         if !is_s3 {
-            return Payload::Malformed(JobError::permanent(
-                ErrorCode::InvalidMessage,
-                "event has Records, but they are not S3 records",
-            ));
+            return Payload::Malformed(
+                JobError::permanent(
+                    ErrorCode::InvalidMessage,
+                    "event has Records, but they are not S3 records",
+                ),
+                None,
+            );
         }
         return match serde_json::from_value::<S3Notification>(value) {
             Ok(n) => Payload::S3(n.records),
-            Err(e) => Payload::Malformed(JobError::permanent(
-                ErrorCode::InvalidMessage,
-                format!("S3 event is malformed: {e}"),
-            )),
+            Err(e) => Payload::Malformed(
+                JobError::permanent(
+                    ErrorCode::InvalidMessage,
+                    format!("S3 event is malformed: {e}"),
+                ),
+                None,
+            ),
         };
     }
     if value.get("FunctionName").is_some() {
-        return match SubmitMessage::from_value(value) {
+        return match SubmitMessage::from_value(value.clone()) {
             Ok(m) => Payload::Job(Box::new(m)),
-            Err(e) => Payload::Malformed(e),
+            Err(e) => {
+                let id = value
+                    .get("JobId")
+                    .and_then(Value::as_str)
+                    .and_then(|id| JobId::try_from(id.to_owned()).ok());
+                Payload::Malformed(e, id)
+            }
         };
     }
-    Payload::Malformed(JobError::permanent(
-        ErrorCode::InvalidMessage,
-        "message is neither an S3 event nor a job message (no FunctionName)",
-    ))
+    Payload::Malformed(
+        JobError::permanent(
+            ErrorCode::InvalidMessage,
+            "message is neither an S3 event nor a job message (no FunctionName)",
+        ),
+        None,
+    )
 }
 
 impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
@@ -386,7 +405,9 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
         let fallback = JobId::derived(&["sqs", id]);
         let records: Vec<JobRecord> = match classify_body(body) {
             Payload::Ignore(_) => Vec::new(),
-            Payload::Malformed(error) => vec![self.rejected(fallback, body, &error)],
+            Payload::Malformed(error, named) => {
+                vec![self.rejected(named.unwrap_or(fallback), body, &error)]
+            }
             Payload::Job(message) => {
                 let id = message.job_id.clone().unwrap_or(fallback);
                 match message.into_job(id.clone(), Some(&self.events.default_output), Utc::now()) {
@@ -426,10 +447,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
                 tracing::info!(origin, what, "ignored");
                 Ok(Vec::new())
             }
-            Payload::Malformed(error) => {
-                let id = match message_id {
-                    Some(m) => JobId::derived(&["sqs", m]),
-                    None => JobId::random(),
+            Payload::Malformed(error, named) => {
+                let id = match (named, message_id) {
+                    (Some(id), _) => id,
+                    (None, Some(m)) => JobId::derived(&["sqs", m]),
+                    (None, None) => JobId::random(),
                 };
                 tracing::warn!(origin, code = error.code.as_str(), error = %error.message, "malformed event");
                 let record = self.rejected(id, raw, &error);
@@ -552,10 +574,10 @@ mod tests {
             classify_body(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#),
             Payload::Ignore(_)
         ));
-        assert!(matches!(classify_body("{"), Payload::Malformed(_)));
+        assert!(matches!(classify_body("{"), Payload::Malformed(..)));
         assert!(matches!(
             classify_body(r#"{"hello":1}"#),
-            Payload::Malformed(_)
+            Payload::Malformed(..)
         ));
         assert!(matches!(
             classify_body(r#"{"FunctionName":"Cover","Input":"s3://b/k.mp4"}"#),

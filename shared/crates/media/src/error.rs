@@ -17,7 +17,7 @@ pub enum MediaError {
     },
     /// The file is of a kind that is never read: playlists, text, and
     /// other formats that can name other files or addresses.
-    #[error("`{path}` is a `{format}` file, which is not read as media (playlists, text and formats that refer to other files are refused)")]
+    #[error("`{path}` would be read by FFmpeg's `{format}` demuxer, which is not allowed: only plain media files are read (no playlists, text, image sequences or formats that refer to other files)")]
     Refused {
         /// The file.
         path: PathBuf,

@@ -81,14 +81,17 @@ pub fn read_still(path: &Path, limits: &Limits) -> Result<Option<RgbImage>, Medi
         kind: "image",
         detail: e.to_string(),
     };
-    let (width, height) = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| MediaError::Corrupt {
-            kind: "image",
-            detail: e.to_string(),
-        })?
-        .into_dimensions()
-        .map_err(corrupt)?;
+    let (width, height) = match crate::input::image_size(path) {
+        Some(size) => size,
+        None => image::ImageReader::open(path)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(|e| MediaError::Corrupt {
+                kind: "image",
+                detail: e.to_string(),
+            })?
+            .into_dimensions()
+            .map_err(corrupt)?,
+    };
     let pixels = u64::from(width) * u64::from(height);
     if pixels > limits.max_frame_pixels {
         return Err(MediaError::Limit {

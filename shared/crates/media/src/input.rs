@@ -2,7 +2,8 @@
 //!
 //! - only demuxers of plain media files are allowed ([`DEMUXERS`]): no
 //!   playlists (`hls`, `dash`), no `concat`, no `tty` (a text file is not
-//!   a video), nothing that names other files or network addresses;
+//!   a video), nothing that names other files or network addresses; the
+//!   one-picture demuxer `image2` reads the one file, never a sequence;
 //! - only the `file` protocol, so nothing inside a file can open another
 //!   location;
 //! - while FFmpeg probes the streams its decoders refuse frames over the
@@ -112,6 +113,9 @@ fn open_guarded(path: &Path, max_pixels: u64) -> Result<format::context::Input, 
         &DEMUXERS.replace(char::is_whitespace, ""),
     );
     options.set("protocol_whitelist", "file");
+    // `image2` reads one picture by its extension, never a numbered or
+    // globbed sequence of other files.
+    options.set("pattern_type", "none");
     let max_pixels_text =
         CString::new(max_pixels.min(i64::MAX as u64).to_string()).map_err(|_| invalid())?;
     // SAFETY: `ps` starts null and is set by avformat_open_input on
@@ -194,19 +198,47 @@ fn sniff_format(path: &Path) -> Option<&'static str> {
     }
 }
 
-/// Width and height from a picture's header, for a picture whose decoder
-/// refused to size it.
-#[cfg(feature = "video")]
-fn image_size(path: &Path) -> Option<(u32, u32)> {
-    let reader = image::ImageReader::open(path)
+/// Width and height from a PNG or JPEG header, read without decoding (so
+/// that every build, with or without image support, says the same).
+pub fn image_size(path: &Path) -> Option<(u32, u32)> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64 * 1024);
+    std::fs::File::open(path)
         .ok()?
-        .with_guessed_format()
+        .take(64 * 1024)
+        .read_to_end(&mut head)
         .ok()?;
-    reader.into_dimensions().ok()
+    picture_size(&head)
 }
 
-#[cfg(not(feature = "video"))]
-fn image_size(_path: &Path) -> Option<(u32, u32)> {
+/// The size in a PNG's IHDR or a JPEG's first SOF marker.
+fn picture_size(head: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |at: usize| -> Option<u32> {
+        Some(u32::from(u16::from_be_bytes(
+            head.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?))
+    };
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") && head.get(12..16) == Some(b"IHDR") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if head.starts_with(&[0xFF, 0xD8]) {
+        let mut at = 2;
+        while at + 4 <= head.len() {
+            if head[at] != 0xFF {
+                return None;
+            }
+            let marker = head[at + 1];
+            let length = be16(at + 2)? as usize;
+            let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+            if sof {
+                return Some((be16(at + 7)?, be16(at + 5)?));
+            }
+            at += 2 + length;
+        }
+    }
     None
 }
 
@@ -223,5 +255,18 @@ mod tests {
         assert!(!allowed("concat"));
         assert!(!allowed("tty"));
         assert!(!allowed("lavfi"));
+    }
+
+    #[test]
+    fn picture_headers_give_their_size() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&16255u32.to_be_bytes());
+        png.extend_from_slice(&300u32.to_be_bytes());
+        assert_eq!(picture_size(&png), Some((16255, 300)));
+        // An APP0 segment, then SOF0 (height 65000, width 1000).
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00];
+        jpeg.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0xFD, 0xE8, 0x03, 0xE8, 0x03]);
+        assert_eq!(picture_size(&jpeg), Some((1000, 65000)));
+        assert_eq!(picture_size(b"not a picture"), None);
     }
 }
