@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod hostile;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -53,6 +55,10 @@ enum Command {
         /// Also print the notification a deployed function would send (stderr).
         #[arg(long)]
         notify: bool,
+        /// Print the process's peak resident memory when done (stderr,
+        /// `peak_rss_kb=N`).
+        #[arg(long)]
+        peak_memory: bool,
     },
     /// Submit a job message to a deployed function's queue
     /// (`SubmitIProductionJob`): records the job as Queuing and prints its
@@ -170,6 +176,18 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Peak memory of every function on every media case of the hostile
+    /// corpus (`scripts/hostile-corpus`), each job in its own process,
+    /// against the function's Lambda memory; fails on a wrong Code or a
+    /// case over the limit.
+    Hostile {
+        /// The corpus (made here when it has no cases.json).
+        #[arg(long, default_value = "out/hostile-corpus")]
+        corpus: PathBuf,
+        /// The function crates, for their memory.
+        #[arg(long, default_value = "functions")]
+        functions: PathBuf,
+    },
     /// Cover vs `ffmpeg -vf thumbnail`: wall time on each video of DIR (and
     /// on generated clips with injected black, blurred and frozen frames),
     /// and whether any injected bad frame was picked.
@@ -206,7 +224,14 @@ async fn main() -> ExitCode {
             params,
             out,
             notify,
-        } => run(&function, input, &params, out, notify).await,
+            peak_memory,
+        } => {
+            let code = run(&function, input, &params, out, notify).await;
+            if peak_memory {
+                eprintln!("peak_rss_kb={}", hostile::peak_rss_kb().unwrap_or(0));
+            }
+            code
+        }
         Command::Submit {
             message,
             queue_url,
@@ -224,6 +249,7 @@ async fn main() -> ExitCode {
                 } => iprod::capabilities::caption_extraction::bench::run(
                     &dir, fps, &out, &python, &script,
                 ),
+                Bench::Hostile { corpus, functions } => hostile::run(&corpus, &functions),
                 Bench::GreenScreen { dir } => iprod::capabilities::green_screen::bench::run(&dir),
                 Bench::H2v { dir, out, runs } => {
                     iprod::capabilities::h2v::bench::run(dir.as_deref(), &out, runs)
