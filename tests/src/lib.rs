@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use iprod::capabilities::{Capability, Report};
 
 pub mod fixtures;
+pub mod proxy;
 pub mod runtime_api;
 mod server;
 mod world;

@@ -112,6 +112,7 @@ pub fn aws_handler_with(
                 protected: config.protected(),
                 inputs: Scope::Buckets(config.input_buckets.clone()),
                 outputs: Scope::Buckets(config.output_buckets.clone()),
+                lease_margin: config.lease_margin,
                 ..PipelineSettings::default()
             },
         },

@@ -60,6 +60,9 @@ pub struct LambdaConfig {
     /// the function (`IPROD_DEAD_LETTER_QUEUE_ARN`): its messages end their
     /// jobs as `Fail` instead of running them.
     pub dead_letter_arn: Option<String>,
+    /// Seconds a job stays held past its attempt's deadline, for clocks
+    /// that differ between machines (`IPROD_LEASE_MARGIN_S`, default 30).
+    pub lease_margin: std::time::Duration,
 }
 
 impl LambdaConfig {
@@ -163,6 +166,10 @@ impl LambdaConfig {
                 .map_or_else(std::env::temp_dir, std::path::PathBuf::from),
             endpoint_url: get("AWS_ENDPOINT_URL"),
             dead_letter_arn: get("IPROD_DEAD_LETTER_QUEUE_ARN"),
+            lease_margin: match get("IPROD_LEASE_MARGIN_S") {
+                Some(v) if v.trim() == "0" => std::time::Duration::ZERO,
+                _ => std::time::Duration::from_secs_f64(number("IPROD_LEASE_MARGIN_S", 30.0)?),
+            },
         })
     }
 

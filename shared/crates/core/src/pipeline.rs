@@ -28,10 +28,6 @@ use crate::ports::{Claim, JobStore, Notifier, ObjectStore};
 /// Time kept back before the deadline to record and notify a timeout.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
-/// Added to a lease past the attempt's deadline, for clock differences
-/// between machines.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
-
 /// Settings of a pipeline, fixed at cold start.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
@@ -44,6 +40,9 @@ pub struct PipelineSettings {
     pub protected: Vec<MediaLocation>,
     /// How long an attempt without a deadline holds its job.
     pub lease: Duration,
+    /// Added to a lease past the attempt's deadline, for clock differences
+    /// between machines.
+    pub lease_margin: Duration,
     /// Where inputs may be read from.
     pub inputs: Scope,
     /// Where outputs may be written to.
@@ -92,6 +91,7 @@ impl Default for PipelineSettings {
             work_dir: std::env::temp_dir(),
             protected: Vec::new(),
             lease: Duration::from_secs(24 * 3600),
+            lease_margin: Duration::from_secs(30),
             inputs: Scope::Anywhere,
             outputs: Scope::Anywhere,
         }
@@ -308,7 +308,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         let length = deadline.map_or(self.settings.lease, |d| {
             d.saturating_duration_since(Instant::now())
         });
-        now + chrono::Duration::from_std(length + LEASE_MARGIN)
+        now + chrono::Duration::from_std(length + self.settings.lease_margin)
             .unwrap_or_else(|_| chrono::Duration::days(1))
     }
 
@@ -428,10 +428,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .await
             .map_err(JobError::from)?;
         record.notified = true;
-        self.jobs
-            .mark_notified(&record)
-            .await
-            .map_err(JobError::from)?;
+        // The notification is out: failing to note that must not send it
+        // again through a retry. A record left unmarked is only notified
+        // again if its message is delivered again.
+        if let Err(e) = self.jobs.mark_notified(&record).await {
+            tracing::warn!(error = %e, "the record could not be marked notified");
+        }
         Ok(record)
     }
 
