@@ -173,6 +173,15 @@ async fn check(scene: &Scene, name: &str) -> anyhow::Result<String> {
     Ok(state)
 }
 
+/// A scenario: its name, the receive count of its first delivery, the
+/// fault, and the end state it must reach.
+type Case = (
+    &'static str,
+    u32,
+    Box<dyn FnOnce(&FaultProxy) + Send>,
+    &'static str,
+);
+
 /// One fault, then the deliveries; returns the end state.
 async fn run(name: &str, first: u32, inject: impl FnOnce(&FaultProxy)) -> anyhow::Result<String> {
     let scene = scene().await?;
@@ -190,12 +199,7 @@ async fn every_fault_ends_in_success_with_outputs_or_fail_without_and_one_notifi
     let unavailable =
         |call: Call, skip: usize| move |p: &FaultProxy| p.fail(call, skip, 3, Fault::Unavailable);
     let mut tasks = tokio::task::JoinSet::new();
-    let cases: Vec<(
-        &'static str,
-        u32,
-        Box<dyn FnOnce(&FaultProxy) + Send>,
-        &'static str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "s3 get, first attempt",
             1,
