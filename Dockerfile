@@ -41,4 +41,7 @@ RUN apt-get update \
 COPY --from=build /out/bin/ /usr/local/bin/
 COPY --from=models /models /opt/iprod/models
 ENV RUST_LOG=info IPROD_MODELS=/opt/iprod/models
+# Nothing in the image needs root: functions write only to /tmp.
+RUN useradd --system --uid 10001 --no-create-home iprod
+USER 10001
 ENTRYPOINT ["/usr/local/bin/cover"]

@@ -50,6 +50,10 @@ struct State {
     rules: Vec<Rule>,
     all: usize,
     all_fault: Option<Fault>,
+    /// Fails this share of all requests at random (`503`).
+    random_rate: f64,
+    random: u64,
+    requests: usize,
 }
 
 /// The proxy; dropped, it stops accepting.
@@ -119,6 +123,19 @@ impl FaultProxy {
         });
     }
 
+    /// Fails `rate` (0–1) of all requests at random from now on, with a
+    /// seeded generator.
+    pub fn fail_at_random(&self, rate: f64, seed: u64) {
+        let mut state = self.lock();
+        state.random_rate = rate;
+        state.random = seed | 1;
+    }
+
+    /// How many requests were seen so far.
+    pub fn requests(&self) -> usize {
+        self.lock().requests
+    }
+
     /// How many requests were failed so far.
     pub fn faults(&self) -> usize {
         self.faults.load(Ordering::SeqCst)
@@ -175,6 +192,18 @@ fn classify(head: &str, body: &[u8]) -> Vec<Call> {
 /// The fault for a request of `calls`, if any (and counts the request).
 fn decide(state: &Mutex<State>, calls: &[Call]) -> Option<Fault> {
     let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    state.requests += 1;
+    if state.random_rate > 0.0 {
+        // xorshift64
+        let mut x = state.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.random = x;
+        if (x >> 11) as f64 / (1u64 << 53) as f64 <= state.random_rate {
+            return Some(Fault::Unavailable);
+        }
+    }
     if state.all > 0 {
         state.all -= 1;
         return state.all_fault;

@@ -1,4 +1,4 @@
-//! The moto server (S3, SQS, SNS, on one port) the integration tests talk
+//! The moto server (S3, SQS, SNS and DynamoDB, on one port) the integration tests talk
 //! to: the one named by `IPROD_TEST_ENDPOINT` when set (CI starts one),
 //! otherwise one started here on a free port and stopped when the test
 //! process exits.

@@ -1,6 +1,6 @@
 //! The integration tests, one binary: each module covers one capability or
 //! one path through the system, against real media and a real moto server
-//! (S3, SQS, SNS over HTTP). One binary links FFmpeg, ONNX Runtime and the
+//! (S3, SQS, SNS and DynamoDB over HTTP). One binary links FFmpeg, ONNX Runtime and the
 //! AWS SDK once instead of once per file.
 
 mod beat_detection;
