@@ -570,6 +570,69 @@ mod tests {
     }
 
     #[test]
+    fn a_new_upload_is_a_new_job_and_a_duplicate_event_is_not() {
+        use iprod_core::capability::{Capability, Context, OutputSink, Report};
+        struct Nothing;
+        impl Capability for Nothing {
+            type Params = ();
+            type Output = ();
+            fn function(&self) -> FunctionName {
+                FunctionName::Cover
+            }
+            fn parse(&self, _: &Value) -> Result<(), JobError> {
+                Ok(())
+            }
+            fn run(
+                &self,
+                _: &std::path::Path,
+                _: &(),
+                _: &mut OutputSink,
+                _: &Context,
+            ) -> Result<Report<()>, JobError> {
+                Ok(Report {
+                    message: String::new(),
+                    result: (),
+                })
+            }
+        }
+        let handler = Handler::new(
+            Pipeline {
+                objects: iprod_core::adapters::memory::MemoryObjectStore::default(),
+                jobs: iprod_core::adapters::records::ObjectJobStore::new(
+                    iprod_core::adapters::memory::MemoryObjectStore::default(),
+                    MediaLocation::Local("/jobs".into()),
+                ),
+                notifier: iprod_core::adapters::memory::MemoryNotifier::default(),
+                settings: PipelineSettings::default(),
+            },
+            Arc::new(Nothing),
+            EventSettings {
+                default_output: OutputTemplate::parse("s3://out/").expect("valid"),
+                default_params: json!({}),
+                input_prefix: "in/".into(),
+                max_receive_count: 3,
+                dead_letter_arn: None,
+            },
+        );
+        let record = |sequencer: &str| -> S3Record {
+            serde_json::from_value(json!({
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "b"},
+                       "object": {"key": "in/a.mp4", "eTag": "same-bytes", "sequencer": sequencer}}
+            }))
+            .expect("record")
+        };
+        let id = |r: &S3Record| handler.s3_job(r).map(|j| j.id);
+        assert_eq!(id(&record("0A")), id(&record("0A")), "a duplicate delivery");
+        assert_ne!(
+            id(&record("0A")),
+            id(&record("0B")),
+            "the same bytes uploaded again"
+        );
+    }
+
+    #[test]
     fn bodies_are_told_apart() {
         assert!(matches!(
             classify_body(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#),
