@@ -73,3 +73,27 @@ pub fn videos_in(path: &Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// The Code a case of the hostile corpus (`scripts/hostile-corpus`)
+/// expects from `function`: its `expect` as a Code, or the entry for the
+/// function, its kind (`audio` or `video`), or `*`.
+pub fn hostile_expected(case: &serde_json::Value, function: crate::domain::FunctionName) -> String {
+    use crate::domain::FunctionName;
+    let expect = &case["expect"];
+    if let Some(code) = expect.as_str() {
+        return code.to_owned();
+    }
+    let kind = if matches!(
+        function,
+        FunctionName::AudioBeatDetection | FunctionName::MusicSegmentDetect
+    ) {
+        "audio"
+    } else {
+        "video"
+    };
+    [function.as_str(), kind, "*"]
+        .iter()
+        .find_map(|k| expect[*k].as_str())
+        .unwrap_or("?")
+        .to_owned()
+}

@@ -13,11 +13,6 @@ use iprod::domain::{FunctionName, JobId};
 use iprod_tests::World;
 use serde_json::{json, Value};
 
-const AUDIO: [FunctionName; 2] = [
-    FunctionName::AudioBeatDetection,
-    FunctionName::MusicSegmentDetect,
-];
-
 fn corpus(dir: &Path) -> anyhow::Result<Vec<Value>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/hostile-corpus");
     let status = std::process::Command::new("python3")
@@ -27,24 +22,6 @@ fn corpus(dir: &Path) -> anyhow::Result<Vec<Value>> {
     anyhow::ensure!(status.success(), "scripts/hostile-corpus failed");
     let cases: Vec<Value> = serde_json::from_slice(&std::fs::read(dir.join("cases.json"))?)?;
     Ok(cases)
-}
-
-/// The Code `case` expects from `function` ("Ignored" for no job).
-fn expected(case: &Value, function: FunctionName) -> String {
-    let expect = &case["expect"];
-    if let Some(code) = expect.as_str() {
-        return code.to_owned();
-    }
-    let kind = if AUDIO.contains(&function) {
-        "audio"
-    } else {
-        "video"
-    };
-    [function.as_str(), kind, "*"]
-        .iter()
-        .find_map(|k| expect[*k].as_str())
-        .unwrap_or("?")
-        .to_owned()
 }
 
 fn fill(text: &str, vars: &BTreeMap<&str, String>) -> String {
@@ -134,7 +111,7 @@ async fn every_function_ends_every_hostile_case_with_its_code() -> anyhow::Resul
             }
             runs += 1;
             let name = case["name"].as_str().unwrap_or_default();
-            let want = expected(case, function);
+            let want = iprod::bench::hostile_expected(case, function);
             let tag = format!("{function}/{name}");
             let records: Vec<Value> = match case["kind"].as_str() {
                 Some("media") => {

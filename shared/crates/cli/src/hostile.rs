@@ -72,7 +72,7 @@ pub fn run(corpus: &Path, functions_dir: &Path) -> anyhow::Result<()> {
             };
             let (code, peak_kb) = measure(&exe, function, &file, &params, out.path())?;
             let peak_mb = peak_kb.div_ceil(1024);
-            let want = expected(case, function);
+            let want = iprod::bench::hostile_expected(case, function);
             println!(
                 "{:<26} {:<26} {:<18} {:>8} {:>8}",
                 function.as_str(),
@@ -106,27 +106,6 @@ pub fn run(corpus: &Path, functions_dir: &Path) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("{}", problems.join("\n"))
     }
-}
-
-/// The Code `case` expects from `function`, as the corpus test reads it.
-fn expected(case: &serde_json::Value, function: FunctionName) -> String {
-    let expect = &case["expect"];
-    if let Some(code) = expect.as_str() {
-        return code.to_owned();
-    }
-    let kind = if matches!(
-        function,
-        FunctionName::AudioBeatDetection | FunctionName::MusicSegmentDetect
-    ) {
-        "audio"
-    } else {
-        "video"
-    };
-    [function.as_str(), kind, "*"]
-        .iter()
-        .find_map(|k| expect[*k].as_str())
-        .unwrap_or("?")
-        .to_owned()
 }
 
 /// Runs one job in a child `iprod run`; returns its Code and peak RSS (KB).

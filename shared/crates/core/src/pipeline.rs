@@ -147,6 +147,14 @@ pub struct Pipeline<O, J, N> {
     pub settings: PipelineSettings,
 }
 
+/// What [`Pipeline::hold`] got.
+enum Held {
+    /// The attempt's token: it holds the job.
+    Attempt(String),
+    /// The job had finished: its record.
+    Finished(Box<JobRecord>),
+}
+
 /// A capability's output, ready to publish.
 struct Ready {
     output: CapabilityOutput,
@@ -214,19 +222,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         }
         let now = Utc::now();
         let mut record = JobRecord::new(&job, JobState::Analyzing);
-        let lease = Lease::new(self.lease_end(now, options.deadline));
-        let attempt = lease.attempt.clone();
-        record.lease = Some(lease);
-        match self
-            .jobs
-            .claim(&record, now)
-            .await
-            .map_err(JobError::from)?
-        {
-            Claim::Started => {}
-            Claim::Finished(existing) => return self.already_finished(existing).await,
-            Claim::Held(existing) => return Err(busy(&existing)),
-        }
+        let until = self.lease_end(now, options.deadline);
+        let attempt = match self.hold(&mut record, until, now).await? {
+            Held::Attempt(attempt) => attempt,
+            Held::Finished(existing) => return Ok(*existing),
+        };
         tracing::info!("job started");
 
         let started = Instant::now();
@@ -299,6 +299,31 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .await
             .map_err(JobError::from)?;
         self.announce(record).await
+    }
+
+    /// Starts an attempt on `record` under a new lease that ends at
+    /// `until`: its token, or the job's record when it has finished
+    /// (notified again only if that never happened).
+    ///
+    /// # Errors
+    /// `JobBusy` when a live attempt holds the job; store faults.
+    async fn hold(
+        &self,
+        record: &mut JobRecord,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Held, JobError> {
+        let lease = Lease::new(until);
+        let attempt = lease.attempt.clone();
+        record.lease = Some(lease);
+        match self.jobs.claim(record, now).await.map_err(JobError::from)? {
+            Claim::Started => Ok(Held::Attempt(attempt)),
+            Claim::Finished(existing) => self
+                .already_finished(existing)
+                .await
+                .map(|r| Held::Finished(Box::new(r))),
+            Claim::Held(existing) => Err(busy(&existing)),
+        }
     }
 
     /// When an attempt that starts at `now` must be over: its deadline, or
@@ -378,19 +403,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         } else {
             "the job could not be started in any of its attempts".to_owned()
         };
-        let lease = Lease::new(now + chrono::Duration::minutes(15));
-        let attempt = lease.attempt.clone();
-        record.lease = Some(lease);
-        match self
-            .jobs
-            .claim(&record, now)
-            .await
-            .map_err(JobError::from)?
-        {
-            Claim::Started => {}
-            Claim::Finished(e) => return self.already_finished(e).await,
-            Claim::Held(e) => return Err(busy(&e)),
-        }
+        let until = now + chrono::Duration::minutes(15);
+        let attempt = match self.hold(&mut record, until, now).await? {
+            Held::Attempt(attempt) => attempt,
+            Held::Finished(existing) => return Ok(*existing),
+        };
         let pending: Vec<MediaLocation> = record
             .pending_files
             .iter()
