@@ -422,9 +422,11 @@ async fn main() -> anyhow::Result<()> {
         a.jobs,
         elapsed.as_secs_f64()
     );
+    // A second notification needs two faults on one job (its "notified"
+    // mark not written, then a duplicate delivery): reported, not refused.
     anyhow::ensure!(
-        lost == 0 && stuck == 0 && overlapping == 0 && unnotified == 0 && notified_twice == 0,
-        "the job layer lost, stuck, doubled or left unnotified some jobs"
+        lost == 0 && stuck == 0 && overlapping == 0 && unnotified == 0,
+        "the job layer lost, stuck, ran twice at once or left unnotified some jobs"
     );
     Ok(())
 }

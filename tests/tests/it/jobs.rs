@@ -54,6 +54,24 @@ async fn two_deliveries_at_once_do_the_work_once() -> anyhow::Result<()> {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["State"], "Success");
     assert!(records[0].get("Lease").is_none(), "{}", records[0]);
+    // The table's time to live removes the record 90 days after creation.
+    let items = world
+        .dynamodb
+        .scan()
+        .table_name(&world.job_table)
+        .send()
+        .await?
+        .items
+        .unwrap_or_default();
+    let expires: i64 = items[0]
+        .get("ExpiresAt")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    let created = chrono::DateTime::parse_from_rfc3339(
+        records[0]["CreateTime"].as_str().unwrap_or_default(),
+    )?;
+    assert_eq!(expires - created.timestamp(), 90 * 86_400);
     // Either the second delivery found the job running (and asks to be
     // retried later) or found it finished; never did it run it again.
     assert!(retried <= 1);

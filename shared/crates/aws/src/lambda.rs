@@ -369,7 +369,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             let dead = self.events.dead_letter_arn.is_some()
                 && message.event_source_arn == self.events.dead_letter_arn;
             let handled = if dead {
-                self.handle_dead_letter(&message).await
+                self.handle_dead_letter(&message, deadline).await
             } else {
                 self.handle_message(&message, deadline).await
             };
@@ -400,7 +400,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
 
     /// A message that exhausted its attempts: each of its jobs ends (see
     /// [`Pipeline::dead_letter`]).
-    async fn handle_dead_letter(&self, message: &SqsMessage) -> Result<Vec<JobRecord>, JobError> {
+    async fn handle_dead_letter(
+        &self,
+        message: &SqsMessage,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<JobRecord>, JobError> {
         let body = message.body.as_deref().unwrap_or_default();
         let id = message.message_id.as_deref().unwrap_or("unknown");
         let fallback = JobId::derived(&["sqs", id]);
@@ -424,7 +428,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
         };
         let mut done = Vec::new();
         for record in records {
-            done.push(self.pipeline.dead_letter(record).await?);
+            done.push(self.pipeline.dead_letter(record, deadline).await?);
         }
         Ok(done)
     }

@@ -337,17 +337,25 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .unwrap_or_else(|_| chrono::Duration::days(1))
     }
 
-    /// A job found finished: notified again only if that never happened.
+    /// A job found finished: notified only if that never happened, and
+    /// not while the attempt that finished it may still be doing so (its
+    /// lease has not ended).
     async fn already_finished(&self, existing: JobRecord) -> Result<JobRecord, JobError> {
         tracing::info!(
             state = existing.state.as_str(),
             "job already finished; not run again"
         );
         if existing.notified {
-            Ok(existing)
-        } else {
-            self.announce(existing).await
+            return Ok(existing);
         }
+        if existing
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.until > Utc::now())
+        {
+            return Err(busy(&existing));
+        }
+        self.announce(existing).await
     }
 
     /// Records a job that never became runnable (a malformed message,
@@ -357,7 +365,13 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     /// # Errors
     /// A retryable error when the record or notification cannot be written,
     /// or another attempt holds the job.
-    pub async fn reject(&self, record: JobRecord) -> Result<JobRecord, JobError> {
+    pub async fn reject(&self, mut record: JobRecord) -> Result<JobRecord, JobError> {
+        // Held until notified, so that a duplicate does not notify too.
+        record.lease = Some(Lease::new(
+            Utc::now()
+                + chrono::Duration::from_std(self.settings.lease_margin).unwrap_or_default()
+                + chrono::Duration::minutes(1),
+        ));
         match self
             .jobs
             .claim(&record, Utc::now())
@@ -381,7 +395,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     /// # Errors
     /// A retryable error while a live attempt still holds the job, or when
     /// the store or notifier fails: the dead letter is tried again later.
-    pub async fn dead_letter(&self, record: JobRecord) -> Result<JobRecord, JobError> {
+    pub async fn dead_letter(
+        &self,
+        record: JobRecord,
+        deadline: Option<Instant>,
+    ) -> Result<JobRecord, JobError> {
         let now = Utc::now();
         let existing = self
             .jobs
@@ -403,52 +421,76 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         } else {
             "the job could not be started in any of its attempts".to_owned()
         };
-        let until = now + chrono::Duration::minutes(15);
+        let until = match deadline {
+            Some(_) => self.lease_end(now, deadline),
+            None => now + chrono::Duration::minutes(15),
+        };
         let attempt = match self.hold(&mut record, until, now).await? {
             Held::Attempt(attempt) => attempt,
             Held::Finished(existing) => return Ok(*existing),
         };
-        let pending: Vec<MediaLocation> = record
-            .pending_files
-            .iter()
-            .filter_map(|uri| MediaLocation::parse(uri, "pending file").ok())
-            .filter(|location| self.settings.outputs.allows(location))
-            .collect();
-        let removed = pending.len();
-        for location in &pending {
-            self.objects
-                .delete(location)
+        let held = record.clone();
+        let ended = async {
+            let pending: Vec<MediaLocation> = record
+                .pending_files
+                .iter()
+                .filter_map(|uri| MediaLocation::parse(uri, "pending file").ok())
+                .filter(|location| self.settings.outputs.allows(location))
+                .collect();
+            for location in &pending {
+                self.objects
+                    .delete(location)
+                    .await
+                    .map_err(JobError::from)?;
+            }
+            let message = if pending.is_empty() {
+                message
+            } else {
+                format!(
+                    "{message}; the {} files it may have written were removed",
+                    pending.len()
+                )
+            };
+            tracing::warn!(job_id = %record.job_id, %message, "dead letter");
+            record.apply(
+                Outcome::Failed(JobError::permanent(ErrorCode::Abandoned, message)),
+                Utc::now(),
+            );
+            self.jobs
+                .update(&record, &attempt)
                 .await
-                .map_err(JobError::from)?;
+                .map_err(JobError::from)
         }
-        let message = if removed > 0 {
-            format!("{message}; the {removed} files it may have written were removed")
-        } else {
-            message
-        };
-        tracing::warn!(job_id = %record.job_id, %message, "dead letter");
-        record.apply(
-            Outcome::Failed(JobError::permanent(ErrorCode::Abandoned, message)),
-            Utc::now(),
-        );
-        self.jobs
-            .update(&record, &attempt)
-            .await
-            .map_err(JobError::from)?;
+        .await;
+        if let Err(e) = ended {
+            // Released, so that the next try of the dead letter need not
+            // wait for this one's lease (best effort, as for a retry).
+            let mut released = held;
+            released.lease = None;
+            let _ = self.jobs.update(&released, &attempt).await;
+            return Err(e);
+        }
         self.announce(record).await
     }
 
-    /// Notifies a written final record, then marks it notified.
+    /// Notifies a written final record, then marks it notified; when the
+    /// notification fails, releases the record for the retry to send it.
     async fn announce(&self, mut record: JobRecord) -> Result<JobRecord, JobError> {
-        self.notifier
+        if let Err(e) = self
+            .notifier
             .notify(&Notification::for_record(&record))
             .await
-            .map_err(JobError::from)?;
+        {
+            record.lease = None;
+            let _ = self.jobs.settle(&record).await;
+            return Err(e.into());
+        }
         record.notified = true;
+        record.lease = None;
         // The notification is out: failing to note that must not send it
         // again through a retry. A record left unmarked is only notified
         // again if its message is delivered again.
-        if let Err(e) = self.jobs.mark_notified(&record).await {
+        if let Err(e) = self.jobs.settle(&record).await {
             tracing::warn!(error = %e, "the record could not be marked notified");
         }
         Ok(record)

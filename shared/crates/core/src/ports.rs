@@ -146,11 +146,9 @@ pub trait JobStore: Send + Sync {
         attempt: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Replaces a finished record with the same one marked notified.
-    fn mark_notified(
-        &self,
-        record: &JobRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces a finished record with the same one, in the same state:
+    /// marked notified, or its lease released when notifying failed.
+    fn settle(&self, record: &JobRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Where finished-job notifications go.

@@ -190,7 +190,7 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn mark_notified(&self, record: &JobRecord) -> Result<(), StoreError> {
+    async fn settle(&self, record: &JobRecord) -> Result<(), StoreError> {
         let values = vec![(":state", s(record.state.as_str()))];
         if self.put_if(record, "#state = :state", values).await? {
             Ok(())

@@ -72,7 +72,7 @@ impl<O: ObjectStore> JobStore for ObjectJobStore<O> {
         }
     }
 
-    async fn mark_notified(&self, record: &JobRecord) -> Result<(), StoreError> {
+    async fn settle(&self, record: &JobRecord) -> Result<(), StoreError> {
         match self.get(&record.job_id).await? {
             Some(existing) if existing.state == record.state => self.write(record).await,
             _ => Err(StoreError::Conflict(format!(

@@ -394,9 +394,10 @@ pub struct JobRecord {
     /// Whether the notification for the final state was published.
     #[serde(default)]
     pub notified: bool,
-    /// The attempt that holds an unfinished job, and until when; none
-    /// before the first attempt, after a retryable failure released it,
-    /// and once the job is final.
+    /// The attempt that holds the job, and until when: while it runs, and
+    /// once it is final until its notification is out. None before the
+    /// first attempt, after a retryable failure released it, and once the
+    /// final state is notified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
     /// What the running attempt is about to write: noted before its first
@@ -529,7 +530,8 @@ impl JobRecord {
     }
 
     /// The one transition out of a running attempt: `Success` with its
-    /// result and files, `Fail` with the error's code and message, or (for
+    /// result and files, `Fail` with the error's code and message (the
+    /// lease kept until the notification is out), or (for
     /// a retry) the state kept, the error noted and the lease released so
     /// that the next delivery may start at once.
     pub fn apply(&mut self, outcome: Outcome, now: DateTime<Utc>) {
@@ -544,7 +546,6 @@ impl JobRecord {
                     ..result
                 });
                 self.output_files = files;
-                self.lease = None;
                 self.pending_files.clear();
             }
             Outcome::Failed(e) => {
@@ -552,7 +553,6 @@ impl JobRecord {
                 self.finish_time = Some(record_precision(now));
                 self.code = Some(JobCode::Error(e.code));
                 self.message = Some(e.message);
-                self.lease = None;
                 self.pending_files.clear();
             }
             Outcome::Retry(e) => {
