@@ -8,6 +8,7 @@ mod caption_extraction;
 mod cover;
 mod detect;
 mod encode;
+mod events;
 mod faults;
 mod green_screen;
 mod h2v;

@@ -52,6 +52,22 @@ async fn the_s3_put_event_runs_a_job_on_the_decoded_key() -> anyhow::Result<()> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eventbridge_and_sns_events_run_jobs_on_the_key() -> anyhow::Result<()> {
+    let world = world_with_sample("input/holiday clip(1).mp4").await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    for name in ["cover-eventbridge.json", "cover-sns.json"] {
+        let response = handler.handle(event(&world, name)?, None).await?;
+        assert_eq!(states(&response), vec!["Success"], "{name}: {response}");
+        assert_eq!(
+            response["Jobs"][0]["Input"]["Media"],
+            format!("s3://{}/input/holiday clip(1).mp4", world.input_bucket),
+            "{name}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqs_wrapped_s3_notification_runs_a_job() -> anyhow::Result<()> {
     let world = world_with_sample("input/holiday clip(1).mp4").await?;
     let handler = world.handler(Arc::new(Cover))?;

@@ -175,6 +175,43 @@ struct S3Record {
     #[serde(default)]
     event_time: Option<String>,
     s3: S3Entity,
+    /// Whether the key is URL-encoded, as in S3's own notifications; keys
+    /// in EventBridge events are not.
+    #[serde(skip, default = "encoded")]
+    key_encoded: bool,
+}
+
+fn encoded() -> bool {
+    true
+}
+
+impl S3Record {
+    /// The record of an EventBridge "Object Created" event from S3.
+    fn from_eventbridge(event: &Value) -> Option<Self> {
+        let detail = event.get("detail")?;
+        let object = detail.get("object")?;
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            event_source: Some("aws:s3".into()),
+            event_name: Some(format!(
+                "ObjectCreated:{}",
+                text(detail, "reason").unwrap_or_else(|| "Put".into())
+            )),
+            event_time: text(event, "time"),
+            s3: S3Entity {
+                bucket: S3Bucket {
+                    name: text(detail.get("bucket")?, "name")?,
+                },
+                object: S3Object {
+                    key: text(object, "key")?,
+                    e_tag: text(object, "etag"),
+                    version_id: text(object, "version-id"),
+                    sequencer: text(object, "sequencer"),
+                },
+            },
+            key_encoded: false,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +241,48 @@ struct S3Object {
 pub fn decode_key(key: &str) -> String {
     let spaced = key.replace('+', " ");
     percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+/// One record of an SQS event: a message, or what is left of one that
+/// does not parse.
+enum SqsRecord {
+    Message(Box<SqsMessage>),
+    Broken {
+        message_id: Option<String>,
+        error: String,
+    },
+}
+
+/// An SQS event read record by record: message attributes (which the
+/// handler does not use) are dropped, and a record that still does not
+/// parse is that record's problem, never the batch's.
+fn sqs_records(payload: Value) -> Vec<SqsRecord> {
+    let records = match payload {
+        Value::Object(mut map) => match map.remove("Records") {
+            Some(Value::Array(records)) => records,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    records
+        .into_iter()
+        .map(|mut record| {
+            if let Some(map) = record.as_object_mut() {
+                map.remove("messageAttributes");
+            }
+            let message_id = record
+                .get("messageId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match serde_json::from_value::<SqsMessage>(record) {
+                Ok(message) => SqsRecord::Message(Box::new(message)),
+                Err(e) => SqsRecord::Broken {
+                    message_id,
+                    error: e.to_string(),
+                },
+            }
+        })
+        .collect()
 }
 
 /// What an SQS body or invocation payload holds.
@@ -237,13 +316,74 @@ fn classify_value(value: Value) -> Payload {
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Payload::Ignore("S3 test event");
     }
-    // An SNS envelope (bucket → topic → queue): unwrap and look inside.
-    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
-        if let Some(inner) = value.get("Message").and_then(Value::as_str) {
-            return classify_body(inner);
+    // An SNS envelope (bucket → topic → queue): unwrap and look inside;
+    // SNS's own messages about the subscription are not jobs.
+    match value.get("Type").and_then(Value::as_str) {
+        Some("Notification") => {
+            if let Some(inner) = value.get("Message").and_then(Value::as_str) {
+                return classify_body(inner);
+            }
         }
+        Some("SubscriptionConfirmation" | "UnsubscribeConfirmation") => {
+            return Payload::Ignore("SNS subscription message");
+        }
+        _ => {}
+    }
+    // EventBridge: S3's "Object Created" is an upload; any other event
+    // (a schedule, another service) is not a job.
+    if let (Some(source), Some(kind)) = (
+        value.get("source").and_then(Value::as_str),
+        value.get("detail-type").and_then(Value::as_str),
+    ) {
+        if source == "aws.s3" && kind == "Object Created" {
+            return match S3Record::from_eventbridge(&value) {
+                Some(record) => Payload::S3(vec![record]),
+                None => Payload::Malformed(
+                    JobError::permanent(
+                        ErrorCode::InvalidMessage,
+                        "EventBridge S3 event has no bucket or object key",
+                    ),
+                    None,
+                ),
+            };
+        }
+        return Payload::Ignore("EventBridge event that is not an S3 upload");
+    }
+    // HTTP events (API Gateway, function URLs) belong to the API function.
+    if value.get("httpMethod").is_some()
+        || value.get("requestContext").is_some()
+        || value.get("routeKey").is_some()
+    {
+        return Payload::Ignore("HTTP event");
     }
     if let Some(records) = value.get("Records").and_then(Value::as_array) {
+        // SNS delivered to the function: one record, its message inside.
+        let sns = records
+            .first()
+            .and_then(|r| r.get("EventSource"))
+            .and_then(Value::as_str)
+            == Some("aws:sns");
+        if sns {
+            return match records.as_slice() {
+                [record] => match record.pointer("/Sns/Message").and_then(Value::as_str) {
+                    Some(message) => classify_body(message),
+                    None => Payload::Malformed(
+                        JobError::permanent(ErrorCode::InvalidMessage, "SNS event has no Message"),
+                        None,
+                    ),
+                },
+                _ => Payload::Malformed(
+                    JobError::permanent(
+                        ErrorCode::InvalidMessage,
+                        format!(
+                            "SNS event with {} records (SNS delivers one)",
+                            records.len()
+                        ),
+                    ),
+                    None,
+                ),
+            };
+        }
         let is_s3 = records
             .first()
             .and_then(|r| r.get("eventSource"))
@@ -332,13 +472,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             .and_then(Value::as_str)
             == Some("aws:sqs");
         if from_sqs {
-            let event: SqsEvent = serde_json::from_value(payload).map_err(|e| {
-                JobError::permanent(
-                    ErrorCode::InvalidMessage,
-                    format!("SQS event is malformed: {e}"),
-                )
-            })?;
-            let response = self.handle_sqs(event, deadline).await;
+            let response = self.handle_records(sqs_records(payload), deadline).await;
             return serde_json::to_value(response).map_err(|e| {
                 JobError::permanent(
                     ErrorCode::InternalError,
@@ -363,8 +497,41 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
     /// Handles an SQS batch; messages whose job hit a retryable error are
     /// reported for retry, the rest are done (succeeded or failed for good).
     pub async fn handle_sqs(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        let records = event
+            .records
+            .into_iter()
+            .map(|m| SqsRecord::Message(Box::new(m)))
+            .collect();
+        self.handle_records(records, deadline).await
+    }
+
+    async fn handle_records(
+        &self,
+        records: Vec<SqsRecord>,
+        deadline: Option<Instant>,
+    ) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        for message in event.records {
+        for record in records {
+            let message = match record {
+                SqsRecord::Message(message) => message,
+                SqsRecord::Broken { message_id, error } => {
+                    let error = JobError::permanent(
+                        ErrorCode::InvalidMessage,
+                        format!("SQS record is malformed: {error}"),
+                    );
+                    let job_id = message_id
+                        .as_deref()
+                        .map_or_else(JobId::random, |m| JobId::derived(&["sqs", m]));
+                    tracing::warn!(code = error.code.as_str(), error = %error.message, "malformed SQS record");
+                    let rejected = self.rejected(job_id, "", &error);
+                    if self.pipeline.reject(rejected).await.is_err() {
+                        if let Some(id) = message_id {
+                            response.add_failure(id);
+                        }
+                    }
+                    continue;
+                }
+            };
             let id = message.message_id.clone().unwrap_or_default();
             let dead = self.events.dead_letter_arn.is_some()
                 && message.event_source_arn == self.events.dead_letter_arn;
@@ -521,7 +688,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             return None;
         }
         let bucket = record.s3.bucket.name.clone();
-        let key = decode_key(&record.s3.object.key);
+        let key = if record.key_encoded {
+            decode_key(&record.s3.object.key)
+        } else {
+            record.s3.object.key.clone()
+        };
         if !key.starts_with(&self.events.input_prefix) || key.ends_with('/') {
             tracing::info!(%bucket, %key, prefix = %self.events.input_prefix, "key outside the input prefix; ignored");
             return None;
