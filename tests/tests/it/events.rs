@@ -155,3 +155,67 @@ async fn one_bad_sqs_record_fails_only_itself() -> anyhow::Result<()> {
     assert_eq!(all_notifications(&world).await?.len(), 2);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_batch_operations_run_each_task_and_get_their_answer_format() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "clip.mp4")?;
+    world.upload("library/my clip.mp4", &clip).await?;
+
+    // Schema 1.0: the bucket as an ARN, keys URL-encoded; one object is
+    // missing.
+    let mut v1 = event("s3-batch-1.0.json")?;
+    let task = v1["tasks"][0].clone();
+    let mut found = task.clone();
+    found["s3BucketArn"] = json!(format!("arn:aws:s3:::{}", world.input_bucket));
+    found["s3Key"] = json!("library/my+clip.mp4");
+    let mut missing = found.clone();
+    missing["taskId"] = json!("missing-task");
+    missing["s3Key"] = json!("library/none.mp4");
+    v1["tasks"] = json!([found, missing]);
+    let answer = handler.handle(v1, None).await?;
+    assert_eq!(answer["invocationSchemaVersion"], "1.0");
+    assert_eq!(
+        answer["invocationId"],
+        "YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo"
+    );
+    assert_eq!(answer["treatMissingKeysAs"], "PermanentFailure");
+    let results = answer["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "{answer}");
+    assert_eq!(results[0]["taskId"], task["taskId"]);
+    assert_eq!(results[0]["resultCode"], "Succeeded", "{answer}");
+    assert_eq!(results[1]["taskId"], "missing-task");
+    assert_eq!(results[1]["resultCode"], "PermanentFailure");
+    assert!(
+        results[1]["resultString"]
+            .as_str()
+            .is_some_and(|s| s.contains("InputNotFound")),
+        "{answer}"
+    );
+
+    // Schema 2.0: the bucket by name, JobParams from the job's arguments.
+    let mut v2 = event("s3-batch-2.0.json")?;
+    v2["job"]["userArguments"] = json!({
+        "JobParams": "{\"Count\":2}",
+        "Output": format!("s3://{}/batch/", world.output_bucket),
+    });
+    v2["tasks"][0]["s3BucketName"] = json!(world.input_bucket);
+    v2["tasks"][0]["s3Key"] = json!("library/my+clip.mp4");
+    let answer = handler.handle(v2.clone(), None).await?;
+    assert_eq!(answer["invocationSchemaVersion"], "2.0");
+    assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{answer}");
+    let covers: Vec<String> = world
+        .keys(&world.output_bucket)
+        .await?
+        .into_iter()
+        .filter(|k| k.starts_with("batch/") && k.ends_with(".jpg"))
+        .collect();
+    assert_eq!(covers.len(), 2, "Count 2 from userArguments: {covers:?}");
+    // A retried task is the same job: done once.
+    let again = handler.handle(v2, None).await?;
+    assert_eq!(again["results"][0]["resultCode"], "Succeeded");
+    assert_eq!(all_notifications(&world).await?.len(), 3);
+    Ok(())
+}

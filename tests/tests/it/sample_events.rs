@@ -68,6 +68,23 @@ async fn the_eventbridge_and_sns_events_run_jobs_on_the_key() -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_batch_operations_event_runs_its_task() -> anyhow::Result<()> {
+    let world = world_with_sample("library/holiday clip(1).mp4").await?;
+    let handler = world.handler(Arc::new(Cover))?;
+    let answer = handler
+        .handle(event(&world, "cover-s3-batch.json")?, None)
+        .await?;
+    assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{answer}");
+    let covers = world.keys(&world.output_bucket).await?;
+    assert_eq!(
+        covers.iter().filter(|k| k.ends_with(".jpg")).count(),
+        2,
+        "{covers:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqs_wrapped_s3_notification_runs_a_job() -> anyhow::Result<()> {
     let world = world_with_sample("input/holiday clip(1).mp4").await?;
     let handler = world.handler(Arc::new(Cover))?;

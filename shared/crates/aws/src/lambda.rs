@@ -480,6 +480,9 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
                 )
             });
         }
+        if payload.get("invocationSchemaVersion").is_some() && payload.get("tasks").is_some() {
+            return Ok(self.handle_batch(&payload, deadline).await);
+        }
         let raw = payload.to_string();
         let records = self
             .handle_payload(
@@ -492,6 +495,139 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             )
             .await?;
         Ok(json!({ "Jobs": records }))
+    }
+
+    /// An S3 Batch Operations invocation (schema 1.0 or 2.0): each task's
+    /// object is a job, answered in Batch Operations' format. A task whose
+    /// job failed for good is a `PermanentFailure`; one that hit a
+    /// transient fault a `TemporaryFailure`, which Batch Operations tries
+    /// again. In 2.0, `userArguments` may hold `JobParams` (a JSON object
+    /// as text) and `Output`; otherwise the function's upload defaults
+    /// apply. A task's JobId comes from the batch job and the object, so a
+    /// retried task is not redone and a new batch job runs again.
+    async fn handle_batch(&self, payload: &Value, deadline: Option<Instant>) -> Value {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let version = text(payload, "invocationSchemaVersion").unwrap_or_else(|| "1.0".into());
+        let invocation = text(payload, "invocationId").unwrap_or_default();
+        let batch_job = payload
+            .pointer("/job/id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let arguments = payload
+            .pointer("/job/userArguments")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let options = RunOptions {
+            deadline,
+            last_attempt: false,
+            ..RunOptions::default()
+        };
+        let mut results = Vec::new();
+        let tasks = payload
+            .get("tasks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for task in &tasks {
+            let task_id = text(task, "taskId").unwrap_or_default();
+            let (code, detail) = match self.batch_job(task, &batch_job, &arguments) {
+                Err(e) => ("PermanentFailure", format!("{}: {}", e.code, e.message)),
+                Ok(job) => {
+                    let id = job.id.clone();
+                    match self
+                        .pipeline
+                        .run(self.capability.clone(), job, options.clone())
+                        .await
+                    {
+                        Ok(record) if record.state == JobState::Success => (
+                            "Succeeded",
+                            format!("JobId {id}: {}", record.message.unwrap_or_default()),
+                        ),
+                        Ok(record) => (
+                            "PermanentFailure",
+                            format!(
+                                "JobId {id}: {}: {}",
+                                record.code.map(|c| c.as_str()).unwrap_or_default(),
+                                record.message.unwrap_or_default()
+                            ),
+                        ),
+                        Err(e) => (
+                            "TemporaryFailure",
+                            format!("JobId {id}: {}: {}", e.code, e.message),
+                        ),
+                    }
+                }
+            };
+            results.push(json!({"taskId": task_id, "resultCode": code, "resultString": detail}));
+        }
+        json!({
+            "invocationSchemaVersion": version,
+            "treatMissingKeysAs": "PermanentFailure",
+            "invocationId": invocation,
+            "results": results,
+        })
+    }
+
+    /// The job of one S3 Batch Operations task.
+    fn batch_job(&self, task: &Value, batch_job: &str, arguments: &Value) -> Result<Job, JobError> {
+        let invalid = |m: &str| JobError::permanent(ErrorCode::InvalidMessage, m.to_owned());
+        let bucket = task
+            .get("s3BucketName")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                task.get("s3BucketArn")
+                    .and_then(Value::as_str)
+                    .and_then(|arn| arn.rsplit(":::").next())
+                    .map(str::to_owned)
+            })
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| invalid("the task names no bucket"))?;
+        let key = task
+            .get("s3Key")
+            .and_then(Value::as_str)
+            .map(decode_key)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| invalid("the task names no object key"))?;
+        let version = task
+            .get("s3VersionId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let function = self.function();
+        let params = match arguments.get("JobParams") {
+            Some(Value::String(text)) => serde_json::from_str::<Value>(text)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    JobError::permanent(
+                        ErrorCode::InvalidParameter,
+                        "userArguments JobParams must be a JSON object (as text)",
+                    )
+                })?,
+            Some(other) => other.clone(),
+            None => self.events.default_params.clone(),
+        };
+        let output = match arguments.get("Output").and_then(Value::as_str) {
+            Some(template) => OutputTemplate::parse(template)?,
+            None => self.events.default_output.clone(),
+        };
+        Ok(Job {
+            id: JobId::derived(&[
+                "s3-batch",
+                batch_job,
+                &bucket,
+                &key,
+                version,
+                function.as_str(),
+            ]),
+            function,
+            input: MediaLocation::S3 { bucket, key },
+            output,
+            params,
+            user_data: None,
+            create_time: Utc::now(),
+        })
     }
 
     /// Handles an SQS batch; messages whose job hit a retryable error are
