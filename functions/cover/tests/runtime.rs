@@ -83,3 +83,73 @@ async fn a_missing_variable_stops_the_cold_start_and_is_named() -> anyhow::Resul
     assert!(stderr.contains("IPROD_TOPIC_ARN"), "{stderr}");
     Ok(())
 }
+
+fn fixture(name: &str) -> anyhow::Result<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/events")
+        .join(name);
+    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+}
+
+/// The binary takes every way AWS delivers an upload, answers S3 Batch
+/// Operations in their format, and leaves events that are not jobs alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_binary_takes_eventbridge_sns_and_batch_events_and_ignores_the_rest(
+) -> anyhow::Result<()> {
+    use serde_json::json;
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "clip.mp4")?;
+    world.upload("input/a clip.mp4", &clip).await?;
+    let mut bridge = fixture("eventbridge-s3-object-created.json")?;
+    bridge["detail"]["bucket"]["name"] = json!(world.input_bucket);
+    bridge["detail"]["object"]["key"] = json!("input/a clip.mp4");
+    let mut sns = fixture("sns-event.json")?;
+    sns["Records"][0]["Sns"]["Message"] = json!(json!({"Records": [{
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": world.input_bucket},
+               "object": {"key": "input/a+clip.mp4", "eTag": "e", "sequencer": "0B"}}
+    }]})
+    .to_string());
+    let mut batch = fixture("s3-batch-1.0.json")?;
+    batch["tasks"][0]["s3BucketArn"] = json!(format!("arn:aws:s3:::{}", world.input_bucket));
+    batch["tasks"][0]["s3Key"] = json!("input/a+clip.mp4");
+    let schedule = fixture("eventbridge-schedule.json")?;
+    let api = RuntimeApi::start(vec![bridge, sns, batch, schedule]).await?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cover"))
+        .env_clear()
+        .envs(function_env(&world, &api)?)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let outcomes = api.outcomes(4, Duration::from_secs(120)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let responses: Vec<serde_json::Value> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Response(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(responses.len(), 4, "{outcomes:?}");
+    assert_eq!(
+        responses[0]["Jobs"][0]["State"], "Success",
+        "{}",
+        responses[0]
+    );
+    assert_eq!(
+        responses[1]["Jobs"][0]["State"], "Success",
+        "{}",
+        responses[1]
+    );
+    assert_eq!(
+        responses[2]["results"][0]["resultCode"], "Succeeded",
+        "{}",
+        responses[2]
+    );
+    assert_eq!(responses[3], json!({"Jobs": []}));
+    assert_eq!(world.records().await?.len(), 3);
+    Ok(())
+}
