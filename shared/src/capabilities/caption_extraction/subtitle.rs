@@ -36,10 +36,22 @@ pub fn to_vtt(cues: &[Caption]) -> String {
             "{} --> {}\n{}\n\n",
             timestamp(c.start, '.'),
             timestamp(c.end, '.'),
-            c.text
+            vtt_text(&c.text)
         ));
     }
     out
+}
+
+/// Cue text as WebVTT requires it: `&`, `<` and `>` escaped (so no `-->`
+/// either), and no blank line, which would end the cue.
+fn vtt_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn parse_timestamp(s: &str) -> Option<f64> {
@@ -131,6 +143,16 @@ mod tests {
         let vtt = to_vtt(&cues);
         assert!(vtt.starts_with("WEBVTT\n\n00:00:02.000 --> 00:00:05.250\nThis blade\n"));
         assert_eq!(parse_srt(&vtt).len(), 2);
+    }
+
+    #[test]
+    fn webvtt_cue_text_is_escaped_and_has_no_blank_line() {
+        let vtt = to_vtt(&[cue(1.0, 2.0, "Tom & Jerry <3 --> go\n\nnext")]);
+        assert!(
+            vtt.contains("\nTom &amp; Jerry &lt;3 --&gt; go\nnext\n\n"),
+            "{vtt}"
+        );
+        assert_eq!(vtt.matches("-->").count(), 1, "{vtt}");
     }
 
     #[test]
