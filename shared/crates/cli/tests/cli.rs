@@ -167,3 +167,25 @@ fn a_signal_ends_the_run_as_interrupted_and_leaves_no_work_folder() {
     let stored: serde_json::Value = serde_json::from_slice(&stored).expect("json");
     assert_eq!(stored["State"], "Fail");
 }
+
+#[test]
+fn a_directory_as_input_is_named_as_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("clips");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let out = dir.path().join("out");
+    let (code, record, stderr) = iprod(&[
+        "run",
+        "Cover",
+        &folder.to_string_lossy(),
+        "--out",
+        &out.to_string_lossy(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(record["Code"], "InvalidMedia", "{record}");
+    let message = record["Message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("clips is a directory, not a media file"),
+        "{message}"
+    );
+}

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// Access was refused.
     #[error("access denied to {0}")]
     AccessDenied(String),
+    /// The location is a folder, not a file.
+    #[error("{0} is a directory, not a media file")]
+    NotAFile(String),
     /// The location is not one this store serves (an `s3://` URI given to
     /// the filesystem store, a missing bucket).
     #[error("{0}")]
@@ -38,6 +41,7 @@ impl From<StoreError> for JobError {
             StoreError::AccessDenied(_) => {
                 JobError::permanent(ErrorCode::AccessDenied, e.to_string())
             }
+            StoreError::NotAFile(_) => JobError::permanent(ErrorCode::InvalidMedia, e.to_string()),
             StoreError::Unsupported(_) => {
                 JobError::permanent(ErrorCode::InvalidOutput, e.to_string())
             }

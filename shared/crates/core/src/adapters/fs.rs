@@ -43,6 +43,7 @@ impl ObjectStore for FsObjectStore {
         let path = local(location)?;
         match tokio::fs::metadata(path).await {
             Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta { size: meta.len() })),
+            Ok(meta) if meta.is_dir() => Err(StoreError::NotAFile(path.display().to_string())),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(&e, path)),
