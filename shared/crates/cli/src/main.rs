@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod hostile;
+mod store;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,6 +16,7 @@ use iprod::adapters::aws;
 use iprod::adapters::dynamodb::DynamoJobStore;
 use iprod::adapters::fs::FsObjectStore;
 use iprod::adapters::records::ObjectJobStore;
+use iprod::adapters::s3::S3ObjectStore;
 use iprod::adapters::sqs::SqsSubmitter;
 use iprod::adapters::stdout::ConsoleNotifier;
 use iprod::capabilities::{self, Progress};
@@ -44,8 +46,9 @@ enum Command {
     Run {
         /// Capability, e.g. Cover.
         function: String,
-        /// Input media file.
-        input: PathBuf,
+        /// Input media: a file, or an `s3://bucket/key` object (AWS
+        /// credentials, region and `AWS_ENDPOINT_URL` from the environment).
+        input: String,
         /// JobParams as a JSON object, e.g. '{"Count":3,"Format":"png"}'.
         #[arg(long, short, default_value = "{}")]
         params: String,
@@ -216,7 +219,12 @@ impl Progress for Bar {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    iprod::telemetry::init(false, "warn");
+    // The SDK's own warnings (a region looked for on EC2 metadata, a
+    // missing config file) are noise here: a failure is said in one line.
+    iprod::telemetry::init(
+        false,
+        "warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error",
+    );
     match cli.command {
         Command::Run {
             function,
@@ -347,6 +355,31 @@ async fn query(job_id: &str, job_table: &str) -> anyhow::Result<serde_json::Valu
     }
 }
 
+/// Where `iprod run` reads its input, and the store that reaches it: a
+/// local path, or an S3 object through a client made from the environment.
+async fn input_location(input: &str) -> Result<(MediaLocation, store::LocalOrS3), String> {
+    if input.starts_with("s3://") {
+        let location = MediaLocation::parse(input, "input").map_err(|e| e.message)?;
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+        let sdk = aws::sdk_config(endpoint.as_deref()).await;
+        if sdk.region().is_none() {
+            return Err(format!(
+                "{input}: no AWS region is configured; set AWS_REGION (or AWS_PROFILE with a region) to read from S3"
+            ));
+        }
+        let s3 = S3ObjectStore::new(aws::s3_client(&sdk, endpoint.is_some()));
+        return Ok((location, store::LocalOrS3 { s3: Some(s3) }));
+    }
+    if let Some((scheme, _)) = input.split_once("://") {
+        return Err(format!(
+            "{input}: {scheme}:// inputs are not read (a URL can point anywhere); download the file, or give a local path or an s3:// URI"
+        ));
+    }
+    let path = PathBuf::from(input);
+    let path = std::path::absolute(&path).unwrap_or(path);
+    Ok((MediaLocation::Local(path), store::LocalOrS3::default()))
+}
+
 /// The name of the first SIGINT or SIGTERM received.
 async fn signal_received() -> String {
     use tokio::signal::unix::{signal, SignalKind};
@@ -362,7 +395,7 @@ async fn signal_received() -> String {
     }
 }
 
-async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify: bool) -> ExitCode {
+async fn run(function: &str, input: String, params: &str, out: PathBuf, notify: bool) -> ExitCode {
     let fail = |message: String| {
         eprintln!("error: {message}");
         ExitCode::from(2)
@@ -381,14 +414,17 @@ async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify:
         Err(e) => return fail(format!("--params is not JSON: {e}")),
     };
     let out = std::path::absolute(&out).unwrap_or(out);
-    let input = std::path::absolute(&input).unwrap_or(input);
+    let (input, objects) = match input_location(&input).await {
+        Ok(found) => found,
+        Err(message) => return fail(message),
+    };
     let folder = format!("{}/", out.display().to_string().trim_end_matches('/'));
     let output = match OutputTemplate::parse(&folder) {
         Ok(t) => t,
         Err(e) => return fail(e.message),
     };
     let pipeline = Pipeline {
-        objects: FsObjectStore,
+        objects,
         jobs: ObjectJobStore::new(
             FsObjectStore,
             MediaLocation::Local(out.join(".iprod").join("jobs")),
@@ -399,7 +435,7 @@ async fn run(function: &str, input: PathBuf, params: &str, out: PathBuf, notify:
     let job = Job {
         id: JobId::random(),
         function,
-        input: MediaLocation::Local(input),
+        input,
         output,
         params,
         user_data: None,

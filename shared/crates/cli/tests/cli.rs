@@ -189,3 +189,67 @@ fn a_directory_as_input_is_named_as_a_directory() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reads_an_s3_input_and_refuses_urls_and_a_missing_region() -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path());
+    world.upload("library/clip one.mp4", &input).await?;
+    let out = dir.path().join("out");
+    let uri = format!("s3://{}/library/clip one.mp4", world.input_bucket);
+    let run = |args: Vec<String>, region: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iprod"));
+        command
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &world.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE");
+        if region {
+            command.env("AWS_REGION", iprod_tests::REGION);
+        } else {
+            command.env_remove("AWS_REGION");
+        }
+        command.output().expect("iprod runs")
+    };
+    let args = |input: &str| -> Vec<String> {
+        vec![
+            "run".into(),
+            "Cover".into(),
+            input.into(),
+            "--out".into(),
+            out.to_string_lossy().into_owned(),
+        ]
+    };
+    let output = run(args(&uri), true);
+    let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    assert_eq!(
+        record["State"],
+        "Success",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(record["Input"]["Media"], uri.as_str());
+    assert!(record["OutputFiles"].as_array().is_some_and(|f| f
+        .iter()
+        .any(|f| f.as_str().is_some_and(|f| f.ends_with(".jpg")))));
+
+    let output = run(args("https://example.com/clip.mp4"), true);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("https:// inputs are not read"), "{stderr}");
+
+    let output = run(args(&uri), false);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no AWS region is configured"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes off a terminal: {stderr}"
+    );
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! Logging setup: JSON lines in Lambda (CloudWatch parses the fields),
-//! compact text on stderr for the CLI. `RUST_LOG` overrides the level.
+//! compact text on stderr for the CLI, coloured only on a terminal.
+//! `RUST_LOG` overrides the level.
 
 use tracing_subscriber::EnvFilter;
 
@@ -18,6 +19,10 @@ pub fn init(json: bool, default_level: &str) {
             .without_time()
             .try_init()
     } else {
-        builder.compact().try_init()
+        use std::io::IsTerminal;
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .compact()
+            .try_init()
     };
 }
