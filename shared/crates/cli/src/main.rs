@@ -52,7 +52,8 @@ enum Command {
         /// JobParams as a JSON object, e.g. '{"Count":3,"Format":"png"}'.
         #[arg(long, short, default_value = "{}")]
         params: String,
-        /// Folder for the outputs and the result JSON.
+        /// Folder for the outputs and the result JSON; each job writes
+        /// under `<out>/<source>/<FunctionName>/`.
         #[arg(long, short, default_value = "out")]
         out: PathBuf,
         /// Also print the notification a deployed function would send (stderr).
@@ -418,7 +419,13 @@ async fn run(function: &str, input: String, params: &str, out: PathBuf, notify: 
         Ok(found) => found,
         Err(message) => return fail(message),
     };
-    let folder = format!("{}/", out.display().to_string().trim_end_matches('/'));
+    // Each input and function has a folder of its own: runs of several
+    // functions on one file, or of one function on files of one name in
+    // different folders, do not overwrite each other's results.
+    let folder = format!(
+        "{}/{{source}}/{function}/",
+        out.display().to_string().trim_end_matches('/')
+    );
     let output = match OutputTemplate::parse(&folder) {
         Ok(t) => t,
         Err(e) => return fail(e.message),

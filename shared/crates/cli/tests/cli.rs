@@ -62,7 +62,33 @@ fn run_writes_covers_and_prints_the_job_record() {
         assert!(std::path::Path::new(file).is_file(), "{file}");
         assert!(!file.contains("//"), "{file}");
     }
-    assert!(files[0].ends_with("clip one-cover-1.png"), "{files:?}");
+    assert!(
+        files[0].ends_with("out/clip one/Cover/clip one-cover-1.png"),
+        "{files:?}"
+    );
+    // Another function on the same file writes beside it, not over it.
+    let (code, record, stderr) = iprod(&[
+        "run",
+        "VideoH2V",
+        &input.to_string_lossy(),
+        "--out",
+        &out.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let result = record["OutputFiles"]
+        .as_array()
+        .and_then(|f| f.last())
+        .and_then(|f| f.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        result.ends_with("out/clip one/VideoH2V/clip one-result.json"),
+        "{result}"
+    );
+    assert!(
+        std::path::Path::new(&files[2]).is_file(),
+        "the Cover result is kept"
+    );
 }
 
 #[test]
