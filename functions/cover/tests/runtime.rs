@@ -153,3 +153,60 @@ async fn the_function_binary_takes_eventbridge_sns_and_batch_events_and_ignores_
     assert_eq!(world.records().await?.len(), 3);
     Ok(())
 }
+
+/// Every log line of a job carries its JobId and FunctionName, so that
+/// CloudWatch Logs Insights can select one job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_log_line_of_a_job_names_its_job_id_and_function() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = media::small_clip(dir.path(), "clip.mp4")?;
+    world.upload("library/clip.mp4", &clip).await?;
+    let message = serde_json::json!({
+        "FunctionName": "Cover",
+        "Input": format!("s3://{}/library/clip.mp4", world.input_bucket),
+        "JobId": "logged-job",
+    });
+    let api = RuntimeApi::start(vec![message]).await?;
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cover"))
+        .env_clear()
+        .envs(function_env(&world, &api)?)
+        // The capability's own lines too (it logs its candidates at debug).
+        .env("RUST_LOG", "info,iprod=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let outcomes = api.outcomes(1, Duration::from_secs(60)).await;
+    assert!(
+        matches!(outcomes.first(), Some(Outcome::Response(_))),
+        "{outcomes:?}"
+    );
+    // Give the last line time to be written, then stop the function.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap_or_default();
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    let output = child.wait_with_output().await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let job_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| {
+            let message = l["fields"]["message"].as_str().unwrap_or_default();
+            message.starts_with("job ") || l["fields"]["time_s"].is_number()
+        })
+        .collect();
+    assert!(
+        job_lines.iter().any(|l| l["fields"]["time_s"].is_number()),
+        "the capability's lines: {stderr}"
+    );
+    assert!(job_lines.len() >= 3, "job started and ended: {stderr}");
+    for line in job_lines {
+        assert_eq!(line["span"]["job_id"], "logged-job", "{line}");
+        assert_eq!(line["span"]["function"], "Cover", "{line}");
+    }
+    Ok(())
+}

@@ -659,7 +659,11 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             cancel: cancel.clone(),
             inputs,
         };
+        // The job's span follows the work onto the blocking thread, so that
+        // what the capability logs carries the JobId too.
+        let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
             let mut sink = sink;
             let output = capability.run(&input, &params, &mut sink, &ctx);
             (output, sink)
