@@ -78,6 +78,49 @@ fn covers_are_written_in_the_asked_format_and_size() -> anyhow::Result<()> {
     let bytes = std::fs::read(file)?;
     assert_eq!(&bytes[..4], b"RIFF");
     assert_eq!(&bytes[8..12], b"WEBP");
+    // Quality applies to WebP: lossy (VP8) below 100, smaller than the
+    // lossless (VP8L) file at 100, and close to it.
+    let webp = |quality: u8| -> anyhow::Result<(Vec<u8>, image::RgbImage)> {
+        let params = CoverParams {
+            count: 1,
+            format: ImageFormat::Webp,
+            quality,
+            ..CoverParams::default()
+        };
+        let (_, out) = run(&clip, &params, &Context::default())?;
+        let path = std::fs::read_dir(out.path())?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "webp"))
+            .ok_or_else(|| anyhow::anyhow!("no webp written"))?;
+        // Decoded by FFmpeg, whose WebP decoder is libwebp's reference.
+        let png = out.path().join("decoded.png");
+        ffmpeg(&["-i", &path.to_string_lossy(), &png.to_string_lossy()])?;
+        Ok((std::fs::read(&path)?, image::open(&png)?.to_rgb8()))
+    };
+    let (lossy, lossy_image) = webp(60)?;
+    let (lossless, lossless_image) = webp(100)?;
+    assert_eq!(&lossy[12..16], b"VP8 ", "lossy");
+    assert_eq!(&lossless[12..16], b"VP8L", "lossless");
+    assert!(
+        lossy.len() * 2 < lossless.len(),
+        "{} vs {} bytes",
+        lossy.len(),
+        lossless.len()
+    );
+    // Luma PSNR: the picture is kept (colour detail is halved by design in
+    // lossy WebP's 4:2:0, and this clip's colour bars are all edges).
+    let luma =
+        |p: &[u8]| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+    let mse: f64 = lossy_image
+        .as_raw()
+        .chunks(3)
+        .zip(lossless_image.as_raw().chunks(3))
+        .map(|(a, b)| (luma(a) - luma(b)).powi(2))
+        .sum::<f64>()
+        / (lossy_image.as_raw().len() / 3) as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
+    assert!(psnr > 32.0, "luma PSNR {psnr:.1} dB");
     Ok(())
 }
 

@@ -13,7 +13,8 @@ use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, RgbImage};
 pub use iprod_core::domain::ImageFormat;
 
-/// Writes `img` to `path` in `format`; `quality` (1–100) applies to JPEG.
+/// Writes `img` to `path` in `format`; `quality` (1–100) applies to JPEG
+/// and WebP (lossy through libwebp; 100 writes lossless WebP).
 ///
 /// # Errors
 /// `Io` when the file cannot be created, `Encode` when encoding fails.
@@ -23,6 +24,9 @@ pub fn write_image(
     format: ImageFormat,
     quality: u8,
 ) -> Result<(), MediaError> {
+    if format == ImageFormat::Webp && quality < 100 {
+        return write_lossy_webp(img, path, quality);
+    }
     let file = File::create(path).map_err(|source| MediaError::Io {
         context: format!("creating {}", path.display()),
         source,
@@ -47,6 +51,72 @@ pub fn write_image(
         detail: e.to_string(),
     })?;
     std::io::Write::flush(&mut out).map_err(|source| MediaError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })
+}
+
+/// Lossy WebP through FFmpeg's libwebp encoder, at `quality` (1–99).
+fn write_lossy_webp(img: &RgbImage, path: &Path, quality: u8) -> Result<(), MediaError> {
+    use ffmpeg_next::{codec, format::Pixel, frame, software::scaling, Dictionary, Packet};
+    crate::init();
+    let ff = |context: &'static str| move |source| MediaError::Ffmpeg { context, source };
+    let (w, h) = img.dimensions();
+    let encoder = ffmpeg_next::encoder::find_by_name("libwebp").ok_or(MediaError::Encode {
+        format: "webp",
+        detail: "this FFmpeg has no libwebp encoder".into(),
+    })?;
+    let mut video = codec::context::Context::new_with_codec(encoder)
+        .encoder()
+        .video()
+        .map_err(ff("creating the WebP encoder"))?;
+    video.set_width(w);
+    video.set_height(h);
+    video.set_format(Pixel::YUV420P);
+    video.set_time_base((1, 25));
+    let mut options = Dictionary::new();
+    options.set("quality", &quality.clamp(1, 99).to_string());
+    options.set("lossless", "0");
+    options.set("preset", "picture");
+    let mut opened = video
+        .open_with(options)
+        .map_err(ff("opening the WebP encoder"))?;
+    let mut rgb = frame::Video::new(Pixel::RGB24, w, h);
+    let stride = rgb.stride(0);
+    let row = w as usize * 3;
+    let raw = img.as_raw();
+    for y in 0..h as usize {
+        rgb.data_mut(0)[y * stride..y * stride + row].copy_from_slice(&raw[y * row..(y + 1) * row]);
+    }
+    let mut scaler = scaling::Context::get(
+        Pixel::RGB24,
+        w,
+        h,
+        Pixel::YUV420P,
+        w,
+        h,
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
+    )
+    .map_err(ff("converting to YUV for WebP"))?;
+    let mut yuv = frame::Video::empty();
+    scaler
+        .run(&rgb, &mut yuv)
+        .map_err(ff("converting to YUV for WebP"))?;
+    yuv.set_pts(Some(0));
+    opened.send_frame(&yuv).map_err(ff("encoding WebP"))?;
+    opened.send_eof().map_err(ff("encoding WebP"))?;
+    let mut bytes = Vec::new();
+    let mut packet = Packet::empty();
+    while opened.receive_packet(&mut packet).is_ok() {
+        bytes.extend_from_slice(packet.data().unwrap_or_default());
+    }
+    if bytes.is_empty() {
+        return Err(MediaError::Encode {
+            format: "webp",
+            detail: "libwebp produced nothing".into(),
+        });
+    }
+    std::fs::write(path, bytes).map_err(|source| MediaError::Io {
         context: format!("writing {}", path.display()),
         source,
     })

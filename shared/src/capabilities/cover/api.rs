@@ -21,7 +21,7 @@ pub struct CoverParams {
     pub width: Option<u32>,
     /// Output height in pixels (16–7680); with `Width`, fills that box.
     pub height: Option<u32>,
-    /// JPEG quality (1–100, default 90).
+    /// JPEG and WebP quality (1–100, default 90; WebP at 100 is lossless).
     pub quality: u8,
 }
 
