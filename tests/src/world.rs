@@ -394,6 +394,26 @@ impl World {
         );
     }
 
+    /// One SQS record as Lambda delivers it: `body` under `message_id`,
+    /// received `receive_count` times, from the queue `source_arn`.
+    pub fn sqs_record(
+        message_id: &str,
+        body: &str,
+        receive_count: u32,
+        source_arn: &str,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "messageId": message_id,
+            "receiptHandle": "handle",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": source_arn,
+            "awsRegion": REGION,
+        })
+    }
+
     /// An SQS event (as Lambda delivers it) holding `records`.
     pub fn sqs_event(records: Vec<serde_json::Value>) -> serde_json::Value {
         serde_json::json!({ "Records": records })

@@ -11,6 +11,8 @@ use iprod::capabilities::cover::Cover;
 use iprod_tests::{media, World};
 use serde_json::{json, Value};
 
+const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:cover";
+
 async fn all_notifications(world: &World) -> anyhow::Result<Vec<Value>> {
     let mut notes = Vec::new();
     loop {
@@ -44,16 +46,12 @@ async fn events_that_are_not_jobs_leave_no_record_and_no_notification() -> anyho
         let out = handler.handle(payload.clone(), None).await?;
         assert_eq!(out, json!({"Jobs": []}), "{name}");
         // The same, delivered as an SQS message body.
-        let sqs = World::sqs_event(vec![json!({
-            "messageId": format!("m-{name}"),
-            "receiptHandle": "h",
-            "body": payload.to_string(),
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cover",
-            "awsRegion": "us-east-1",
-        })]);
+        let sqs = World::sqs_event(vec![World::sqs_record(
+            &format!("m-{name}"),
+            &payload.to_string(),
+            1,
+            QUEUE_ARN,
+        )]);
         World::assert_no_retries(&handler.handle(sqs, None).await?);
     }
     assert!(world.records().await?.is_empty());
@@ -83,16 +81,12 @@ async fn uploads_through_eventbridge_and_sns_run_their_jobs() -> anyhow::Result<
         format!("s3://{}/{raw_key}", world.input_bucket)
     );
     // The same event through an SQS target is the same job: not redone.
-    let sqs = World::sqs_event(vec![json!({
-        "messageId": "eventbridge",
-        "receiptHandle": "h",
-        "body": bridge.to_string(),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cover",
-        "awsRegion": "us-east-1",
-    })]);
+    let sqs = World::sqs_event(vec![World::sqs_record(
+        "eventbridge",
+        &bridge.to_string(),
+        1,
+        QUEUE_ARN,
+    )]);
     World::assert_no_retries(&handler.handle(sqs, None).await?);
 
     // SNS delivered to the function, its message an S3 notification (keys

@@ -62,16 +62,7 @@ async fn scene() -> anyhow::Result<Scene> {
 }
 
 fn delivery(body: &str, receive: u32, source: &str) -> Value {
-    World::sqs_event(vec![json!({
-        "messageId": "message-1",
-        "receiptHandle": "handle",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": receive.to_string()},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": source,
-        "awsRegion": REGION,
-    })])
+    World::sqs_event(vec![World::sqs_record("message-1", body, receive, source)])
 }
 
 fn retried(response: &Value) -> bool {

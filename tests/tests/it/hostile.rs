@@ -13,6 +13,8 @@ use iprod::domain::{FunctionName, JobId};
 use iprod_tests::World;
 use serde_json::{json, Value};
 
+const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:queue";
+
 fn corpus(dir: &Path) -> anyhow::Result<Vec<Value>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/hostile-corpus");
     let status = std::process::Command::new("python3")
@@ -41,19 +43,6 @@ fn fill_value(value: &Value, vars: &BTreeMap<&str, String>) -> Value {
         ),
         other => other.clone(),
     }
-}
-
-fn sqs_record(message_id: &str, body: &str) -> Value {
-    json!({
-        "messageId": message_id,
-        "receiptHandle": "handle",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
-        "awsRegion": "us-east-1",
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,14 +113,20 @@ async fn every_function_ends_every_hostile_case_with_its_code() -> anyhow::Resul
                     if !case["params"].is_null() {
                         body["JobParams"] = fill_value(&case["params"], &vars);
                     }
-                    let event = World::sqs_event(vec![sqs_record(&tag, &body.to_string())]);
+                    let event = World::sqs_event(vec![World::sqs_record(
+                        &tag,
+                        &body.to_string(),
+                        1,
+                        QUEUE_ARN,
+                    )]);
                     World::assert_no_retries(&handler.handle(event, None).await?);
                     vec![world.record(&job_id).await?]
                 }
                 Some("message") => {
                     let body = fill(case["body"].as_str().unwrap_or_default(), &vars);
                     let message_id = format!("{}-{name}", function.as_str());
-                    let event = World::sqs_event(vec![sqs_record(&message_id, &body)]);
+                    let event =
+                        World::sqs_event(vec![World::sqs_record(&message_id, &body, 1, QUEUE_ARN)]);
                     World::assert_no_retries(&handler.handle(event, None).await?);
                     let id = JobId::derived(&["sqs", &message_id]);
                     vec![world.record(id.as_str()).await?]

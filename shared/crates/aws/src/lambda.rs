@@ -285,6 +285,14 @@ fn sqs_records(payload: Value) -> Vec<SqsRecord> {
         .collect()
 }
 
+/// A message's body and id (`unknown` when it has none).
+fn body_and_id(message: &SqsMessage) -> (&str, &str) {
+    (
+        message.body.as_deref().unwrap_or_default(),
+        message.message_id.as_deref().unwrap_or("unknown"),
+    )
+}
+
 /// What an SQS body or invocation payload holds.
 #[derive(Debug)]
 enum Payload {
@@ -689,8 +697,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
         message: &SqsMessage,
         deadline: Option<Instant>,
     ) -> Result<Vec<JobRecord>, JobError> {
-        let body = message.body.as_deref().unwrap_or_default();
-        let id = message.message_id.as_deref().unwrap_or("unknown");
+        let (body, id) = body_and_id(message);
         let receive_count: u32 = message
             .attributes
             .get("ApproximateReceiveCount")
@@ -708,8 +715,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
         message: &SqsMessage,
         deadline: Option<Instant>,
     ) -> Result<Vec<JobRecord>, JobError> {
-        let body = message.body.as_deref().unwrap_or_default();
-        let id = message.message_id.as_deref().unwrap_or("unknown");
+        let (body, id) = body_and_id(message);
         let fallback = JobId::derived(&["sqs", id]);
         let records: Vec<JobRecord> = match classify_body(body) {
             Payload::Ignore(_) => Vec::new(),

@@ -431,12 +431,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         };
         let held = record.clone();
         let ended = async {
-            let pending: Vec<MediaLocation> = record
-                .pending_files
-                .iter()
-                .filter_map(|uri| MediaLocation::parse(uri, "pending file").ok())
-                .filter(|location| self.settings.outputs.allows(location))
-                .collect();
+            let pending = self.pending(&record);
             for location in &pending {
                 self.objects
                     .delete(location)
@@ -819,14 +814,20 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     /// Removes (best effort) the files an attempt noted it was about to
     /// write; returns how many.
     async fn remove_pending(&self, record: &JobRecord) -> usize {
-        let pending: Vec<MediaLocation> = record
+        let pending = self.pending(record);
+        self.remove(&pending).await;
+        pending.len()
+    }
+
+    /// The files an attempt noted it was about to write, where outputs may
+    /// be.
+    fn pending(&self, record: &JobRecord) -> Vec<MediaLocation> {
+        record
             .pending_files
             .iter()
             .filter_map(|uri| MediaLocation::parse(uri, "pending file").ok())
             .filter(|location| self.settings.outputs.allows(location))
-            .collect();
-        self.remove(&pending).await;
-        pending.len()
+            .collect()
     }
 
     async fn remove(&self, written: &[MediaLocation]) {
