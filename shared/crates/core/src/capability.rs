@@ -25,6 +25,56 @@ impl Progress for NoProgress {
     fn update(&self, _fraction: f64) {}
 }
 
+/// A [`Progress`] that only ever moves forward: reports from several
+/// threads or passes that would move it back are dropped, values are
+/// clamped to 0–1.
+pub struct Monotonic {
+    inner: std::sync::Arc<dyn Progress>,
+    /// The highest fraction passed on, as `f64` bits.
+    highest: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Monotonic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monotonic")
+            .field(
+                "highest",
+                &f64::from_bits(self.highest.load(std::sync::atomic::Ordering::Relaxed)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Monotonic {
+    /// Passes forward-moving reports on to `inner`.
+    pub fn new(inner: std::sync::Arc<dyn Progress>) -> Self {
+        Self {
+            inner,
+            highest: std::sync::atomic::AtomicU64::new(0f64.to_bits()),
+        }
+    }
+}
+
+impl Progress for Monotonic {
+    fn update(&self, fraction: f64) {
+        use std::sync::atomic::Ordering;
+        let fraction = if fraction.is_nan() {
+            return;
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        let moved = self
+            .highest
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |bits| {
+                (fraction > f64::from_bits(bits)).then_some(fraction.to_bits())
+            })
+            .is_ok();
+        if moved {
+            self.inner.update(fraction);
+        }
+    }
+}
+
 /// What a capability may know about the run it is part of.
 #[derive(Clone)]
 pub struct Context {
@@ -367,5 +417,37 @@ impl<C: Capability> DynCapability for C {
             message: report.message,
             data,
         })
+    }
+}
+
+#[cfg(test)]
+mod monotonic_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    struct Seen(Mutex<Vec<f64>>);
+
+    impl Progress for Seen {
+        fn update(&self, fraction: f64) {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(fraction);
+        }
+    }
+
+    #[test]
+    fn progress_only_moves_forward() {
+        let seen = Arc::new(Seen(Mutex::new(Vec::new())));
+        let progress = Monotonic::new(seen.clone());
+        for f in [0.2, 0.6, 0.2, 0.6, 0.7, f64::NAN, 1.5, 0.9] {
+            progress.update(f);
+        }
+        let seen = seen
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        assert_eq!(seen, vec![0.2, 0.6, 0.7, 1.0]);
     }
 }

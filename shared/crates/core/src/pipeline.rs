@@ -649,7 +649,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     ) -> Result<(CapabilityOutput, OutputSink), JobError> {
         let cancel = Arc::new(AtomicBool::new(false));
         let ctx = Context {
-            progress: options.progress.clone(),
+            progress: Arc::new(crate::capability::Monotonic::new(options.progress.clone())),
             limits: self.settings.limits,
             cancel: cancel.clone(),
             inputs,
