@@ -64,6 +64,13 @@ enum Command {
         #[arg(long)]
         peak_memory: bool,
     },
+    /// List every FunctionName, what it does, and whether this build runs
+    /// it (a function whose models are missing says which).
+    Functions {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Submit a job message to a deployed function's queue
     /// (`SubmitIProductionJob`): records the job as Queuing and prints its
     /// record, with the JobId to query. AWS credentials, region and
@@ -241,6 +248,7 @@ async fn main() -> ExitCode {
             }
             code
         }
+        Command::Functions { json } => functions(json),
         Command::Submit {
             message,
             queue_url,
@@ -354,6 +362,51 @@ async fn query(job_id: &str, job_table: &str) -> anyhow::Result<serde_json::Valu
         Some(record) => Ok(serde_json::to_value(record)?),
         None => anyhow::bail!("no job {job_id} in table {job_table}"),
     }
+}
+
+/// `iprod functions`: every FunctionName, its summary, and whether this
+/// build (and its models) can run it.
+fn functions(json: bool) -> ExitCode {
+    let rows: Vec<(FunctionName, Result<(), String>)> = FunctionName::ALL
+        .into_iter()
+        .map(|f| {
+            (
+                f,
+                capabilities::for_function(f)
+                    .map(|_| ())
+                    .map_err(|e| e.message),
+            )
+        })
+        .collect();
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(f, available)| {
+                serde_json::json!({
+                    "FunctionName": f.as_str(),
+                    "Summary": f.summary(),
+                    "Available": available.is_ok(),
+                    "Reason": available.as_ref().err(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+    } else {
+        for (f, available) in &rows {
+            let status = match available {
+                Ok(()) => "available".to_owned(),
+                Err(reason) if reason.contains("not available in this build") => {
+                    "not in this build".to_owned()
+                }
+                Err(reason) => format!("unavailable: {reason}"),
+            };
+            println!("{:<24} {}\n{:<24} ({status})", f.as_str(), f.summary(), "");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// Where `iprod run` reads its input, and the store that reaches it: a

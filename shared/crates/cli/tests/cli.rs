@@ -279,3 +279,25 @@ async fn run_reads_an_s3_input_and_refuses_urls_and_a_missing_region() -> anyhow
     );
     Ok(())
 }
+
+#[test]
+fn functions_lists_every_function_name_and_what_this_build_runs() {
+    let (code, list, stderr) = iprod(&["functions", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let list = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 12, "{list:?}");
+    let entry = |name: &str| {
+        list.iter()
+            .find(|f| f["FunctionName"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(entry("Cover")["Available"], true);
+    assert_eq!(entry("AudioBeatDetection")["Available"], true);
+    let delogo = entry("VideoDelogo");
+    assert_eq!(delogo["Available"], false);
+    assert!(delogo["Reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(entry("CaptionExtraction")["Summary"]
+        .as_str()
+        .is_some_and(|s| s.contains("SRT")));
+}

@@ -76,6 +76,26 @@ impl FunctionName {
             Self::AudioBeatDetection => "AudioBeatDetection",
         }
     }
+
+    /// What it does, in a line (`iprod functions`).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::Cover => "ranked cover frames of a video (JPEG, PNG or WebP)",
+            Self::VideoH2V => "a portrait re-frame of a landscape video that follows the subject",
+            Self::ImageH2V => "a portrait re-frame of a landscape picture around its subject",
+            Self::VideoGreenScreenMatting => {
+                "green or blue screen keyed to a video with real alpha, or over a background"
+            }
+            Self::VideoMatting => "figure cut-out of a video, no screen needed",
+            Self::ImageMatting => "figure cut-out of a picture",
+            Self::VideoDelogo => "TV logos and watermarks found and removed from a video",
+            Self::ImageDelogo => "logos and watermarks removed from a picture",
+            Self::VideoDetext => "burned-in captions removed from a video",
+            Self::CaptionExtraction => "burned-in captions read into SRT, WebVTT and JSON",
+            Self::MusicSegmentDetect => "the chorus and the sections of a song",
+            Self::AudioBeatDetection => "beats, downbeats, tempo and meter of music",
+        }
+    }
 }
 
 impl fmt::Display for FunctionName {
