@@ -30,6 +30,27 @@ fn function_env(world: &World, api: &RuntimeApi) -> anyhow::Result<Vec<(String, 
     ])
 }
 
+/// Runs the `cover` binary until it has answered every one of `events`
+/// (or `timeout` passes), then stops it; returns its answers in order.
+async fn serve(
+    world: &World,
+    events: Vec<serde_json::Value>,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Outcome>> {
+    let count = events.len();
+    let api = RuntimeApi::start(events).await?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cover"))
+        .env_clear()
+        .envs(function_env(world, &api)?)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let outcomes = api.outcomes(count, timeout).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(outcomes)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_function_binary_serves_an_invocation_from_the_runtime_api() -> anyhow::Result<()> {
     let world = World::new().await?;
@@ -41,16 +62,7 @@ async fn the_function_binary_serves_an_invocation_from_the_runtime_api() -> anyh
         "Input": format!("s3://{}/library/clip.mp4", world.input_bucket),
         "Output": format!("s3://{}/bin/{{source}}.jpg", world.output_bucket),
     });
-    let api = RuntimeApi::start(vec![message]).await?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cover"))
-        .env_clear()
-        .envs(function_env(&world, &api)?)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let outcomes = api.outcomes(1, Duration::from_secs(60)).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let outcomes = serve(&world, vec![message], Duration::from_secs(60)).await?;
     let Some(Outcome::Response(response)) = outcomes.first() else {
         anyhow::bail!("expected a response, got {outcomes:?}");
     };
@@ -116,16 +128,12 @@ async fn the_function_binary_takes_eventbridge_sns_and_batch_events_and_ignores_
     batch["tasks"][0]["s3BucketArn"] = json!(format!("arn:aws:s3:::{}", world.input_bucket));
     batch["tasks"][0]["s3Key"] = json!("input/a+clip.mp4");
     let schedule = fixture("eventbridge-schedule.json")?;
-    let api = RuntimeApi::start(vec![bridge, sns, batch, schedule]).await?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cover"))
-        .env_clear()
-        .envs(function_env(&world, &api)?)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let outcomes = api.outcomes(4, Duration::from_secs(120)).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let outcomes = serve(
+        &world,
+        vec![bridge, sns, batch, schedule],
+        Duration::from_secs(120),
+    )
+    .await?;
     let responses: Vec<serde_json::Value> = outcomes
         .iter()
         .filter_map(|o| match o {
