@@ -17,6 +17,61 @@ pub use fixtures::{faces, fixture, frame_at, media, music, screens, song, subtit
 pub use server::{endpoint, unique};
 pub use world::{World, REGION};
 
+/// A [`iprod::capabilities::Progress`] that keeps every report, to check
+/// how a capability's progress moves.
+#[derive(Debug, Default)]
+pub struct RecordedProgress(std::sync::Mutex<Vec<f64>>);
+
+impl iprod::capabilities::Progress for RecordedProgress {
+    fn update(&self, fraction: f64) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(fraction);
+    }
+}
+
+impl RecordedProgress {
+    /// A context reporting to a new recorder, and the recorder.
+    pub fn context() -> (iprod::capabilities::Context, std::sync::Arc<Self>) {
+        let recorder = std::sync::Arc::new(Self::default());
+        let ctx = iprod::capabilities::Context {
+            progress: recorder.clone(),
+            ..iprod::capabilities::Context::default()
+        };
+        (ctx, recorder)
+    }
+
+    /// Checks that progress only moved forward, in at least `steps`
+    /// distinct values, up to at least `last`.
+    ///
+    /// # Panics
+    /// When it did not: this is a test helper.
+    #[allow(clippy::panic)]
+    pub fn assert_moves_forward(&self, steps: usize, last: f64) {
+        let seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(back) = seen.windows(2).find(|w| w[1] < w[0]) {
+            panic!(
+                "progress moved back from {} to {}: {seen:?}",
+                back[0], back[1]
+            );
+        }
+        let mut distinct = seen.clone();
+        distinct.dedup();
+        assert!(
+            distinct.len() >= steps,
+            "{} distinct values, wanted {steps}: {seen:?}",
+            distinct.len()
+        );
+        let end = seen.last().copied().unwrap_or(0.0);
+        assert!((last..=1.0).contains(&end), "ended at {end}: {seen:?}");
+    }
+}
+
 /// Runs `capability` on `input` with `params` (parsed first, as a job's
 /// `JobParams` are) into the folder `out`; returns its report with the typed
 /// result and the local path of each file it planned, in order.

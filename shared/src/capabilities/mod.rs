@@ -20,7 +20,71 @@ use std::sync::Arc;
 
 pub use iprod_core::capability::*;
 
+use crate::domain::params::ParamsSpec;
 use crate::domain::{ErrorCode, FunctionName, JobError};
+
+/// The description of what `function` takes in `JobParams`, when this build
+/// implements it: the one its parser reads against, shown by
+/// `iprod params` and published as a JSON Schema.
+pub fn params_spec(function: FunctionName) -> Option<&'static ParamsSpec> {
+    match function {
+        #[cfg(feature = "cover")]
+        FunctionName::Cover => Some(&cover::api::PARAMS),
+        #[cfg(feature = "green-screen")]
+        FunctionName::VideoGreenScreenMatting => Some(&green_screen::api::PARAMS),
+        #[cfg(feature = "beat-detection")]
+        FunctionName::AudioBeatDetection => Some(&beat_detection::api::PARAMS),
+        #[cfg(feature = "music-segment")]
+        FunctionName::MusicSegmentDetect => Some(&music_segment::api::PARAMS),
+        #[cfg(feature = "caption-extraction")]
+        FunctionName::CaptionExtraction => Some(&caption_extraction::api::PARAMS),
+        #[cfg(feature = "h2v")]
+        FunctionName::VideoH2V | FunctionName::ImageH2V => Some(&h2v::api::PARAMS),
+        _ => None,
+    }
+}
+
+/// Checks `params` for `function` as the function itself will, without
+/// loading its models: what a submission is refused for before it is
+/// queued.
+///
+/// # Errors
+/// `UnsupportedFunction` when this build lacks `function`;
+/// `InvalidParameter` naming the key otherwise.
+pub fn check_params(function: FunctionName, params: &serde_json::Value) -> Result<(), JobError> {
+    match function {
+        #[cfg(feature = "cover")]
+        FunctionName::Cover => cover::api::CoverParams::try_from(params).map(drop),
+        #[cfg(feature = "green-screen")]
+        FunctionName::VideoGreenScreenMatting => {
+            green_screen::api::GreenScreenParams::try_from(params).map(drop)
+        }
+        #[cfg(feature = "beat-detection")]
+        FunctionName::AudioBeatDetection => {
+            beat_detection::api::BeatDetectionParams::try_from(params).map(drop)
+        }
+        #[cfg(feature = "music-segment")]
+        FunctionName::MusicSegmentDetect => {
+            music_segment::api::MusicSegmentParams::try_from(params).map(drop)
+        }
+        #[cfg(feature = "caption-extraction")]
+        FunctionName::CaptionExtraction => {
+            caption_extraction::api::CaptionExtractionParams::try_from(params).map(drop)
+        }
+        #[cfg(feature = "h2v")]
+        FunctionName::VideoH2V | FunctionName::ImageH2V => {
+            h2v::api::H2vParams::try_from(params).map(drop)
+        }
+        other => Err(unavailable(other)),
+    }
+}
+
+fn unavailable(function: FunctionName) -> JobError {
+    JobError::permanent(
+        ErrorCode::UnsupportedFunction,
+        format!("FunctionName {function} is not available in this build"),
+    )
+}
 
 /// The capability serving `function` in this build, if any.
 ///
@@ -48,9 +112,6 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn DynCapability>, Jo
                 .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }
-        other => Err(JobError::permanent(
-            ErrorCode::UnsupportedFunction,
-            format!("FunctionName {other} is not available in this build"),
-        )),
+        other => Err(unavailable(other)),
     }
 }

@@ -9,7 +9,7 @@ use iprod::capabilities::green_screen::GreenScreen;
 use iprod::capabilities::{Capability, Context, ExtraInput, OutputSink, Report};
 use iprod::domain::{ErrorCode, JobError, OutputTemplate};
 use iprod_tests::screens::{alpha, clip, frame, SIZE};
-use iprod_tests::{frame_at, run_capability};
+use iprod_tests::{frame_at, run_capability, RecordedProgress};
 use serde_json::{json, Value};
 
 fn run(
@@ -497,5 +497,20 @@ fn motion_blur_and_fine_strands_keep_fractional_alpha() -> anyhow::Result<()> {
         mid > 0.2 && mid < 0.8 && (got - mid).abs() < 0.1,
         "{got} vs {mid}"
     );
+    Ok(())
+}
+
+#[test]
+fn progress_counts_frames_keyed_and_only_moves_forward() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = clip(dir.path(), "green", [30, 190, 70])?;
+    let (ctx, progress) = RecordedProgress::context();
+    run_with(
+        &src,
+        json!({"Format": "mp4", "bgcolor": "#202020"}),
+        &dir.path().join("o"),
+        &ctx,
+    )?;
+    progress.assert_moves_forward(20, 0.95);
     Ok(())
 }

@@ -13,7 +13,7 @@ use iprod::detect::face::FaceDetector;
 use iprod::domain::{ErrorCode, JobError};
 use iprod::inference::ModelDir;
 use iprod_tests::faces::{clip, coffee, frame, head, stripes, SIZE};
-use iprod_tests::{frame_at, run_capability};
+use iprod_tests::{frame_at, run_capability, RecordedProgress};
 use serde_json::{json, Value};
 
 fn reframe() -> &'static H2v {
@@ -325,6 +325,27 @@ fn a_rotated_video_is_reframed_upright() -> anyhow::Result<()> {
             k[0].1 + 10.0 < k[3].1 && k[1].1 + 10.0 < k[3].1,
             "{t} s: {k:?}"
         );
+    }
+    Ok(())
+}
+
+#[test]
+fn progress_sums_the_analysis_and_the_render_and_only_moves_forward() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (bg, face) = (coffee()?, head(1.0)?);
+    let src = clip(&dir.path().join("moving.mp4"), 2.0, |i| {
+        frame(&bg, &face, 300.0 + 10.0 * i as f32, 360.0)
+    })?;
+    for mode in ["crop", "pad"] {
+        let (ctx, progress) = RecordedProgress::context();
+        run_capability(
+            reframe(),
+            &src,
+            &json!({"Mode": mode}),
+            &dir.path().join(mode),
+            &ctx,
+        )?;
+        progress.assert_moves_forward(20, 0.95);
     }
     Ok(())
 }

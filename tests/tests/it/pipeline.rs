@@ -253,9 +253,11 @@ async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -
         "FunctionName": "Cover",
         "Input": format!("s3://{}/library/clip.mp4", world.input_bucket),
     });
-    let queued = iprod::submit::submit(&queue, &jobs, &message, Some(&config.default_output))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let check = iprod::capabilities::check_params;
+    let queued =
+        iprod::submit::submit(&queue, &jobs, &message, Some(&config.default_output), check)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
     let record = world.record(queued.job_id.as_str()).await?;
     assert_eq!(record["State"], "Queuing");
 
@@ -277,10 +279,29 @@ async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -
     );
 
     // An invalid message is refused at submission: nothing is queued.
-    let bad = serde_json::json!({"FunctionName": "Cover", "Input": "oss://b/k.mp4"});
-    assert!(iprod::submit::submit(&queue, &jobs, &bad, None)
-        .await
-        .is_err());
+    let input = format!("s3://{}/library/clip.mp4", world.input_bucket);
+    for (bad, says) in [
+        (
+            serde_json::json!({"FunctionName": "Cover", "Input": "oss://b/k.mp4"}),
+            "oss://",
+        ),
+        // What the function would refuse is refused before queueing: bad
+        // params, and a function this build does not have.
+        (
+            serde_json::json!({"FunctionName": "Cover", "Input": input, "JobParams": {"Count": 99}}),
+            "JobParams.Count",
+        ),
+        (
+            serde_json::json!({"FunctionName": "VideoMatting", "Input": input}),
+            "VideoMatting",
+        ),
+    ] {
+        let err = iprod::submit::submit(&queue, &jobs, &bad, Some(&config.default_output), check)
+            .await
+            .expect_err("refused");
+        assert!(!err.retryable, "{bad}: {err}");
+        assert!(err.message.contains(says), "{bad}: {}", err.message);
+    }
     assert!(world
         .receive(&world.queue_url, Duration::from_millis(1500))
         .await?

@@ -43,8 +43,12 @@ enum Command {
     /// Run a capability on a local file.
     ///
     /// Example: iprod run Cover clip.mp4 --params '{"Count":3}' --out out/
+    #[command(
+        after_help = "What each function does: iprod functions. The JobParams keys of one: iprod params <FUNCTION>."
+    )]
     Run {
-        /// Capability, e.g. Cover.
+        /// Capability (any case).
+        #[arg(value_parser = function_names(), ignore_case = true)]
         function: String,
         /// Input media: a file, or an `s3://bucket/key` object (AWS
         /// credentials, region and `AWS_ENDPOINT_URL` from the environment).
@@ -71,10 +75,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what a function takes in JobParams: every key, its type and
+    /// range, its default and meaning; the same description the function
+    /// checks params against.
+    ///
+    /// Example: iprod params Cover; iprod params Cover --json (a JSON Schema)
+    Params {
+        /// Capability (any case); leave out with --schemas.
+        #[arg(value_parser = function_names(), ignore_case = true, required_unless_present = "schemas")]
+        function: Option<String>,
+        /// Print the JSON Schema (draft 2020-12) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Write every available function's JSON Schema to
+        /// `DIR/<FunctionName>.json` (the repository keeps them in `schemas/`).
+        #[arg(long, value_name = "DIR", conflicts_with = "function")]
+        schemas: Option<PathBuf>,
+        /// With --schemas: check that DIR holds exactly the current
+        /// schemas instead of writing them (exit 1 when not).
+        #[arg(long, requires = "schemas")]
+        check: bool,
+    },
     /// Submit a job message to a deployed function's queue
-    /// (`SubmitIProductionJob`): records the job as Queuing and prints its
-    /// record, with the JobId to query. AWS credentials, region and
-    /// `AWS_ENDPOINT_URL` come from the environment.
+    /// (`SubmitIProductionJob`): checks its FunctionName and JobParams as
+    /// `run` does, records the job as Queuing and prints its record, with
+    /// the JobId to query. AWS credentials, region and `AWS_ENDPOINT_URL`
+    /// come from the environment.
     Submit {
         /// File with the job message (JSON), or `-` for stdin.
         message: PathBuf,
@@ -249,6 +275,16 @@ async fn main() -> ExitCode {
             code
         }
         Command::Functions { json } => functions(json),
+        Command::Params {
+            function,
+            json,
+            schemas,
+            check,
+        } => match (function, schemas) {
+            (_, Some(dir)) => write_schemas(&dir, check),
+            (Some(function), None) => params(&function, json),
+            (None, None) => ExitCode::from(2),
+        },
         Command::Submit {
             message,
             queue_url,
@@ -349,7 +385,7 @@ async fn submit(
     let body: serde_json::Value = serde_json::from_str(&text)?;
     let (sdk, jobs) = job_store(job_table).await;
     let queue = SqsSubmitter::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
-    let record = iprod::submit::submit(&queue, &jobs, &body, None)
+    let record = iprod::submit::submit(&queue, &jobs, &body, None, capabilities::check_params)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(serde_json::to_value(record)?)
@@ -407,6 +443,100 @@ fn functions(json: bool) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The FunctionNames, for `clap` to check and list in `--help`.
+fn function_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(FunctionName::ALL.map(FunctionName::as_str))
+}
+
+/// The JSON Schema of `function`'s params, as written to `schemas/`.
+fn schema_text(function: FunctionName) -> Option<String> {
+    let spec = capabilities::params_spec(function)?;
+    let schema = spec.json_schema(function.as_str(), function.summary());
+    serde_json::to_string_pretty(&schema)
+        .ok()
+        .map(|text| text + "\n")
+}
+
+/// `iprod params <FunctionName>`: the table, or the JSON Schema.
+fn params(function: &str, json: bool) -> ExitCode {
+    let function: FunctionName = match function.parse() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            return ExitCode::from(2);
+        }
+    };
+    let Some(spec) = capabilities::params_spec(function) else {
+        eprintln!("error: FunctionName {function} is not available in this build");
+        return ExitCode::from(2);
+    };
+    if json {
+        print!("{}", schema_text(function).unwrap_or_default());
+    } else {
+        println!("{function}: {}\n", function.summary());
+        print!("{spec}");
+        println!(
+            "\nKeys match in any case; numbers and flags may also be given as strings. Give them as --params '{{\"Key\": value}}'."
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `iprod params --schemas DIR [--check]`.
+fn write_schemas(dir: &std::path::Path, check: bool) -> ExitCode {
+    let wanted: Vec<(String, String)> = FunctionName::ALL
+        .into_iter()
+        .filter_map(|f| Some((format!("{f}.json"), schema_text(f)?)))
+        .collect();
+    if !check {
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            wanted
+                .iter()
+                .try_for_each(|(name, text)| std::fs::write(dir.join(name), text))
+        });
+        return match written {
+            Ok(()) => {
+                eprintln!("wrote {} schemas to {}", wanted.len(), dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: writing {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let mut stale = Vec::new();
+    for (name, text) in &wanted {
+        if std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str()) {
+            stale.push(name.clone());
+        }
+    }
+    let present = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".json"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for name in present {
+        if !wanted.iter().any(|(w, _)| *w == name) {
+            stale.push(format!("{name} (no such function in this build)"));
+        }
+    }
+    if stale.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: {} is not current: {}; run `iprod params --schemas {}`",
+            dir.display(),
+            stale.join(", "),
+            dir.display()
+        );
+        ExitCode::FAILURE
+    }
 }
 
 /// Where `iprod run` reads its input, and the store that reaches it: a

@@ -301,3 +301,129 @@ fn functions_lists_every_function_name_and_what_this_build_runs() {
         .as_str()
         .is_some_and(|s| s.contains("SRT")));
 }
+
+#[test]
+fn help_lists_the_function_names_and_where_their_params_are() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iprod"))
+        .args(["run", "--help"])
+        .output()
+        .expect("iprod runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in ["Cover", "VideoGreenScreenMatting", "AudioBeatDetection"] {
+        assert!(help.contains(name), "{name} missing from:\n{help}");
+    }
+    assert!(help.contains("iprod params"), "{help}");
+}
+
+#[test]
+fn params_shows_every_key_with_its_range_and_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iprod"))
+        .args(["params", "cover"])
+        .output()
+        .expect("iprod runs");
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let count = table
+        .lines()
+        .find(|l| l.starts_with("Count "))
+        .unwrap_or_else(|| panic!("no Count row in:\n{table}"));
+    assert!(
+        count.contains("integer 1..=20") && count.contains(" 1 "),
+        "{count}"
+    );
+    assert!(table.contains("jpg | png | webp"), "{table}");
+
+    let (code, schema, stderr) = iprod(&["params", "AudioBeatDetection", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(schema["properties"]["MinBpm"]["default"], 55.0);
+    assert_eq!(schema["additionalProperties"], false);
+
+    let (code, _, stderr) = iprod(&["params", "VideoDelogo"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not available"), "{stderr}");
+}
+
+#[test]
+fn the_published_schemas_are_current() {
+    let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../schemas");
+    let (code, _, stderr) = iprod(&["params", "--schemas", schemas, "--check"]);
+    assert_eq!(
+        code, 0,
+        "{stderr}\n(regenerate: cargo run -p iprod-cli --bin iprod -- params --schemas schemas)"
+    );
+    // The check itself fails on a stale file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, _) = iprod(&["params", "--schemas", &dir.path().to_string_lossy()]);
+    assert_eq!(code, 0);
+    std::fs::write(dir.path().join("Cover.json"), "{}").expect("write");
+    let (code, _, stderr) = iprod(&[
+        "params",
+        "--schemas",
+        &dir.path().to_string_lossy(),
+        "--check",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("Cover.json"), "{stderr}");
+}
+
+#[test]
+fn submit_refuses_what_run_would_refuse_before_touching_aws() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let message = dir.path().join("job.json");
+    // Nothing listens on port 9: a submission that got as far as AWS
+    // would fail with a connection error instead.
+    let submit = |body: serde_json::Value| {
+        std::fs::write(&message, body.to_string()).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_iprod"))
+            .args(["submit", &message.to_string_lossy()])
+            .args(["--queue-url", "http://127.0.0.1:9/000000000000/q"])
+            .args(["--job-table", "jobs"])
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .output()
+            .expect("iprod runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let base = serde_json::json!({
+        "Input": "s3://in/clip.mp4",
+        "Output": "s3://out/{jobId}/",
+    });
+    let with = |extra: serde_json::Value| {
+        let mut body = base.clone();
+        body.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        body
+    };
+    for (body, says) in [
+        (
+            with(serde_json::json!({"FunctionName": "Cover", "JobParams": {"Count": 0}})),
+            "JobParams.Count",
+        ),
+        (
+            with(serde_json::json!({"FunctionName": "Cover", "JobParams": {"Colour": "red"}})),
+            "JobParams.Colour",
+        ),
+        (
+            with(serde_json::json!({"FunctionName": "ImageDelogo"})),
+            "not available",
+        ),
+        (
+            with(serde_json::json!({"FunctionName": "Thumbnail"})),
+            "unknown FunctionName",
+        ),
+    ] {
+        let (code, stderr) = submit(body.clone());
+        assert_eq!(code, Some(1), "{body}: {stderr}");
+        assert!(stderr.contains(says), "{body}: {stderr}");
+        assert!(
+            !stderr.contains("dispatch"),
+            "{body}: reached AWS: {stderr}"
+        );
+    }
+}

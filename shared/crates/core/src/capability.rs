@@ -75,6 +75,101 @@ impl Progress for Monotonic {
     }
 }
 
+/// Progress as work done over work expected, summed over a job's passes
+/// (frames analysed, frames encoded, ...), each reported from whichever
+/// thread does it. Passes that run at the same time add up instead of
+/// overwriting each other, and what is passed on only moves forward.
+pub struct Passes {
+    out: Monotonic,
+    expected: Vec<u64>,
+    done: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Passes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passes")
+            .field("expected", &self.expected)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Passes {
+    /// Passes of `expected` units each (e.g. the frames a pass will see,
+    /// from the probed duration and frame rate; at least 1).
+    pub fn new(progress: Arc<dyn Progress>, expected: &[u64]) -> Self {
+        Self {
+            out: Monotonic::new(progress),
+            expected: expected.iter().map(|&n| n.max(1)).collect(),
+            done: expected
+                .iter()
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    /// The frames a pass over `duration_s` at `frame_rate` sees.
+    pub fn frames(duration_s: f64, frame_rate: f64) -> u64 {
+        let n = duration_s * frame_rate;
+        if n.is_finite() && n >= 1.0 {
+            n.round() as u64
+        } else {
+            1
+        }
+    }
+
+    /// `done` units of `pass` are finished (counts only grow; more than
+    /// expected counts as the whole pass).
+    pub fn set(&self, pass: usize, done: u64) {
+        let Some(slot) = self.done.get(pass) else {
+            return;
+        };
+        slot.fetch_max(done, Ordering::Relaxed);
+        let total: u64 = self.expected.iter().sum();
+        let finished: u64 = self
+            .expected
+            .iter()
+            .zip(&self.done)
+            .map(|(&e, d)| d.load(Ordering::Relaxed).min(e))
+            .sum();
+        self.out.update(finished as f64 / total as f64);
+    }
+
+    /// `pass` is complete.
+    pub fn finish(&self, pass: usize) {
+        if let Some(&e) = self.expected.get(pass) {
+            self.set(pass, e);
+        }
+    }
+}
+
+impl Passes {
+    /// A [`Progress`] for one pass: the fractions it reports are that
+    /// pass's share (for code that reports fractions, not counts).
+    pub fn pass(self: &Arc<Self>, pass: usize) -> Arc<dyn Progress> {
+        Arc::new(OnePass {
+            passes: Arc::clone(self),
+            pass,
+        })
+    }
+}
+
+struct OnePass {
+    passes: Arc<Passes>,
+    pass: usize,
+}
+
+impl Progress for OnePass {
+    fn update(&self, fraction: f64) {
+        if let Some(&e) = self.passes.expected.get(self.pass) {
+            if fraction.is_finite() {
+                self.passes
+                    .set(self.pass, (fraction.clamp(0.0, 1.0) * e as f64) as u64);
+            }
+        }
+    }
+}
+
 /// What a capability may know about the run it is part of.
 #[derive(Clone)]
 pub struct Context {
@@ -449,5 +544,63 @@ mod monotonic_tests {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         assert_eq!(seen, vec![0.2, 0.6, 0.7, 1.0]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<f64>>);
+
+    impl Progress for Seen {
+        fn update(&self, fraction: f64) {
+            self.0.lock().expect("lock").push(fraction);
+        }
+    }
+
+    #[test]
+    fn passes_add_up_frames_over_frames_expected_and_only_move_forward() {
+        let seen = Arc::new(Seen::default());
+        let passes = Passes::new(seen.clone(), &[100, 300]);
+        passes.set(0, 50); // 50 of 400
+        passes.set(1, 150); // 200 of 400
+        passes.set(0, 40); // a late, lower report of pass 0: no change
+        passes.finish(0); // 250 of 400
+        passes.set(1, 1_000); // more than expected: the whole pass
+        passes.set(7, 10); // no such pass: ignored
+        let seen = seen.0.lock().expect("lock").clone();
+        assert_eq!(seen, vec![0.125, 0.5, 0.625, 1.0]);
+    }
+
+    #[test]
+    fn a_pass_view_reports_its_fractions_as_its_share() {
+        let seen = Arc::new(Seen::default());
+        let passes = Arc::new(Passes::new(seen.clone(), &[100, 100]));
+        let analysis = passes.pass(0);
+        analysis.update(0.5); // 50 of 200
+        passes.set(1, 100); // 150 of 200
+        analysis.update(f64::NAN);
+        analysis.update(2.0); // the whole pass: 200 of 200
+        assert_eq!(*seen.0.lock().expect("lock"), vec![0.25, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn frames_expected_come_from_duration_and_rate_and_are_never_zero() {
+        assert_eq!(Passes::frames(10.0, 25.0), 250);
+        assert_eq!(Passes::frames(0.0, 25.0), 1);
+        assert_eq!(Passes::frames(f64::NAN, 25.0), 1);
+    }
+
+    #[test]
+    fn monotonic_drops_reports_that_move_back_and_clamps() {
+        let seen = Arc::new(Seen::default());
+        let m = Monotonic::new(seen.clone());
+        for f in [0.2, 0.6, 0.2, f64::NAN, 0.7, 3.0] {
+            m.update(f);
+        }
+        assert_eq!(*seen.0.lock().expect("lock"), vec![0.2, 0.6, 0.7, 1.0]);
     }
 }

@@ -5,25 +5,33 @@
 use chrono::Utc;
 
 use crate::domain::{
-    ErrorCode, JobError, JobId, JobRecord, JobState, OutputTemplate, SubmitMessage,
+    ErrorCode, FunctionName, JobError, JobId, JobRecord, JobState, OutputTemplate, SubmitMessage,
 };
 use crate::ports::{JobQueue, JobStore};
+
+/// Checks a job's `FunctionName` and `JobParams` as the function will
+/// (`iprod::capabilities::check_params`), so that a submission the
+/// function would refuse is refused before it is queued.
+pub type CheckParams = fn(FunctionName, &serde_json::Value) -> Result<(), JobError>;
 
 /// Submits `body` (a job message). Returns the `Queuing` record, whose
 /// `JobId` the caller keeps to query the job.
 ///
 /// # Errors
-/// A permanent error when the message is invalid (nothing is queued); a
-/// retryable one when the store or queue fails.
+/// A permanent error when the message is invalid or `check` refuses its
+/// function or params (nothing is recorded or queued); a retryable one when
+/// the store or queue fails.
 pub async fn submit<Q: JobQueue, J: JobStore>(
     queue: &Q,
     jobs: &J,
     body: &serde_json::Value,
     default_output: Option<&OutputTemplate>,
+    check: CheckParams,
 ) -> Result<JobRecord, JobError> {
     let message = SubmitMessage::parse(&body.to_string())?;
     let job_id = message.job_id.clone().unwrap_or_else(JobId::random);
     let job = message.into_job(job_id.clone(), default_output, Utc::now())?;
+    check(job.function, &job.params)?;
     let record = JobRecord::new(&job, JobState::Queuing);
     if !jobs.create(&record).await.map_err(JobError::from)? {
         return Err(JobError::permanent(

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::error::JobError;
-use crate::domain::params::ParamReader;
+use crate::domain::params::{Param, ParamDefault, ParamReader, ParamsSpec};
 
 /// `JobParams` of `AudioBeatDetection`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,19 +46,73 @@ impl Default for BeatDetectionParams {
     }
 }
 
+/// `MinBpm`, shared with `MusicSegmentDetect`.
+pub const MIN_BPM: Param = Param::number("MinBpm", 20.0, 300.0, "Slowest tempo to consider, BPM.")
+    .default(ParamDefault::Number(55.0));
+/// `MaxBpm`.
+pub const MAX_BPM: Param = Param::number("MaxBpm", 20.0, 300.0, "Fastest tempo to consider, BPM.")
+    .default(ParamDefault::Number(215.0));
+/// `StartTime`.
+pub const START_TIME: Param = Param::number(
+    "StartTime",
+    0.0,
+    86_400.0,
+    "Analyse from this time, seconds (default: the start).",
+);
+/// `EndTime`.
+pub const END_TIME: Param = Param::number(
+    "EndTime",
+    0.0,
+    86_400.0,
+    "Analyse up to this time, seconds (default: the end).",
+);
+/// The rules between the tempo and time keys.
+pub const TEMPO_RULES: &[&str] = &[
+    "MaxBpm is at least 1.2 x MinBpm",
+    "EndTime is after StartTime and within the audio",
+];
+
+/// What `AudioBeatDetection` takes in `JobParams`.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        MIN_BPM,
+        MAX_BPM,
+        START_TIME,
+        END_TIME,
+        Param::choice(
+            "Model",
+            &["default", "madmom"],
+            "default: spectral flux and an HMM, permissive; madmom: neural networks, weights CC BY-NC-SA 4.0, only where installed by opt-in.",
+        )
+        .default(ParamDefault::Text("default")),
+    ],
+    rules: TEMPO_RULES,
+};
+
 impl TryFrom<&serde_json::Value> for BeatDetectionParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        let mut r = ParamReader::new(params)?;
+        Self::read(params, &PARAMS)
+    }
+}
+
+impl BeatDetectionParams {
+    /// Reads `params` against `spec` ([`PARAMS`], or a narrower one with
+    /// the same keys).
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the key.
+    pub fn read(params: &serde_json::Value, spec: &'static ParamsSpec) -> Result<Self, JobError> {
+        let mut r = ParamReader::new(params, spec)?;
         let d = Self::default();
         let parsed = Self {
-            min_bpm: r.number("MinBpm", 20.0..=300.0)?.unwrap_or(d.min_bpm),
-            max_bpm: r.number("MaxBpm", 20.0..=300.0)?.unwrap_or(d.max_bpm),
-            start_time: r.number("StartTime", 0.0..=86_400.0)?,
-            end_time: r.number("EndTime", 0.0..=86_400.0)?,
+            min_bpm: r.number("MinBpm")?.unwrap_or(d.min_bpm),
+            max_bpm: r.number("MaxBpm")?.unwrap_or(d.max_bpm),
+            start_time: r.number("StartTime")?,
+            end_time: r.number("EndTime")?,
             model: r
-                .choice("Model", &["default", "madmom"], |v| match v {
+                .choice("Model", |v| match v {
                     "default" => Some(BeatModel::Default),
                     "madmom" => Some(BeatModel::Madmom),
                     _ => None,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::error::JobError;
-use crate::domain::params::ParamReader;
+use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
 
 /// Where to look for subtitles.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -145,30 +145,68 @@ fn parse_roi(value: &serde_json::Value) -> Result<Roi, JobError> {
     })
 }
 
+/// What `CaptionExtraction` takes in `JobParams` (Alibaba's names).
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        Param::number(
+            "fps",
+            2.0,
+            10.0,
+            "Frames examined per second: a caption shown for less than 1/fps seconds may be missed.",
+        )
+        .default(ParamDefault::Number(5.0)),
+        Param::of(
+            "roi",
+            ParamKind::Json {
+                schema: r#"{"anyOf": [{"const": "auto"}, {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number", "minimum": 0, "maximum": 1}}}, {"type": "string"}]}"#,
+                shape: "[[top,bottom],[left,right]] fractions, or \"auto\"",
+            },
+            "Where the captions are: a band as fractions of the frame (also as a JSON string), or auto to find where text recurs. Default: the bottom quarter, [[0.75,1],[0,1]].",
+        ),
+        Param::of("sep", ParamKind::Flag, "Write Chinese and English lines to separate files.")
+            .default(ParamDefault::Flag(false)),
+        Param::of(
+            "formatter",
+            ParamKind::Text { max_len: 64 },
+            "One line written before each cue's text in the SRT, e.g. {\\an8}.",
+        )
+        .default(ParamDefault::Text("")),
+        Param::choice("track", &["all", "main"], "all: every caption line; main: only the main caption band.")
+            .default(ParamDefault::Text("all")),
+        Param::choice(
+            "lang",
+            &["ch", "en", "ch_ml"],
+            "Recognition alphabet: ch (Chinese and English), en (Latin script only), ch_ml (Chinese and other scripts).",
+        )
+        .default(ParamDefault::Text("ch")),
+    ],
+    rules: &["roi bands are at least 0.02 high and wide", "formatter is one line"],
+};
+
 impl TryFrom<&serde_json::Value> for CaptionExtractionParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        let mut r = ParamReader::new(params)?;
+        let mut r = ParamReader::new(params, &PARAMS)?;
         let d = Self::default();
-        let roi = match r.value("roi") {
+        let roi = match r.value("roi")? {
             Some(v) => parse_roi(v)?,
             None => d.roi,
         };
         let parsed = Self {
-            fps: r.number("fps", 2.0..=10.0)?.unwrap_or(d.fps),
+            fps: r.number("fps")?.unwrap_or(d.fps),
             roi,
             sep: r.flag("sep")?.unwrap_or(d.sep),
-            formatter: r.text("formatter", 64)?.unwrap_or_default(),
+            formatter: r.text("formatter")?.unwrap_or_default(),
             track: r
-                .choice("track", &["main", "all"], |s| match s {
+                .choice("track", |s| match s {
                     "main" => Some(Track::Main),
                     "all" => Some(Track::All),
                     _ => None,
                 })?
                 .unwrap_or(d.track),
             lang: r
-                .choice("lang", &["ch", "en", "ch_ml"], |s| match s {
+                .choice("lang", |s| match s {
                     "ch" => Some(Lang::Chinese),
                     "en" => Some(Lang::English),
                     "ch_ml" => Some(Lang::Multilingual),

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::domain::error::JobError;
 use crate::domain::format::ImageFormat;
-use crate::domain::params::ParamReader;
+use crate::domain::params::{Param, ParamDefault, ParamReader, ParamsSpec};
 
 /// Largest `Count`.
 pub const MAX_COVERS: u32 = 20;
@@ -37,25 +37,60 @@ impl Default for CoverParams {
     }
 }
 
+/// What `Cover` takes in `JobParams`.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        Param::integer(
+            "Count",
+            1,
+            MAX_COVERS as i64,
+            "How many covers, best first.",
+        )
+        .default(ParamDefault::Integer(1)),
+        Param::choice(
+            "Format",
+            &["jpg", "png", "webp"],
+            "Image format of the covers.",
+        )
+        .default(ParamDefault::Text("jpg")),
+        Param::integer(
+            "Width",
+            16,
+            7680,
+            "Output width in pixels; alone, the height keeps the aspect ratio.",
+        ),
+        Param::integer(
+            "Height",
+            16,
+            7680,
+            "Output height in pixels; with Width, the cover fills that box.",
+        ),
+        Param::integer(
+            "Quality",
+            1,
+            100,
+            "JPEG and WebP quality (WebP at 100 is lossless).",
+        )
+        .default(ParamDefault::Integer(90)),
+    ],
+    rules: &[],
+};
+
 impl TryFrom<&serde_json::Value> for CoverParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        let mut r = ParamReader::new(params)?;
+        let mut r = ParamReader::new(params, &PARAMS)?;
         let d = Self::default();
         let to_u32 = |v: i64| u32::try_from(v).unwrap_or(0);
         let parsed = Self {
-            count: r
-                .int("Count", 1..=i64::from(MAX_COVERS))?
-                .map_or(d.count, to_u32),
-            format: r
-                .choice("Format", &["jpg", "png", "webp"], ImageFormat::parse)?
-                .unwrap_or(d.format),
-            width: r.int("Width", 16..=7680)?.map(to_u32),
-            height: r.int("Height", 16..=7680)?.map(to_u32),
+            count: r.int("Count")?.map_or(d.count, to_u32),
+            format: r.choice("Format", ImageFormat::parse)?.unwrap_or(d.format),
+            width: r.int("Width")?.map(to_u32),
+            height: r.int("Height")?.map(to_u32),
             quality: r
-                .int("Quality", 1..=100)?
-                .map_or(d.quality, |q| u8::try_from(q).unwrap_or(90)),
+                .int("Quality")?
+                .map_or(d.quality, |q| u8::try_from(q).unwrap_or(d.quality)),
         };
         r.finish()?;
         Ok(parsed)

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::domain::error::JobError;
 use crate::domain::location::MediaLocation;
-use crate::domain::params::ParamReader;
+use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,52 +107,79 @@ fn parse_colour(s: &str) -> Option<[u8; 3]> {
     Some([byte(0)?, byte(2)?, byte(4)?])
 }
 
+/// What `VideoGreenScreenMatting` takes in `JobParams`.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        Param::choice(
+            "Format",
+            &["webm", "mov", "mp4", "png", "zip", "gif", "webp"],
+            "Output: webm (VP9 with alpha), mov (ProRes 4444), mp4 (needs a background), png/zip (frames), gif, webp. Default: webm, or mp4 over a background.",
+        ),
+        Param::of(
+            "bgcolor",
+            ParamKind::Pattern {
+                pattern: "^\\s*(#|0x)?[0-9A-Fa-f]{6}\\s*$",
+                shape: "#RRGGBB",
+            },
+            "Composite over this colour instead of writing alpha.",
+        ),
+        Param::of(
+            "bgimage",
+            ParamKind::Text { max_len: 2048 },
+            "Composite over this image or video (scaled to cover the frame; a video loops): an S3 location like the input.",
+        ),
+        Param::choice("KeyColor", &["auto", "green", "blue"], "The screen's colour; auto finds it.")
+            .default(ParamDefault::Text("auto")),
+        Param::number("Strength", 0.0, 1.0, "Keying strength: higher removes more of the screen.")
+            .default(ParamDefault::Number(0.5)),
+        Param::number("Clip", 0.0, 0.45, "Alpha this close to 0 or 1 snaps to it.")
+            .default(ParamDefault::Number(0.1)),
+        Param::number("Spill", 0.0, 1.0, "How much screen colour is removed from the edges.")
+            .default(ParamDefault::Number(1.0)),
+        Param::integer("Crf", 0, 51, "Video quality: the encoder's CRF, lower is better.")
+            .default(ParamDefault::Integer(28)),
+    ],
+    rules: &["bgcolor and bgimage exclude each other", "mp4 needs bgcolor or bgimage"],
+};
+
 impl TryFrom<&serde_json::Value> for GreenScreenParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        let mut r = ParamReader::new(params)?;
+        let mut r = ParamReader::new(params, &PARAMS)?;
         let d = Self::default();
         let bgimage = r
-            .text("bgimage", 2048)?
+            .text("bgimage")?
             .map(|uri| {
                 MediaLocation::parse(&uri, "bgimage")
                     .map_err(|e| JobError::param("bgimage", e.message))
             })
             .transpose()?;
         let parsed = Self {
-            format: r.choice(
-                "Format",
-                &["webm", "mov", "mp4", "png", "zip", "gif", "webp"],
-                |s| match s.to_ascii_lowercase().as_str() {
-                    "webm" => Some(MatteFormat::Webm),
-                    "mov" => Some(MatteFormat::Mov),
-                    "mp4" => Some(MatteFormat::Mp4),
-                    "png" => Some(MatteFormat::Png),
-                    "zip" => Some(MatteFormat::Zip),
-                    "gif" => Some(MatteFormat::Gif),
-                    "webp" => Some(MatteFormat::Webp),
-                    _ => None,
-                },
-            )?,
-            bgcolor: r.choice("bgcolor", &["#RRGGBB"], parse_colour)?,
+            format: r.choice("Format", |s| match s {
+                "webm" => Some(MatteFormat::Webm),
+                "mov" => Some(MatteFormat::Mov),
+                "mp4" => Some(MatteFormat::Mp4),
+                "png" => Some(MatteFormat::Png),
+                "zip" => Some(MatteFormat::Zip),
+                "gif" => Some(MatteFormat::Gif),
+                "webp" => Some(MatteFormat::Webp),
+                _ => None,
+            })?,
+            bgcolor: r.choice("bgcolor", parse_colour)?,
             bgimage,
             key_color: r
-                .choice("KeyColor", &["auto", "green", "blue"], |s| {
-                    match s.to_ascii_lowercase().as_str() {
-                        "auto" => Some(KeyColor::Auto),
-                        "green" => Some(KeyColor::Green),
-                        "blue" => Some(KeyColor::Blue),
-                        _ => None,
-                    }
+                .choice("KeyColor", |s| match s {
+                    "auto" => Some(KeyColor::Auto),
+                    "green" => Some(KeyColor::Green),
+                    "blue" => Some(KeyColor::Blue),
+                    _ => None,
                 })?
                 .unwrap_or(d.key_color),
-            strength: r
-                .number("Strength", 0.0..=1.0)?
-                .map_or(d.strength, |v| v as f32),
-            clip: r.number("Clip", 0.0..=0.45)?.map_or(d.clip, |v| v as f32),
-            spill: r.number("Spill", 0.0..=1.0)?.map_or(d.spill, |v| v as f32),
-            crf: r.int("Crf", 0..=51)?.map_or(d.crf, |v| v as u8),
+            strength: r.number("Strength")?.map_or(d.strength, |v| v as f32),
+            clip: r.number("Clip")?.map_or(d.clip, |v| v as f32),
+            spill: r.number("Spill")?.map_or(d.spill, |v| v as f32),
+            crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
         };
         r.finish()?;
         if parsed.bgcolor.is_some() && parsed.bgimage.is_some() {

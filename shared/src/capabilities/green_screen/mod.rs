@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use image::{RgbImage, Rgba, RgbaImage};
 
-use super::{Capability, Context, ExtraInput, OutputSink, Report};
+use super::{Capability, Context, ExtraInput, OutputSink, Passes, Report};
 use crate::capabilities::green_screen::api::{
     GreenScreenParams, GreenScreenResult, KeyColor, MatteFormat,
 };
@@ -249,6 +249,10 @@ fn each_keyed_frame(
 ) -> Result<u64, JobError> {
     let mut reader = VideoReader::open(input, &ctx.limits)?;
     let info = reader.info().clone();
+    let progress = Passes::new(
+        ctx.progress.clone(),
+        &[Passes::frames(info.duration_s, info.frame_rate)],
+    );
     let mut frames = 0u64;
     let mut failed = None;
     reader.for_each_frame(crate::media::SamplingMode::All, |reader, f| {
@@ -265,9 +269,7 @@ fn each_keyed_frame(
                 keyed = over(&keyed, p);
             }
         }
-        if frames % 16 == 0 {
-            ctx.progress.update(0.5);
-        }
+        progress.set(0, frames);
         match each(&keyed, f.time_s) {
             Ok(flow) => {
                 frames += 1;
@@ -367,9 +369,10 @@ fn key_video(
         (None, Some(_)) => MatteFormat::Mp4,
         (None, None) => MatteFormat::Webm,
     };
-    let (first, subsampled) = {
+    let (first, subsampled, expected) = {
         let mut reader = VideoReader::open(input, &ctx.limits)?;
         let info = reader.info().clone();
+        let expected = Passes::frames(info.duration_s, info.frame_rate);
         let frame = reader.frame_at(0.0)?;
         let subsampled = !matches!(
             frame.format(),
@@ -382,6 +385,7 @@ fn key_video(
             info.rotation
                 .apply(reader.to_rgb(&frame, info.width, info.height)?),
             subsampled,
+            expected,
         )
     };
     let screen = screen_of(&first, params)?;
@@ -424,7 +428,7 @@ fn key_video(
         },
     };
     let file = sink.plan("matte", codec.extension(), codec.content_type(), false)?;
-    let progress = ctx.progress.clone();
+    let progress = Passes::new(ctx.progress.clone(), &[expected]);
     let (width, height) = first.dimensions();
     // 4:2:0 codecs need even sizes: the odd last row/column is dropped.
     let (even_w, even_h) = if codec == VideoCodec::ProRes4444 {
@@ -449,9 +453,7 @@ fn key_video(
             if (keyed.width(), keyed.height()) != (even_w, even_h) {
                 keyed = image::imageops::crop_imm(&keyed, 0, 0, even_w, even_h).to_image();
             }
-            if index % 16 == 0 {
-                progress.update(0.5);
-            }
+            progress.set(0, index + 1);
             Ok(keyed)
         },
     )?;

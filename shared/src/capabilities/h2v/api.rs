@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::domain::error::JobError;
 use crate::domain::format::ImageFormat;
-use crate::domain::params::ParamReader;
+use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
 
 /// What the camera does during a shot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,48 +85,78 @@ fn parse_aspect(s: &str) -> Option<(u32, u32)> {
     (w > 0 && h > 0 && w <= 100 && h <= 100 && (0.1..=10.0).contains(&ratio)).then_some((w, h))
 }
 
+/// What `VideoH2V` and `ImageH2V` take in `JobParams`.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        Param::of(
+            "Aspect",
+            ParamKind::Pattern {
+                pattern: "^\\s*[0-9]{1,3}\\s*[:x/]\\s*[0-9]{1,3}\\s*$",
+                shape: "W:H, 1-100 each",
+            },
+            "Target aspect ratio, width:height (between 1:10 and 10:1).",
+        )
+        .default(ParamDefault::Text("9:16")),
+        Param::integer(
+            "Width",
+            16,
+            MAX_SIDE as i64,
+            "Output width (rounded down to even); alone, the height follows Aspect.",
+        ),
+        Param::integer(
+            "Height",
+            16,
+            MAX_SIDE as i64,
+            "Output height (rounded down to even); alone, the width follows Aspect.",
+        ),
+        Param::choice(
+            "Mode",
+            &["crop", "pad"],
+            "crop: follow the subject with a moving window; pad: fit the whole frame over a blurred fill.",
+        )
+        .default(ParamDefault::Text("crop")),
+        Param::choice(
+            "Subject",
+            &["auto", "face", "person", "motion"],
+            "What the window follows: auto (faces, else the salient object, else the centre), face, person (the salient object), motion.",
+        )
+        .default(ParamDefault::Text("auto")),
+        Param::integer("Crf", 0, 51, "Video quality (VideoH2V): H.264 CRF, lower is better.")
+            .default(ParamDefault::Integer(21)),
+        Param::choice("Format", &["jpg", "png", "webp"], "Image format (ImageH2V).")
+            .default(ParamDefault::Text("jpg")),
+    ],
+    rules: &[],
+};
+
 impl TryFrom<&serde_json::Value> for H2vParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        let mut r = ParamReader::new(params)?;
+        let mut r = ParamReader::new(params, &PARAMS)?;
         let d = Self::default();
         let parsed = Self {
-            aspect: r
-                .choice("Aspect", &["W:H, e.g. 9:16 (1-100 each)"], parse_aspect)?
-                .unwrap_or(d.aspect),
-            width: r
-                .int("Width", 16..=i64::from(MAX_SIDE))?
-                .map(|v| v as u32 & !1),
-            height: r
-                .int("Height", 16..=i64::from(MAX_SIDE))?
-                .map(|v| v as u32 & !1),
+            aspect: r.choice("Aspect", parse_aspect)?.unwrap_or(d.aspect),
+            width: r.int("Width")?.map(|v| v as u32 & !1),
+            height: r.int("Height")?.map(|v| v as u32 & !1),
             mode: r
-                .choice("Mode", &["crop", "pad"], |s| {
-                    match s.to_ascii_lowercase().as_str() {
-                        "crop" => Some(FillMode::Crop),
-                        "pad" => Some(FillMode::Pad),
-                        _ => None,
-                    }
+                .choice("Mode", |s| match s {
+                    "crop" => Some(FillMode::Crop),
+                    "pad" => Some(FillMode::Pad),
+                    _ => None,
                 })?
                 .unwrap_or(d.mode),
             subject: r
-                .choice(
-                    "Subject",
-                    &["auto", "face", "person", "motion"],
-                    |s| match s.to_ascii_lowercase().as_str() {
-                        "auto" => Some(SubjectHint::Auto),
-                        "face" => Some(SubjectHint::Face),
-                        "person" => Some(SubjectHint::Person),
-                        "motion" => Some(SubjectHint::Motion),
-                        _ => None,
-                    },
-                )?
+                .choice("Subject", |s| match s {
+                    "auto" => Some(SubjectHint::Auto),
+                    "face" => Some(SubjectHint::Face),
+                    "person" => Some(SubjectHint::Person),
+                    "motion" => Some(SubjectHint::Motion),
+                    _ => None,
+                })?
                 .unwrap_or(d.subject),
-            crf: r.int("Crf", 0..=51)?.map_or(d.crf, |v| v as u8),
-            format: r
-                .choice("Format", &["jpg", "png", "webp"], ImageFormat::parse)?
-                .unwrap_or(d.format),
+            crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
+            format: r.choice("Format", ImageFormat::parse)?.unwrap_or(d.format),
         };
         r.finish()?;
         Ok(parsed)

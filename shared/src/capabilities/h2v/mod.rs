@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage, RgbaImage};
 
-use super::{Capability, Context, OutputSink, Report};
+use super::{Capability, Context, OutputSink, Passes, Report};
 use crate::capabilities::h2v::api::{
     Camera, FillMode, H2vParams, H2vResult, ShotResult, SubjectHint, Window,
 };
@@ -746,7 +746,6 @@ impl H2v {
                                 params.subject,
                                 &mut maps,
                             )?);
-                            ctx.progress.update(0.2);
                             None
                         }
                         Decoded::ShotEnd(end) => {
@@ -854,6 +853,9 @@ impl H2v {
         reader.for_each_frame(SamplingMode::All, |reader, f| {
             if ctx.cancelled() {
                 return Err(MediaError::Cancelled);
+            }
+            if info.duration_s > 0.0 {
+                ctx.progress.update(f.time_s / info.duration_s);
             }
             let frame = f.frame;
             let cut = cuts_found.push(Signature::of_luma(
@@ -978,10 +980,17 @@ impl H2v {
             let done = self.pad_video(input, &file.local, codec, geometry.output, ctx)?;
             return Ok((result(done, FillMode::Pad, whole()), None));
         }
+        // Two passes over every frame, side by side: the analysis (which
+        // reports media time) and the render (which counts frames).
+        let frames = Passes::frames(info.duration_s, info.frame_rate);
+        let passes = Arc::new(Passes::new(ctx.progress.clone(), &[frames, frames]));
+        let analysis_ctx = Context {
+            progress: passes.pass(0),
+            ..ctx.clone()
+        };
         let solved = SolvedPath::default();
         let stop = AtomicBool::new(false);
         let (mut shots, mut too_wide) = (Vec::new(), None);
-        let progress = ctx.progress.clone();
         let (analysed, rendered) = std::thread::scope(|scope| {
             let rendering = scope.spawn(|| {
                 crop_video(
@@ -997,9 +1006,7 @@ impl H2v {
                             if ctx.cancelled() {
                                 stop.store(true, Ordering::Relaxed);
                             }
-                            if index % 16 == 0 {
-                                progress.update(0.6);
-                            }
+                            passes.set(1, index + 1);
                             let w = geometry.window_at(solved.at(index as usize), 0.0);
                             (w.x, w.y)
                         },
@@ -1009,7 +1016,7 @@ impl H2v {
             // A panic here must still release the renderer (below), or the
             // scope would wait for it forever.
             let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.analyse(input, &geometry, params, ctx, |shot| {
+                self.analyse(input, &geometry, params, &analysis_ctx, |shot| {
                     if shot.too_wide.is_some() {
                         too_wide = shot.too_wide;
                         return ControlFlow::Break(());
@@ -1055,7 +1062,11 @@ impl H2v {
         output: (u32, u32),
         ctx: &Context,
     ) -> Result<Processed, JobError> {
-        let progress = ctx.progress.clone();
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let progress = Passes::new(
+            ctx.progress.clone(),
+            &[Passes::frames(info.duration_s, info.frame_rate)],
+        );
         Ok(transform_video(
             input,
             output_path,
@@ -1063,9 +1074,7 @@ impl H2v {
             &ctx.limits,
             &ctx.cancel,
             |frame, _, index| {
-                if index % 16 == 0 {
-                    progress.update(0.6);
-                }
+                progress.set(0, index + 1);
                 Ok(rgba(&pad(&frame, output)))
             },
         )?)

@@ -2,8 +2,11 @@
 
 use serde::Serialize;
 
-use crate::capabilities::beat_detection::api::{BeatDetectionParams, BeatModel};
+use crate::capabilities::beat_detection::api::{
+    BeatDetectionParams, END_TIME, MAX_BPM, MIN_BPM, START_TIME,
+};
 use crate::domain::error::JobError;
+use crate::domain::params::{Param, ParamDefault, ParamsSpec};
 
 /// `JobParams` of `MusicSegmentDetect`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -12,6 +15,28 @@ pub struct MusicSegmentParams {
     /// Tempo range for the beat grid the sections snap to.
     pub beats: BeatDetectionParams,
 }
+
+/// What `MusicSegmentDetect` takes in `JobParams`: the beat tracker's
+/// tempo and time range, default tracker only.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        MIN_BPM,
+        MAX_BPM,
+        START_TIME,
+        END_TIME,
+        Param::choice(
+            "Model",
+            &["default"],
+            "The beat tracker the sections snap to: the default one only.",
+        )
+        .default(ParamDefault::Text("default")),
+    ],
+    rules: &[
+        "MaxBpm is at least 1.2 x MinBpm",
+        "EndTime is after StartTime and within the audio",
+        "At most 1800 s of audio is analysed: longer audio needs StartTime and EndTime",
+    ],
+};
 
 /// Longest audio `MusicSegmentDetect` analyses, seconds: its similarity
 /// matrices grow with the square of the beats (about 0.7 GB at 30 min of
@@ -22,13 +47,7 @@ impl TryFrom<&serde_json::Value> for MusicSegmentParams {
     type Error = JobError;
 
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
-        let beats = BeatDetectionParams::try_from(params)?;
-        if beats.model != BeatModel::Default {
-            return Err(JobError::param(
-                "Model",
-                "MusicSegmentDetect uses the default beat tracker only",
-            ));
-        }
+        let beats = BeatDetectionParams::read(params, &PARAMS)?;
         if let Some(end) = beats.end_time {
             let length = end - beats.start_time.unwrap_or(0.0);
             if length > MAX_SEGMENT_S {
