@@ -1,5 +1,6 @@
 //! From runs and what OCR read in them to subtitle cues: lines that are not
-//! subtitles dropped (low confidence, out-of-size text), neighbouring runs
+//! subtitles dropped (low confidence, out-of-size text, a few characters
+//! read from a box far wider than they fill), neighbouring runs
 //! that read as the same text merged into one cue (the reading of the
 //! longest run wins), and the zh/en split.
 
@@ -9,6 +10,15 @@ use super::runs::Run;
 
 /// Lines read with less confidence are dropped.
 const MIN_CONFIDENCE: f64 = 0.6;
+/// A line whose box is wider than this many times the width its text
+/// needs (plus [`BOX_PAD`] line heights) was not read from text: the
+/// recognizer, given picture detail (a bird's feet on a branch), still
+/// answers with a character or two. Real caption lines measure 0.54–0.82
+/// of their text's width (Sintel in three fonts, Chinese over Big Buck
+/// Bunny, bilingual clips); such misreadings 3 and more.
+const MAX_BOX_FILL: f64 = 1.6;
+/// Room the detector leaves around a line, in line heights.
+const BOX_PAD: f64 = 0.5;
 /// Runs whose texts are this similar (0–1) and that touch are one cue.
 const SAME_TEXT: f64 = 0.7;
 /// Longest gap bridged when merging runs of the same text, seconds.
@@ -129,11 +139,38 @@ fn keep_caption_block(readings: &mut [Reading]) {
     }
 }
 
+/// The width `text` needs, in line heights: a CJK character is square,
+/// a Latin letter or digit about 0.6, a space or punctuation mark less.
+pub fn text_width(text: &str) -> f64 {
+    text.chars()
+        .map(|c| match c {
+            ' ' => 0.3,
+            c if is_chinese(c.encode_utf8(&mut [0; 4]))
+                || ('\u{3000}'..='\u{30FF}').contains(&c)
+                || ('\u{FF00}'..='\u{FFEF}').contains(&c) =>
+            {
+                1.0
+            }
+            c if c.is_alphanumeric() => 0.6,
+            _ => 0.35,
+        })
+        .sum()
+}
+
+/// Whether the text read accounts for the width of its box (see
+/// [`MAX_BOX_FILL`]).
+fn fills_its_box(line: &CaptionLine) -> bool {
+    let (width, height) = (f64::from(line.bbox[2]), f64::from(line.bbox[3]));
+    width <= MAX_BOX_FILL * text_width(&line.text) * height + BOX_PAD * height
+}
+
 /// Turns readings (in time order) into cues.
 pub fn cues(mut readings: Vec<Reading>, track: Track) -> Vec<Caption> {
     for r in &mut readings {
         r.lines.retain(|l| {
-            l.confidence >= MIN_CONFIDENCE && l.text.chars().any(char::is_alphanumeric)
+            l.confidence >= MIN_CONFIDENCE
+                && l.text.chars().any(char::is_alphanumeric)
+                && fills_its_box(l)
         });
     }
     if let Some(typical) = typical_height(&readings) {
@@ -221,10 +258,11 @@ pub fn split_languages(cues: &[Caption]) -> (Vec<Caption>, Vec<Caption>) {
 mod tests {
     use super::*;
 
+    /// A line whose box is as wide as real caption lines are for `text`.
     fn line(text: &str, y: u32, h: u32, confidence: f64) -> CaptionLine {
         CaptionLine {
             text: text.into(),
-            bbox: [100, y, 400, h],
+            bbox: [100, y, (0.7 * text_width(text) * f64::from(h)) as u32, h],
             confidence,
         }
     }
@@ -318,6 +356,44 @@ mod tests {
             Track::Main,
         );
         assert_eq!(main.len(), 1);
+    }
+
+    #[test]
+    fn a_few_characters_read_from_a_wide_box_are_not_a_caption() {
+        // What the recognizer answered for a bird's feet on a branch in the
+        // caption band: "1" from a 128x64 box.
+        let feet = CaptionLine {
+            text: "1".into(),
+            bbox: [519, 554, 128, 64],
+            confidence: 0.82,
+        };
+        let c = cues(
+            vec![
+                reading(0, 0.0, 2.0, vec![line("Hello there", 600, 40, 0.95)]),
+                reading(1, 2.0, 2.5, vec![feet.clone()]),
+                // Short real captions keep: one CJK character, a digit,
+                // an interjection.
+                reading(2, 3.0, 4.0, vec![line("好", 600, 40, 0.95)]),
+                reading(3, 4.0, 5.0, vec![line("1", 600, 40, 0.95)]),
+                reading(4, 5.0, 6.0, vec![line("SO...", 600, 40, 0.95)]),
+            ],
+            Track::All,
+        );
+        let texts: Vec<&str> = c.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, vec!["Hello there", "好", "1", "SO..."]);
+        assert!(!fills_its_box(&feet));
+        // The widest real lines measured (0.82 of their text's width, plus
+        // the detector's room for one character) still fill their boxes.
+        let wide = CaptionLine {
+            bbox: [
+                0,
+                0,
+                (0.82 * text_width("SO...") * 74.0 + 0.3 * 74.0) as u32,
+                74,
+            ],
+            ..line("SO...", 600, 74, 0.99)
+        };
+        assert!(fills_its_box(&wide));
     }
 
     #[test]
