@@ -427,25 +427,46 @@ impl World {
 /// When DynamoDB refuses the call.
 pub async fn create_job_table(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    use iprod::adapters::dynamodb::{BY_FUNCTION, BY_TIME};
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    // As template.yaml's JobTable: the job, and the two list indexes.
+    let index = |index: &str, partition: &str| -> anyhow::Result<GlobalSecondaryIndex> {
+        Ok(GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(partition, KeyType::Hash)?)
+            .key_schema(key("CreateTime", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()?)
     };
     client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("JobId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("JobId")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
+        .attribute_definitions(attribute("JobId")?)
+        .attribute_definitions(attribute("FunctionName")?)
+        .attribute_definitions(attribute("CreateTime")?)
+        .attribute_definitions(attribute("ListKey")?)
+        .key_schema(key("JobId", KeyType::Hash)?)
+        .global_secondary_indexes(index(BY_FUNCTION, "FunctionName")?)
+        .global_secondary_indexes(index(BY_TIME, "ListKey")?)
         .send()
         .await
         .context("create_table")?;

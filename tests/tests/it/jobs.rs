@@ -319,3 +319,126 @@ async fn a_dead_letter_ends_a_job_whose_process_died_and_removes_its_partial_fil
     );
     Ok(())
 }
+
+/// A `Queuing` record of `function` created `minutes` after a fixed time.
+fn queued(function: &str, minutes: i64, n: usize) -> anyhow::Result<iprod::domain::JobRecord> {
+    use iprod::domain::{Job, JobId, JobRecord, JobState, MediaLocation, OutputTemplate};
+    let start = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")?.to_utc();
+    let job = Job {
+        id: JobId::try_from(format!("list-{n:03}"))?,
+        function: function.parse()?,
+        input: MediaLocation::parse("s3://in/clip.mp4", "Input")?,
+        output: OutputTemplate::parse("s3://out/{source}/")?,
+        params: json!({}),
+        user_data: None,
+        create_time: start + chrono::Duration::minutes(minutes),
+    };
+    Ok(JobRecord::new(&job, JobState::Queuing))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_newest_first_by_function_state_and_time_and_cancel_only_queued_jobs(
+) -> anyhow::Result<()> {
+    use iprod::adapters::dynamodb::DynamoJobStore;
+    use iprod::domain::{JobFilter, JobState};
+    use iprod::ports::{Cancel, JobStore};
+    let world = World::new().await?;
+    let jobs = DynamoJobStore::new(world.dynamodb.clone(), &world.job_table, None);
+    // 25 jobs a minute apart: Cover, Cover, AudioBeatDetection, ...
+    let functions = ["Cover", "Cover", "AudioBeatDetection"];
+    for n in 0..25 {
+        let record = queued(functions[n % 3], n as i64, n)?;
+        assert!(jobs.create(&record).await?);
+    }
+    // Every job, newest first, in pages of 10: 10, 10, 5, then no token.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = jobs
+            .list(&JobFilter::default(), 10, token.as_deref())
+            .await?;
+        pages += 1;
+        seen.extend(page.records.iter().map(|r| r.job_id.to_string()));
+        token = page.next_token;
+        if token.is_none() || pages > 5 {
+            break;
+        }
+    }
+    let want: Vec<String> = (0..25).rev().map(|n| format!("list-{n:03}")).collect();
+    assert_eq!(seen, want);
+    assert!(pages <= 4, "{pages} pages");
+
+    // By function, and within a time range.
+    let filter = JobFilter {
+        function: Some("AudioBeatDetection".parse()?),
+        from: Some(chrono::DateTime::parse_from_rfc3339("2026-12-01T10:05:00Z")?.to_utc()),
+        to: Some(chrono::DateTime::parse_from_rfc3339("2026-12-01T10:14:00Z")?.to_utc()),
+        ..JobFilter::default()
+    };
+    let page = jobs.list(&filter, 10, None).await?;
+    let ids: Vec<String> = page.records.iter().map(|r| r.job_id.to_string()).collect();
+    assert_eq!(ids, ["list-014", "list-011", "list-008", "list-005"]);
+
+    // Cancel: a queued job becomes Fail/Cancelled; a started one is left.
+    let id = iprod::domain::JobId::try_from("list-024".to_owned())?;
+    let Cancel::Cancelled(cancelled) = jobs.cancel(&id, chrono::Utc::now()).await? else {
+        anyhow::bail!("list-024 was queuing");
+    };
+    assert_eq!(cancelled.state, JobState::Fail);
+    assert_eq!(
+        cancelled.code.map(iprod::domain::JobCode::as_str),
+        Some("Cancelled")
+    );
+    assert_eq!(world.record("list-024").await?["State"], "Fail");
+    assert!(matches!(
+        jobs.cancel(&id, chrono::Utc::now()).await?,
+        Cancel::TooLate(_)
+    ));
+    let started = iprod::domain::JobId::try_from("list-023".to_owned())?;
+    let mut record = jobs.get(&started).await?.expect("record");
+    record.state = JobState::Analyzing;
+    record.lease = Some(iprod::domain::Lease::new(
+        chrono::Utc::now() + chrono::Duration::minutes(5),
+    ));
+    assert!(matches!(
+        jobs.claim(&record, chrono::Utc::now()).await?,
+        iprod::ports::Claim::Started
+    ));
+    let Cancel::TooLate(left) = jobs.cancel(&started, chrono::Utc::now()).await? else {
+        anyhow::bail!("a started job is not cancelled");
+    };
+    assert_eq!(left.state, JobState::Analyzing);
+    let missing = iprod::domain::JobId::try_from("list-999".to_owned())?;
+    assert_eq!(
+        jobs.cancel(&missing, chrono::Utc::now()).await?,
+        Cancel::Missing
+    );
+
+    // A state filter reads past what it drops: the one Fail job, then none.
+    let failed = JobFilter {
+        state: Some(JobState::Fail),
+        ..JobFilter::default()
+    };
+    let page = jobs.list(&failed, 5, None).await?;
+    let ids: Vec<String> = page.records.iter().map(|r| r.job_id.to_string()).collect();
+    assert_eq!(ids, ["list-024"]);
+
+    // A token from another list, or made up, is refused by name.
+    let cover = JobFilter {
+        function: Some("Cover".parse()?),
+        ..JobFilter::default()
+    };
+    let first = jobs.list(&cover, 2, None).await?;
+    let token = first.next_token.expect("more Cover jobs");
+    let err = jobs
+        .list(&JobFilter::default(), 2, Some(&token))
+        .await
+        .expect_err("token of another index");
+    assert!(
+        matches!(err, iprod::ports::StoreError::BadToken(_)),
+        "{err}"
+    );
+    assert!(jobs.list(&cover, 2, Some("7b7d")).await.is_err());
+    Ok(())
+}

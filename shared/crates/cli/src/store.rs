@@ -78,4 +78,11 @@ impl ObjectStore for LocalOrS3 {
             MediaLocation::S3 { .. } => self.s3(location)?.delete(location).await,
         }
     }
+
+    async fn list(&self, prefix: &MediaLocation) -> Result<Vec<MediaLocation>, StoreError> {
+        match prefix {
+            MediaLocation::Local(_) => FsObjectStore.list(prefix).await,
+            MediaLocation::S3 { .. } => self.s3(prefix)?.list(prefix).await,
+        }
+    }
 }

@@ -1469,6 +1469,12 @@ mod tests {
         ) -> Result<Option<Vec<u8>>, crate::ports::StoreError> {
             self.inner.get(l).await
         }
+        async fn list(
+            &self,
+            l: &MediaLocation,
+        ) -> Result<Vec<MediaLocation>, crate::ports::StoreError> {
+            self.inner.list(l).await
+        }
         async fn delete(&self, l: &MediaLocation) -> Result<(), crate::ports::StoreError> {
             self.inner.delete(l).await
         }

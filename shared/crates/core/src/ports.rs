@@ -6,7 +6,9 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ErrorCode, JobError, JobId, JobRecord, MediaLocation, Notification};
+use crate::domain::{
+    ErrorCode, JobError, JobFilter, JobId, JobPage, JobRecord, MediaLocation, Notification,
+};
 
 /// Why a storage or messaging call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +34,9 @@ pub enum StoreError {
     /// another attempt, in the meantime.
     #[error("{0}")]
     Conflict(String),
+    /// A list's `NextToken` that the store did not hand out.
+    #[error("NextToken is not one a list returned: {0}")]
+    BadToken(String),
 }
 
 impl From<StoreError> for JobError {
@@ -49,6 +54,9 @@ impl From<StoreError> for JobError {
                 JobError::retryable(ErrorCode::ServiceUnavailable, e.to_string())
             }
             StoreError::Conflict(_) => JobError::retryable(ErrorCode::JobBusy, e.to_string()),
+            StoreError::BadToken(_) => {
+                JobError::permanent(ErrorCode::InvalidParameter, e.to_string())
+            }
         }
     }
 }
@@ -102,6 +110,13 @@ pub trait ObjectStore: Send + Sync {
         &self,
         location: &MediaLocation,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every object under `prefix` (a key prefix, or a folder and all
+    /// below it), in no particular order; empty when there is none.
+    fn list(
+        &self,
+        prefix: &MediaLocation,
+    ) -> impl Future<Output = Result<Vec<MediaLocation>, StoreError>> + Send;
 }
 
 /// What [`JobStore::claim`] found.
@@ -153,6 +168,37 @@ pub trait JobStore: Send + Sync {
     /// Replaces a finished record with the same one, in the same state:
     /// marked notified, or its lease released when notifying failed.
     fn settle(&self, record: &JobRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A page of the records `filter` asks for, newest first (by
+    /// `CreateTime`, then `JobId`), at most `max` of them, starting where
+    /// `next_token` from the previous page says. [`StoreError::BadToken`]
+    /// for a token this store did not hand out.
+    fn list(
+        &self,
+        filter: &JobFilter,
+        max: usize,
+        next_token: Option<&str>,
+    ) -> impl Future<Output = Result<JobPage, StoreError>> + Send;
+
+    /// Cancels a job that has not started ([`JobRecord::cancel`]), as one
+    /// conditional write: an attempt that claims the job at the same time
+    /// either finds it cancelled or makes the cancel fail.
+    fn cancel(
+        &self,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Cancel, StoreError>> + Send;
+}
+
+/// What [`JobStore::cancel`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cancel {
+    /// The job was `Queuing`; this is its record now (`Fail`, `Cancelled`).
+    Cancelled(JobRecord),
+    /// The job had started or finished; its record, unchanged.
+    TooLate(JobRecord),
+    /// No such job.
+    Missing,
 }
 
 /// Where finished-job notifications go.

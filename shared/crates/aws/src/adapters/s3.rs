@@ -156,4 +156,26 @@ impl ObjectStore for S3ObjectStore {
             .map(|_| ())
             .map_err(|e| classify(&e, &location.to_string()))
     }
+
+    async fn list(&self, prefix: &MediaLocation) -> Result<Vec<MediaLocation>, StoreError> {
+        let (bucket, key) = s3(prefix)?;
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(key)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&e, &prefix.to_string()))?;
+            found.extend(page.contents().iter().filter_map(|o| {
+                o.key().map(|k| MediaLocation::S3 {
+                    bucket: bucket.to_owned(),
+                    key: k.to_owned(),
+                })
+            }));
+        }
+        Ok(found)
+    }
 }

@@ -106,4 +106,29 @@ impl ObjectStore for FsObjectStore {
             Err(e) => Err(io_error(&e, path)),
         }
     }
+    async fn list(&self, prefix: &MediaLocation) -> Result<Vec<MediaLocation>, StoreError> {
+        let root = local(prefix)?.to_path_buf();
+        let mut found = Vec::new();
+        let mut folders = vec![root];
+        while let Some(folder) = folders.pop() {
+            let mut entries = match tokio::fs::read_dir(&folder).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&e, &folder)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| io_error(&e, &folder))?
+            {
+                // Links are not followed: a listing stays inside its folder.
+                match entry.file_type().await {
+                    Ok(t) if t.is_dir() => folders.push(entry.path()),
+                    Ok(t) if t.is_file() => found.push(MediaLocation::Local(entry.path())),
+                    _ => {}
+                }
+            }
+        }
+        Ok(found)
+    }
 }

@@ -94,6 +94,16 @@ impl ObjectStore for MemoryObjectStore {
             .remove(&location.to_string());
         Ok(())
     }
+
+    async fn list(&self, prefix: &MediaLocation) -> Result<Vec<MediaLocation>, StoreError> {
+        let prefix = prefix.to_string();
+        Ok(self
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .filter_map(|k| MediaLocation::parse(&k, "key").ok())
+            .collect())
+    }
 }
 
 /// Collects notifications. Clones share the same list.

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     /// The job's process died (killed, out of memory, out of time) on its
     /// last attempt; its message went to the dead-letter queue.
     Abandoned,
+    /// The job was cancelled while it was still queued.
+    Cancelled,
     /// A bug or an unexpected state.
     InternalError,
 }
@@ -62,6 +64,7 @@ impl ErrorCode {
             Self::JobBusy => "JobBusy",
             Self::Interrupted => "Interrupted",
             Self::Abandoned => "Abandoned",
+            Self::Cancelled => "Cancelled",
             Self::InternalError => "InternalError",
         }
     }

@@ -549,6 +549,21 @@ impl JobRecord {
         self.state == JobState::Analyzing && self.lease.as_ref().is_some_and(|l| l.until <= now)
     }
 
+    /// Cancels a job that has not started: `Queuing` becomes `Fail` with
+    /// `Cancelled`. The function that later takes its message finds it
+    /// finished and sends the notification instead of running it. `false`
+    /// (and nothing changed) once the job has started or finished.
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> bool {
+        if self.state != JobState::Queuing {
+            return false;
+        }
+        self.state = JobState::Fail;
+        self.finish_time = Some(record_precision(now));
+        self.code = Some(JobCode::Error(ErrorCode::Cancelled));
+        self.message = Some("cancelled before it started".to_owned());
+        true
+    }
+
     /// The one transition out of a running attempt: `Success` with its
     /// result and files, `Fail` with the error's code and message (the
     /// lease kept until the notification is out), or (for

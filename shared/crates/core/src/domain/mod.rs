@@ -6,6 +6,7 @@ pub mod error;
 pub mod format;
 pub mod job;
 pub mod limits;
+pub mod listing;
 pub mod location;
 pub mod message;
 pub mod params;
@@ -17,5 +18,6 @@ pub use job::{
     Notification, Outcome, RecordInput, RecordOutput,
 };
 pub use limits::Limits;
+pub use listing::{JobFilter, JobPage};
 pub use location::{MediaLocation, OutputTemplate};
 pub use message::{SubmitMessage, SubmitMessageError};
