@@ -1,0 +1,509 @@
+//! The HTTP API of iprod: submit, query, list and cancel jobs.
+//!
+//! One [`axum::Router`] serves it everywhere: the `api` Lambda function
+//! behind API Gateway, and `iprod serve` on a laptop. It talks only through
+//! ports: the job store (DynamoDB, or files), the functions' queues
+//! ([`Dispatch`]: SQS, or jobs run in-process) and the object store (to
+//! check that an input exists before a job is queued).
+//!
+//! | route | does |
+//! |---|---|
+//! | `POST /jobs` | submit a job message; `{RequestId, JobId}` |
+//! | `GET /jobs/{JobId}` | one job's record |
+//! | `GET /jobs?JobIds=a,b` | several records, and the ids not found |
+//! | `GET /jobs?FunctionName=&State=&From=&To=&MaxResults=&NextToken=` | a page of jobs, newest first |
+//! | `POST /jobs/{JobId}/cancel` | cancel a job still `Queuing` |
+//! | `GET /functions` | every FunctionName this API routes, its summary and params schema |
+//!
+//! Every answer carries a `RequestId`; an error is `{RequestId, Code,
+//! Message}` with an HTTP status that fits the code.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use iprod_core::domain::listing::MAX_PAGE;
+use iprod_core::domain::{
+    ErrorCode, FunctionName, JobError, JobFilter, JobId, JobRecord, JobState, MediaLocation,
+    OutputTemplate, SubmitMessage,
+};
+use iprod_core::ports::{Cancel, JobStore, ObjectStore, StoreError};
+use iprod_core::submit::CheckParams;
+
+/// Largest request body: an SQS message's limit.
+pub const MAX_BODY: usize = 256 * 1024;
+/// Records per list page when `MaxResults` is not given.
+pub const DEFAULT_PAGE: usize = 20;
+/// Most ids one `GET /jobs?JobIds=` takes (as Alibaba's query).
+pub const MAX_JOB_IDS: usize = 10;
+
+/// Where a submitted job goes: the queue of its function.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Whether jobs of `function` have somewhere to go.
+    fn serves(&self, function: FunctionName) -> bool;
+
+    /// Sends `body` (a job message with its `JobId`) to `function`'s queue.
+    fn send(
+        &self,
+        function: FunctionName,
+        body: &Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where inputs may come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inputs {
+    /// Objects in these buckets (a deployed stack's input buckets).
+    Buckets(Vec<String>),
+    /// Files under this folder, named by their path relative to it
+    /// (`iprod serve --root`); nothing outside it, links included.
+    Folder(PathBuf),
+}
+
+/// What the API needs to know besides its ports.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where inputs may come from.
+    pub inputs: Inputs,
+    /// The output of a job whose message has none, per function.
+    pub default_outputs: HashMap<FunctionName, OutputTemplate>,
+    /// Checks a function's params as the function will.
+    pub check: CheckParams,
+    /// A function's params as a JSON Schema, when it has one.
+    pub schema: fn(FunctionName) -> Option<Value>,
+}
+
+/// The API over its ports.
+#[derive(Debug)]
+pub struct Api<J, D, O> {
+    /// Job records.
+    pub jobs: J,
+    /// The functions' queues.
+    pub dispatch: D,
+    /// Inputs, to check they exist.
+    pub objects: O,
+    /// Everything else.
+    pub settings: Settings,
+}
+
+/// The router serving `api`.
+pub fn router<J, D, O>(api: Api<J, D, O>) -> Router
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    Router::new()
+        .route("/jobs", post(submit::<J, D, O>).get(jobs::<J, D, O>))
+        .route("/jobs/{job_id}", get(job::<J, D, O>))
+        .route("/jobs/{job_id}/cancel", post(cancel::<J, D, O>))
+        .route("/functions", get(functions::<J, D, O>))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new(api))
+}
+
+type Shared<J, D, O> = State<Arc<Api<J, D, O>>>;
+
+/// An answer that is an error: `{RequestId, Code, Message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn not_found(id: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "JobNotFound", format!("no job {id}"))
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        let status = match e.code {
+            ErrorCode::InputNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+            ErrorCode::JobBusy => StatusCode::CONFLICT,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ if e.retryable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.code.as_str(), e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        JobError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(code = %self.code, message = %self.message, "request failed");
+        }
+        let body = json!({
+            "RequestId": request_id(),
+            "Code": self.code,
+            "Message": self.message,
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A new request id, as Alibaba writes them.
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
+/// A success answer: `fields` with the `RequestId`.
+fn answer(mut fields: serde_json::Map<String, Value>) -> Response {
+    fields.insert("RequestId".into(), request_id().into());
+    Json(Value::Object(fields)).into_response()
+}
+
+fn record_json(record: &JobRecord) -> Value {
+    serde_json::to_value(record).unwrap_or(Value::Null)
+}
+
+fn job_id(id: &str) -> Result<JobId, ApiError> {
+    JobId::try_from(id.to_owned()).map_err(|_| ApiError::not_found(id))
+}
+
+impl Inputs {
+    /// Where `given` is, when it is somewhere jobs may read.
+    fn resolve(&self, given: &MediaLocation) -> Result<MediaLocation, ApiError> {
+        let refused = |why: String| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", why);
+        match (self, given) {
+            (Self::Buckets(buckets), MediaLocation::S3 { bucket, .. }) => {
+                if buckets.iter().any(|b| b == bucket) {
+                    Ok(given.clone())
+                } else {
+                    Err(refused(format!(
+                        "Input {given} is not in an input bucket of this stack ({})",
+                        buckets.join(", ")
+                    )))
+                }
+            }
+            (Self::Buckets(_), MediaLocation::Local(path)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidMessage",
+                format!("Input {} is not an s3:// URI", path.display()),
+            )),
+            (Self::Folder(root), MediaLocation::Local(path)) => confined(root, path)
+                .map(MediaLocation::Local)
+                .ok_or_else(|| {
+                    refused(format!(
+                        "Input {} is not a file path inside the served folder",
+                        path.display()
+                    ))
+                }),
+            (Self::Folder(_), MediaLocation::S3 { .. }) => Err(refused(format!(
+                "Input {given}: this server reads files under its folder only"
+            ))),
+        }
+    }
+}
+
+/// `relative` under `root`, when it names something there: plain names
+/// only (no `..`, no root, no drive), and no link leading out.
+fn confined(root: &Path, relative: &Path) -> Option<PathBuf> {
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let root = root.canonicalize().ok()?;
+    let path = root.join(relative).canonicalize().ok()?;
+    path.starts_with(&root).then_some(path)
+}
+
+async fn submit<J, D, O>(State(api): Shared<J, D, O>, body: Bytes) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidMessage",
+            "the body is not UTF-8 JSON",
+        )
+    })?;
+    let mut message = SubmitMessage::parse(text)?;
+    let function = message.function;
+    if !api.dispatch.serves(function) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedFunction",
+            format!("FunctionName {function} is not deployed here"),
+        ));
+    }
+    (api.settings.check)(function, &message.params)?;
+    message.input = api.settings.inputs.resolve(&message.input)?;
+    if api.objects.head(&message.input).await?.is_none() {
+        return Err(JobError::permanent(
+            ErrorCode::InputNotFound,
+            format!("Input {} does not exist", message.input),
+        )
+        .into());
+    }
+    let default_output = api.settings.default_outputs.get(&function);
+    let job = message.into_job(JobId::random(), default_output, Utc::now())?;
+    let record = JobRecord::new(&job, JobState::Queuing);
+    if !api.jobs.create(&record).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "InvalidMessage",
+            format!(
+                "JobId {} is already in use; leave JobId out to get a new one",
+                job.id
+            ),
+        ));
+    }
+    // The message the function gets names exactly what was checked here.
+    let mut queued = serde_json::Map::new();
+    queued.insert("FunctionName".into(), function.as_str().into());
+    queued.insert("JobId".into(), job.id.as_str().into());
+    queued.insert("Input".into(), job.input.to_string().into());
+    queued.insert("Output".into(), job.output.as_str().into());
+    queued.insert("JobParams".into(), job.params.clone());
+    if let Some(user_data) = &job.user_data {
+        queued.insert("UserData".into(), user_data.clone().into());
+    }
+    if let Err(e) = api.dispatch.send(function, &Value::Object(queued)).await {
+        // Not queued: the record must not stay Queuing for ever.
+        if let Err(cancel) = api.jobs.cancel(&job.id, Utc::now()).await {
+            tracing::warn!(job_id = %job.id, error = %cancel, "could not close an unqueued job");
+        }
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("the job could not be queued ({e}); try again"),
+        ));
+    }
+    tracing::info!(job_id = %job.id, function = %function, "job submitted");
+    let mut fields = serde_json::Map::new();
+    fields.insert("JobId".into(), job.id.as_str().into());
+    Ok(answer(fields))
+}
+
+async fn job<J, D, O>(
+    State(api): Shared<J, D, O>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    let record = api
+        .jobs
+        .get(&job_id(&id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&id))?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("Job".into(), record_json(&record));
+    Ok(answer(fields))
+}
+
+/// `GET /jobs`: several jobs by id, or a page of a list.
+async fn jobs<J, D, O>(
+    State(api): Shared<J, D, O>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    let param = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let known = [
+        "JobIds",
+        "FunctionName",
+        "State",
+        "From",
+        "To",
+        "MaxResults",
+        "NextToken",
+    ];
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
+    {
+        return Err(bad_query(
+            unknown,
+            format!("unknown parameter; known: {}", known.join(", ")),
+        ));
+    }
+    if let Some(ids) = param("JobIds") {
+        let ids: Vec<&str> = ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if ids.len() > MAX_JOB_IDS {
+            return Err(bad_query(
+                "JobIds",
+                format!("{} ids; at most {MAX_JOB_IDS}", ids.len()),
+            ));
+        }
+        let (mut found, mut missing) = (Vec::new(), Vec::new());
+        for id in ids {
+            let record = match JobId::try_from(id.to_owned()) {
+                Ok(job_id) => api.jobs.get(&job_id).await?,
+                Err(_) => None,
+            };
+            match record {
+                Some(r) => found.push(record_json(&r)),
+                None => missing.push(Value::from(id)),
+            }
+        }
+        let mut fields = serde_json::Map::new();
+        fields.insert("Jobs".into(), found.into());
+        fields.insert("NonExistJobIds".into(), missing.into());
+        return Ok(answer(fields));
+    }
+    let time = |key: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
+        param(key)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.to_utc())
+                    .map_err(|_| {
+                        bad_query(
+                            key,
+                            format!("`{v}` is not an RFC 3339 time, e.g. 2026-12-06T10:00:00Z"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let filter = JobFilter {
+        function: param("FunctionName")
+            .map(str::parse::<FunctionName>)
+            .transpose()
+            .map_err(|e| bad_query("FunctionName", e.message))?,
+        state: param("State")
+            .map(|s| {
+                serde_json::from_value::<JobState>(Value::from(s)).map_err(|_| {
+                    bad_query(
+                        "State",
+                        format!("`{s}`; one of Queuing, Analyzing, Success, Fail"),
+                    )
+                })
+            })
+            .transpose()?,
+        from: time("From")?,
+        to: time("To")?,
+    };
+    filter.check()?;
+    let max = match param("MaxResults") {
+        None => DEFAULT_PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad_query("MaxResults", format!("`{v}`; 1 to {MAX_PAGE}")))?,
+    };
+    let page = api.jobs.list(&filter, max, param("NextToken")).await?;
+    let mut fields = serde_json::Map::new();
+    fields.insert(
+        "Jobs".into(),
+        page.records
+            .iter()
+            .map(record_json)
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    fields.insert(
+        "NextToken".into(),
+        page.next_token.map_or(Value::Null, Value::from),
+    );
+    Ok(answer(fields))
+}
+
+fn bad_query(key: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter",
+        format!("{key}: {problem}"),
+    )
+}
+
+async fn cancel<J, D, O>(
+    State(api): Shared<J, D, O>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    match api.jobs.cancel(&job_id(&id)?, Utc::now()).await? {
+        Cancel::Cancelled(record) => {
+            tracing::info!(job_id = %id, "job cancelled");
+            let mut fields = serde_json::Map::new();
+            fields.insert("Job".into(), record_json(&record));
+            Ok(answer(fields))
+        }
+        Cancel::TooLate(record) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "JobStarted",
+            format!(
+                "job {id} is {}: only a Queuing job can be cancelled",
+                record.state.as_str()
+            ),
+        )),
+        Cancel::Missing => Err(ApiError::not_found(&id)),
+    }
+}
+
+async fn functions<J, D, O>(State(api): Shared<J, D, O>) -> Response
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    let list: Vec<Value> = FunctionName::ALL
+        .into_iter()
+        .filter(|f| api.dispatch.serves(*f))
+        .map(|f| {
+            json!({
+                "FunctionName": f.as_str(),
+                "Summary": f.summary(),
+                "Params": (api.settings.schema)(f),
+            })
+        })
+        .collect();
+    let mut fields = serde_json::Map::new();
+    fields.insert("Functions".into(), list.into());
+    answer(fields)
+}
