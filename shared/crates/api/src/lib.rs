@@ -60,10 +60,11 @@ pub trait Dispatch: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Where inputs may come from.
+/// Where jobs may read inputs, or write outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inputs {
-    /// Objects in these buckets (a deployed stack's input buckets).
+    /// Objects in these buckets (a deployed stack's input, or output,
+    /// buckets).
     Buckets(Vec<String>),
     /// Files under this folder, named by their path relative to it
     /// (`iprod serve --root`); nothing outside it, links included.
@@ -75,6 +76,8 @@ pub enum Inputs {
 pub struct Settings {
     /// Where inputs may come from.
     pub inputs: Inputs,
+    /// Where a message's own `Output` may point.
+    pub outputs: Inputs,
     /// The output of a job whose message has none, per function.
     pub default_outputs: HashMap<FunctionName, OutputTemplate>,
     /// Checks a function's params as the function will.
@@ -223,6 +226,47 @@ impl Inputs {
             ))),
         }
     }
+
+    /// The output template `given` stands for, when it points somewhere
+    /// jobs may write.
+    fn resolve_output(&self, given: &OutputTemplate) -> Result<OutputTemplate, ApiError> {
+        let refused = |why: String| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", why);
+        match self {
+            Self::Buckets(buckets) => match given.bucket() {
+                Some(bucket) if buckets.iter().any(|b| b == bucket) => Ok(given.clone()),
+                _ => Err(refused(format!(
+                    "Output {} is not in an output bucket of this stack ({})",
+                    given.as_str(),
+                    buckets.join(", ")
+                ))),
+            },
+            Self::Folder(root) => {
+                let relative = Path::new(given.as_str());
+                let inside = relative
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+                    && !given.as_str().contains("://");
+                // The deepest folder that exists must be inside (no link
+                // leads out); the rest is made by the job.
+                let existing = relative
+                    .ancestors()
+                    .map(|a| root.join(a))
+                    .find(|p| p.exists())
+                    .and_then(|p| p.canonicalize().ok());
+                let root = root.canonicalize().ok();
+                match (inside, existing, root) {
+                    (true, Some(existing), Some(root)) if existing.starts_with(&root) => {
+                        OutputTemplate::parse(&root.join(relative).display().to_string())
+                            .map_err(ApiError::from)
+                    }
+                    _ => Err(refused(format!(
+                        "Output {} is not a folder path inside the served folder",
+                        given.as_str()
+                    ))),
+                }
+            }
+        }
+    }
 }
 
 /// `relative` under `root`, when it names something there: plain names
@@ -263,6 +307,10 @@ where
     }
     (api.settings.check)(function, &message.params)?;
     message.input = api.settings.inputs.resolve(&message.input)?;
+    message.output = message
+        .output
+        .map(|o| api.settings.outputs.resolve_output(&o))
+        .transpose()?;
     if api.objects.head(&message.input).await?.is_none() {
         return Err(JobError::permanent(
             ErrorCode::InputNotFound,

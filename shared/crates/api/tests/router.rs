@@ -79,6 +79,7 @@ fn fixture(inputs: Inputs, queues: Queues) -> Fixture {
         objects,
         settings: Settings {
             inputs,
+            outputs: Inputs::Buckets(vec!["out".into()]),
             default_outputs,
             check,
             schema,
@@ -350,6 +351,7 @@ async fn a_served_folder_gives_out_files_inside_it_only() {
         objects,
         settings: Settings {
             inputs: Inputs::Folder(root.path().to_path_buf()),
+            outputs: Inputs::Folder(root.path().to_path_buf()),
             default_outputs: HashMap::from([(
                 FunctionName::Cover,
                 OutputTemplate::parse(&format!("{}/out/{{source}}/", root.path().display()))
@@ -383,7 +385,27 @@ async fn a_served_folder_gives_out_files_inside_it_only() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{given}: {answer}");
         assert_eq!(answer["Code"], "AccessDenied", "{given}: {answer}");
     }
-    assert_eq!(queues.sent.lock().expect("lock").len(), 1);
+    for output in ["../elsewhere/", "/tmp/x/", "s3://out/x/", "link.mp4/x/"] {
+        let (status, answer) = submit(
+            &app,
+            json!({"FunctionName": "Cover", "Input": "clips/a.mp4", "Output": output}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{output}: {answer}");
+    }
+    let (status, answer) = submit(
+        &app,
+        json!({"FunctionName": "Cover", "Input": "clips/a.mp4", "Output": "results/{source}/"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let sent = queues.sent.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 2);
+    let output = sent[1].1["Output"].as_str().expect("output");
+    assert!(
+        output.starts_with('/') && output.ends_with("results/{source}/"),
+        "{output}"
+    );
 }
 
 #[tokio::test]

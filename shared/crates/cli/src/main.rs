@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod hostile;
+mod serve;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -95,6 +96,28 @@ enum Command {
         /// schemas instead of writing them (exit 1 when not).
         #[arg(long, requires = "schemas")]
         check: bool,
+    },
+    /// Serve the HTTP API on localhost over a folder, running jobs in this
+    /// process (no AWS): inputs are files under the folder, named by
+    /// relative path; results go to `<root>/out/`.
+    ///
+    /// Example: iprod serve --root media/ then
+    /// curl -d '{"FunctionName":"Cover","Input":"clip.mp4"}' localhost:8080/jobs
+    Serve {
+        /// Port to listen on (0: any free port, printed at start).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on; the default takes connections from this
+        /// machine only.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// The folder jobs read from and write to; nothing outside it is
+        /// read or written.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Jobs run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
     /// Submit a job message to a deployed function's queue
     /// (`SubmitIProductionJob`): checks its FunctionName and JobParams as
@@ -275,6 +298,18 @@ async fn main() -> ExitCode {
             code
         }
         Command::Functions { json } => functions(json),
+        Command::Serve {
+            port,
+            bind,
+            root,
+            jobs,
+        } => match serve::serve((bind, port).into(), root, jobs).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Params {
             function,
             json,

@@ -427,3 +427,73 @@ fn submit_refuses_what_run_would_refuse_before_touching_aws() {
         );
     }
 }
+
+/// `curl` answers: status and JSON body.
+fn curl(args: &[&str]) -> (u16, serde_json::Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        status.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn serve_runs_submitted_jobs_over_a_folder_and_nothing_outside_it() {
+    use std::io::BufRead;
+    let root = tempfile::tempdir().expect("tempdir");
+    clip(root.path());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_iprod"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--root",
+            &root.path().to_string_lossy(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("iprod serve starts");
+    let mut lines = std::io::BufReader::new(server.stderr.take().expect("stderr")).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in: {first}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let (status, answer) = curl(&[
+        "-d",
+        r#"{"FunctionName":"Cover","Input":"clip one.mp4","JobParams":{"Count":2}}"#,
+        &format!("{base}/jobs"),
+    ]);
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["JobId"].as_str().expect("JobId").to_owned();
+    let mut record = serde_json::Value::Null;
+    for _ in 0..300 {
+        record = curl(&[&format!("{base}/jobs/{id}")]).1["Job"].clone();
+        if record["State"] == "Success" || record["State"] == "Fail" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(record["State"], "Success", "{record}");
+    let covers = root.path().join("out/clip one/Cover").join(&id);
+    assert!(covers.join("clip one-cover-2.jpg").is_file(), "{record}");
+
+    for input in ["../etc/passwd", "/etc/passwd", "s3://bucket/key.mp4"] {
+        let body = serde_json::json!({"FunctionName": "Cover", "Input": input}).to_string();
+        let (status, answer) = curl(&["-d", &body, &format!("{base}/jobs")]);
+        assert!(status == 403 || status == 400, "{input}: {status} {answer}");
+    }
+    let (status, list) = curl(&[&format!("{base}/jobs?FunctionName=Cover")]);
+    assert_eq!(status, 200);
+    assert_eq!(list["Jobs"].as_array().map(Vec::len), Some(1), "{list}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
