@@ -31,6 +31,9 @@ pub mod adapters {
 #[cfg(feature = "aws")]
 pub use iprod_aws::lambda;
 
+#[cfg(feature = "api")]
+pub mod http;
+
 #[cfg(feature = "media")]
 pub use iprod_media as media;
 #[cfg(feature = "video")]

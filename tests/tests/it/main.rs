@@ -3,6 +3,7 @@
 //! (S3, SQS, SNS and DynamoDB over HTTP). One binary links FFmpeg, ONNX Runtime and the
 //! AWS SDK once instead of once per file.
 
+mod api;
 mod beat_detection;
 mod caption_extraction;
 mod cover;

@@ -19,7 +19,6 @@
 //! Message}` with an HTTP status that fits the code.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +36,7 @@ use iprod_core::domain::{
     ErrorCode, FunctionName, JobError, JobFilter, JobId, JobRecord, JobState, MediaLocation,
     OutputTemplate, SubmitMessage,
 };
+pub use iprod_core::ports::Dispatch;
 use iprod_core::ports::{Cancel, JobStore, ObjectStore, StoreError};
 use iprod_core::submit::CheckParams;
 
@@ -46,19 +46,6 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub const DEFAULT_PAGE: usize = 20;
 /// Most ids one `GET /jobs?JobIds=` takes (as Alibaba's query).
 pub const MAX_JOB_IDS: usize = 10;
-
-/// Where a submitted job goes: the queue of its function.
-pub trait Dispatch: Send + Sync + 'static {
-    /// Whether jobs of `function` have somewhere to go.
-    fn serves(&self, function: FunctionName) -> bool;
-
-    /// Sends `body` (a job message with its `JobId`) to `function`'s queue.
-    fn send(
-        &self,
-        function: FunctionName,
-        body: &Value,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
 
 /// Where jobs may read inputs, or write outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -210,6 +210,20 @@ pub trait Notifier: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Where a submitted job goes: the queue of its function (SQS in a
+/// deployment; `iprod serve` runs it in-process).
+pub trait Dispatch: Send + Sync + 'static {
+    /// Whether jobs of `function` have somewhere to go.
+    fn serves(&self, function: crate::domain::FunctionName) -> bool;
+
+    /// Sends `body` (a job message with its `JobId`) to `function`'s queue.
+    fn send(
+        &self,
+        function: crate::domain::FunctionName,
+        body: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// A queue that takes job messages (`SubmitIProductionJob`).
 pub trait JobQueue: Send + Sync {
     /// Sends one message body; returns the queue's message id.
