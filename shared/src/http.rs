@@ -7,10 +7,14 @@
 //! - `IPROD_OUTPUT`: the output of a job whose message has none;
 //! - `IPROD_INPUT_BUCKETS`, `IPROD_OUTPUT_BUCKETS`: where jobs may read
 //!   and write (comma-separated);
+//! - `IPROD_ACCESS_KEYS_SECRET`: the Secrets Manager secret (ARN or name)
+//!   holding the access keys of Alibaba-form requests, a JSON object of
+//!   AccessKeyId to secret; without it the Alibaba form is refused;
 //! - `AWS_ENDPOINT_URL` (tests): one endpoint for every service.
 
 use std::collections::HashMap;
 
+pub use iprod_api::alibaba::{AccessKeys, Signatures};
 use iprod_api::{router, Api, Inputs, Settings};
 use iprod_aws::adapters::aws;
 use iprod_aws::adapters::dynamodb::DynamoJobStore;
@@ -33,6 +37,8 @@ pub struct ApiConfig {
     pub input_buckets: Vec<String>,
     /// `IPROD_OUTPUT_BUCKETS`.
     pub output_buckets: Vec<String>,
+    /// `IPROD_ACCESS_KEYS_SECRET`.
+    pub access_keys_secret: Option<String>,
     /// `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
 }
@@ -64,6 +70,7 @@ impl ApiConfig {
                 .map_err(|e| format!("environment variable IPROD_OUTPUT: {}", e.message))?,
             input_buckets: list("IPROD_INPUT_BUCKETS"),
             output_buckets: list("IPROD_OUTPUT_BUCKETS"),
+            access_keys_secret: get("IPROD_ACCESS_KEYS_SECRET").filter(|v| !v.trim().is_empty()),
             endpoint_url: get("AWS_ENDPOINT_URL"),
         })
     }
@@ -74,11 +81,45 @@ fn schema_of(function: FunctionName) -> Option<serde_json::Value> {
         .map(|s| s.json_schema(function.as_str(), function.summary()))
 }
 
+/// The access keys of Alibaba-form requests, read from Secrets Manager.
+///
+/// # Errors
+/// When the secret cannot be read or is not a JSON object of id to secret.
+pub async fn signatures(
+    sdk: &aws_config::SdkConfig,
+    config: &ApiConfig,
+) -> Result<Signatures, String> {
+    let Some(secret) = &config.access_keys_secret else {
+        return Ok(Signatures::Off);
+    };
+    let value = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| {
+            let reason = e
+                .as_service_error()
+                .map_or_else(|| e.to_string(), ToString::to_string);
+            format!("reading the access keys from secret {secret}: {reason}")
+        })?;
+    let text = value
+        .secret_string()
+        .ok_or_else(|| format!("secret {secret} holds no string"))?;
+    AccessKeys::parse(text)
+        .map(Signatures::Keys)
+        .map_err(|e| format!("secret {secret}: {e}"))
+}
+
 /// The router over the AWS adapters `config` names.
 ///
 /// # Errors
 /// When `IPROD_QUEUES` is malformed.
-pub fn app(sdk: &aws_config::SdkConfig, config: &ApiConfig) -> Result<axum::Router, String> {
+pub fn app(
+    sdk: &aws_config::SdkConfig,
+    config: &ApiConfig,
+    signatures: Signatures,
+) -> Result<axum::Router, String> {
     let dispatch = SqsDispatch::parse(&aws_sdk_sqs::Client::new(sdk), &config.queues)?;
     let default_outputs: HashMap<FunctionName, OutputTemplate> = FunctionName::ALL
         .into_iter()
@@ -94,6 +135,7 @@ pub fn app(sdk: &aws_config::SdkConfig, config: &ApiConfig) -> Result<axum::Rout
             default_outputs,
             check: capabilities::check_params,
             schema: schema_of,
+            signatures,
         },
     }))
 }
@@ -106,5 +148,6 @@ pub async fn serve() -> Result<(), lambda_http::Error> {
     crate::telemetry::init(true, "info");
     let config = ApiConfig::from_lookup(|name| std::env::var(name).ok())?;
     let sdk = aws::sdk_config(config.endpoint_url.as_deref()).await;
-    lambda_http::run(app(&sdk, &config)?).await
+    let signatures = signatures(&sdk, &config).await?;
+    lambda_http::run(app(&sdk, &config, signatures)?).await
 }

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use iprod::capabilities::cover::Cover;
 use iprod::http::ApiConfig;
 use iprod_tests::{media, World};
+
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -35,8 +36,18 @@ async fn call(
     ))
 }
 
-fn app(world: &World) -> anyhow::Result<axum::Router> {
+async fn app(world: &World) -> anyhow::Result<axum::Router> {
+    // The Alibaba form's keys, in Secrets Manager.
+    let secret = aws_sdk_secretsmanager::Client::new(&world.sdk)
+        .create_secret()
+        .name(format!("{}-keys", world.job_table))
+        .secret_string(r#"{"AKID": "SECRET"}"#)
+        .send()
+        .await?
+        .arn
+        .unwrap_or_default();
     let config = ApiConfig::from_lookup(|name| match name {
+        "IPROD_ACCESS_KEYS_SECRET" => Some(secret.clone()),
         "IPROD_JOB_TABLE" => Some(world.job_table.clone()),
         "IPROD_QUEUES" => Some(format!("Cover={}", world.queue_url)),
         "IPROD_OUTPUT" => Some(format!(
@@ -49,13 +60,20 @@ fn app(world: &World) -> anyhow::Result<axum::Router> {
         _ => None,
     })
     .map_err(anyhow::Error::msg)?;
-    iprod::http::app(&world.sdk, &config).map_err(anyhow::Error::msg)
+    let signatures = iprod::http::signatures(&world.sdk, &config)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert!(
+        matches!(signatures, iprod::http::Signatures::Keys(_)),
+        "{signatures:?}"
+    );
+    iprod::http::app(&world.sdk, &config, signatures).map_err(anyhow::Error::msg)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_submitted_over_http_runs_and_is_queried_listed_and_notified() -> anyhow::Result<()> {
     let world = World::new().await?;
-    let app = app(&world)?;
+    let app = app(&world).await?;
     let dir = tempfile::tempdir()?;
     let clip = media::small_clip(dir.path(), "clip.mp4")?;
     world.upload("library/clip.mp4", &clip).await?;

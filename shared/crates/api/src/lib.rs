@@ -14,17 +14,20 @@
 //! | `GET /jobs?FunctionName=&State=&From=&To=&MaxResults=&NextToken=` | a page of jobs, newest first |
 //! | `POST /jobs/{JobId}/cancel` | cancel a job still `Queuing` |
 //! | `GET /functions` | every FunctionName this API routes, its summary and params schema |
+//! | `POST /` or `GET /` | Alibaba's RPC form: `SubmitIProductionJob`, `QueryIProductionJob` ([`alibaba`]) |
 //!
 //! Every answer carries a `RequestId`; an error is `{RequestId, Code,
 //! Message}` with an HTTP status that fits the code.
+
+pub mod alibaba;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path as UrlPath, Query, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -71,6 +74,8 @@ pub struct Settings {
     pub check: CheckParams,
     /// A function's params as a JSON Schema, when it has one.
     pub schema: fn(FunctionName) -> Option<Value>,
+    /// How Alibaba-form requests are authenticated.
+    pub signatures: alibaba::Signatures,
 }
 
 /// The API over its ports.
@@ -98,6 +103,7 @@ where
         .route("/jobs/{job_id}", get(job::<J, D, O>))
         .route("/jobs/{job_id}/cancel", post(cancel::<J, D, O>))
         .route("/functions", get(functions::<J, D, O>))
+        .route("/", post(rpc::<J, D, O>).get(rpc::<J, D, O>))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::new(api))
 }
@@ -113,7 +119,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             code: code.to_owned(),
@@ -283,6 +289,20 @@ where
             "the body is not UTF-8 JSON",
         )
     })?;
+    let id = submit_message(&api, text).await?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("JobId".into(), id.as_str().into());
+    Ok(answer(fields))
+}
+
+/// Checks a job message as its function will, records it `Queuing` and
+/// queues it; its JobId.
+async fn submit_message<J, D, O>(api: &Api<J, D, O>, text: &str) -> Result<JobId, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
     let mut message = SubmitMessage::parse(text)?;
     let function = message.function;
     if !api.dispatch.serves(function) {
@@ -340,9 +360,7 @@ where
         ));
     }
     tracing::info!(job_id = %job.id, function = %function, "job submitted");
-    let mut fields = serde_json::Map::new();
-    fields.insert("JobId".into(), job.id.as_str().into());
-    Ok(answer(fields))
+    Ok(job.id)
 }
 
 async fn job<J, D, O>(
@@ -541,4 +559,170 @@ where
     let mut fields = serde_json::Map::new();
     fields.insert("Functions".into(), list.into());
     answer(fields)
+}
+
+/// Parameters of the Alibaba form that are accepted and not used.
+const IGNORED: [&str; 9] = [
+    "ModelId",
+    "NotifyUrl",
+    "PipelineId",
+    "ScheduleParams",
+    "OwnerAccount",
+    "OwnerId",
+    "ResourceOwnerAccount",
+    "ResourceOwnerId",
+    "SecurityToken",
+];
+/// The common parameters of version 1.0 requests.
+const COMMON: [&str; 11] = [
+    "Action",
+    "Version",
+    "Format",
+    "RegionId",
+    "Timestamp",
+    "SignatureMethod",
+    "SignatureType",
+    "SignatureVersion",
+    "SignatureNonce",
+    "AccessKeyId",
+    "Signature",
+];
+
+/// Alibaba's RPC form on `/`.
+async fn rpc<J, D, O>(
+    State(api): Shared<J, D, O>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + 'static,
+{
+    let query = alibaba::parse_params(raw.as_deref().unwrap_or_default())?;
+    let form_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let form = if form_body {
+        alibaba::parse_params(std::str::from_utf8(&body).unwrap_or_default())?
+    } else {
+        Vec::new()
+    };
+    let keys = match &api.settings.signatures {
+        alibaba::Signatures::Off => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden.AlibabaForm",
+                "the Alibaba form is not enabled here: no access keys are configured",
+            ))
+        }
+        alibaba::Signatures::Any => None,
+        alibaba::Signatures::Keys(keys) => Some(keys),
+    };
+    if let Some(keys) = keys {
+        alibaba::verify(
+            keys,
+            &alibaba::Signed {
+                method: &method,
+                query: &query,
+                form: &form,
+                headers: &headers,
+                body: &body,
+            },
+            Utc::now(),
+        )?;
+    }
+    let params: Vec<&(String, String)> = query.iter().chain(&form).collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let action = headers
+        .get("x-acs-action")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| param("Action"))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingAction",
+                "name the action in the x-acs-action header or the Action parameter",
+            )
+        })?;
+    let known: &[&str] = match action {
+        "SubmitIProductionJob" => &["FunctionName", "Input", "Output", "JobParams", "UserData"],
+        "QueryIProductionJob" => &["JobId"],
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction.NotFound",
+                format!(
+                    "{other}: the actions here are SubmitIProductionJob and QueryIProductionJob"
+                ),
+            ))
+        }
+    };
+    if let Some((unknown, _)) = params.iter().find(|(k, _)| {
+        !known.contains(&k.as_str())
+            && !IGNORED.contains(&k.as_str())
+            && !COMMON.contains(&k.as_str())
+    }) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            format!(
+                "{unknown}: not a parameter of {action}; it takes {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    let mut fields = serde_json::Map::new();
+    if action == "SubmitIProductionJob" {
+        let mut message = serde_json::Map::new();
+        for (key, value) in [
+            ("FunctionName", param("FunctionName").map(str::to_owned)),
+            ("Input", param("Input").map(alibaba::location)),
+            ("Output", param("Output").map(alibaba::location)),
+            ("JobParams", param("JobParams").map(str::to_owned)),
+            ("UserData", param("UserData").map(str::to_owned)),
+        ] {
+            if let Some(value) = value {
+                message.insert(key.into(), value.into());
+            }
+        }
+        let id = submit_message(&api, &Value::Object(message).to_string()).await?;
+        fields.insert("JobId".into(), id.as_str().into());
+        fields.insert("Result".into(), "".into());
+        return Ok(answer(fields));
+    }
+    let id = param("JobId").ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "MissingJobId", "JobId is required")
+    })?;
+    let record = api
+        .jobs
+        .get(&job_id(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found(id))?;
+    let text = |v: &Value| {
+        if v.is_null() {
+            Value::Null
+        } else {
+            Value::from(v.to_string())
+        }
+    };
+    let wire = record_json(&record);
+    fields.insert("JobId".into(), record.job_id.as_str().into());
+    fields.insert("State".into(), record.state.as_str().into());
+    fields.insert("FunctionName".into(), record.function_name.as_str().into());
+    fields.insert("Input".into(), text(&wire["Input"]));
+    fields.insert("Output".into(), text(&wire["Output"]));
+    fields.insert("JobParams".into(), text(&wire["JobParams"]));
+    fields.insert("Result".into(), text(&wire["Result"]));
+    fields.insert("UserData".into(), wire["UserData"].clone());
+    Ok(answer(fields))
 }

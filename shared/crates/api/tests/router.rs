@@ -83,6 +83,7 @@ fn fixture(inputs: Inputs, queues: Queues) -> Fixture {
             default_outputs,
             check,
             schema,
+            signatures: iprod_api::alibaba::Signatures::Any,
         },
     });
     Fixture { app, queues }
@@ -359,6 +360,7 @@ async fn a_served_folder_gives_out_files_inside_it_only() {
             )]),
             check,
             schema,
+            signatures: iprod_api::alibaba::Signatures::Any,
         },
     });
     let (status, answer) = submit(

@@ -17,6 +17,7 @@ use iprod::capabilities::{self, DynCapability};
 use iprod::domain::{FunctionName, JobId, MediaLocation, OutputTemplate, SubmitMessage};
 use iprod::pipeline::{Pipeline, PipelineSettings, RunOptions};
 use iprod::ports::StoreError;
+use iprod_api::alibaba::{AccessKeys, Signatures};
 use iprod_api::{router, Api, Dispatch, Inputs, Settings};
 
 type LocalPipeline = Pipeline<FsObjectStore, ObjectJobStore<FsObjectStore>, ConsoleNotifier>;
@@ -99,7 +100,11 @@ impl Dispatch for InProcess {
 ///
 /// # Errors
 /// When `root` is not a folder.
-pub fn app(root: &Path, jobs_at_once: usize) -> anyhow::Result<axum::Router> {
+pub fn app(
+    root: &Path,
+    jobs_at_once: usize,
+    signatures: Signatures,
+) -> anyhow::Result<axum::Router> {
     let root = root
         .canonicalize()
         .map_err(|e| anyhow::anyhow!("{}: {e}", root.display()))?;
@@ -136,6 +141,7 @@ pub fn app(root: &Path, jobs_at_once: usize) -> anyhow::Result<axum::Router> {
             default_outputs,
             check: capabilities::check_params,
             schema: schema_of,
+            signatures,
         },
     }))
 }
@@ -150,7 +156,16 @@ fn schema_of(function: FunctionName) -> Option<serde_json::Value> {
 /// # Errors
 /// When the folder is unusable or the address cannot be bound.
 pub async fn serve(addr: SocketAddr, root: PathBuf, jobs_at_once: usize) -> anyhow::Result<()> {
-    let app = app(&root, jobs_at_once)?;
+    // Alibaba-form requests are checked against IPROD_ACCESS_KEYS
+    // (`id:secret,...`) when it is set.
+    let signatures = match std::env::var("IPROD_ACCESS_KEYS") {
+        Ok(keys) if !keys.trim().is_empty() => {
+            Signatures::Keys(AccessKeys::parse(&keys).map_err(anyhow::Error::msg)?)
+        }
+        _ => Signatures::Any,
+    };
+    let open = signatures == Signatures::Any;
+    let app = app(&root, jobs_at_once, signatures)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("binding {addr}: {e}"))?;
@@ -159,6 +174,11 @@ pub async fn serve(addr: SocketAddr, root: PathBuf, jobs_at_once: usize) -> anyh
         "iprod serve: http://{local}/ over {} (inputs by path relative to it; outputs in out/); Ctrl-C stops",
         root.display()
     );
+    if open {
+        eprintln!(
+            "iprod serve: Alibaba-form requests (POST /?Action=...) are accepted with any signature; set IPROD_ACCESS_KEYS=id:secret to check them"
+        );
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -443,30 +443,48 @@ fn curl(args: &[&str]) -> (u16, serde_json::Value) {
     )
 }
 
+/// `iprod serve` on a free port over `root`; killed when dropped.
+struct Served {
+    base: String,
+    child: std::process::Child,
+}
+
+impl Served {
+    fn start(root: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iprod"))
+            .args(["serve", "--port", "0", "--root", &root.to_string_lossy()])
+            .envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("iprod serve starts");
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let base = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in: {first}"))
+            .trim_end_matches('/')
+            .to_owned();
+        // The rest of its log is not read: drain it so it never blocks.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { base, child }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn serve_runs_submitted_jobs_over_a_folder_and_nothing_outside_it() {
-    use std::io::BufRead;
     let root = tempfile::tempdir().expect("tempdir");
     clip(root.path());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_iprod"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--root",
-            &root.path().to_string_lossy(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("iprod serve starts");
-    let mut lines = std::io::BufReader::new(server.stderr.take().expect("stderr")).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in: {first}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let served = Served::start(root.path(), &[]);
+    let base = served.base.clone();
     let (status, answer) = curl(&[
         "-d",
         r#"{"FunctionName":"Cover","Input":"clip one.mp4","JobParams":{"Count":2}}"#,
@@ -494,6 +512,89 @@ fn serve_runs_submitted_jobs_over_a_folder_and_nothing_outside_it() {
     let (status, list) = curl(&[&format!("{base}/jobs?FunctionName=Cover")]);
     assert_eq!(status, 200);
     assert_eq!(list["Jobs"].as_array().map(Vec::len), Some(1), "{list}");
-    let _ = server.kill();
-    let _ = server.wait();
+}
+
+/// Runs Alibaba's SDK client script (`tests/clients/alibaba_sdk.py`) with
+/// the project's Python environment: its answers, one per line.
+fn alibaba_sdk(args: &[&str]) -> (bool, Vec<serde_json::Value>) {
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../..");
+    let out = Command::new(format!("{repo}/.venv/bin/python"))
+        .arg(format!("{repo}/tests/clients/alibaba_sdk.py"))
+        .args(args)
+        .output()
+        .expect("the SDK client runs (scripts/setup installs the SDKs into .venv)");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("ModuleNotFoundError"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), lines)
+}
+
+#[test]
+fn alibabas_own_sdks_submit_and_query_jobs_with_checked_signatures() {
+    let root = tempfile::tempdir().expect("tempdir");
+    clip(root.path());
+    let served = Served::start(root.path(), &[("IPROD_ACCESS_KEYS", "AKID:SECRET")]);
+    let endpoint = served.base.trim_start_matches("http://").to_owned();
+    for flavour in ["current", "older"] {
+        let (ok, answers) = alibaba_sdk(&[
+            flavour,
+            &endpoint,
+            "AKID",
+            "SECRET",
+            "Cover",
+            "clip one.mp4",
+            r#"{"Count":2}"#,
+        ]);
+        assert!(ok, "{flavour}: {answers:?}");
+        let (submitted, queried) = (&answers[0], &answers[1]);
+        assert_eq!(
+            submitted["JobId"].as_str().map(str::len),
+            Some(32),
+            "{submitted}"
+        );
+        assert_eq!(submitted["Result"], "", "{submitted}");
+        assert_eq!(queried["JobId"], submitted["JobId"]);
+        assert_eq!(queried["State"], "Success", "{flavour}: {queried}");
+        assert_eq!(queried["FunctionName"], "Cover");
+        // Alibaba's shapes: Result, Input, Output and JobParams are JSON
+        // strings.
+        let result: serde_json::Value =
+            serde_json::from_str(queried["Result"].as_str().expect("a string")).expect("JSON");
+        assert_eq!(
+            result["Data"]["Covers"].as_array().map(Vec::len),
+            Some(2),
+            "{result}"
+        );
+        let params: serde_json::Value =
+            serde_json::from_str(queried["JobParams"].as_str().expect("a string")).expect("JSON");
+        assert_eq!(params["Count"], 2);
+        assert!(queried["Input"]
+            .as_str()
+            .is_some_and(|i| i.contains("clip one.mp4")));
+    }
+    // A wrong secret is refused with Alibaba's code, by both SDKs.
+    for flavour in ["current", "older"] {
+        let (ok, answers) = alibaba_sdk(&[
+            flavour,
+            &endpoint,
+            "AKID",
+            "WRONG",
+            "Cover",
+            "clip one.mp4",
+            "{}",
+        ]);
+        assert!(!ok, "{flavour}: {answers:?}");
+        assert!(
+            answers[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("SignatureDoesNotMatch")),
+            "{flavour}: {answers:?}"
+        );
+    }
 }
