@@ -101,8 +101,8 @@ fn bad(code: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-/// `text` percent-encoded as both signatures want it.
-fn encode(text: &str) -> String {
+/// `text` percent-encoded as both signatures want it (RFC 3986).
+pub(crate) fn encode(text: &str) -> String {
     utf8_percent_encode(text, ENCODE).to_string()
 }
 

@@ -14,12 +14,16 @@
 //! | `GET /jobs?FunctionName=&State=&From=&To=&MaxResults=&NextToken=` | a page of jobs, newest first |
 //! | `POST /jobs/{JobId}/cancel` | cancel a job still `Queuing` |
 //! | `GET /functions` | every FunctionName this API routes, its summary and params schema |
-//! | `POST /` or `GET /` | Alibaba's RPC form: `SubmitIProductionJob`, `QueryIProductionJob` ([`alibaba`]) |
+//! | `POST /uploads` | where a browser may upload an input without credentials |
+//! | `GET`/`PUT /files/{path}` | a served folder's files (`iprod serve` only) |
+//! | `POST /` or `GET /?Action=` | Alibaba's RPC form: `SubmitIProductionJob`, `QueryIProductionJob` ([`alibaba`]) |
+//! | `GET /` | the web console (`console/`, built into the binary) |
 //!
 //! Every answer carries a `RequestId`; an error is `{RequestId, Code,
 //! Message}` with an HTTP status that fits the code.
 
 pub mod alibaba;
+pub mod local;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -40,11 +44,18 @@ use iprod_core::domain::{
     OutputTemplate, SubmitMessage,
 };
 pub use iprod_core::ports::Dispatch;
-use iprod_core::ports::{Cancel, JobStore, ObjectStore, StoreError};
+use iprod_core::ports::{Cancel, JobStore, Links, ObjectStore, StoreError};
 use iprod_core::submit::CheckParams;
 
 /// Largest request body: an SQS message's limit.
 pub const MAX_BODY: usize = 256 * 1024;
+/// Largest upload to a served folder (`PUT /files/uploads/...`).
+pub const MAX_UPLOAD: usize = 4 << 30;
+/// How long upload and download links work.
+pub const LINK_VALID: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Where uploads land, under the first input bucket or the served folder:
+/// outside the prefixes whose uploads start jobs by themselves.
+pub const UPLOAD_PREFIX: &str = "uploads/";
 /// Records per list page when `MaxResults` is not given.
 pub const DEFAULT_PAGE: usize = 20;
 /// Most ids one `GET /jobs?JobIds=` takes (as Alibaba's query).
@@ -96,15 +107,24 @@ pub fn router<J, D, O>(api: Api<J, D, O>) -> Router
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     Router::new()
         .route("/jobs", post(submit::<J, D, O>).get(jobs::<J, D, O>))
         .route("/jobs/{job_id}", get(job::<J, D, O>))
         .route("/jobs/{job_id}/cancel", post(cancel::<J, D, O>))
         .route("/functions", get(functions::<J, D, O>))
-        .route("/", post(rpc::<J, D, O>).get(rpc::<J, D, O>))
+        .route("/", post(rpc::<J, D, O>).get(root::<J, D, O>))
+        .route("/console.js", get(|| asset("console.js")))
+        .route("/console.css", get(|| asset("console.css")))
+        .route("/uploads", post(uploads::<J, D, O>))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .route(
+            "/files/{*path}",
+            get(file_get::<J, D, O>)
+                .put(file_put::<J, D, O>)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
         .with_state(Arc::new(api))
 }
 
@@ -280,7 +300,7 @@ async fn submit<J, D, O>(State(api): Shared<J, D, O>, body: Bytes) -> Result<Res
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     let text = std::str::from_utf8(&body).map_err(|_| {
         ApiError::new(
@@ -301,7 +321,7 @@ async fn submit_message<J, D, O>(api: &Api<J, D, O>, text: &str) -> Result<JobId
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     let mut message = SubmitMessage::parse(text)?;
     let function = message.function;
@@ -370,15 +390,253 @@ async fn job<J, D, O>(
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     let record = api
         .jobs
         .get(&job_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found(&id))?;
+    // Links a browser can follow without credentials: the input and each
+    // output file.
+    let mut links = serde_json::Map::new();
+    let mut locations: Vec<String> = vec![record_json(&record)["Input"]["Media"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()];
+    locations.extend(record.output_files.iter().cloned());
+    for uri in locations {
+        let Ok(location) = MediaLocation::parse(&uri, "file") else {
+            continue;
+        };
+        match api.objects.download_url(&location, LINK_VALID).await {
+            Ok(url) => {
+                links.insert(uri, url.into());
+            }
+            Err(e) => tracing::debug!(file = %uri, error = %e, "no link"),
+        }
+    }
     let mut fields = serde_json::Map::new();
     fields.insert("Job".into(), record_json(&record));
+    fields.insert("Links".into(), Value::Object(links));
+    Ok(answer(fields))
+}
+
+/// `POST /uploads` `{FileName, ContentType}`: where to put a new input,
+/// and the `Input` to name it by.
+async fn uploads<J, D, O>(State(api): Shared<J, D, O>, body: Bytes) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + Links,
+{
+    let asked: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let name = asked["FileName"].as_str().unwrap_or_default();
+    let content_type = asked["ContentType"]
+        .as_str()
+        .filter(|t| t.len() <= 128 && t.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+        .unwrap_or("application/octet-stream");
+    let file = safe_name(name);
+    let folder = format!(
+        "{UPLOAD_PREFIX}{}/{}",
+        Utc::now().format("%Y-%m-%d"),
+        uuid::Uuid::new_v4().simple()
+    );
+    let location = match &api.settings.inputs {
+        Inputs::Buckets(buckets) => {
+            let bucket = buckets.first().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "no input bucket is configured",
+                )
+            })?;
+            MediaLocation::S3 {
+                bucket: bucket.clone(),
+                key: format!("{folder}/{file}"),
+            }
+        }
+        Inputs::Folder(root) => MediaLocation::Local(root.join(&folder).join(&file)),
+    };
+    let upload = api
+        .objects
+        .upload_url(&location, content_type, LINK_VALID)
+        .await?;
+    let input = match (&api.settings.inputs, &location) {
+        (Inputs::Folder(_), MediaLocation::Local(_)) => format!("{folder}/{file}"),
+        _ => location.to_string(),
+    };
+    let headers: serde_json::Map<String, Value> = upload
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect();
+    let mut fields = serde_json::Map::new();
+    fields.insert("Input".into(), input.into());
+    fields.insert(
+        "Upload".into(),
+        json!({"Url": upload.url, "Method": upload.method, "Headers": headers, "ExpiresIn": LINK_VALID.as_secs()}),
+    );
+    Ok(answer(fields))
+}
+
+/// A file name safe on any store: letters, digits, `.`, `-`, `_`; at
+/// most 100 characters; never hidden.
+fn safe_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "upload".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// The served folder, for the `/files/` routes.
+fn folder<J, D, O>(api: &Api<J, D, O>) -> Result<&Path, ApiError> {
+    match &api.settings.inputs {
+        Inputs::Folder(root) => Ok(root),
+        Inputs::Buckets(_) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "files are served by iprod serve only; a deployment gives presigned links",
+        )),
+    }
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("mp4" | "m4v") => "video/mp4",
+        Some("mov") => "video/quicktime",
+        Some("webm") => "video/webm",
+        Some("mkv") => "video/x-matroska",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("json") => "application/json",
+        Some("srt") => "text/plain; charset=utf-8",
+        Some("vtt") => "text/vtt; charset=utf-8",
+        Some("wav") => "audio/wav",
+        Some("mp3") => "audio/mpeg",
+        Some("m4a") => "audio/mp4",
+        Some("flac") => "audio/flac",
+        Some("ogg" | "opus") => "audio/ogg",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn file_get<J, D, O>(
+    State(api): Shared<J, D, O>,
+    UrlPath(path): UrlPath<String>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + Links,
+{
+    let root = folder(&api)?;
+    let missing = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no file {path} here"),
+        )
+    };
+    let file = confined(root, Path::new(&path)).ok_or_else(missing)?;
+    if file.starts_with(root.join(".iprod")) || !file.is_file() {
+        return Err(missing());
+    }
+    let opened = tokio::fs::File::open(&file).await.map_err(|_| missing())?;
+    let stream = tokio_util::io::ReaderStream::new(opened);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type(&file))],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn file_put<J, D, O>(
+    State(api): Shared<J, D, O>,
+    UrlPath(path): UrlPath<String>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + Links,
+{
+    use tokio::io::AsyncWriteExt;
+    let root = folder(&api)?.to_path_buf();
+    let refused = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!(
+                "{path}: uploads go to a new file under {UPLOAD_PREFIX} (ask POST /uploads where)"
+            ),
+        )
+    };
+    let relative = Path::new(&path);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !plain || !path.starts_with(UPLOAD_PREFIX) || relative.components().count() < 2 {
+        return Err(refused());
+    }
+    let file = root.join(relative);
+    if tokio::fs::symlink_metadata(&file).await.is_ok() {
+        return Err(refused());
+    }
+    let parent = file.parent().ok_or_else(refused)?;
+    tokio::fs::create_dir_all(parent).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            e.to_string(),
+        )
+    })?;
+    // The folder made must still be inside (no link on the way).
+    if confined(&root, parent.strip_prefix(&root).unwrap_or(parent)).is_none() {
+        return Err(refused());
+    }
+    let mut out = tokio::fs::File::create_new(&file)
+        .await
+        .map_err(|_| refused())?;
+    let mut stream = body.into_data_stream();
+    let failed = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "UploadFailed", e);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&file).await;
+                return Err(failed(e.to_string()));
+            }
+        };
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    out.flush().await.map_err(|e| failed(e.to_string()))?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("Input".into(), path.clone().into());
     Ok(answer(fields))
 }
 
@@ -390,7 +648,7 @@ async fn jobs<J, D, O>(
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     let param = |key: &str| {
         query
@@ -518,7 +776,7 @@ async fn cancel<J, D, O>(
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     match api.jobs.cancel(&job_id(&id)?, Utc::now()).await? {
         Cancel::Cancelled(record) => {
@@ -543,7 +801,7 @@ async fn functions<J, D, O>(State(api): Shared<J, D, O>) -> Response
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     let list: Vec<Value> = FunctionName::ALL
         .into_iter()
@@ -599,7 +857,7 @@ async fn rpc<J, D, O>(
 where
     J: JobStore + 'static,
     D: Dispatch,
-    O: ObjectStore + 'static,
+    O: ObjectStore + Links,
 {
     let query = alibaba::parse_params(raw.as_deref().unwrap_or_default())?;
     let form_body = headers
@@ -725,4 +983,61 @@ where
     fields.insert("Result".into(), text(&wire["Result"]));
     fields.insert("UserData".into(), wire["UserData"].clone());
     Ok(answer(fields))
+}
+
+/// The console's files, built into the binary: no build step, nothing
+/// fetched from elsewhere.
+const CONSOLE: [(&str, &str, &str); 3] = [
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../console/index.html"),
+    ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/console.js"),
+    ),
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_str!("../console/console.css"),
+    ),
+];
+
+async fn asset(name: &str) -> Response {
+    match CONSOLE.iter().find(|(n, _, _)| *n == name) {
+        Some((_, kind, text)) => (
+            [
+                (axum::http::header::CONTENT_TYPE, *kind),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            *text,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `GET /`: the console, or an Alibaba-form request when it names an
+/// action.
+async fn root<J, D, O>(
+    state: Shared<J, D, O>,
+    method: Method,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError>
+where
+    J: JobStore + 'static,
+    D: Dispatch,
+    O: ObjectStore + Links,
+{
+    let names_action =
+        headers.contains_key("x-acs-action") || query.0.as_deref().is_some_and(|q| !q.is_empty());
+    if names_action {
+        rpc(state, method, query, headers, body).await
+    } else {
+        Ok(asset("index.html").await)
+    }
 }

@@ -340,19 +340,19 @@ async fn a_served_folder_gives_out_files_inside_it_only() {
         root.path().join("link.mp4"),
     )
     .expect("symlink");
-    let objects = iprod_core::adapters::fs::FsObjectStore;
+    let objects = iprod_api::local::ServedFolder::new(root.path()).expect("folder");
     let jobs = ObjectJobStore::new(
-        objects,
+        iprod_core::adapters::fs::FsObjectStore,
         MediaLocation::Local(root.path().join(".iprod/jobs")),
     );
     let queues = Queues::default();
     let app = router(Api {
         jobs,
         dispatch: queues.clone(),
-        objects,
+        objects: objects.clone(),
         settings: Settings {
-            inputs: Inputs::Folder(root.path().to_path_buf()),
-            outputs: Inputs::Folder(root.path().to_path_buf()),
+            inputs: Inputs::Folder(objects.root().to_path_buf()),
+            outputs: Inputs::Folder(objects.root().to_path_buf()),
             default_outputs: HashMap::from([(
                 FunctionName::Cover,
                 OutputTemplate::parse(&format!("{}/out/{{source}}/", root.path().display()))
@@ -423,4 +423,136 @@ async fn functions_lists_what_is_routed_with_its_params_schema() {
         .collect();
     assert_eq!(names, ["Cover", "AudioBeatDetection"]);
     assert_eq!(answer["Functions"][0]["Params"]["type"], "object");
+}
+
+async fn raw(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::from(body))
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn uploads_get_a_link_and_an_input_name_outside_the_processing_prefixes() {
+    let f = deployed();
+    let (status, answer) = call(
+        &f.app,
+        "POST",
+        "/uploads",
+        Some(json!({"FileName": "../../My Clip (1).mp4", "ContentType": "video/mp4"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let input = answer["Input"].as_str().expect("input");
+    assert!(
+        input.starts_with("s3://in/uploads/") && input.ends_with("/My_Clip__1_.mp4"),
+        "{input}"
+    );
+    assert_eq!(answer["Upload"]["Method"], "PUT");
+    assert!(
+        answer["Upload"]["Url"]
+            .as_str()
+            .is_some_and(|u| u.contains(input)),
+        "{answer}"
+    );
+    assert_eq!(answer["Upload"]["Headers"]["content-type"], "video/mp4");
+    let (status, _) = call(&f.app, "GET", "/files/clips/a.mp4", None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deployment serves no files"
+    );
+}
+
+#[tokio::test]
+async fn a_served_folder_takes_uploads_and_gives_files_inside_it_only() {
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("clips")).expect("mkdir");
+    std::fs::write(root.path().join("clips/a.mp4"), b"media").expect("write");
+    std::fs::create_dir_all(root.path().join(".iprod/jobs")).expect("mkdir");
+    std::fs::write(root.path().join(".iprod/jobs/x.json"), b"{}").expect("write");
+    let objects = iprod_api::local::ServedFolder::new(root.path()).expect("folder");
+    let queues = Queues::default();
+    let app = router(Api {
+        jobs: ObjectJobStore::new(
+            iprod_core::adapters::fs::FsObjectStore,
+            MediaLocation::Local(objects.root().join(".iprod/jobs")),
+        ),
+        dispatch: queues.clone(),
+        objects: objects.clone(),
+        settings: Settings {
+            inputs: Inputs::Folder(objects.root().to_path_buf()),
+            outputs: Inputs::Folder(objects.root().to_path_buf()),
+            default_outputs: HashMap::from([(
+                FunctionName::Cover,
+                OutputTemplate::parse(&format!("{}/out/{{source}}/", objects.root().display()))
+                    .expect("output"),
+            )]),
+            check,
+            schema,
+            signatures: iprod_api::alibaba::Signatures::Any,
+        },
+    });
+    let (status, answer) = call(
+        &app,
+        "POST",
+        "/uploads",
+        Some(json!({"FileName": "new.mp4"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let input = answer["Input"].as_str().expect("input").to_owned();
+    let url = answer["Upload"]["Url"].as_str().expect("url").to_owned();
+    assert_eq!(url, format!("/files/{input}"));
+    let (status, _) = raw(&app, "PUT", &url, b"uploaded bytes".to_vec()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bytes) = raw(&app, "GET", &url, Vec::new()).await;
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (StatusCode::OK, &b"uploaded bytes"[..])
+    );
+    let (status, _) = raw(&app, "PUT", &url, b"again".to_vec()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an upload never overwrites");
+    for (method, uri) in [
+        ("PUT", "/files/clips/b.mp4"),
+        ("PUT", "/files/uploads/..%2F..%2Fescape.mp4"),
+        ("PUT", "/files/uploads/x/..%2F..%2Fclips%2Fa.mp4"),
+        ("GET", "/files/..%2F..%2Fetc%2Fpasswd"),
+        ("GET", "/files/.iprod/jobs/x.json"),
+        ("GET", "/files/clips"),
+    ] {
+        let (status, body) = raw(&app, method, uri, b"x".to_vec()).await;
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{method} {uri}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    assert_eq!(
+        std::fs::read(root.path().join("clips/a.mp4")).expect("read"),
+        b"media"
+    );
+
+    // The uploaded file is an input; the job's record links to it.
+    let (status, answer) = submit(&app, json!({"FunctionName": "Cover", "Input": input})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["JobId"].as_str().expect("id");
+    let (_, job) = call(&app, "GET", &format!("/jobs/{id}"), None).await;
+    let links: Vec<&str> = job["Links"]
+        .as_object()
+        .expect("links")
+        .values()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(links, [url.as_str()], "{job}");
 }

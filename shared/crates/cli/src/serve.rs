@@ -18,6 +18,7 @@ use iprod::domain::{FunctionName, JobId, MediaLocation, OutputTemplate, SubmitMe
 use iprod::pipeline::{Pipeline, PipelineSettings, RunOptions};
 use iprod::ports::StoreError;
 use iprod_api::alibaba::{AccessKeys, Signatures};
+use iprod_api::local::ServedFolder;
 use iprod_api::{router, Api, Dispatch, Inputs, Settings};
 
 type LocalPipeline = Pipeline<FsObjectStore, ObjectJobStore<FsObjectStore>, ConsoleNotifier>;
@@ -134,7 +135,7 @@ pub fn app(
     Ok(router(Api {
         jobs: records,
         dispatch,
-        objects: FsObjectStore,
+        objects: ServedFolder::new(&root)?,
         settings: Settings {
             inputs: Inputs::Folder(root.clone()),
             outputs: Inputs::Folder(root),

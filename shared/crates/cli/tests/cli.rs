@@ -598,3 +598,56 @@ fn alibabas_own_sdks_submit_and_query_jobs_with_checked_signatures() {
         );
     }
 }
+
+#[test]
+fn the_console_works_in_a_real_browser() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let clip = clip(root.path());
+    let clicks = root.path().join("clicks.wav");
+    // A click every half second: 120 BPM.
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='if(lt(mod(t,0.5),0.02),sin(2*PI*1000*t),0)':s=22050:d=12",
+        &clicks.to_string_lossy(),
+    ])
+    .expect("ffmpeg makes a click track");
+    let served = Served::start(root.path(), &[]);
+    let shots = tempfile::tempdir().expect("tempdir");
+    let shot = shots.path().join("console.png");
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../..");
+    let out = Command::new("node")
+        .arg(format!("{repo}/tests/browser/console.mjs"))
+        .arg(format!("{}/", served.base))
+        .arg(&clip)
+        .arg(&clicks)
+        .arg(&shot)
+        .output()
+        .expect("node runs (scripts/setup installs Chromium and Playwright)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen: serde_json::Value = text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{seen}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(seen["coverImages"], 2, "{seen}");
+    // 12 s at 120 BPM: 24 clicks, give or take the ends.
+    let beats = seen["beatCount"].as_u64().unwrap_or(0);
+    assert!((22..=25).contains(&beats), "{seen}");
+    assert_eq!(seen["rows"], 2, "{seen}");
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+    assert!(shot.is_file());
+    // The README's pictures come from here.
+    if std::env::var_os("IPROD_UPDATE_SCREENSHOTS").is_some() {
+        for name in ["console.png", "console-beats.png"] {
+            std::fs::copy(shots.path().join(name), format!("{repo}/docs/{name}"))
+                .expect("copy screenshot");
+        }
+    }
+}

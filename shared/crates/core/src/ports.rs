@@ -224,6 +224,36 @@ pub trait Dispatch: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A URL a browser may send an upload to: `method` it with `headers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadUrl {
+    /// The URL.
+    pub url: String,
+    /// `PUT`.
+    pub method: String,
+    /// Headers the request must carry, as signed.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Links a browser can use without credentials: presigned S3 URLs in a
+/// deployment, the server's own `/files/` routes on a laptop.
+pub trait Links: Send + Sync + 'static {
+    /// Where `location` (not yet written) may be uploaded, for `valid` time.
+    fn upload_url(
+        &self,
+        location: &MediaLocation,
+        content_type: &str,
+        valid: std::time::Duration,
+    ) -> impl Future<Output = Result<UploadUrl, StoreError>> + Send;
+
+    /// Where `location` may be downloaded, for `valid` time.
+    fn download_url(
+        &self,
+        location: &MediaLocation,
+        valid: std::time::Duration,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
 /// A queue that takes job messages (`SubmitIProductionJob`).
 pub trait JobQueue: Send + Sync {
     /// Sends one message body; returns the queue's message id.

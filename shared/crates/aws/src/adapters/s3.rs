@@ -179,3 +179,52 @@ impl ObjectStore for S3ObjectStore {
         Ok(found)
     }
 }
+
+impl iprod_core::ports::Links for S3ObjectStore {
+    async fn upload_url(
+        &self,
+        location: &MediaLocation,
+        content_type: &str,
+        valid: std::time::Duration,
+    ) -> Result<iprod_core::ports::UploadUrl, StoreError> {
+        let (bucket, key) = s3(location)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid)
+            .map_err(|e| StoreError::Unsupported(e.to_string()))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::Transient(format!("presigning {location}: {e}")))?;
+        Ok(iprod_core::ports::UploadUrl {
+            url: request.uri().to_owned(),
+            method: request.method().to_owned(),
+            headers: request
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        })
+    }
+
+    async fn download_url(
+        &self,
+        location: &MediaLocation,
+        valid: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        let (bucket, key) = s3(location)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid)
+            .map_err(|e| StoreError::Unsupported(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::Transient(format!("presigning {location}: {e}")))?;
+        Ok(request.uri().to_owned())
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::domain::{MediaLocation, Notification};
-use crate::ports::{Notifier, ObjectMeta, ObjectStore, StoreError};
+use crate::ports::{Links, Notifier, ObjectMeta, ObjectStore, StoreError, UploadUrl};
 
 /// Objects in a map keyed by URI. Clones share the same map.
 #[derive(Debug, Clone, Default)]
@@ -142,5 +142,36 @@ impl Notifier for MemoryNotifier {
             .unwrap_or_else(PoisonError::into_inner)
             .push(notification.clone());
         Ok(())
+    }
+}
+
+/// Links into the map, for tests of what hands links out
+/// (`memory.invalid` never resolves).
+impl Links for MemoryObjectStore {
+    async fn upload_url(
+        &self,
+        location: &MediaLocation,
+        content_type: &str,
+        valid: std::time::Duration,
+    ) -> Result<UploadUrl, StoreError> {
+        Ok(UploadUrl {
+            url: format!(
+                "https://memory.invalid/{location}?put&expires={}",
+                valid.as_secs()
+            ),
+            method: "PUT".into(),
+            headers: vec![("content-type".into(), content_type.into())],
+        })
+    }
+
+    async fn download_url(
+        &self,
+        location: &MediaLocation,
+        valid: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        Ok(format!(
+            "https://memory.invalid/{location}?expires={}",
+            valid.as_secs()
+        ))
     }
 }
