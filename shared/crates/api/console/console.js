@@ -15,11 +15,19 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+// IAM credentials for a deployed API, kept for this tab only.
+const credentials = () => JSON.parse(sessionStorage.getItem("iprod.credentials") || "null");
+
 async function api(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
+  }
+  const creds = credentials();
+  if (creds) {
+    init.headers = await iprodSigV4.sign({ method, url: new URL(path, location.href).href, headers: init.headers,
+      body: init.body || "", region: creds.region, service: "execute-api", credentials: creds });
   }
   const response = await fetch(path, init);
   const answer = await response.json().catch(() => ({}));
@@ -242,10 +250,27 @@ async function timeline(url, data) {
 
 // ---- start ------------------------------------------------------------------
 
+function askForCredentials() {
+  $("#sign-in").hidden = false;
+  $("#key-region").value = iprodSigV4.regionOf(location.host) || "";
+  $("#sign-in-form").onsubmit = (event) => {
+    event.preventDefault();
+    sessionStorage.setItem("iprod.credentials", JSON.stringify({
+      accessKeyId: $("#key-id").value.trim(), secretAccessKey: $("#key-secret").value.trim(),
+      sessionToken: $("#key-token").value.trim() || undefined, region: $("#key-region").value.trim() }));
+    location.reload();
+  };
+}
+
 async function start() {
   try {
     functions = (await api("GET", "/functions")).Functions;
   } catch (e) {
+    // API Gateway refuses unsigned (or badly signed) requests with 403.
+    if (/^403|Forbidden|Missing Authentication|signature/i.test(e.message)) {
+      sessionStorage.removeItem("iprod.credentials");
+      askForCredentials();
+    }
     $("#submit-status").textContent = e.message;
     return;
   }

@@ -117,6 +117,7 @@ where
         .route("/", post(rpc::<J, D, O>).get(root::<J, D, O>))
         .route("/console.js", get(|| asset("console.js")))
         .route("/console.css", get(|| asset("console.css")))
+        .route("/sigv4.js", get(|| asset("sigv4.js")))
         .route("/uploads", post(uploads::<J, D, O>))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .route(
@@ -987,7 +988,7 @@ where
 
 /// The console's files, built into the binary: no build step, nothing
 /// fetched from elsewhere.
-const CONSOLE: [(&str, &str, &str); 3] = [
+const CONSOLE: [(&str, &str, &str); 4] = [
     (
         "index.html",
         "text/html; charset=utf-8",

@@ -651,3 +651,15 @@ fn the_console_works_in_a_real_browser() {
         }
     }
 }
+
+#[test]
+fn the_consoles_request_signer_matches_aws_test_vectors_and_botocore() {
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../..");
+    let out = Command::new("node")
+        .arg(format!("{repo}/tests/browser/sigv4.test.mjs"))
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok 3"), "{text}");
+}
