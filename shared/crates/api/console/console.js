@@ -25,7 +25,9 @@ async function api(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const creds = credentials();
-  if (creds) {
+  if (creds && creds.bearer) {
+    init.headers.authorization = `Bearer ${creds.bearer}`;
+  } else if (creds) {
     init.headers = await iprodSigV4.sign({ method, url: new URL(path, location.href).href, headers: init.headers,
       body: init.body || "", region: creds.region, service: "execute-api", credentials: creds });
   }
@@ -255,7 +257,8 @@ function askForCredentials() {
   $("#key-region").value = iprodSigV4.regionOf(location.host) || "";
   $("#sign-in-form").onsubmit = (event) => {
     event.preventDefault();
-    sessionStorage.setItem("iprod.credentials", JSON.stringify({
+    const bearer = $("#key-bearer").value.trim();
+    sessionStorage.setItem("iprod.credentials", JSON.stringify(bearer ? { bearer } : {
       accessKeyId: $("#key-id").value.trim(), secretAccessKey: $("#key-secret").value.trim(),
       sessionToken: $("#key-token").value.trim() || undefined, region: $("#key-region").value.trim() }));
     location.reload();
@@ -267,7 +270,7 @@ async function start() {
     functions = (await api("GET", "/functions")).Functions;
   } catch (e) {
     // API Gateway refuses unsigned (or badly signed) requests with 403.
-    if (/^403|Forbidden|Missing Authentication|signature/i.test(e.message)) {
+    if (/^40[13]|Forbidden|Unauthorized|Missing Authentication|signature/i.test(e.message)) {
       sessionStorage.removeItem("iprod.credentials");
       askForCredentials();
     }
