@@ -25,6 +25,7 @@ try {
   await page.waitForSelector("body[data-ready=true]", { timeout: 15000 });
   seen.functions = await page.$$eval("#function option", (os) => os.map((o) => o.value));
 
+  let previous = "";
   async function run(file, fn, params) {
     await page.setInputFiles("#file", file);
     await page.selectOption("#function", fn);
@@ -32,8 +33,12 @@ try {
       await page.fill(`#params [name=${key}]`, String(value));
     }
     await page.click("#submit");
-    const status = await page.waitForSelector("#submit-status[data-job]", { timeout: 30000 });
-    const id = await status.getAttribute("data-job");
+    // The id of this submission, not the one before.
+    await page.waitForFunction(
+      (before) => { const s = document.querySelector("#submit-status"); return s.dataset.job && s.dataset.job !== before; },
+      previous, { timeout: 30000 });
+    const id = await page.getAttribute("#submit-status", "data-job");
+    previous = id;
     await page.waitForSelector(`#jobs tr[data-job="${id}"][data-state=Success]`, { timeout: 120000 });
     await page.waitForSelector(`#detail[data-job="${id}"][data-state=Success]`, { timeout: 30000 });
     return id;

@@ -100,6 +100,7 @@ async function submit(event) {
   const button = $("#submit");
   button.disabled = true;
   status.className = "";
+  delete status.dataset.job;
   try {
     let input = $("#input").value.trim();
     const file = $("#file").files[0];

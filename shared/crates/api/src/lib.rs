@@ -1004,6 +1004,11 @@ const CONSOLE: [(&str, &str, &str); 4] = [
         "text/css; charset=utf-8",
         include_str!("../console/console.css"),
     ),
+    (
+        "sigv4.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/sigv4.js"),
+    ),
 ];
 
 async fn asset(name: &str) -> Response {
