@@ -97,9 +97,10 @@ enum Command {
         #[arg(long, requires = "schemas")]
         check: bool,
     },
-    /// Serve the HTTP API on localhost over a folder, running jobs in this
-    /// process (no AWS): inputs are files under the folder, named by
-    /// relative path; results go to `<root>/out/`.
+    /// Serve the HTTP API and the console on localhost, running jobs in this
+    /// process: over a folder (no AWS; inputs are files under it, named by
+    /// relative path; results go to `<root>/out/`), or over AWS resources
+    /// with --job-table (AWS_ENDPOINT_URL for a compatible endpoint).
     ///
     /// Example: iprod serve --root media/ then
     /// curl -d '{"FunctionName":"Cover","Input":"clip.mp4"}' localhost:8080/jobs
@@ -118,6 +119,19 @@ enum Command {
         /// Jobs run at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Over AWS (or `AWS_ENDPOINT_URL`) instead of a folder: the job
+        /// table (with --input-bucket and --output-bucket).
+        #[arg(long, requires_all = ["input_bucket", "output_bucket"])]
+        job_table: Option<String>,
+        /// With --job-table: the bucket inputs are read from.
+        #[arg(long, requires = "job_table")]
+        input_bucket: Option<String>,
+        /// With --job-table: the bucket outputs are written to.
+        #[arg(long, requires = "job_table")]
+        output_bucket: Option<String>,
+        /// With --job-table: the SNS topic for notifications.
+        #[arg(long, requires = "job_table")]
+        topic_arn: Option<String>,
     },
     /// Submit a job message to a deployed function's queue
     /// (`SubmitIProductionJob`): checks its FunctionName and JobParams as
@@ -303,7 +317,25 @@ async fn main() -> ExitCode {
             bind,
             root,
             jobs,
-        } => match serve::serve((bind, port).into(), root, jobs).await {
+            job_table,
+            input_bucket,
+            output_bucket,
+            topic_arn,
+        } => match serve::serve(
+            (bind, port).into(),
+            match (job_table, input_bucket, output_bucket) {
+                (Some(job_table), Some(input_bucket), Some(output_bucket)) => serve::Over::Aws {
+                    job_table,
+                    input_bucket,
+                    output_bucket,
+                    topic_arn,
+                },
+                _ => serve::Over::Folder(root),
+            },
+            jobs,
+        )
+        .await
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -450,10 +450,11 @@ struct Served {
 }
 
 impl Served {
-    fn start(root: &std::path::Path, env: &[(&str, &str)]) -> Self {
+    fn start(root: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_iprod"))
             .args(["serve", "--port", "0", "--root", &root.to_string_lossy()])
+            .args(args)
             .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -483,7 +484,7 @@ impl Drop for Served {
 fn serve_runs_submitted_jobs_over_a_folder_and_nothing_outside_it() {
     let root = tempfile::tempdir().expect("tempdir");
     clip(root.path());
-    let served = Served::start(root.path(), &[]);
+    let served = Served::start(root.path(), &[], &[]);
     let base = served.base.clone();
     let (status, answer) = curl(&[
         "-d",
@@ -539,7 +540,7 @@ fn alibaba_sdk(args: &[&str]) -> (bool, Vec<serde_json::Value>) {
 fn alibabas_own_sdks_submit_and_query_jobs_with_checked_signatures() {
     let root = tempfile::tempdir().expect("tempdir");
     clip(root.path());
-    let served = Served::start(root.path(), &[("IPROD_ACCESS_KEYS", "AKID:SECRET")]);
+    let served = Served::start(root.path(), &[("IPROD_ACCESS_KEYS", "AKID:SECRET")], &[]);
     let endpoint = served.base.trim_start_matches("http://").to_owned();
     for flavour in ["current", "older"] {
         let (ok, answers) = alibaba_sdk(&[
@@ -613,7 +614,7 @@ fn the_console_works_in_a_real_browser() {
         &clicks.to_string_lossy(),
     ])
     .expect("ffmpeg makes a click track");
-    let served = Served::start(root.path(), &[]);
+    let served = Served::start(root.path(), &[], &[]);
     let shots = tempfile::tempdir().expect("tempdir");
     let shot = shots.path().join("console.png");
     let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../..");
@@ -662,4 +663,64 @@ fn the_consoles_request_signer_matches_aws_test_vectors_and_botocore() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("ok 3"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_over_an_aws_endpoint_runs_jobs_against_its_table_and_buckets() -> anyhow::Result<()>
+{
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = clip(dir.path());
+    world.upload("library/clip.mp4", &clip).await?;
+    let served = Served::start(
+        dir.path(),
+        &[
+            ("AWS_ENDPOINT_URL", world.endpoint.as_str()),
+            ("AWS_REGION", iprod_tests::REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+        &[
+            "--job-table",
+            &world.job_table,
+            "--input-bucket",
+            &world.input_bucket,
+            "--output-bucket",
+            &world.output_bucket,
+            "--topic-arn",
+            &world.topic_arn,
+        ],
+    );
+    let base = served.base.clone();
+    let input = format!("s3://{}/library/clip.mp4", world.input_bucket);
+    let body = serde_json::json!({"FunctionName": "Cover", "Input": input}).to_string();
+    let (status, answer) = curl(&["-d", &body, &format!("{base}/jobs")]);
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["JobId"].as_str().unwrap_or_default().to_owned();
+    let mut state = serde_json::Value::Null;
+    for _ in 0..300 {
+        state = world.record(&id).await?["State"].clone();
+        if state == "Success" || state == "Fail" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "Success");
+    let outputs = world.keys(&world.output_bucket).await?;
+    assert!(
+        outputs
+            .iter()
+            .any(|k| k.starts_with(&format!("output/clip/{id}/"))),
+        "{outputs:?}"
+    );
+    let notes = world
+        .notifications(std::time::Duration::from_secs(10))
+        .await?;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    // Nothing outside the stack's buckets, even over AWS.
+    let body =
+        serde_json::json!({"FunctionName": "Cover", "Input": "s3://elsewhere/x.mp4"}).to_string();
+    let (status, _) = curl(&["-d", &body, &format!("{base}/jobs")]);
+    assert_eq!(status, 403);
+    Ok(())
 }
