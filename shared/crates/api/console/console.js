@@ -68,7 +68,8 @@ function showParams() {
   box.replaceChildren(el("legend", { text: "JobParams" }));
   $("#function-summary").textContent = f ? f.Summary : "";
   const props = (f && f.Params && f.Params.properties) || {};
-  for (const [key, schema] of Object.entries(props)) box.append(paramField(key, schema));
+  const order = (f && f.Params && f.Params["x-order"]) || Object.keys(props);
+  for (const key of order) if (props[key]) box.append(paramField(key, props[key]));
 }
 
 function readParams() {

@@ -214,6 +214,9 @@ impl ParamsSpec {
             "type": "object",
             "properties": properties,
             "additionalProperties": false,
+            // JSON objects keep no order: forms read the keys' documented
+            // order from here.
+            "x-order": self.params.iter().map(|p| p.key).collect::<Vec<_>>(),
         })
     }
 }
@@ -628,6 +631,10 @@ mod tests {
             serde_json::json!(["jpg", "png"])
         );
         assert_eq!(schema["properties"]["sep"]["type"], "boolean");
+        assert_eq!(
+            schema["x-order"],
+            serde_json::json!(["Count", "fps", "Format", "sep", "Name"])
+        );
         assert!(schema["description"]
             .as_str()
             .expect("text")
