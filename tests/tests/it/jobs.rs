@@ -350,6 +350,13 @@ async fn lists_page_newest_first_by_function_state_and_time_and_cancel_only_queu
         let record = queued(functions[n % 3], n as i64, n)?;
         assert!(jobs.create(&record).await?);
     }
+    // A signed request's nonce is good once, and is not a job: lists below
+    // do not see it.
+    use iprod::ports::Nonces;
+    let until = chrono::Utc::now() + chrono::Duration::minutes(30);
+    assert!(jobs.first_use("AKID:nonce-1", until).await?);
+    assert!(!jobs.first_use("AKID:nonce-1", until).await?);
+    assert!(jobs.first_use("AKID:nonce-2", until).await?);
     // Every job, newest first, in pages of 10: 10, 10, 5, then no token.
     let mut seen = Vec::new();
     let mut token: Option<String> = None;

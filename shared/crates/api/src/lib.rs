@@ -44,7 +44,7 @@ use iprod_core::domain::{
     OutputTemplate, SubmitMessage,
 };
 pub use iprod_core::ports::Dispatch;
-use iprod_core::ports::{Cancel, JobStore, Links, ObjectStore, StoreError};
+use iprod_core::ports::{Cancel, JobStore, Links, Nonces, ObjectStore, StoreError};
 use iprod_core::submit::CheckParams;
 
 /// Largest request body: an SQS message's limit.
@@ -105,7 +105,7 @@ pub struct Api<J, D, O> {
 /// The router serving `api`.
 pub fn router<J, D, O>(api: Api<J, D, O>) -> Router
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -299,7 +299,7 @@ fn confined(root: &Path, relative: &Path) -> Option<PathBuf> {
 
 async fn submit<J, D, O>(State(api): Shared<J, D, O>, body: Bytes) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -320,7 +320,7 @@ where
 /// queues it; its JobId.
 async fn submit_message<J, D, O>(api: &Api<J, D, O>, text: &str) -> Result<JobId, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -389,7 +389,7 @@ async fn job<J, D, O>(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -427,7 +427,7 @@ where
 /// and the `Input` to name it by.
 async fn uploads<J, D, O>(State(api): Shared<J, D, O>, body: Bytes) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -549,7 +549,7 @@ async fn file_get<J, D, O>(
     UrlPath(path): UrlPath<String>,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -580,7 +580,7 @@ async fn file_put<J, D, O>(
     body: axum::body::Body,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -647,7 +647,7 @@ async fn jobs<J, D, O>(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -775,7 +775,7 @@ async fn cancel<J, D, O>(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -800,7 +800,7 @@ where
 
 async fn functions<J, D, O>(State(api): Shared<J, D, O>) -> Response
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -856,7 +856,7 @@ async fn rpc<J, D, O>(
     body: Bytes,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
@@ -882,7 +882,8 @@ where
         alibaba::Signatures::Keys(keys) => Some(keys),
     };
     if let Some(keys) = keys {
-        alibaba::verify(
+        let now = Utc::now();
+        let key_id = alibaba::verify(
             keys,
             &alibaba::Signed {
                 method: &method,
@@ -891,8 +892,39 @@ where
                 headers: &headers,
                 body: &body,
             },
-            Utc::now(),
+            now,
         )?;
+        // A signed request is good once: its nonce is remembered for as
+        // long as its timestamp would pass.
+        let nonce = headers
+            .get("x-acs-signature-nonce")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| {
+                query
+                    .iter()
+                    .chain(&form)
+                    .find(|(k, _)| k == "SignatureNonce")
+                    .map(|(_, v)| v.as_str())
+            })
+            .filter(|n| !n.is_empty() && n.len() <= 128)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MissingSignatureNonce",
+                    "a signed request carries a nonce (x-acs-signature-nonce or SignatureNonce)",
+                )
+            })?;
+        if !api
+            .jobs
+            .first_use(&format!("{key_id}:{nonce}"), now + alibaba::MAX_SKEW * 2)
+            .await?
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "SignatureNonceUsed",
+                format!("the nonce {nonce} was used already: a signed request is accepted once"),
+            ));
+        }
     }
     let params: Vec<&(String, String)> = query.iter().chain(&form).collect();
     let param = |name: &str| {
@@ -1035,7 +1067,7 @@ async fn root<J, D, O>(
     body: Bytes,
 ) -> Result<Response, ApiError>
 where
-    J: JobStore + 'static,
+    J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {

@@ -190,6 +190,17 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<Cancel, StoreError>> + Send;
 }
 
+/// Remembers one-time values (the nonces of signed requests) so that a
+/// request replayed within their lifetime is refused.
+pub trait Nonces: Send + Sync {
+    /// `true` the first time `key` is seen before `expires`; `false` after.
+    fn first_use(
+        &self,
+        key: &str,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// What [`JobStore::cancel`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cancel {

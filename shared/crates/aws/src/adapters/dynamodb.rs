@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::aws::classify;
 use iprod_core::domain::{format_time, JobFilter, JobId, JobPage, JobRecord, JobState};
-use iprod_core::ports::{Cancel, Claim, JobStore, StoreError};
+use iprod_core::ports::{Cancel, Claim, JobStore, Nonces, StoreError};
 
 /// The index of jobs by function, newest first.
 pub const BY_FUNCTION: &str = "ByFunction";
@@ -138,6 +138,36 @@ impl DynamoJobStore {
 
     fn what(&self, id: &JobId) -> String {
         format!("job record {id} in table {}", self.table)
+    }
+}
+
+/// Nonces share the job table: an item whose `JobId` is `nonce#` and a
+/// hash of the nonce (never a valid JobId, so never read as a job, and in
+/// neither list index), removed by the table's time to live.
+impl Nonces for DynamoJobStore {
+    async fn first_use(&self, key: &str, expires: DateTime<Utc>) -> Result<bool, StoreError> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let id: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("JobId", s(&format!("nonce#{id}")))
+            .item("ExpiresAt", n(expires.timestamp()))
+            .condition_expression("attribute_not_exists(JobId)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(&e, &format!("the nonces in table {}", self.table))),
+        }
     }
 }
 

@@ -8,19 +8,26 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{format_time, JobFilter, JobId, JobPage, JobRecord, MediaLocation};
-use crate::ports::{Cancel, Claim, JobStore, ObjectStore, StoreError};
+use crate::ports::{Cancel, Claim, JobStore, Nonces, ObjectStore, StoreError};
 
 /// Job records kept as JSON objects under `root`.
 #[derive(Debug, Clone)]
 pub struct ObjectJobStore<O> {
     objects: O,
     root: MediaLocation,
+    /// Nonces seen, with when they expire (this process's memory: a
+    /// local server is one process).
+    nonces: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>>,
 }
 
 impl<O: ObjectStore> ObjectJobStore<O> {
     /// Records go under `root` (a bucket prefix or a folder).
     pub fn new(objects: O, root: MediaLocation) -> Self {
-        Self { objects, root }
+        Self {
+            objects,
+            root,
+            nonces: std::sync::Arc::default(),
+        }
     }
 
     /// Where the record of `id` lives.
@@ -137,6 +144,18 @@ impl<O: ObjectStore> JobStore for ObjectJobStore<O> {
                 record.job_id
             ))),
         }
+    }
+}
+
+impl<O: ObjectStore> Nonces for ObjectJobStore<O> {
+    async fn first_use(&self, key: &str, expires: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let mut seen = self
+            .nonces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.retain(|_, until| *until > now);
+        Ok(seen.insert(key.to_owned(), expires).is_none())
     }
 }
 
