@@ -516,43 +516,17 @@ fn folder<J, D, O>(api: &Api<J, D, O>) -> Result<&Path, ApiError> {
     }
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("mp4" | "m4v") => "video/mp4",
-        Some("mov") => "video/quicktime",
-        Some("webm") => "video/webm",
-        Some("mkv") => "video/x-matroska",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        Some("webp") => "image/webp",
-        Some("gif") => "image/gif",
-        Some("json") => "application/json",
-        Some("srt") => "text/plain; charset=utf-8",
-        Some("vtt") => "text/vtt; charset=utf-8",
-        Some("wav") => "audio/wav",
-        Some("mp3") => "audio/mpeg",
-        Some("m4a") => "audio/mp4",
-        Some("flac") => "audio/flac",
-        Some("ogg" | "opus") => "audio/ogg",
-        Some("zip") => "application/zip",
-        _ => "application/octet-stream",
-    }
-}
-
 async fn file_get<J, D, O>(
     State(api): Shared<J, D, O>,
     UrlPath(path): UrlPath<String>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError>
 where
     J: JobStore + Nonces + 'static,
     D: Dispatch,
     O: ObjectStore + Links,
 {
+    use tower::ServiceExt;
     let root = folder(&api)?;
     let missing = || {
         ApiError::new(
@@ -565,13 +539,13 @@ where
     if file.starts_with(root.join(".iprod")) || !file.is_file() {
         return Err(missing());
     }
-    let opened = tokio::fs::File::open(&file).await.map_err(|_| missing())?;
-    let stream = tokio_util::io::ReaderStream::new(opened);
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, content_type(&file))],
-        axum::body::Body::from_stream(stream),
-    )
-        .into_response())
+    // tower-http serves it: content type, Range requests (a video can be
+    // sought in), conditional GETs.
+    let served = tower_http::services::ServeFile::new(&file)
+        .oneshot(request)
+        .await
+        .map_err(|_| missing())?;
+    Ok(served.map(axum::body::Body::new))
 }
 
 async fn file_put<J, D, O>(

@@ -521,6 +521,21 @@ async fn a_served_folder_takes_uploads_and_gives_files_inside_it_only() {
         (status, bytes.as_slice()),
         (StatusCode::OK, &b"uploaded bytes"[..])
     );
+    // Ranges, so that a video can be sought in.
+    let request = Request::builder()
+        .uri(&url)
+        .header("range", "bytes=9-13")
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    let part = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(&part[..], b"bytes");
     let (status, _) = raw(&app, "PUT", &url, b"again".to_vec()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an upload never overwrites");
     for (method, uri) in [
