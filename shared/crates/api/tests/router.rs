@@ -63,6 +63,14 @@ struct Fixture {
 }
 
 fn fixture(inputs: Inputs, queues: Queues) -> Fixture {
+    keyed_fixture(inputs, queues, iprod_api::alibaba::Signatures::Any)
+}
+
+fn keyed_fixture(
+    inputs: Inputs,
+    queues: Queues,
+    signatures: iprod_api::alibaba::Signatures,
+) -> Fixture {
     let objects = MemoryObjectStore::default();
     objects.insert("s3://in/clips/a.mp4", b"media".to_vec());
     let jobs = ObjectJobStore::new(
@@ -81,6 +89,33 @@ fn fixture(inputs: Inputs, queues: Queues) -> Fixture {
             inputs,
             outputs: Inputs::Buckets(vec!["out".into()]),
             default_outputs,
+            check,
+            schema,
+            signatures,
+        },
+    });
+    Fixture { app, queues }
+}
+
+/// The API over a served folder, `root`.
+fn folder_fixture(root: &std::path::Path) -> Fixture {
+    let objects = iprod_api::local::ServedFolder::new(root).expect("folder");
+    let queues = Queues::default();
+    let app = router(Api {
+        jobs: ObjectJobStore::new(
+            iprod_core::adapters::fs::FsObjectStore,
+            MediaLocation::Local(objects.root().join(".iprod/jobs")),
+        ),
+        dispatch: queues.clone(),
+        objects: objects.clone(),
+        settings: Settings {
+            inputs: Inputs::Folder(objects.root().to_path_buf()),
+            outputs: Inputs::Folder(objects.root().to_path_buf()),
+            default_outputs: HashMap::from([(
+                FunctionName::Cover,
+                OutputTemplate::parse(&format!("{}/out/{{source}}/", objects.root().display()))
+                    .expect("output"),
+            )]),
             check,
             schema,
             signatures: iprod_api::alibaba::Signatures::Any,
@@ -340,29 +375,7 @@ async fn a_served_folder_gives_out_files_inside_it_only() {
         root.path().join("link.mp4"),
     )
     .expect("symlink");
-    let objects = iprod_api::local::ServedFolder::new(root.path()).expect("folder");
-    let jobs = ObjectJobStore::new(
-        iprod_core::adapters::fs::FsObjectStore,
-        MediaLocation::Local(root.path().join(".iprod/jobs")),
-    );
-    let queues = Queues::default();
-    let app = router(Api {
-        jobs,
-        dispatch: queues.clone(),
-        objects: objects.clone(),
-        settings: Settings {
-            inputs: Inputs::Folder(objects.root().to_path_buf()),
-            outputs: Inputs::Folder(objects.root().to_path_buf()),
-            default_outputs: HashMap::from([(
-                FunctionName::Cover,
-                OutputTemplate::parse(&format!("{}/out/{{source}}/", root.path().display()))
-                    .expect("output"),
-            )]),
-            check,
-            schema,
-            signatures: iprod_api::alibaba::Signatures::Any,
-        },
-    });
+    let Fixture { app, queues } = folder_fixture(root.path());
     let (status, answer) = submit(
         &app,
         json!({"FunctionName": "Cover", "Input": "clips/a.mp4"}),
@@ -481,28 +494,7 @@ async fn a_served_folder_takes_uploads_and_gives_files_inside_it_only() {
     std::fs::write(root.path().join("clips/a.mp4"), b"media").expect("write");
     std::fs::create_dir_all(root.path().join(".iprod/jobs")).expect("mkdir");
     std::fs::write(root.path().join(".iprod/jobs/x.json"), b"{}").expect("write");
-    let objects = iprod_api::local::ServedFolder::new(root.path()).expect("folder");
-    let queues = Queues::default();
-    let app = router(Api {
-        jobs: ObjectJobStore::new(
-            iprod_core::adapters::fs::FsObjectStore,
-            MediaLocation::Local(objects.root().join(".iprod/jobs")),
-        ),
-        dispatch: queues.clone(),
-        objects: objects.clone(),
-        settings: Settings {
-            inputs: Inputs::Folder(objects.root().to_path_buf()),
-            outputs: Inputs::Folder(objects.root().to_path_buf()),
-            default_outputs: HashMap::from([(
-                FunctionName::Cover,
-                OutputTemplate::parse(&format!("{}/out/{{source}}/", objects.root().display()))
-                    .expect("output"),
-            )]),
-            check,
-            schema,
-            signatures: iprod_api::alibaba::Signatures::Any,
-        },
-    });
+    let Fixture { app, .. } = folder_fixture(root.path());
     let (status, answer) = call(
         &app,
         "POST",
@@ -599,30 +591,13 @@ fn sign_v1(params: &mut Vec<(String, String)>, secret: &str) {
 
 #[tokio::test]
 async fn a_signed_alibaba_request_is_accepted_once() {
-    let objects = MemoryObjectStore::default();
-    objects.insert("s3://in/clips/a.mp4", b"media".to_vec());
-    let queues = Queues::default();
-    let app = router(Api {
-        jobs: ObjectJobStore::new(
-            objects.clone(),
-            MediaLocation::parse("s3://state/jobs/", "root").expect("root"),
+    let Fixture { app, queues } = keyed_fixture(
+        Inputs::Buckets(vec!["in".into()]),
+        Queues::default(),
+        iprod_api::alibaba::Signatures::Keys(
+            iprod_api::alibaba::AccessKeys::parse("AKID:SECRET").expect("keys"),
         ),
-        dispatch: queues.clone(),
-        objects,
-        settings: Settings {
-            inputs: Inputs::Buckets(vec!["in".into()]),
-            outputs: Inputs::Buckets(vec!["out".into()]),
-            default_outputs: HashMap::from([(
-                FunctionName::Cover,
-                OutputTemplate::parse("s3://out/{source}/").expect("output"),
-            )]),
-            check,
-            schema,
-            signatures: iprod_api::alibaba::Signatures::Keys(
-                iprod_api::alibaba::AccessKeys::parse("AKID:SECRET").expect("keys"),
-            ),
-        },
-    });
+    );
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut params: Vec<(String, String)> = [
         ("Action", "SubmitIProductionJob"),
