@@ -9,6 +9,8 @@ pub mod beat_detection;
 pub mod caption_extraction;
 #[cfg(feature = "cover")]
 pub mod cover;
+#[cfg(feature = "delogo")]
+pub mod delogo;
 #[cfg(feature = "green-screen")]
 pub mod green_screen;
 #[cfg(feature = "h2v")]
@@ -40,6 +42,8 @@ pub fn params_spec(function: FunctionName) -> Option<&'static ParamsSpec> {
         FunctionName::CaptionExtraction => Some(&caption_extraction::api::PARAMS),
         #[cfg(feature = "h2v")]
         FunctionName::VideoH2V | FunctionName::ImageH2V => Some(&h2v::api::PARAMS),
+        #[cfg(feature = "delogo")]
+        FunctionName::VideoDelogo | FunctionName::ImageDelogo => Some(&delogo::api::PARAMS),
         _ => None,
     }
 }
@@ -74,6 +78,10 @@ pub fn check_params(function: FunctionName, params: &serde_json::Value) -> Resul
         #[cfg(feature = "h2v")]
         FunctionName::VideoH2V | FunctionName::ImageH2V => {
             h2v::api::H2vParams::try_from(params).map(drop)
+        }
+        #[cfg(feature = "delogo")]
+        FunctionName::VideoDelogo | FunctionName::ImageDelogo => {
+            delogo::api::DelogoParams::try_from(params).map(drop)
         }
         other => Err(unavailable(other)),
     }
@@ -112,6 +120,8 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn DynCapability>, Jo
                 .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
                 .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
         }
+        #[cfg(feature = "delogo")]
+        FunctionName::VideoDelogo | FunctionName::ImageDelogo => Ok(Arc::new(delogo::Delogo)),
         other => Err(unavailable(other)),
     }
 }
