@@ -255,6 +255,13 @@ impl OutputSink {
         }
     }
 
+    /// A local path for work in progress, in the job's folder but never
+    /// uploaded (e.g. a file to be [planned](Self::plan) only once it is
+    /// known to be wanted).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("scratch-{name}"))
+    }
+
     /// Reserves the next file of `result_type`: returns the local path to
     /// write and the final location to cite. `several` says whether the job
     /// writes more than one file of this type.

@@ -175,7 +175,7 @@ impl Blend {
         let patch = read_patch(picture, 0, (rx, ry, rw, rh));
         let unknown: Vec<bool> = alpha.iter().map(|&a| a >= ALPHA_FLOOR).collect();
         let mut fill = patch.clone();
-        harmonic_fill(&mut fill, &unknown, rw, rh);
+        interpolate(&mut fill, &unknown, rw, rh, 0);
         let (mut with, mut without) = (0.0f64, 0.0f64);
         for i in 0..rw * rh {
             let a = alpha[i];
@@ -238,6 +238,12 @@ const SWEEPS: usize = 40;
 /// smoothest (harmonic) surface that meets the known pixels. Pixels on the
 /// patch's edge with no known neighbour outside it take what is inside.
 pub fn harmonic_fill(values: &mut [f32], unknown: &[bool], w: usize, h: usize) {
+    interpolate(values, unknown, w, h, SWEEPS);
+}
+
+/// [`harmonic_fill`] with `sweeps` relaxation sweeps (0: the scanline
+/// start alone, a cheaper and rougher fill).
+pub fn interpolate(values: &mut [f32], unknown: &[bool], w: usize, h: usize, sweeps: usize) {
     if w == 0 || h == 0 || !unknown.iter().any(|&u| u) {
         return;
     }
@@ -301,33 +307,37 @@ pub fn harmonic_fill(values: &mut [f32], unknown: &[bool], w: usize, h: usize) {
             };
         }
     }
-    let omega = 1.8f32;
-    for _ in 0..SWEEPS {
-        for y in 0..h {
-            for x in 0..w {
-                let i = y * w + x;
-                if !unknown[i] {
-                    continue;
+    if sweeps == 0 {
+        return;
+    }
+    // Each unknown pixel with its in-patch neighbours (1/count as weight).
+    let cells: Vec<(usize, [usize; 4], f32)> = (0..w * h)
+        .filter(|&i| unknown[i])
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let mut nb = [i; 4];
+            let mut n = 0;
+            for (ok, j) in [
+                (x > 0, i.wrapping_sub(1)),
+                (x + 1 < w, i + 1),
+                (y > 0, i.wrapping_sub(w)),
+                (y + 1 < h, i + w),
+            ] {
+                if ok {
+                    nb[n] = j;
+                    n += 1;
                 }
-                let (mut s, mut n) = (0.0f32, 0.0f32);
-                if x > 0 {
-                    s += values[i - 1];
-                    n += 1.0;
-                }
-                if x + 1 < w {
-                    s += values[i + 1];
-                    n += 1.0;
-                }
-                if y > 0 {
-                    s += values[i - w];
-                    n += 1.0;
-                }
-                if y + 1 < h {
-                    s += values[i + w];
-                    n += 1.0;
-                }
-                values[i] += omega * (s / n - values[i]);
             }
+            // Missing neighbours repeat the pixel itself, weighted out.
+            (i, nb, n as f32)
+        })
+        .collect();
+    let omega = 1.8f32;
+    for _ in 0..sweeps {
+        for &(i, nb, n) in &cells {
+            let own = values[i];
+            let s = values[nb[0]] + values[nb[1]] + values[nb[2]] + values[nb[3]] - own * (4.0 - n);
+            values[i] = own + omega * (s / n - own);
         }
     }
 }
@@ -393,23 +403,24 @@ pub fn estimate(samples: &[&Planar], region: Rect) -> Option<Blend> {
                 .collect()
         };
         let unknown: Vec<bool> = a.iter().map(|&a| a >= ALPHA_FLOOR).collect();
-        let (mut mean_i, mut mean_j) = (vec![0.0f64; w * h], vec![0.0f64; w * h]);
+        // The fill is linear in the picture: the fill of the mean is the
+        // mean of the fills.
+        let mut mean_i = vec![0.0f32; w * h];
         for sample in samples {
-            let patch = read_patch(sample, p, (x, y, w, h));
-            let mut fill = patch.clone();
-            harmonic_fill(&mut fill, &unknown, w, h);
-            for i in 0..w * h {
-                mean_i[i] += f64::from(patch[i]);
-                mean_j[i] += f64::from(fill[i]);
+            for (m, v) in mean_i.iter_mut().zip(read_patch(sample, p, (x, y, w, h))) {
+                *m += v;
             }
         }
-        let n = samples.len() as f64;
+        let n = samples.len() as f32;
+        mean_i.iter_mut().for_each(|m| *m /= n);
+        let mut mean_j = mean_i.clone();
+        harmonic_fill(&mut mean_j, &unknown, w, h);
         blend.aw[p] = (0..w * h)
             .map(|i| {
                 if a[i] < ALPHA_FLOOR {
                     0.0
                 } else {
-                    (mean_i[i] / n - f64::from(1.0 - a[i]) * mean_j[i] / n) as f32
+                    mean_i[i] - (1.0 - a[i]) * mean_j[i]
                 }
             })
             .collect();

@@ -36,6 +36,8 @@ pub const SAMPLES: usize = 64;
 const SAMPLE_BYTES: u64 = 256 << 20;
 /// Presence score from which a frame shows the logo.
 const PRESENT: f32 = 0.4;
+/// Shots a detected logo must stay through (when the video has them).
+const MIN_SHOTS: usize = 3;
 /// Picture kept around a logo's box, for measuring and filling.
 const MARGIN: u32 = 6;
 
@@ -165,6 +167,8 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
         return Findings { tracks, step };
     }
     let pictures: Vec<&Planar> = samples.iter().map(|(_, p)| p).collect();
+    let shot = search::shots_of(&pictures);
+    let few_shots = shot.last().is_none_or(|&s| s + 1 < MIN_SHOTS);
     for candidate in search::search(&pictures, &params.corners) {
         let window = &pictures[candidate.window.clone()];
         let Some(rough) = blend::estimate(window, candidate.rect.grown(MARGIN + 2, frame)) else {
@@ -196,6 +200,11 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
             continue;
         };
         for (first, last) in runs(&scores) {
+            // What stays put within one shot is the scene, not a logo.
+            let spans = shot[last] - shot[first] + 1;
+            if !(spans >= MIN_SHOTS || few_shots && last + 1 - first >= samples.len() / 2) {
+                continue;
+            }
             let start = if first == 0 {
                 0.0
             } else {
@@ -350,12 +359,35 @@ fn sample_count(width: u32, height: u32) -> usize {
     ((SAMPLE_BYTES / bytes.max(1)) as usize).clamp(12, SAMPLES)
 }
 
-fn video_delogo(
+/// What a video pass did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The logos removed, with the frames they were removed from.
+    pub logos: Vec<LogoFound>,
+    /// Whether the output was written (false: no logo, nothing encoded).
+    pub encoded: bool,
+    /// Output (or source) size.
+    pub width: u32,
+    /// Output (or source) size.
+    pub height: u32,
+    /// Frames written (or expected in the source).
+    pub frames: u64,
+    /// Frames in which a logo was removed.
+    pub frames_changed: u64,
+}
+
+/// Finds and removes the logos of the video `input`, writing H.264 MP4
+/// with its audio to `output`, unless no logo is found and
+/// `params.always_encode` is off (then nothing is written).
+///
+/// # Errors
+/// `InvalidParameter` for boxes outside the frame; media errors.
+pub fn process_video(
     input: &Path,
+    output: &Path,
     params: &DelogoParams,
-    sink: &mut OutputSink,
     ctx: &Context,
-) -> Result<DelogoResult, JobError> {
+) -> Result<Outcome, JobError> {
     let probe = crate::media::VideoReader::open(input, &ctx.limits)?
         .info()
         .clone();
@@ -385,25 +417,8 @@ fn video_delogo(
     let findings = find_logos(&samples, info.duration_s, params);
     drop(samples);
     if findings.tracks.is_empty() && !params.always_encode {
-        let ext = input
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-            .unwrap_or_else(|| "mp4".into());
-        let content_type = match ext.as_str() {
-            "mov" => "video/quicktime",
-            "webm" => "video/webm",
-            "mkv" => "video/x-matroska",
-            "mp4" | "m4v" => "video/mp4",
-            _ => "application/octet-stream",
-        };
-        let file = sink.plan("delogo", &ext, content_type, false)?;
-        std::fs::copy(input, &file.local).map_err(internal)?;
-        return Ok(DelogoResult {
-            file: file.location.to_string(),
+        return Ok(Outcome {
             logos: Vec::new(),
-            mode: params.mode,
             encoded: false,
             width: frame.0,
             height: frame.1,
@@ -415,7 +430,6 @@ fn video_delogo(
         crf: params.crf.min(51),
         preset: X264Preset::Veryfast,
     };
-    let file = sink.plan("delogo", codec.extension(), codec.content_type(), false)?;
     let paint = remove::paint_for(
         params.color,
         1,
@@ -427,7 +441,7 @@ fn video_delogo(
     let mut changed = 0u64;
     let done = edit_video(
         input,
-        &file.local,
+        output,
         codec,
         &ctx.limits,
         &ctx.cancel,
@@ -470,14 +484,59 @@ fn video_delogo(
             })
         })
         .collect();
-    Ok(DelogoResult {
-        file: file.location.to_string(),
+    Ok(Outcome {
         logos,
-        mode: params.mode,
         encoded: true,
         width: done.width,
         height: done.height,
         frames: done.frames,
         frames_changed: changed,
+    })
+}
+
+fn video_delogo(
+    input: &Path,
+    params: &DelogoParams,
+    sink: &mut OutputSink,
+    ctx: &Context,
+) -> Result<DelogoResult, JobError> {
+    let codec = VideoCodec::H264 {
+        crf: params.crf.min(51),
+        preset: X264Preset::Veryfast,
+    };
+    let scratch = sink.scratch(&format!("delogo.{}", codec.extension()));
+    let outcome = process_video(input, &scratch, params, ctx)?;
+    let file = if outcome.encoded {
+        let file = sink.plan("delogo", codec.extension(), codec.content_type(), false)?;
+        std::fs::rename(&scratch, &file.local).map_err(internal)?;
+        file.location.to_string()
+    } else {
+        // Nothing to remove: the source itself, unchanged.
+        let ext = input
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "mp4".into());
+        let content_type = match ext.as_str() {
+            "mov" => "video/quicktime",
+            "webm" => "video/webm",
+            "mkv" => "video/x-matroska",
+            "mp4" | "m4v" => "video/mp4",
+            _ => "application/octet-stream",
+        };
+        let copy = sink.plan("delogo", &ext, content_type, false)?;
+        std::fs::copy(input, &copy.local).map_err(internal)?;
+        copy.location.to_string()
+    };
+    Ok(DelogoResult {
+        file,
+        logos: outcome.logos,
+        mode: params.mode,
+        encoded: outcome.encoded,
+        width: outcome.width,
+        height: outcome.height,
+        frames: outcome.frames,
+        frames_changed: outcome.frames_changed,
     })
 }

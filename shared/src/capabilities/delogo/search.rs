@@ -80,8 +80,13 @@ pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
         }
     }
     let frame = (first.width, first.height);
+    let shot = shots(&small);
     let mut found: Vec<Candidate> = Vec::new();
     for window in windows {
+        let views = shot[window.end - 1] - shot[window.start] + 1;
+        if window.len() < n && views < 3 {
+            continue;
+        }
         for rect in search_window(&small[window.clone()], frame) {
             if !corners.is_empty() {
                 let centre = (
@@ -104,7 +109,12 @@ pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
     found
 }
 
-/// Shot index of each sample.
+/// Shot index of each sample (a new shot where the picture jumps).
+pub fn shots_of(samples: &[&Planar]) -> Vec<usize> {
+    let small: Vec<Small> = samples.iter().map(|p| half(p)).collect();
+    shots(&small)
+}
+
 fn shots(small: &[Small]) -> Vec<usize> {
     let mut shot = 0;
     let mut out = vec![0];
