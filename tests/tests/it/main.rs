@@ -7,6 +7,7 @@ mod api;
 mod beat_detection;
 mod caption_extraction;
 mod cover;
+mod delogo;
 mod detect;
 mod encode;
 mod events;

@@ -357,6 +357,57 @@ async fn the_green_screen_events_run_jobs_that_write_mattes() -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delogo_events_find_and_remove_a_logo() -> anyhow::Result<()> {
+    use iprod_tests::fixtures::logos::{clip, Placement};
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let place = Placement {
+        x: 400,
+        y: 12,
+        opacity: 0.7,
+        span: None,
+    };
+    let video = clip(dir.path(), "news", 4, Some(place))?;
+    world
+        .upload("input/delogo/evening news.mp4", &video)
+        .await?;
+    world.upload("library/evening-news.mp4", &video).await?;
+    let handler = world.handler(Arc::new(iprod::capabilities::delogo::Delogo))?;
+
+    let response = handler
+        .handle(event(&world, "delogo-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    let data = &response["Jobs"][0]["Result"]["Data"];
+    assert_eq!(
+        data["Logos"].as_array().map(Vec::len),
+        Some(1),
+        "{response}"
+    );
+    assert_eq!(data["Encoded"], true, "{response}");
+
+    let response = handler
+        .handle(event(&world, "delogo-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(
+        keys.contains(&"clean/evening-news-delogo.mp4".to_owned()),
+        "{keys:?}"
+    );
+    // The source objects are untouched.
+    let source = world
+        .read(&world.input_bucket, "library/evening-news.mp4")
+        .await?;
+    assert_eq!(source, std::fs::read(&video)?);
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    assert!(notes.iter().all(|n| n["FunctionName"] == "VideoDelogo"));
+    assert!(notes.iter().all(|n| n["State"] == "Success"), "{notes:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
     use iprod_tests::faces::{clip, coffee, frame, head};
     let world = World::new().await?;

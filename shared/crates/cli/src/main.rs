@@ -234,6 +234,17 @@ enum Bench {
         /// Folder of `<name>.png` / `<name>.mp4` + `<name>.gt_alpha.png`.
         dir: PathBuf,
     },
+    /// VideoDelogo on videos with a logo over known clean footage (DIR:
+    /// `boxes.tsv`, the videos, `<prefix>_clean.mp4`, the logo PNGs; more
+    /// are made from them): IoU of the box found, false logos, luma PSNR
+    /// and SSIM in the box and over the frame against the clean video, and
+    /// wall time, beside FFmpeg `delogo` and `removelogo` given the true
+    /// box and mask.
+    #[command(alias = "logo")]
+    Delogo {
+        /// Folder of `boxes.tsv`, videos, the clean video and logo PNGs.
+        dir: PathBuf,
+    },
     /// VideoH2V to 9:16 on composites with a known subject path (and the
     /// videos of DIR): frames with the subject wholly inside the window
     /// (ours and a static centre crop), path jerk, and wall time against
@@ -371,6 +382,7 @@ async fn main() -> ExitCode {
                 ),
                 Bench::Hostile { corpus, functions } => hostile::run(&corpus, &functions),
                 Bench::GreenScreen { dir } => iprod::capabilities::green_screen::bench::run(&dir),
+                Bench::Delogo { dir } => iprod::capabilities::delogo::bench::run(&dir),
                 Bench::H2v { dir, out, runs } => {
                     iprod::capabilities::h2v::bench::run(dir.as_deref(), &out, runs)
                 }

@@ -42,6 +42,20 @@ impl Rect {
         inter / union
     }
 
+    /// The part of this rectangle inside `other`, if any.
+    pub fn intersect(self, other: Self) -> Option<Self> {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 = (self.x + self.w).min(other.x + other.w);
+        let y1 = (self.y + self.h).min(other.y + other.h);
+        (x1 > x0 && y1 > y0).then(|| Self {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
+    }
+
     /// This rectangle grown by `margin` on each side, with even corners,
     /// clipped to a `width`×`height` frame.
     pub fn grown(self, margin: u32, (width, height): (u32, u32)) -> Self {

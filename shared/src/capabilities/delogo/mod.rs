@@ -12,6 +12,8 @@
 //! from `Boxes` and fills them from around.
 
 pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod blend;
 pub mod remove;
 pub mod search;
@@ -38,6 +40,8 @@ const SAMPLE_BYTES: u64 = 256 << 20;
 const PRESENT: f32 = 0.4;
 /// Shots a detected logo must stay through (when the video has them).
 const MIN_SHOTS: usize = 3;
+/// How far a logo may reach beyond where the search saw it.
+const REACH: u32 = 8;
 /// Picture kept around a logo's box, for measuring and filling.
 const MARGIN: u32 = 6;
 
@@ -174,7 +178,19 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
         let Some(rough) = blend::estimate(window, candidate.rect.grown(MARGIN + 2, frame)) else {
             continue;
         };
-        let Some(found) = rough.logo_box(0.15) else {
+        // Seen in a part of the video only, alpha beyond the evidence's
+        // reach is more likely scenery that held still there.
+        let reach = if candidate.window.len() == pictures.len() {
+            Rect {
+                x: 0,
+                y: 0,
+                w: frame.0,
+                h: frame.1,
+            }
+        } else {
+            candidate.rect.grown(REACH, frame)
+        };
+        let Some(found) = rough.logo_box(0.15).and_then(|b| b.intersect(reach)) else {
             continue;
         };
         let Some(mut measured) = blend::estimate(window, found.grown(MARGIN, frame)) else {
@@ -196,7 +212,7 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
         if measured.opacity() < 0.1 {
             continue;
         }
-        let Some(rect) = measured.logo_box(0.15) else {
+        let Some(rect) = measured.logo_box(0.15).and_then(|b| b.intersect(reach)) else {
             continue;
         };
         for (first, last) in runs(&scores) {

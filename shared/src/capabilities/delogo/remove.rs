@@ -77,8 +77,61 @@ fn fill(picture: &mut Planar, blend: &Blend) {
                 }
             })
             .collect();
+        // Inverting divides the coding noise by 1 − a too: smooth what
+        // was recovered, the more the more opaque the logo.
+        let sigma = if s == 0 {
+            DENOISE_SIGMA
+        } else {
+            DENOISE_SIGMA / 2.0
+        };
+        let smooth = gaussian(&out, w, h, sigma);
+        let out: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let k = (alpha[i] / DENOISE_FULL_AT).min(1.0);
+                out[i] * (1.0 - k) + smooth[i] * k
+            })
+            .collect();
         write_patch(picture, p, area, &out, |i| alpha[i] >= ALPHA_FLOOR);
     }
+}
+
+/// Spatial smoothing of recovered pixels (full-size planes; half for
+/// subsampled ones).
+const DENOISE_SIGMA: f32 = 1.2;
+/// Alpha from which recovered pixels are wholly the smoothed ones.
+const DENOISE_FULL_AT: f32 = 0.5;
+
+/// A separable Gaussian blur of a `w`×`h` patch (edges repeated).
+fn gaussian(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
+    let r = (sigma * 2.5).ceil() as usize;
+    let kernel: Vec<f32> = (0..=2 * r)
+        .map(|i| {
+            let d = i as f32 - r as f32;
+            (-d * d / (2.0 * sigma * sigma)).exp()
+        })
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0.0; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0;
+                for (k, weight) in kernel.iter().enumerate() {
+                    let d = k as isize - r as isize;
+                    let (xx, yy) = if horizontal {
+                        ((x as isize + d).clamp(0, w as isize - 1) as usize, y)
+                    } else {
+                        (x, (y as isize + d).clamp(0, h as isize - 1) as usize)
+                    };
+                    acc += weight * src[yy * w + xx];
+                }
+                out[y * w + x] = acc;
+            }
+        }
+        out
+    };
+    pass(&pass(v, true), false)
 }
 
 /// A strong blur of the area: three box blurs (close to a Gaussian)

@@ -25,6 +25,8 @@ const SPREAD_RATIO: f32 = 0.5;
 const MIN_AROUND: f32 = 3.0;
 /// Mean gradient (levels per half-size pixel) of a logo edge.
 const EDGE: f32 = 3.0;
+/// Parts of a logo closer than this (half-size pixels) are one logo.
+const MERGE_GAP: usize = 12;
 /// Share of shots whose gradient agrees with the mean one.
 const AGREE: f32 = 0.8;
 
@@ -97,7 +99,9 @@ pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
                     continue;
                 }
             }
-            if found.iter().any(|c| c.rect.iou(rect) > 0.3) {
+            // What a longer window found there already is that logo (a
+            // shorter window adds the scene around it).
+            if found.iter().any(|c| near(c.rect, rect, 16)) {
                 continue;
             }
             found.push(Candidate {
@@ -209,12 +213,22 @@ fn search_window(small: &[Small], frame: (u32, u32)) -> Vec<Rect> {
         let area = (x1 - x0 + 1) * (y1 - y0 + 1);
         let (mut n_edge, mut n_cov) = (0usize, 0usize);
         let (mut bx0, mut by0, mut bx1, mut by1) = (usize::MAX, usize::MAX, 0, 0);
+        // With edges to go by, the box is theirs: a still part of the
+        // scene beside the logo is covered too, but its edges do not agree
+        // across shots.
         for &i in &comp.pixels {
-            if !any[i] {
-                continue;
-            }
             n_edge += usize::from(edge[i]);
             n_cov += usize::from(covered[i]);
+        }
+        for &i in &comp.pixels {
+            let counts = if use_edges && n_edge > 0 {
+                edge[i]
+            } else {
+                covered[i]
+            };
+            if !counts {
+                continue;
+            }
             let (x, y) = (i % w, i / w);
             bx0 = bx0.min(x);
             by0 = by0.min(y);
@@ -230,7 +244,7 @@ fn search_window(small: &[Small], frame: (u32, u32)) -> Vec<Rect> {
             boxes.push((bx0, by0, bx1, by1));
         }
     }
-    let boxes = merge_close(boxes, 6);
+    let boxes = merge_close(boxes, MERGE_GAP);
     boxes
         .into_iter()
         .filter(|&(x0, y0, x1, y1)| {
@@ -244,6 +258,14 @@ fn search_window(small: &[Small], frame: (u32, u32)) -> Vec<Rect> {
             h: (((y1 - y0 + 1) * 2) as u32).min(frame.1),
         })
         .collect()
+}
+
+/// Whether `a` and `b` overlap or lie within `gap` pixels of each other.
+fn near(a: Rect, b: Rect, gap: u32) -> bool {
+    a.x <= b.x + b.w + gap
+        && b.x <= a.x + a.w + gap
+        && a.y <= b.y + b.h + gap
+        && b.y <= a.y + a.h + gap
 }
 
 /// Boxes (inclusive corners) closer than `gap` merged, until none are.
