@@ -89,7 +89,8 @@ pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
         if window.len() < n && views < 3 {
             continue;
         }
-        for rect in search_window(&small[window.clone()], frame) {
+        let whole = window.len() == n;
+        for rect in search_window(&small[window.clone()], frame, whole) {
             if !corners.is_empty() {
                 let centre = (
                     f64::from(rect.x) + f64::from(rect.w) / 2.0,
@@ -137,7 +138,9 @@ fn shots(small: &[Small]) -> Vec<usize> {
     out
 }
 
-fn search_window(small: &[Small], frame: (u32, u32)) -> Vec<Rect> {
+/// Logo boxes in `small`; a `whole` window's boxes hold all the evidence,
+/// a part's only the edges.
+fn search_window(small: &[Small], frame: (u32, u32), whole: bool) -> Vec<Rect> {
     let k = small.len();
     if k < 3 {
         return Vec::new();
@@ -213,15 +216,17 @@ fn search_window(small: &[Small], frame: (u32, u32)) -> Vec<Rect> {
         let area = (x1 - x0 + 1) * (y1 - y0 + 1);
         let (mut n_edge, mut n_cov) = (0usize, 0usize);
         let (mut bx0, mut by0, mut bx1, mut by1) = (usize::MAX, usize::MAX, 0, 0);
-        // With edges to go by, the box is theirs: a still part of the
-        // scene beside the logo is covered too, but its edges do not agree
-        // across shots.
+        // In a part of the video, with edges to go by, the box is theirs:
+        // a still part of the scene beside the logo is covered too, but
+        // its edges do not agree across shots.
         for &i in &comp.pixels {
             n_edge += usize::from(edge[i]);
             n_cov += usize::from(covered[i]);
         }
         for &i in &comp.pixels {
-            let counts = if use_edges && n_edge > 0 {
+            let counts = if whole {
+                any[i]
+            } else if use_edges && n_edge > 0 {
                 edge[i]
             } else {
                 covered[i]
