@@ -52,13 +52,23 @@ fn area(place: Placement) -> (u32, u32, u32, u32) {
     (place.x, place.y, LOGO.0, LOGO.1)
 }
 
-/// Frame `i` of `video` (decoded by ffmpeg) and the clean footage there.
+/// Frame `i` of `video` and of the same clip made without the logo
+/// (`dir/clean.mp4`, made on first use), both decoded by ffmpeg.
 fn frame_and_truth(video: &Path, i: u32, dir: &Path) -> anyhow::Result<(RgbImage, RgbImage)> {
-    let photo = logos::photo()?;
+    let clean = dir.join("clean.mp4");
+    if !clean.exists() {
+        let seconds = probe(video)?["streams"][0]["duration"]
+            .as_str()
+            .and_then(|d| d.parse::<f64>().ok())
+            .unwrap_or(6.0)
+            .round() as u32;
+        logos::clip(dir, "clean", seconds, None)?;
+    }
     let t = (f64::from(i) + 0.5) / f64::from(FPS);
+    let name = video.file_stem().and_then(|s| s.to_str()).unwrap_or("v");
     Ok((
-        frame_at(video, t, &dir.join(format!("f{i}.png")))?,
-        logos::clean(&photo, i),
+        frame_at(video, t, &dir.join(format!("{name}-{i}.png")))?,
+        frame_at(&clean, t, &dir.join(format!("clean-{i}.png")))?,
     ))
 }
 

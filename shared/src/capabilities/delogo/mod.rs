@@ -190,10 +190,13 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
         } else {
             candidate.rect.grown(REACH, frame)
         };
-        let Some(found) = rough.logo_box(0.15).and_then(|b| b.intersect(reach)) else {
+        let Some(found) = rough.trimmed().and_then(|(_, b)| b.intersect(reach)) else {
             continue;
         };
-        let Some(mut measured) = blend::estimate(window, found.grown(MARGIN, frame)) else {
+        let region = found.grown(MARGIN, frame);
+        let Some((mut measured, mut rect)) =
+            blend::estimate(window, region).and_then(Blend::trimmed)
+        else {
             continue;
         };
         let mut scores: Vec<f32> = pictures.iter().map(|p| measured.presence(p)).collect();
@@ -204,15 +207,15 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
             .map(|(p, _)| *p)
             .collect();
         if present.len() >= 3 && present.len() != window.len() {
-            if let Some(better) = blend::estimate(&present, found.grown(MARGIN, frame)) {
-                measured = better;
+            if let Some((better, r)) = blend::estimate(&present, region).and_then(Blend::trimmed) {
+                (measured, rect) = (better, r);
                 scores = pictures.iter().map(|p| measured.presence(p)).collect();
             }
         }
         if measured.opacity() < 0.1 {
             continue;
         }
-        let Some(rect) = measured.logo_box(0.15).and_then(|b| b.intersect(reach)) else {
+        let Some(rect) = rect.intersect(reach) else {
             continue;
         };
         for (first, last) in runs(&scores) {
