@@ -103,8 +103,12 @@ impl BoxHint {
         let y0 = y.max(0.0).floor();
         let x1 = (x + bw).min(f64::from(w)).ceil();
         let y1 = (y + bh).min(f64::from(h)).ceil();
-        (x1 - x0 >= 1.0 && y1 - y0 >= 1.0)
-            .then(|| [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32])
+        (x1 - x0 >= 1.0 && y1 - y0 >= 1.0).then_some([
+            x0 as u32,
+            y0 as u32,
+            (x1 - x0) as u32,
+            (y1 - y0) as u32,
+        ])
     }
 }
 

@@ -163,7 +163,8 @@ fn made_cases(cases: &[Case], work: &Path) -> anyhow::Result<Vec<Case>> {
         reader.info().display_size()
     };
     // (logo index, corner, scale, opacity, span)
-    let plans: [(usize, &str, f64, f64, Option<(f64, f64)>); 4] = [
+    type Plan = (usize, &'static str, f64, f64, Option<(f64, f64)>);
+    let plans: [Plan; 4] = [
         (0, "bl", 1.0, 0.5, None),
         (1, "tr", 0.75, 0.6, None),
         (1, "br", 1.25, 1.0, None),

@@ -19,7 +19,7 @@ pub fn remove(picture: &mut Planar, blend: &Blend, rect: Rect, mode: Mode, paint
     match mode {
         Mode::Fill => fill(picture, blend),
         Mode::Blur | Mode::Mosaic | Mode::Box => {
-            for p in 0..3 {
+            for (p, &colour) in paint.iter().enumerate() {
                 let s = picture.plane_shift(p);
                 let (pw, ph) = picture.plane_size(p);
                 let x0 = (rect.x >> s) as usize;
@@ -34,7 +34,7 @@ pub fn remove(picture: &mut Planar, blend: &Blend, rect: Rect, mode: Mode, paint
                     Mode::Blur => blur(picture, p, area),
                     Mode::Mosaic => mosaic(picture, p, area),
                     _ => {
-                        let v = vec![f32::from(paint[p]); area.2 * area.3];
+                        let v = vec![f32::from(colour); area.2 * area.3];
                         write_patch(picture, p, area, &v, |_| true);
                     }
                 }
@@ -57,7 +57,7 @@ fn fill(picture: &mut Planar, blend: &Blend) {
         let mut inverted = patch.clone();
         for i in 0..w * h {
             let a = alpha[i];
-            if a >= ALPHA_FLOOR && a < FILL_FROM {
+            if (ALPHA_FLOOR..FILL_FROM).contains(&a) {
                 inverted[i] = (patch[i] - aw[i]) / (1.0 - a);
             }
         }

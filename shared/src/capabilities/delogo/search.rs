@@ -75,7 +75,8 @@ pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
     }
     let small: Vec<Small> = samples.iter().map(|p| half(p)).collect();
     let n = small.len();
-    let mut windows = vec![0..n];
+    let mut windows: Vec<std::ops::Range<usize>> = Vec::with_capacity(6);
+    windows.push(0..n);
     for parts in [2, 3] {
         if n >= 8 * parts {
             windows.extend((0..parts).map(|k| k * n / parts..(k + 1) * n / parts));
@@ -190,7 +191,7 @@ fn search_window(small: &[Small], frame: (u32, u32), whole: bool) -> Vec<Rect> {
             start = end;
         }
         let vf = per_view.len() as f32;
-        for i in 0..n {
+        for (i, slot) in edge.iter_mut().enumerate() {
             let mx = per_view.iter().map(|v| v.0[i]).sum::<f32>() / vf;
             let my = per_view.iter().map(|v| v.1[i]).sum::<f32>() / vf;
             let m = mx.hypot(my);
@@ -202,7 +203,7 @@ fn search_window(small: &[Small], frame: (u32, u32), whole: bool) -> Vec<Rect> {
                 .filter(|v| (v.0[i] * mx + v.1[i] * my) / m >= 0.5 * m)
                 .count() as f32
                 / vf;
-            edge[i] = agree >= AGREE;
+            *slot = agree >= AGREE;
         }
     }
     let covered: Vec<bool> = (0..n)
