@@ -18,7 +18,7 @@ use ffmpeg_next::frame::Video;
 use image::RgbImage;
 
 use super::encode::{VideoCodec, VideoFormat, VideoWriter};
-use super::process::{Processed, YuvCropper};
+use super::process::{finished, joined, open_announcing, stopped, Processed, YuvCropper};
 use super::{MediaError, SamplingMode, VideoInfo, VideoReader};
 use iprod_core::domain::Limits;
 
@@ -254,15 +254,7 @@ pub fn edit_video(
     std::thread::scope(|scope| {
         let (info_tx, info_rx) = mpsc::sync_channel(1);
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
-            let mut reader = match VideoReader::open(input, limits) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = info_tx.send(None);
-                    return Err(e);
-                }
-            };
-            let info = reader.info().clone();
-            let _ = info_tx.send(Some(info.clone()));
+            let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
             let mut upright = Upright::default();
             reader.for_each_frame(SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
@@ -278,10 +270,7 @@ pub fn edit_video(
         });
         let Ok(Some(info)) = info_rx.recv() else {
             drop(to_encoder);
-            return join(decoder).and(Err(MediaError::Corrupt {
-                kind: "video",
-                detail: "the decoding thread stopped".into(),
-            }));
+            return joined(decoder, "decoding").and(Err(stopped()));
         };
         let encoder = scope.spawn(move || -> Result<Processed, MediaError> {
             let mut writer: Option<VideoWriter> = None;
@@ -306,19 +295,7 @@ pub fn edit_video(
                     detail: "no frame decoded".into(),
                 });
             };
-            let frames = w.frames();
-            w.finish()?;
-            let step = if info.frame_rate > 0.0 {
-                1.0 / info.frame_rate
-            } else {
-                0.0
-            };
-            Ok(Processed {
-                frames,
-                width: size.0,
-                height: size.1,
-                duration_s: last_time + step,
-            })
+            finished(w, size, last_time, info.frame_rate)
         });
         let mut failed = None;
         for (index, (mut picture, time)) in (0u64..).zip(decoded) {
@@ -331,24 +308,13 @@ pub fn edit_video(
             }
         }
         drop(to_encoder);
-        let decoded = join(decoder);
-        let encoded = join(encoder);
+        let decoded = joined(decoder, "decoding");
+        let encoded = joined(encoder, "encoding");
         if let Some(e) = failed {
             return Err(e);
         }
         decoded?;
         encoded
-    })
-}
-
-fn join<T>(
-    handle: std::thread::ScopedJoinHandle<'_, Result<T, MediaError>>,
-) -> Result<T, MediaError> {
-    handle.join().unwrap_or_else(|_| {
-        Err(MediaError::Corrupt {
-            kind: "video",
-            detail: "a processing thread panicked".into(),
-        })
     })
 }
 

@@ -34,7 +34,7 @@ pub struct Processed {
 /// Opens `input` on the decoding thread (FFmpeg contexts stay on their
 /// thread) and tells the waiting side what it found, or `None` when it
 /// could not open it.
-fn open_announcing(
+pub(crate) fn open_announcing(
     input: &Path,
     limits: &Limits,
     info_tx: &mpsc::SyncSender<Option<super::VideoInfo>>,
@@ -53,7 +53,7 @@ fn open_announcing(
 }
 
 /// A stage thread's outcome; a panic becomes an error naming the stage.
-fn joined<T>(
+pub(crate) fn joined<T>(
     handle: std::thread::ScopedJoinHandle<'_, Result<T, MediaError>>,
     stage: &str,
 ) -> Result<T, MediaError> {
@@ -67,7 +67,7 @@ fn joined<T>(
 
 /// Closes `writer` and says what it wrote: the last frame shown at
 /// `last_time` lasts one frame at `frame_rate`.
-fn finished(
+pub(crate) fn finished(
     writer: VideoWriter,
     size: (u32, u32),
     last_time: f64,
@@ -88,7 +88,7 @@ fn finished(
     })
 }
 
-fn stopped() -> MediaError {
+pub(crate) fn stopped() -> MediaError {
     MediaError::Corrupt {
         kind: "video",
         detail: "the decoding thread stopped".into(),

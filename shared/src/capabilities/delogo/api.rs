@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use crate::domain::error::JobError;
-use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
+use crate::domain::params::{
+    parse_hex_colour, Param, ParamDefault, ParamKind, ParamReader, ParamsSpec,
+};
 
 /// How a logo is taken away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -263,15 +265,6 @@ fn parse_corners(value: &serde_json::Value) -> Result<Vec<Corner>, JobError> {
     Ok(out)
 }
 
-fn parse_colour(s: &str) -> Option<[u8; 3]> {
-    let hex = s.trim().trim_start_matches('#').trim_start_matches("0x");
-    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-    Some([byte(0)?, byte(2)?, byte(4)?])
-}
-
 /// What `VideoDelogo` and `ImageDelogo` take in `JobParams`.
 pub static PARAMS: ParamsSpec = ParamsSpec {
     params: &[
@@ -347,7 +340,7 @@ impl TryFrom<&serde_json::Value> for DelogoParams {
                 .map(parse_corners)
                 .transpose()?
                 .unwrap_or_default(),
-            color: r.choice("Color", parse_colour)?.unwrap_or(d.color),
+            color: r.choice("Color", parse_hex_colour)?.unwrap_or(d.color),
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
             always_encode: r.flag("AlwaysEncode")?.unwrap_or(d.always_encode),
         };

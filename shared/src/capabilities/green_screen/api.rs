@@ -4,7 +4,9 @@ use serde::Serialize;
 
 use crate::domain::error::JobError;
 use crate::domain::location::MediaLocation;
-use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
+use crate::domain::params::{
+    parse_hex_colour, Param, ParamDefault, ParamKind, ParamReader, ParamsSpec,
+};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,15 +100,6 @@ impl GreenScreenParams {
     }
 }
 
-fn parse_colour(s: &str) -> Option<[u8; 3]> {
-    let hex = s.trim().trim_start_matches('#').trim_start_matches("0x");
-    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-    Some([byte(0)?, byte(2)?, byte(4)?])
-}
-
 /// What `VideoGreenScreenMatting` takes in `JobParams`.
 pub static PARAMS: ParamsSpec = ParamsSpec {
     params: &[
@@ -166,7 +159,7 @@ impl TryFrom<&serde_json::Value> for GreenScreenParams {
                 "webp" => Some(MatteFormat::Webp),
                 _ => None,
             })?,
-            bgcolor: r.choice("bgcolor", parse_colour)?,
+            bgcolor: r.choice("bgcolor", parse_hex_colour)?,
             bgimage,
             key_color: r
                 .choice("KeyColor", |s| match s {

@@ -277,6 +277,16 @@ pub struct ParamReader<'a> {
     spec: &'static ParamsSpec,
 }
 
+/// `#RRGGBB` (or `RRGGBB`, `0xRRGGBB`) as bytes; `None` for anything else.
+pub fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
+    let hex = s.trim().trim_start_matches('#').trim_start_matches("0x");
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
+}
+
 impl<'a> ParamReader<'a> {
     /// Starts reading `params` against `spec`.
     ///
