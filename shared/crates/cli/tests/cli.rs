@@ -294,9 +294,10 @@ fn functions_lists_every_function_name_and_what_this_build_runs() {
     };
     assert_eq!(entry("Cover")["Available"], true);
     assert_eq!(entry("AudioBeatDetection")["Available"], true);
-    let delogo = entry("VideoDelogo");
-    assert_eq!(delogo["Available"], false);
-    assert!(delogo["Reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(entry("VideoDelogo")["Available"], true);
+    let detext = entry("VideoDetext");
+    assert_eq!(detext["Available"], false);
+    assert!(detext["Reason"].as_str().is_some_and(|r| !r.is_empty()));
     assert!(entry("CaptionExtraction")["Summary"]
         .as_str()
         .is_some_and(|s| s.contains("SRT")));
@@ -338,7 +339,7 @@ fn params_shows_every_key_with_its_range_and_default() {
     assert_eq!(schema["properties"]["MinBpm"]["default"], 55.0);
     assert_eq!(schema["additionalProperties"], false);
 
-    let (code, _, stderr) = iprod(&["params", "VideoDelogo"]);
+    let (code, _, stderr) = iprod(&["params", "VideoDetext"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not available"), "{stderr}");
 }
@@ -410,7 +411,7 @@ fn submit_refuses_what_run_would_refuse_before_touching_aws() {
             "JobParams.Colour",
         ),
         (
-            with(serde_json::json!({"FunctionName": "ImageDelogo"})),
+            with(serde_json::json!({"FunctionName": "VideoDetext"})),
             "not available",
         ),
         (
