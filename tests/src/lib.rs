@@ -99,3 +99,29 @@ pub fn run_capability<C: Capability>(
         sink.into_files().into_iter().map(|f| f.local).collect(),
     ))
 }
+
+/// `ffprobe -show_format -show_streams` of `path` as JSON, with `extra`
+/// arguments (e.g. `-count_frames`).
+///
+/// # Errors
+/// When ffprobe fails or prints no JSON.
+pub fn probe(path: &Path, extra: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .args(extra)
+        .arg(path)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}

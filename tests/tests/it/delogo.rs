@@ -2,7 +2,6 @@
 //! opacity and time span are known.
 
 use std::path::Path;
-use std::process::Command;
 
 use image::RgbImage;
 use iprod::capabilities::delogo::api::{DelogoResult, LogoFound};
@@ -10,7 +9,7 @@ use iprod::capabilities::delogo::Delogo;
 use iprod::capabilities::{Context, Report};
 use iprod::domain::{ErrorCode, JobError};
 use iprod_tests::fixtures::logos::{self, mean_diff, Placement, FPS, LOGO, SIZE};
-use iprod_tests::{frame_at, run_capability};
+use iprod_tests::{frame_at, probe, run_capability};
 use serde_json::{json, Value};
 
 fn run(
@@ -20,21 +19,6 @@ fn run(
 ) -> Result<(Report<DelogoResult>, std::path::PathBuf), JobError> {
     let (report, files) = run_capability(&Delogo, input, &params, out, &Context::default())?;
     Ok((report, files.into_iter().last().unwrap_or_default()))
-}
-
-fn probe(path: &Path) -> anyhow::Result<Value> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-of",
-            "json",
-            "-count_frames",
-            "-show_streams",
-        ])
-        .arg(path)
-        .output()?;
-    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 fn iou(found: &LogoFound, place: Placement) -> f64 {
@@ -57,7 +41,7 @@ fn area(place: Placement) -> (u32, u32, u32, u32) {
 fn frame_and_truth(video: &Path, i: u32, dir: &Path) -> anyhow::Result<(RgbImage, RgbImage)> {
     let clean = dir.join("clean.mp4");
     if !clean.exists() {
-        let seconds = probe(video)?["streams"][0]["duration"]
+        let seconds = probe(video, &[])?["streams"][0]["duration"]
             .as_str()
             .and_then(|d| d.parse::<f64>().ok())
             .unwrap_or(6.0)
@@ -111,7 +95,7 @@ fn a_see_through_logo_is_found_and_the_picture_under_it_recovered() -> anyhow::R
             "frame {i}: outside changed"
         );
     }
-    let streams = probe(&file)?;
+    let streams = probe(&file, &["-count_frames"])?;
     let kinds: Vec<&str> = streams["streams"]
         .as_array()
         .map(|s| s.iter().filter_map(|s| s["codec_type"].as_str()).collect())

@@ -6,28 +6,8 @@ use std::process::Command;
 
 use image::{Rgba, RgbaImage};
 use iprod::media::encode::{VideoCodec, VideoFormat, VideoWriter, X264Preset};
+use iprod_tests::probe;
 use serde_json::Value;
-
-fn probe(path: &Path, extra: &[&str]) -> anyhow::Result<Value> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-of",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .args(extra)
-        .arg(path)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
 
 fn stream<'a>(p: &'a Value, kind: &str) -> Option<&'a Value> {
     p["streams"]

@@ -1,7 +1,6 @@
 //! `VideoGreenScreenMatting` on generated screens with a known foreground.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use image::GrayImage;
 use iprod::capabilities::green_screen::api::{GreenScreenResult, MatteFormat};
@@ -9,7 +8,7 @@ use iprod::capabilities::green_screen::GreenScreen;
 use iprod::capabilities::{Capability, Context, ExtraInput, OutputSink, Report};
 use iprod::domain::{ErrorCode, JobError, OutputTemplate};
 use iprod_tests::screens::{alpha, clip, frame, SIZE};
-use iprod_tests::{frame_at, run_capability, RecordedProgress};
+use iprod_tests::{frame_at, probe, run_capability, RecordedProgress};
 use serde_json::{json, Value};
 
 fn run(
@@ -28,21 +27,6 @@ fn run_with(
 ) -> Result<(Report<GreenScreenResult>, PathBuf), JobError> {
     let (output, files) = run_capability(&GreenScreen, input, &params, out, ctx)?;
     Ok((output, files.into_iter().next().unwrap_or_default()))
-}
-
-fn probe(path: &Path) -> anyhow::Result<Value> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-of",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(path)
-        .output()?;
-    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// Alpha planes of the output's frames (libvpx keeps VP9 alpha).
@@ -92,7 +76,7 @@ fn a_green_screen_clip_keys_to_webm_with_true_alpha_and_keeps_its_audio() -> any
     let src = clip(dir.path(), "green", [30, 190, 70])?;
     let (out, file) = run(&src, json!({}), &dir.path().join("out"))?;
     assert_eq!(out.result.screen, "green");
-    let p = probe(&file)?;
+    let p = probe(&file, &[])?;
     let streams = p["streams"].as_array().cloned().unwrap_or_default();
     assert!(
         streams
@@ -154,7 +138,7 @@ fn blue_screen_mov_and_mp4_over_a_colour() -> anyhow::Result<()> {
     let src = clip(dir.path(), "blue", [30, 60, 200])?;
     let (out, file) = run(&src, json!({"Format": "mov"}), &dir.path().join("mov"))?;
     assert_eq!(out.result.screen, "blue");
-    let p = probe(&file)?;
+    let p = probe(&file, &[])?;
     assert!(
         p["streams"]
             .as_array()
@@ -391,7 +375,7 @@ fn animated_gif_and_webp_previews_keep_transparency() -> anyhow::Result<()> {
         check_keyed(frames[k].buffer(), (k as u32 * 5).div_ceil(2), "gif");
     }
     // Ffmpeg reads it too.
-    let p = probe(&file)?;
+    let p = probe(&file, &[])?;
     assert_eq!(p["streams"][0]["codec_name"], "gif", "{p}");
 
     // Previews are small: a 1280x720 source gives 480x270.
