@@ -40,6 +40,9 @@ const SAMPLE_BYTES: u64 = 256 << 20;
 const PRESENT: f32 = 0.4;
 /// Shots a detected logo must stay through (when the video has them).
 const MIN_SHOTS: usize = 3;
+/// Seconds a detected logo must stay on screen (or a quarter of a shorter
+/// video).
+const MIN_LOGO_S: f64 = 5.0;
 /// How far a logo may reach beyond where the search saw it.
 const REACH: u32 = 8;
 /// Picture kept around a logo's box, for measuring and filling.
@@ -234,6 +237,10 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
             } else {
                 (samples[last].0 + samples[last + 1].0) / 2.0
             };
+            // A caption stays put too, for a few seconds: a logo stays longer.
+            if end - start < MIN_LOGO_S.min(duration / 4.0) {
+                continue;
+            }
             let confidence = scores[first..=last]
                 .iter()
                 .map(|&s| f64::from(s.clamp(0.0, 1.0)))
