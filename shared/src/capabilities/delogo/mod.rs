@@ -174,9 +174,12 @@ pub fn find_logos(samples: &[(f64, Planar)], duration: f64, params: &DelogoParam
         return Findings { tracks, step };
     }
     let pictures: Vec<&Planar> = samples.iter().map(|(_, p)| p).collect();
-    let shot = search::shots_of(&pictures);
+    let search::Found {
+        candidates,
+        shots: shot,
+    } = search::search(&pictures, &params.corners);
     let few_shots = shot.last().is_none_or(|&s| s + 1 < MIN_SHOTS);
-    for candidate in search::search(&pictures, &params.corners) {
+    for candidate in candidates {
         let window = &pictures[candidate.window.clone()];
         let Some(rough) = blend::estimate(window, candidate.rect.grown(MARGIN + 2, frame)) else {
             continue;
@@ -452,10 +455,7 @@ pub fn process_video(
             frames_changed: 0,
         });
     }
-    let codec = VideoCodec::H264 {
-        crf: params.crf.min(51),
-        preset: X264Preset::Veryfast,
-    };
+    let codec = codec(params);
     let paint = remove::paint_for(
         params.color,
         1,
@@ -520,16 +520,21 @@ pub fn process_video(
     })
 }
 
+/// The output codec: H.264 at the job's CRF.
+fn codec(params: &DelogoParams) -> VideoCodec {
+    VideoCodec::H264 {
+        crf: params.crf.min(51),
+        preset: X264Preset::Veryfast,
+    }
+}
+
 fn video_delogo(
     input: &Path,
     params: &DelogoParams,
     sink: &mut OutputSink,
     ctx: &Context,
 ) -> Result<DelogoResult, JobError> {
-    let codec = VideoCodec::H264 {
-        crf: params.crf.min(51),
-        preset: X264Preset::Veryfast,
-    };
+    let codec = codec(params);
     let scratch = sink.scratch(&format!("delogo.{}", codec.extension()));
     let outcome = process_video(input, &scratch, params, ctx)?;
     let file = if outcome.encoded {

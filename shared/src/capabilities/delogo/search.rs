@@ -64,14 +64,23 @@ fn half(p: &Planar) -> Small {
     Small { w, h, px }
 }
 
+/// What the search saw.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Found {
+    /// Places that look like logos.
+    pub candidates: Vec<Candidate>,
+    /// The shot index of each sample (a new shot where the picture jumps).
+    pub shots: Vec<usize>,
+}
+
 /// Logo candidates in `samples` (upright frames, in time order), limited
-/// to `corners` when any are given.
-pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
+/// to `corners` when any are given, and the samples' shots.
+pub fn search(samples: &[&Planar], corners: &[Corner]) -> Found {
     let Some(first) = samples.first() else {
-        return Vec::new();
+        return Found::default();
     };
     if first.width < 32 || first.height < 32 {
-        return Vec::new();
+        return Found::default();
     }
     let small: Vec<Small> = samples.iter().map(|p| half(p)).collect();
     let n = small.len();
@@ -112,13 +121,10 @@ pub fn search(samples: &[&Planar], corners: &[Corner]) -> Vec<Candidate> {
             });
         }
     }
-    found
-}
-
-/// Shot index of each sample (a new shot where the picture jumps).
-pub fn shots_of(samples: &[&Planar]) -> Vec<usize> {
-    let small: Vec<Small> = samples.iter().map(|p| half(p)).collect();
-    shots(&small)
+    Found {
+        candidates: found,
+        shots: shot,
+    }
 }
 
 fn shots(small: &[Small]) -> Vec<usize> {
@@ -421,10 +427,10 @@ mod tests {
         for alpha in [1.0, 0.6] {
             let s = samples(32, Some((logo, alpha)));
             let refs: Vec<&Planar> = s.iter().collect();
-            let found = search(&refs, &[]);
+            let found = search(&refs, &[]).candidates;
             assert_eq!(found.len(), 1, "alpha {alpha}: {found:?}");
             assert!(found[0].rect.iou(logo) > 0.7, "{:?}", found[0]);
-            assert!(search(&refs, &[Corner::BottomLeft]).is_empty());
+            assert!(search(&refs, &[Corner::BottomLeft]).candidates.is_empty());
         }
     }
 
@@ -432,6 +438,6 @@ mod tests {
     fn finds_nothing_in_a_clean_video() {
         let s = samples(32, None);
         let refs: Vec<&Planar> = s.iter().collect();
-        assert!(search(&refs, &[]).is_empty());
+        assert!(search(&refs, &[]).candidates.is_empty());
     }
 }
