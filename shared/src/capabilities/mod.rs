@@ -11,6 +11,8 @@ pub mod caption_extraction;
 pub mod cover;
 #[cfg(feature = "delogo")]
 pub mod delogo;
+#[cfg(feature = "detext")]
+pub mod detext;
 #[cfg(feature = "green-screen")]
 pub mod green_screen;
 #[cfg(feature = "h2v")]
@@ -44,6 +46,8 @@ pub fn params_spec(function: FunctionName) -> Option<&'static ParamsSpec> {
         FunctionName::VideoH2V | FunctionName::ImageH2V => Some(&h2v::api::PARAMS),
         #[cfg(feature = "delogo")]
         FunctionName::VideoDelogo | FunctionName::ImageDelogo => Some(&delogo::api::PARAMS),
+        #[cfg(feature = "detext")]
+        FunctionName::VideoDetext => Some(&detext::api::PARAMS),
         _ => None,
     }
 }
@@ -83,6 +87,8 @@ pub fn check_params(function: FunctionName, params: &serde_json::Value) -> Resul
         FunctionName::VideoDelogo | FunctionName::ImageDelogo => {
             delogo::api::DelogoParams::try_from(params).map(drop)
         }
+        #[cfg(feature = "detext")]
+        FunctionName::VideoDetext => detext::api::DetextParams::try_from(params).map(drop),
         other => Err(unavailable(other)),
     }
 }
@@ -122,6 +128,10 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn DynCapability>, Jo
         }
         #[cfg(feature = "delogo")]
         FunctionName::VideoDelogo | FunctionName::ImageDelogo => Ok(Arc::new(delogo::Delogo)),
+        #[cfg(feature = "detext")]
+        FunctionName::VideoDetext => detext::Detext::load(&crate::inference::ModelDir::from_env())
+            .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
+            .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string())),
         other => Err(unavailable(other)),
     }
 }

@@ -9,6 +9,7 @@ mod caption_extraction;
 mod cover;
 mod delogo;
 mod detect;
+mod detext;
 mod encode;
 mod events;
 mod faults;

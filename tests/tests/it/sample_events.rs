@@ -357,6 +357,62 @@ async fn the_green_screen_events_run_jobs_that_write_mattes() -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detext_events_find_and_remove_captions() -> anyhow::Result<()> {
+    use iprod_tests::fixtures::logos::clip;
+    use iprod_tests::subtitles::burn_over;
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clean = clip(dir.path(), "interview", 4, None)?;
+    let (video, _) = burn_over(
+        dir.path(),
+        "subtitled",
+        &clean,
+        &[(0.5, 3.5, "Thank you for coming")],
+        "FontSize=28",
+    )?;
+    world
+        .upload("input/detext/interview subtitled.mp4", &video)
+        .await?;
+    world
+        .upload("library/interview-subtitled.mp4", &video)
+        .await?;
+    let capability =
+        iprod::capabilities::detext::Detext::load(&iprod::inference::ModelDir::from_env())?;
+    let handler = world.handler(Arc::new(capability))?;
+
+    let response = handler
+        .handle(event(&world, "detext-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    let data = &response["Jobs"][0]["Result"]["Data"];
+    assert_eq!(
+        data["Captions"].as_array().map(Vec::len),
+        Some(1),
+        "{response}"
+    );
+    assert_eq!(data["Captions"][0]["Text"], "Thank you for coming");
+
+    let response = handler
+        .handle(event(&world, "detext-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(
+        keys.contains(&"clean/interview-subtitled-detext.mp4".to_owned()),
+        "{keys:?}"
+    );
+    let source = world
+        .read(&world.input_bucket, "library/interview-subtitled.mp4")
+        .await?;
+    assert_eq!(source, std::fs::read(&video)?);
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    assert!(notes.iter().all(|n| n["FunctionName"] == "VideoDetext"));
+    assert!(notes.iter().all(|n| n["State"] == "Success"), "{notes:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delogo_events_find_and_remove_a_logo() -> anyhow::Result<()> {
     use iprod_tests::fixtures::logos::{clip, Placement};
     let world = World::new().await?;

@@ -295,9 +295,10 @@ fn functions_lists_every_function_name_and_what_this_build_runs() {
     assert_eq!(entry("Cover")["Available"], true);
     assert_eq!(entry("AudioBeatDetection")["Available"], true);
     assert_eq!(entry("VideoDelogo")["Available"], true);
-    let detext = entry("VideoDetext");
-    assert_eq!(detext["Available"], false);
-    assert!(detext["Reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(entry("VideoDetext")["Available"], true);
+    let matting = entry("VideoMatting");
+    assert_eq!(matting["Available"], false);
+    assert!(matting["Reason"].as_str().is_some_and(|r| !r.is_empty()));
     assert!(entry("CaptionExtraction")["Summary"]
         .as_str()
         .is_some_and(|s| s.contains("SRT")));
@@ -339,7 +340,7 @@ fn params_shows_every_key_with_its_range_and_default() {
     assert_eq!(schema["properties"]["MinBpm"]["default"], 55.0);
     assert_eq!(schema["additionalProperties"], false);
 
-    let (code, _, stderr) = iprod(&["params", "VideoDetext"]);
+    let (code, _, stderr) = iprod(&["params", "VideoMatting"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not available"), "{stderr}");
 }
@@ -411,7 +412,7 @@ fn submit_refuses_what_run_would_refuse_before_touching_aws() {
             "JobParams.Colour",
         ),
         (
-            with(serde_json::json!({"FunctionName": "VideoDetext"})),
+            with(serde_json::json!({"FunctionName": "VideoMatting"})),
             "not available",
         ),
         (

@@ -160,6 +160,36 @@ impl TextMask {
         out
     }
 
+    /// The share of this mask's pixels that lie within a pixel of one of
+    /// `other`'s: how much of a caption's mask a frame still shows,
+    /// whatever else it shows.
+    pub fn share_in(&self, other: &Self) -> f32 {
+        if self.width != other.width || self.height != other.height || self.count == 0 {
+            return 0.0;
+        }
+        let grown = other.dilated();
+        let kept: u32 = self
+            .bits
+            .iter()
+            .zip(&grown)
+            .map(|(a, b)| (a & b).count_ones())
+            .sum();
+        kept as f32 / self.count as f32
+    }
+
+    /// Keeps only the pixels within a pixel of one of `other`'s (what
+    /// stays put from frame to frame: the caption, not the picture).
+    pub fn keep_near(&mut self, other: &Self) {
+        if self.width != other.width || self.height != other.height {
+            return;
+        }
+        let grown = other.dilated();
+        for (a, b) in self.bits.iter_mut().zip(&grown) {
+            *a &= b;
+        }
+        self.count = self.bits.iter().map(|w| w.count_ones()).sum();
+    }
+
     /// How much two masks differ: the text pixels of either that the other
     /// lacks within one pixel, over the smaller mask's count. 0 for
     /// identical masks, 1 or more for unrelated text; a caption vanishing

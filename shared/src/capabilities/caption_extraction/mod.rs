@@ -64,6 +64,19 @@ impl CaptionExtraction {
             ocr: Arc::new(Ocr::load(models, (available_threads() / 2).max(1))?),
         })
     }
+
+    /// Reads the captions of `input` (see [`extract`]).
+    ///
+    /// # Errors
+    /// As [`extract`].
+    pub fn extract(
+        &self,
+        input: &Path,
+        params: &CaptionExtractionParams,
+        ctx: &Context,
+    ) -> Result<Extracted, JobError> {
+        extract(&self.ocr, input, params, ctx)
+    }
 }
 
 impl Capability for CaptionExtraction {
@@ -122,6 +135,24 @@ pub struct Extracted {
     pub frames: u64,
     /// Frames read by OCR.
     pub ocr_frames: u64,
+    /// The region searched in pixels, `[x, y, w, h]`.
+    pub region: [u32; 4],
+    /// Fewest text-mask pixels that show text in the region.
+    pub min_pixels: u32,
+    /// Each run of frames that showed text, with the mask its frames
+    /// matched: what a caption looks like in [`TextMask`] terms.
+    pub anchors: Vec<Anchor>,
+}
+
+/// A run of frames showing the same text, and its text mask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchor {
+    /// First frame's time, seconds.
+    pub start: f64,
+    /// Time of the first frame after the run, seconds.
+    pub end: f64,
+    /// The mask its frames matched.
+    pub mask: TextMask,
 }
 
 /// A region in coded pixels (even-aligned).
@@ -341,7 +372,18 @@ pub fn extract(
     results?;
     let read = readings.map_err(|e| ocr_error(&e))?;
     let ocr_frames = read.len() as u64;
-    let runs = runs.finish();
+    let (runs, masks) = runs.finish_with_anchors();
+    let anchors = masks
+        .into_iter()
+        .filter_map(|(id, mask)| {
+            let run = runs.iter().find(|r| r.id == id)?;
+            Some(Anchor {
+                start: run.start,
+                end: run.end,
+                mask,
+            })
+        })
+        .collect();
     let readings = to_readings(runs, read, rect);
     Ok(Extracted {
         captions: cues(readings, params.track),
@@ -349,6 +391,9 @@ pub fn extract(
         duration: info.duration_s,
         frames,
         ocr_frames,
+        region: [rect.x, rect.y, rect.w, rect.h],
+        min_pixels,
+        anchors,
     })
 }
 

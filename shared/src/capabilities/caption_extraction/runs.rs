@@ -61,6 +61,7 @@ pub struct Runs {
     open: Option<Open>,
     candidate: Option<Candidate>,
     done: Vec<Run>,
+    anchors: Vec<(usize, TextMask)>,
     last_time: f64,
     frame_step: f64,
 }
@@ -75,6 +76,7 @@ impl Runs {
             open: None,
             candidate: None,
             done: Vec::new(),
+            anchors: Vec::new(),
             last_time: 0.0,
             frame_step: 0.04,
         }
@@ -169,6 +171,9 @@ impl Runs {
 
     fn close(&mut self, end: f64) {
         if let Some(open) = self.open.take() {
+            if open.text && open.confirmed {
+                self.anchors.push((open.id, open.anchor));
+            }
             self.done.push(Run {
                 id: open.id,
                 start: open.start,
@@ -181,9 +186,15 @@ impl Runs {
 
     /// Ends the stream; returns every run. A run never confirmed (shorter
     /// than `min_duration`) has `text` false.
-    pub fn finish(mut self) -> Vec<Run> {
+    pub fn finish(self) -> Vec<Run> {
+        self.finish_with_anchors().0
+    }
+
+    /// [`Runs::finish`], with the mask each text run was matched against
+    /// (by run id).
+    pub fn finish_with_anchors(mut self) -> (Vec<Run>, Vec<(usize, TextMask)>) {
         self.close(self.last_time + self.frame_step);
-        self.done
+        (self.done, self.anchors)
     }
 }
 

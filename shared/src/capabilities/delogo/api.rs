@@ -147,10 +147,16 @@ impl Default for DelogoParams {
 /// Most boxes a job may name.
 pub const MAX_BOXES: usize = 16;
 
-fn parse_boxes(value: &serde_json::Value) -> Result<Vec<BoxHint>, JobError> {
+/// Parses a list of boxes given under `key`: `[[x, y, w, h], ...]` in
+/// pixels or fractions, or `[{"Box": [x, y, w, h], "Start": s, "End": e}]`,
+/// also as a JSON string.
+///
+/// # Errors
+/// `InvalidParameter` naming `key` and the bad box.
+pub fn parse_boxes(key: &str, value: &serde_json::Value) -> Result<Vec<BoxHint>, JobError> {
     let bad = |why: String| {
         JobError::param(
-            "Boxes",
+            key,
             format!("{why}: expected [[x, y, w, h], ...] in pixels or fractions, or [{{\"Box\": [x, y, w, h], \"Start\": s, \"End\": e}}, ...]"),
         )
     };
@@ -332,7 +338,7 @@ impl TryFrom<&serde_json::Value> for DelogoParams {
                 .unwrap_or(d.mode),
             boxes: r
                 .value("Boxes")?
-                .map(parse_boxes)
+                .map(|v| parse_boxes("Boxes", v))
                 .transpose()?
                 .unwrap_or_default(),
             corners: r

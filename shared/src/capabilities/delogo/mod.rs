@@ -542,23 +542,7 @@ fn video_delogo(
         std::fs::rename(&scratch, &file.local).map_err(internal)?;
         file.location.to_string()
     } else {
-        // Nothing to remove: the source itself, unchanged.
-        let ext = input
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-            .unwrap_or_else(|| "mp4".into());
-        let content_type = match ext.as_str() {
-            "mov" => "video/quicktime",
-            "webm" => "video/webm",
-            "mkv" => "video/x-matroska",
-            "mp4" | "m4v" => "video/mp4",
-            _ => "application/octet-stream",
-        };
-        let copy = sink.plan("delogo", &ext, content_type, false)?;
-        std::fs::copy(input, &copy.local).map_err(internal)?;
-        copy.location.to_string()
+        copy_source(input, sink, "delogo")?
     };
     Ok(DelogoResult {
         file,
@@ -570,4 +554,28 @@ fn video_delogo(
         frames: outcome.frames,
         frames_changed: outcome.frames_changed,
     })
+}
+
+/// Nothing to remove: the source itself, unchanged, as the `name` output
+/// (with the source's own extension). Returns its location.
+///
+/// # Errors
+/// Planning or copying the output fails.
+pub fn copy_source(input: &Path, sink: &mut OutputSink, name: &str) -> Result<String, JobError> {
+    let ext = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "mp4".into());
+    let content_type = match ext.as_str() {
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "mp4" | "m4v" => "video/mp4",
+        _ => "application/octet-stream",
+    };
+    let copy = sink.plan(name, &ext, content_type, false)?;
+    std::fs::copy(input, &copy.local).map_err(internal)?;
+    Ok(copy.location.to_string())
 }

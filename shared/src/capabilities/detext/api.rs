@@ -1,0 +1,160 @@
+//! `VideoDetext`: params and results.
+
+use serde::Serialize;
+
+use crate::capabilities::delogo::api::{parse_boxes, BoxHint};
+use crate::domain::error::JobError;
+use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
+
+/// `JobParams` of `VideoDetext`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetextParams {
+    /// Where to look for captions (Alibaba's `LimitRegion`), each with an
+    /// optional time span; the whole frame's caption band when empty.
+    pub areas: Vec<BoxHint>,
+    /// H.264 CRF of the output.
+    pub crf: u8,
+    /// Re-encode even when no caption is found.
+    pub always_encode: bool,
+}
+
+impl Default for DetextParams {
+    fn default() -> Self {
+        Self {
+            areas: Vec::new(),
+            crf: 18,
+            always_encode: false,
+        }
+    }
+}
+
+/// What `VideoDetext` takes in `JobParams`.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        Param::of(
+            "Areas",
+            ParamKind::Json {
+                schema: r#"{"anyOf": [{"type": "array", "minItems": 1, "maxItems": 16, "items": {"anyOf": [{"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number", "minimum": 0}}, {"type": "object", "required": ["Box"], "properties": {"Box": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number", "minimum": 0}}, "Start": {"type": "number", "minimum": 0}, "End": {"type": "number", "minimum": 0}}, "additionalProperties": false}]}}, {"type": "string"}]}"#,
+                shape: "[[x, y, w, h], ...] or [{\"Box\": [x, y, w, h], \"Start\": s, \"End\": e}, ...]",
+            },
+            "Where to look for captions (as Alibaba's LimitRegion), instead of the whole frame's caption band: boxes in pixels, or fractions of the frame when all four numbers are at most 1, each with optional Start/End seconds. Captions are removed only inside them and their spans.",
+        ),
+        Param::integer("Crf", 0, 51, "Video quality: the H.264 encoder's CRF, lower is better.")
+            .default(ParamDefault::Integer(18)),
+        Param::of(
+            "AlwaysEncode",
+            ParamKind::Flag,
+            "Re-encode the video even when no caption is found (otherwise the source is copied unchanged).",
+        )
+        .default(ParamDefault::Flag(false)),
+    ],
+    rules: &["areas lie inside the frame and End comes after Start"],
+};
+
+impl TryFrom<&serde_json::Value> for DetextParams {
+    type Error = JobError;
+
+    fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
+        let mut r = ParamReader::new(params, &PARAMS)?;
+        let d = Self::default();
+        let parsed = Self {
+            areas: r
+                .value("Areas")?
+                .map(|v| parse_boxes("Areas", v))
+                .transpose()?
+                .unwrap_or_default(),
+            crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
+            always_encode: r.flag("AlwaysEncode")?.unwrap_or(d.always_encode),
+        };
+        r.finish()?;
+        Ok(parsed)
+    }
+}
+
+/// One caption removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CaptionRemoved {
+    /// First second it was removed from.
+    pub start: f64,
+    /// Last second it was removed from.
+    pub end: f64,
+    /// `[x, y, w, h]` in pixels of the (upright) frame: where its mask may
+    /// lie.
+    #[serde(rename = "Box")]
+    pub rect: [u32; 4],
+    /// What it read (empty for a given area).
+    pub text: String,
+    /// `detected` or `given`.
+    pub source: &'static str,
+    /// Frames it was removed from.
+    pub frames: u64,
+}
+
+/// Result of `VideoDetext`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetextResult {
+    /// The output file.
+    pub file: String,
+    /// The captions removed (empty when none was found).
+    pub captions: Vec<CaptionRemoved>,
+    /// Whether the output was re-encoded (false: the source copied).
+    pub encoded: bool,
+    /// Output size.
+    pub width: u32,
+    /// Output size.
+    pub height: u32,
+    /// Frames written.
+    pub frames: u64,
+    /// Frames in which a caption was removed.
+    pub frames_changed: u64,
+    /// Share of the removed pixels filled from other frames (the rest
+    /// from around them).
+    pub from_other_frames: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_and_areas() {
+        let p = DetextParams::try_from(&json!({})).expect("empty");
+        assert_eq!(p, DetextParams::default());
+        let p = DetextParams::try_from(&json!({
+            "Areas": [[0, 600, 1280, 120], {"Box": [0.1, 0.8, 0.8, 0.15], "Start": 2, "End": 4}],
+            "Crf": 20,
+            "AlwaysEncode": true,
+        }))
+        .expect("ok");
+        assert_eq!(p.areas.len(), 2);
+        assert_eq!(p.areas[1].pixels((1000, 500)), Some([100, 400, 800, 75]));
+        assert_eq!(p.areas[1].start, Some(2.0));
+        assert_eq!(p.crf, 20);
+        assert!(p.always_encode);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (v, key) in [
+            (json!({"Areas": [[1, 2, 3]]}), "Areas"),
+            (json!({"Areas": []}), "Areas"),
+            (json!({"Areas": [[0.5, 0.5, 0.6, 0.2]]}), "Areas"),
+            (
+                json!({"Areas": [{"Box": [1, 2, 3, 4], "Start": 5, "End": 2}]}),
+                "Areas",
+            ),
+            (
+                json!({"Areas": [{"Box": [1, 2, 3, 4], "Start": -1}]}),
+                "Areas",
+            ),
+            (json!({"Crf": -1}), "Crf"),
+            (json!({"Region": 1}), "Region"),
+        ] {
+            let e = DetextParams::try_from(&v).expect_err("refused");
+            assert!(e.message.contains(key), "{v}: {}", e.message);
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! Filling a caption's pixels, frame after frame, over one band of the
+//! picture.
+//!
+//! The band remembers what the picture looked like where no caption
+//! covered it, carried along with the camera (a global shift measured from
+//! frame to frame on the uncovered pixels; a cut forgets everything). A
+//! masked pixel whose remembered background agrees with the frame around
+//! it takes that background, corrected by the smooth difference between
+//! the two measured on the pixels around the mask (a gradient-domain
+//! blend, so no seam shows when the light changed); what was never seen,
+//! or no longer fits, is filled from around it (the harmonic fill of the
+//! logo remover). Filled values are never remembered, so nothing drifts.
+
+use crate::capabilities::delogo::blend::{
+    harmonic_fill, interpolate, read_patch, write_patch, Rect,
+};
+use crate::media::planar::Planar;
+
+use super::mask::subsampled;
+
+/// Largest shift between two frames searched, pixels.
+const MAX_SHIFT: i32 = 24;
+/// Mean absolute difference (8-bit levels) between aligned frames above
+/// which they are taken to be of different shots.
+const CUT: f32 = 28.0;
+/// Frames a remembered background pixel stays usable.
+const MAX_AGE: u16 = 240;
+/// Mean absolute difference (8-bit levels) between remembered background
+/// and frame around a masked pixel above which the background is not
+/// trusted there (something moved over it).
+const TRUST: f32 = 7.0;
+/// Half-size of the window around a masked pixel in which that agreement
+/// is measured, beyond the caption's own reach.
+const TRUST_WINDOW: usize = 10;
+/// Picture around the masked pixels a fill works with, luma pixels.
+const FILL_MARGIN: usize = 16;
+/// Relaxation sweeps for the correction between background and frame
+/// (smooth, so a few are enough after the scanline start).
+const DIFF_SWEEPS: usize = 8;
+/// An age that no longer counts as seen.
+const UNSEEN: u16 = u16::MAX;
+
+/// How one frame's caption pixels were filled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Filled {
+    /// Luma pixels filled from remembered background.
+    pub temporal: u64,
+    /// Luma pixels filled from around.
+    pub spatial: u64,
+}
+
+/// One band of the frame and what its background looked like.
+#[derive(Debug, Clone)]
+pub struct Band {
+    rect: Rect,
+    shift: u32,
+    /// Remembered background, per plane, at that plane's resolution.
+    background: [Vec<u8>; 3],
+    /// Frames since each remembered pixel was seen.
+    age: [Vec<u16>; 3],
+    /// The previous frame's luma and which of its pixels were masked.
+    previous: Option<(Vec<u8>, Vec<bool>)>,
+    /// Half the side of the window over which a fill is checked.
+    window: usize,
+}
+
+impl Band {
+    /// A band over `rect` (even corners) of pictures with chroma
+    /// subsampling `shift`; `reach` is how far a caption's mask reaches
+    /// from its strokes.
+    pub fn new(rect: Rect, shift: u32, reach: usize) -> Self {
+        let sizes = [0, 1, 2].map(|p| {
+            let (_, _, w, h) = rect.in_plane(if p == 0 { 0 } else { shift });
+            w * h
+        });
+        Self {
+            rect,
+            shift,
+            background: sizes.map(|n| vec![0; n]),
+            age: sizes.map(|n| vec![UNSEEN; n]),
+            previous: None,
+            window: reach + TRUST_WINDOW,
+        }
+    }
+
+    /// The band's rectangle.
+    pub fn rect(&self) -> Rect {
+        self.rect
+    }
+
+    fn patch(&self, p: usize) -> (usize, usize, usize, usize) {
+        self.rect.in_plane(if p == 0 { 0 } else { self.shift })
+    }
+
+    /// Takes in the next frame: `mask` (band-sized, luma resolution) marks
+    /// the caption's pixels, which are filled; the rest is remembered.
+    pub fn process(&mut self, picture: &mut Planar, mask: Option<&[bool]>) -> Filled {
+        let (_, _, w, h) = self.patch(0);
+        let current = read_bytes(picture, 0, self.patch(0));
+        let empty = vec![false; w * h];
+        let mask = mask.unwrap_or(&empty);
+        self.follow(&current, mask, w, h);
+        let mut filled = Filled::default();
+        if mask.iter().any(|&m| m) {
+            let trusted = self.trusted(&current, mask, w, h);
+            for p in 0..3 {
+                let shift = if p == 0 { 0 } else { self.shift };
+                let (pm, _, _) = subsampled(mask, w, h, shift);
+                let (pt, _, _) = subsampled(&trusted, w, h, shift);
+                let f = self.fill_plane(picture, p, &pm, &pt);
+                if p == 0 {
+                    filled = f;
+                }
+            }
+        }
+        self.remember(picture, mask);
+        self.previous = Some((current, mask.to_vec()));
+        filled
+    }
+
+    /// Moves the remembered background with the camera, from the previous
+    /// frame to `current`; forgets it on a cut.
+    fn follow(&mut self, current: &[u8], mask: &[bool], w: usize, h: usize) {
+        for ages in &mut self.age {
+            for a in ages.iter_mut() {
+                *a = a.saturating_add(1);
+            }
+        }
+        let Some((previous, previous_mask)) = &self.previous else {
+            return;
+        };
+        let usable: Vec<bool> = mask
+            .iter()
+            .zip(previous_mask)
+            .map(|(&a, &b)| !a && !b)
+            .collect();
+        let Some((dx, dy, cost)) = global_shift(previous, current, &usable, w, h) else {
+            return;
+        };
+        if cost > CUT {
+            for ages in &mut self.age {
+                ages.fill(UNSEEN);
+            }
+            return;
+        }
+        if dx == 0 && dy == 0 {
+            return;
+        }
+        for p in 0..3 {
+            let s = if p == 0 { 0 } else { self.shift };
+            let (_, _, pw, ph) = self.patch(p);
+            let (sx, sy) = (dx >> s, dy >> s);
+            let (bg, age) = (&self.background[p], &self.age[p]);
+            let mut nb = vec![0u8; pw * ph];
+            let mut na = vec![UNSEEN; pw * ph];
+            for y in 0..ph {
+                let from_y = y as i32 - sy;
+                if from_y < 0 || from_y >= ph as i32 {
+                    continue;
+                }
+                for x in 0..pw {
+                    let from_x = x as i32 - sx;
+                    if from_x < 0 || from_x >= pw as i32 {
+                        continue;
+                    }
+                    let j = from_y as usize * pw + from_x as usize;
+                    nb[y * pw + x] = bg[j];
+                    na[y * pw + x] = age[j];
+                }
+            }
+            self.background[p] = nb;
+            self.age[p] = na;
+        }
+    }
+
+    /// Masked luma pixels whose remembered background agrees with the
+    /// frame around them.
+    fn trusted(&self, current: &[u8], mask: &[bool], w: usize, h: usize) -> Vec<bool> {
+        let (bg, age) = (&self.background[0], &self.age[0]);
+        // Integral images of |frame − background| and of the pixels where
+        // both are known, over the unmasked pixels.
+        let mut sum = vec![0f64; (w + 1) * (h + 1)];
+        let mut count = vec![0u32; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let (mut rs, mut rc) = (0f64, 0u32);
+            for x in 0..w {
+                let i = y * w + x;
+                if !mask[i] && age[i] <= MAX_AGE {
+                    rs += f64::from((i16::from(current[i]) - i16::from(bg[i])).unsigned_abs());
+                    rc += 1;
+                }
+                let o = (y + 1) * (w + 1) + x + 1;
+                sum[o] = sum[o - w - 1] + rs;
+                count[o] = count[o - w - 1] + rc;
+            }
+        }
+        let r = self.window;
+        let min_known = (r * r / 2) as u32;
+        (0..w * h)
+            .map(|i| {
+                if !mask[i] || age[i] > MAX_AGE {
+                    return false;
+                }
+                let (x, y) = (i % w, i / w);
+                let (x0, y0) = (x.saturating_sub(r), y.saturating_sub(r));
+                let (x1, y1) = ((x + r + 1).min(w), (y + r + 1).min(h));
+                let at = |xx: usize, yy: usize| yy * (w + 1) + xx;
+                let n =
+                    count[at(x1, y1)] + count[at(x0, y0)] - count[at(x1, y0)] - count[at(x0, y1)];
+                let s = sum[at(x1, y1)] + sum[at(x0, y0)] - sum[at(x1, y0)] - sum[at(x0, y1)];
+                n >= min_known && (s / f64::from(n)) as f32 <= TRUST
+            })
+            .collect()
+    }
+
+    /// Fills the masked pixels of plane `p`: trusted ones from the
+    /// remembered background plus the smooth correction, the rest from
+    /// around. Works on the masked pixels' bounding box with a margin.
+    fn fill_plane(
+        &mut self,
+        picture: &mut Planar,
+        p: usize,
+        mask: &[bool],
+        trusted: &[bool],
+    ) -> Filled {
+        let (px, py, pw, ph) = self.patch(p);
+        let Some((x0, y0, x1, y1)) = bounds(mask, pw, ph) else {
+            return Filled::default();
+        };
+        let margin = if p == 0 {
+            FILL_MARGIN
+        } else {
+            FILL_MARGIN >> self.shift
+        };
+        let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+        let (x1, y1) = ((x1 + margin).min(pw), (y1 + margin).min(ph));
+        let (w, h) = (x1 - x0, y1 - y0);
+        let patch = (px + x0, py + y0, w, h);
+        let at = |i: usize| (y0 + i / w) * pw + x0 + i % w;
+        let mut values = read_patch(picture, p, patch);
+        let (bg, age) = (&self.background[p], &self.age[p]);
+        let masked: Vec<bool> = (0..w * h).map(|i| mask[at(i)]).collect();
+        let temporal: Vec<bool> = (0..w * h)
+            .map(|i| masked[i] && trusted[at(i)] && age[at(i)] <= MAX_AGE)
+            .collect();
+        let mut filled = Filled::default();
+        if temporal.iter().any(|&t| t) {
+            // The difference between frame and background where both show,
+            // spread smoothly over the rest.
+            let mut diff: Vec<f32> = (0..w * h)
+                .map(|i| values[i] - f32::from(bg[at(i)]))
+                .collect();
+            let unknown: Vec<bool> = (0..w * h)
+                .map(|i| masked[i] || age[at(i)] > MAX_AGE)
+                .collect();
+            if unknown.iter().all(|&u| u) {
+                diff.fill(0.0);
+            } else {
+                interpolate(&mut diff, &unknown, w, h, DIFF_SWEEPS);
+            }
+            for i in 0..w * h {
+                if temporal[i] {
+                    values[i] = f32::from(bg[at(i)]) + diff[i];
+                    filled.temporal += 1;
+                }
+            }
+        }
+        let spatial: Vec<bool> = (0..w * h).map(|i| masked[i] && !temporal[i]).collect();
+        filled.spatial = spatial.iter().filter(|&&s| s).count() as u64;
+        if filled.spatial > 0 {
+            harmonic_fill(&mut values, &spatial, w, h);
+        }
+        write_patch(picture, p, patch, &values, |i| masked[i]);
+        filled
+    }
+
+    /// Remembers the unmasked pixels of the frame as background.
+    fn remember(&mut self, picture: &Planar, mask: &[bool]) {
+        let (_, _, w, h) = self.patch(0);
+        for p in 0..3 {
+            let shift = if p == 0 { 0 } else { self.shift };
+            let (pm, _, _) = subsampled(mask, w, h, shift);
+            let values = read_bytes(picture, p, self.patch(p));
+            for (i, v) in values.into_iter().enumerate() {
+                if !pm[i] {
+                    self.background[p][i] = v;
+                    self.age[p][i] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// The `(x, y, w, h)` patch of plane `p`, row-major bytes.
+fn read_bytes(picture: &Planar, p: usize, (x, y, w, h): (usize, usize, usize, usize)) -> Vec<u8> {
+    let (pw, _) = picture.plane_size(p);
+    let plane = &picture.planes[p];
+    let mut out = Vec::with_capacity(w * h);
+    for row in y..y + h {
+        let s = row * pw as usize + x;
+        out.extend_from_slice(&plane[s..s + w]);
+    }
+    out
+}
+
+/// The bounding box `(x0, y0, x1, y1)` (ends exclusive) of the set
+/// pixels of a `w`×`h` mask.
+fn bounds(mask: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
+    let mut b: Option<(usize, usize, usize, usize)> = None;
+    for y in 0..h {
+        for x in 0..w {
+            if mask[y * w + x] {
+                b = Some(b.map_or((x, y, x + 1, y + 1), |(x0, y0, x1, y1)| {
+                    (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1))
+                }));
+            }
+        }
+    }
+    b
+}
+
+/// A picture at half the size, with its usable pixels (all four usable).
+fn halve(values: &[u8], usable: &[bool], w: usize, h: usize) -> (Vec<u8>, Vec<bool>, usize, usize) {
+    let (hw, hh) = (w / 2, h / 2);
+    let mut v = vec![0u8; hw * hh];
+    let mut u = vec![false; hw * hh];
+    for y in 0..hh {
+        for x in 0..hw {
+            let i = 2 * y * w + 2 * x;
+            let s = u16::from(values[i])
+                + u16::from(values[i + 1])
+                + u16::from(values[i + w])
+                + u16::from(values[i + w + 1]);
+            v[y * hw + x] = (s / 4) as u8;
+            u[y * hw + x] = usable[i] && usable[i + 1] && usable[i + w] && usable[i + w + 1];
+        }
+    }
+    (v, u, hw, hh)
+}
+
+/// Mean absolute difference between `to` and `from` shifted by
+/// (`dx`, `dy`) over the pixels usable in both; `None` when too few
+/// overlap.
+fn cost(
+    from: &[u8],
+    to: &[u8],
+    usable: &[bool],
+    w: usize,
+    h: usize,
+    (dx, dy): (i32, i32),
+    rows: usize,
+) -> Option<f32> {
+    let (mut s, mut n) = (0u64, 0u64);
+    for y in (0..h).step_by(rows) {
+        let fy = y as i32 - dy;
+        if fy < 0 || fy >= h as i32 {
+            continue;
+        }
+        for x in 0..w {
+            let fx = x as i32 - dx;
+            if fx < 0 || fx >= w as i32 {
+                continue;
+            }
+            let (i, j) = (y * w + x, fy as usize * w + fx as usize);
+            if usable[i] && usable[j] {
+                s += u64::from(to[i].abs_diff(from[j]));
+                n += 1;
+            }
+        }
+    }
+    (n * 4 * rows as u64 >= (w * h) as u64).then(|| s as f32 / n as f32)
+}
+
+/// The shift (`dx`, `dy`) that carries `from` onto `to` (`to(x, y) ≈
+/// from(x − dx, y − dy)`), searched coarse to fine over the `usable`
+/// pixels, with its mean absolute difference.
+pub fn global_shift(
+    from: &[u8],
+    to: &[u8],
+    usable: &[bool],
+    w: usize,
+    h: usize,
+) -> Option<(i32, i32, f32)> {
+    // Pyramid: full size down to an eighth.
+    let mut levels = vec![(from.to_vec(), to.to_vec(), usable.to_vec(), w, h)];
+    for _ in 0..3 {
+        let (f, t, u, lw, lh) = levels.last()?;
+        if *lw < 32 || *lh < 16 {
+            break;
+        }
+        let (hf, hu, hw, hh) = halve(f, u, *lw, *lh);
+        let (ht, _, _, _) = halve(t, u, *lw, *lh);
+        levels.push((hf, ht, hu, hw, hh));
+    }
+    let top = levels.len() - 1;
+    let mut best: Option<(i32, i32, f32)> = None;
+    for (level, (f, t, u, lw, lh)) in levels.iter().enumerate().rev() {
+        let (centre, radius) = match best {
+            None => ((0, 0), MAX_SHIFT >> top),
+            Some((x, y, _)) => ((2 * x, 2 * y), 1),
+        };
+        let mut found: Option<(i32, i32, f32)> = None;
+        for dy in centre.1 - radius..=centre.1 + radius {
+            for dx in centre.0 - radius..=centre.0 + radius {
+                // At full size every other row is enough.
+                let rows = if level == 0 { 2 } else { 1 };
+                let Some(c) = cost(f, t, u, *lw, *lh, (dx, dy), rows) else {
+                    continue;
+                };
+                // Ties go to the smaller shift.
+                let c = c + 0.01 * (dx.abs() + dy.abs()) as f32;
+                if found.is_none_or(|(_, _, b)| c < b) {
+                    found = Some((dx, dy, c));
+                }
+            }
+        }
+        best = found.or(best.map(|(x, y, c)| (2 * x, 2 * y, c)));
+        if level == 0 {
+            break;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A textured picture seen through a camera at (`ox`, `oy`).
+    fn view(ox: i32, oy: i32, w: u32, h: u32) -> Planar {
+        let rgb = image::RgbImage::from_fn(w, h, |x, y| {
+            let (u, v) = ((x as i32 + ox) as f32, (y as i32 + oy) as f32);
+            let g = 128.0
+                + 60.0 * (u * 0.21).sin() * (v * 0.13).cos()
+                + 30.0 * (u * 0.05 + v * 0.07).sin();
+            image::Rgb([g as u8, (255.0 - g) as u8, (g * 0.5) as u8])
+        });
+        Planar::from_rgb(&rgb)
+    }
+
+    #[test]
+    fn the_shift_between_two_views_is_found() {
+        let (w, h) = (160u32, 64u32);
+        let a = view(0, 0, w, h);
+        let b = view(-5, 3, w, h);
+        let usable = vec![true; (w * h) as usize];
+        let (dx, dy, c) = global_shift(&a.planes[0], &b.planes[0], &usable, w as usize, h as usize)
+            .expect("found");
+        assert_eq!((dx, dy), (5, -3), "cost {c}");
+        assert!(c < 2.0, "{c}");
+    }
+
+    #[test]
+    fn a_panning_background_fills_the_caption_from_earlier_frames() {
+        let (w, h) = (192u32, 64u32);
+        let rect = Rect { x: 0, y: 0, w, h };
+        let mut band = Band::new(rect, 0, 4);
+        let mask: Vec<bool> = (0..(w * h) as usize)
+            .map(|i| {
+                let (x, y) = (i % w as usize, i / w as usize);
+                (70..130).contains(&x) && (24..40).contains(&y)
+            })
+            .collect();
+        let mut last = Filled::default();
+        let mut error = 0.0;
+        for t in 0..12 {
+            let truth = view(-4 * t, 0, w, h);
+            let mut picture = truth.clone();
+            // The caption: white over its box, from frame 6 on.
+            if t >= 6 {
+                for (i, &m) in mask.iter().enumerate() {
+                    if m {
+                        picture.planes[0][i] = 255;
+                    }
+                }
+            }
+            last = band.process(&mut picture, (t >= 6).then_some(mask.as_slice()));
+            if t >= 6 {
+                let (s, n) = mask.iter().enumerate().filter(|(_, &m)| m).fold(
+                    (0.0, 0.0),
+                    |(s, n), (i, _)| {
+                        (
+                            s + (f64::from(picture.planes[0][i]) - f64::from(truth.planes[0][i]))
+                                .abs(),
+                            n + 1.0,
+                        )
+                    },
+                );
+                error = s / n;
+            }
+        }
+        // Before the caption came, the pan showed all it covers.
+        assert!(last.temporal == 960 && last.spatial == 0, "{last:?}");
+        assert!(error < 3.0, "mean error {error}");
+    }
+
+    #[test]
+    fn a_static_background_is_brought_back_exactly() {
+        let (w, h) = (96u32, 48u32);
+        let rect = Rect { x: 0, y: 0, w, h };
+        let mut band = Band::new(rect, 0, 4);
+        let truth = view(0, 0, w, h);
+        let mask: Vec<bool> = (0..(w * h) as usize)
+            .map(|i| (30..60).contains(&(i % 96)) && (20..30).contains(&(i / 96)))
+            .collect();
+        let mut clean = truth.clone();
+        band.process(&mut clean, None);
+        let mut captioned = truth.clone();
+        for (i, &m) in mask.iter().enumerate() {
+            if m {
+                captioned.planes[0][i] = 250;
+                captioned.planes[1][i] = 10;
+            }
+        }
+        let f = band.process(&mut captioned, Some(&mask));
+        assert_eq!(f.spatial, 0);
+        assert_eq!(captioned, truth);
+    }
+}

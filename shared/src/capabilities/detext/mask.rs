@@ -1,0 +1,208 @@
+//! Where a burned-in caption's pixels are in one frame: its bright strokes
+//! (bright pixels with a much darker pixel on both sides within a stroke's
+//! reach, across or along), the dark outline and shadow around them, and a
+//! margin for the anti-aliasing between those and the picture.
+
+use crate::capabilities::delogo::blend::dilate;
+
+/// Minimum brightness of a stroke pixel (8-bit luma).
+const BRIGHT: u8 = 160;
+/// Minimum drop from a stroke to its outline.
+const CONTRAST: u8 = 60;
+/// Darkest an outline or shadow may be, at its brightest.
+const DARK: u8 = 72;
+
+/// How far the parts of a caption reach, in pixels, for a frame height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Widest stroke found (half a stroke on each side of a pixel).
+    pub stroke: usize,
+    /// How far from a stroke its outline or shadow may reach.
+    pub outline: usize,
+    /// Margin around strokes and outline (anti-aliasing, ringing).
+    pub margin: usize,
+}
+
+impl Reach {
+    /// For a frame `height` pixels high: subtitle renderers scale their
+    /// text and outline with it.
+    pub fn for_height(height: u32) -> Self {
+        let h = height as usize;
+        Self {
+            stroke: (h / 120).max(4),
+            outline: (h / 90).max(3),
+            margin: (h / 360).max(2),
+        }
+    }
+}
+
+/// The caption mask of a `w`×`h` luma patch (row-major), and how many
+/// stroke pixels it rests on.
+pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>, usize) {
+    let strokes = strokes(luma, w, h, reach.stroke);
+    let count = strokes.iter().filter(|&&s| s).count();
+    if count == 0 {
+        return (strokes, 0);
+    }
+    let near = dilate(&strokes, w, h, reach.outline);
+    let core: Vec<bool> = strokes
+        .iter()
+        .zip(&near)
+        .zip(luma)
+        .map(|((&s, &n), &v)| s || (n && v <= DARK))
+        .collect();
+    let mut mask = dilate(&core, w, h, reach.margin);
+    close_holes(&mut mask, w, h);
+    (mask, count)
+}
+
+/// Bright pixels with a pixel at least `CONTRAST` darker within `reach` on
+/// both sides, across or along.
+fn strokes(luma: &[u8], w: usize, h: usize, reach: usize) -> Vec<bool> {
+    let mut out = vec![false; w * h];
+    let at = |x: usize, y: usize| luma[y * w + x];
+    for y in 0..h {
+        for x in 0..w {
+            let v = at(x, y);
+            if v < BRIGHT {
+                continue;
+            }
+            let dark = v - CONTRAST;
+            let left = (x.saturating_sub(reach)..x).any(|k| at(k, y) <= dark);
+            let across = left && (x + 1..(x + 1 + reach).min(w)).any(|k| at(k, y) <= dark);
+            out[y * w + x] = across || {
+                let up = (y.saturating_sub(reach)..y).any(|k| at(x, k) <= dark);
+                up && (y + 1..(y + 1 + reach).min(h)).any(|k| at(x, k) <= dark)
+            };
+        }
+    }
+    out
+}
+
+/// Marks the pixels no unmasked path reaches from the patch's edge (the
+/// inside of an `o` whose outline closed around it).
+fn close_holes(mask: &mut [bool], w: usize, h: usize) {
+    let mut outside = vec![false; w * h];
+    let mut stack: Vec<usize> = Vec::new();
+    for x in 0..w {
+        stack.push(x);
+        stack.push((h - 1) * w + x);
+    }
+    for y in 0..h {
+        stack.push(y * w);
+        stack.push(y * w + w - 1);
+    }
+    while let Some(i) = stack.pop() {
+        if mask[i] || outside[i] {
+            continue;
+        }
+        outside[i] = true;
+        let (x, y) = (i % w, i / w);
+        if x > 0 {
+            stack.push(i - 1);
+        }
+        if x + 1 < w {
+            stack.push(i + 1);
+        }
+        if y > 0 {
+            stack.push(i - w);
+        }
+        if y + 1 < h {
+            stack.push(i + w);
+        }
+    }
+    for (m, o) in mask.iter_mut().zip(outside) {
+        *m = !o;
+    }
+}
+
+/// The mask of a plane subsampled by `shift`: a pixel is masked when any
+/// full-size pixel it covers is.
+pub fn subsampled(mask: &[bool], w: usize, h: usize, shift: u32) -> (Vec<bool>, usize, usize) {
+    if shift == 0 {
+        return (mask.to_vec(), w, h);
+    }
+    let s = 1usize << shift;
+    let (sw, sh) = (w.div_ceil(s), h.div_ceil(s));
+    let mut out = vec![false; sw * sh];
+    for y in 0..h {
+        for x in 0..w {
+            if mask[y * w + x] {
+                out[(y / s) * sw + x / s] = true;
+            }
+        }
+    }
+    (out, sw, sh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Grey picture with a white bar (a stroke) outlined in black.
+    fn outlined_bar(w: usize, h: usize) -> Vec<u8> {
+        let mut p = vec![120u8; w * h];
+        for y in 10..20 {
+            for x in 10..50 {
+                p[y * w + x] = 20;
+            }
+        }
+        for y in 13..17 {
+            for x in 13..47 {
+                p[y * w + x] = 235;
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn strokes_outline_and_margin_are_masked() {
+        let (w, h) = (64, 32);
+        let luma = outlined_bar(w, h);
+        let reach = Reach {
+            stroke: 5,
+            outline: 4,
+            margin: 1,
+        };
+        let (mask, strokes) = caption_mask(&luma, w, h, reach);
+        assert!(strokes >= 4 * 34, "{strokes}");
+        // Every pixel of bar and outline, and a margin of one.
+        for y in 10..20 {
+            for x in 10..50 {
+                assert!(mask[y * w + x], "{x},{y}");
+            }
+        }
+        assert!(mask[9 * w + 30] && mask[20 * w + 30]);
+        // The grey picture beyond stays.
+        assert!(!mask[3 * w + 30] && !mask[26 * w + 30] && !mask[16 * w + 60]);
+    }
+
+    #[test]
+    fn a_plain_bright_area_is_not_a_stroke() {
+        let (w, h) = (40, 40);
+        let luma: Vec<u8> = (0..w * h)
+            .map(|i| if i % w < 20 { 230 } else { 30 })
+            .collect();
+        let (mask, strokes) = caption_mask(&luma, w, h, Reach::for_height(720));
+        assert_eq!(strokes, 0);
+        assert!(mask.iter().all(|&m| !m));
+    }
+
+    #[test]
+    fn enclosed_holes_are_closed_and_chroma_masks_cover() {
+        let (w, h) = (9, 9);
+        let mut mask = vec![false; w * h];
+        for i in 2..7 {
+            for j in [2, 6] {
+                mask[i * w + j] = true;
+                mask[j * w + i] = true;
+            }
+        }
+        close_holes(&mut mask, w, h);
+        assert!(mask[4 * w + 4]);
+        assert!(!mask[0] && !mask[8 * w + 8]);
+        let (half, hw, hh) = subsampled(&mask, w, h, 1);
+        assert_eq!((hw, hh), (5, 5));
+        assert!(half[hw + 1] && half[2 * hw + 2] && !half[0]);
+    }
+}

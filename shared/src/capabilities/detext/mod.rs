@@ -1,0 +1,538 @@
+//! `VideoDetext`: burned-in captions taken out of a video.
+//!
+//! A video is read twice. The first pass is `CaptionExtraction`'s: it
+//! finds the caption band, the frames where each caption appears and
+//! disappears, and the boxes of its lines. The second pass edits every
+//! frame in YUV: inside the boxes of the captions on screen, the caption's
+//! pixels are masked ([`mask`]: strokes, outline, shadow and a margin) and
+//! filled ([`fill`]): from the picture behind them as other frames showed
+//! it, carried along with the camera, and from around them where no frame
+//! did. Pixels outside the masks change only by re-encoding. Given
+//! `Areas`, the first pass is skipped and strokes inside the areas are
+//! removed whenever they show.
+
+pub mod api;
+pub mod fill;
+pub mod mask;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::caption_extraction::api::{CaptionExtractionParams, Roi};
+use super::caption_extraction::mask::TextMask;
+use super::caption_extraction::CaptionExtraction;
+use super::delogo::blend::Rect;
+use super::delogo::copy_source;
+use super::{Capability, Context, OutputSink, Passes, Report};
+use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::inference::{InferenceError, ModelDir};
+use crate::media::encode::{VideoCodec, X264Preset};
+use crate::media::image_out::read_still;
+use crate::media::planar::{edit_video, Planar};
+use crate::media::VideoReader;
+use api::{CaptionRemoved, DetextParams, DetextResult};
+use fill::{Band, Filled};
+use mask::{caption_mask, Reach};
+
+/// How far before or after the span it was read in a caption is looked
+/// for, frame by frame, seconds (run boundaries at a cut can be off).
+const LEAD: f64 = 0.5;
+/// Share of a caption's text mask a frame must show to show the caption.
+const STAYS: f32 = 0.7;
+/// Fewest pixels of a caption's text mask that tell it is there.
+const MIN_TEMPLATE: u32 = 8;
+/// Picture kept around the captions' boxes for the fill to measure
+/// against, pixels.
+const CONTEXT: u32 = 24;
+
+/// The `VideoDetext` capability, with the OCR models of its first pass.
+#[derive(Debug, Clone)]
+pub struct Detext {
+    reader: CaptionExtraction,
+}
+
+impl Detext {
+    /// Loads ONNX Runtime and the OCR models from `models` (cold start).
+    ///
+    /// # Errors
+    /// [`InferenceError`] naming the missing or unusable file.
+    pub fn load(models: &ModelDir) -> Result<Self, InferenceError> {
+        Ok(Self {
+            reader: CaptionExtraction::load(models)?,
+        })
+    }
+}
+
+impl Capability for Detext {
+    type Params = DetextParams;
+    type Output = DetextResult;
+
+    fn function(&self) -> FunctionName {
+        FunctionName::VideoDetext
+    }
+
+    fn parse(&self, params: &serde_json::Value) -> Result<DetextParams, JobError> {
+        DetextParams::try_from(params)
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &DetextParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<Report<DetextResult>, JobError> {
+        if read_still(input, &ctx.limits)?.is_some() {
+            return Err(JobError::permanent(
+                ErrorCode::UnsupportedMedia,
+                "the input is a still picture: VideoDetext takes a video",
+            ));
+        }
+        let codec = codec(params);
+        let scratch = sink.scratch(&format!("detext.{}", codec.extension()));
+        let outcome = self.process_video(input, &scratch, params, ctx)?;
+        let file = if outcome.encoded {
+            let file = sink.plan("detext", codec.extension(), codec.content_type(), false)?;
+            std::fs::rename(&scratch, &file.local).map_err(internal)?;
+            file.location.to_string()
+        } else {
+            copy_source(input, sink, "detext")?
+        };
+        let result = DetextResult { file, ..outcome };
+        let message = if result.captions.is_empty() {
+            format!(
+                "no burned-in captions found{}",
+                if result.encoded {
+                    "; re-encoded as asked"
+                } else {
+                    "; the source is copied unchanged"
+                }
+            )
+        } else {
+            format!(
+                "{} caption{} removed from {} of {} frames ({:.0} % of the pixels filled from other frames)",
+                result.captions.len(),
+                if result.captions.len() == 1 { "" } else { "s" },
+                result.frames_changed,
+                result.frames,
+                result.from_other_frames * 100.0
+            )
+        };
+        Ok(Report { message, result })
+    }
+}
+
+/// A caption to take away: where its mask may lie and when it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Where its pixels may be.
+    pub rect: Rect,
+    /// First second it shows.
+    pub start: f64,
+    /// For a detected caption, the first second it no longer shows; for a
+    /// given area, the last second it applies to.
+    pub end: f64,
+    /// What it reads.
+    pub text: String,
+    /// Whether it was looked for inside `Areas`.
+    pub given: bool,
+    /// The text masks of the runs of frames it was read in.
+    pub anchors: Vec<TextMask>,
+    /// The span of the area it was found in, seconds.
+    pub span: (f64, f64),
+}
+
+/// How sure the first pass is that a caption is on screen at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shows {
+    /// It was read there.
+    Yes,
+    /// Just before or after: only the frame's text mask can tell.
+    Maybe,
+    /// Far from it.
+    No,
+}
+
+impl Target {
+    /// Whether the caption shows at `time`, `frame` seconds apart.
+    fn shows(&self, time: f64, frame: f64) -> Shows {
+        let half = frame / 2.0;
+        if time < self.span.0 - half || time > self.span.1 + half {
+            Shows::No
+        } else if time >= self.start - half && time < self.end - half {
+            Shows::Yes
+        } else if time >= self.start - LEAD && time < self.end + LEAD {
+            Shows::Maybe
+        } else {
+            Shows::No
+        }
+    }
+}
+
+/// What the first pass found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The captions.
+    pub targets: Vec<Target>,
+    /// The region searched, in pixels.
+    pub region: Rect,
+    /// Fewest text-mask pixels that show text in the region.
+    pub min_pixels: u32,
+}
+
+impl Detext {
+    /// The captions of `input`, read by the first pass over the whole
+    /// frame's caption band, or over the given areas.
+    ///
+    /// # Errors
+    /// Media errors; `InvalidParameter` for areas outside the frame.
+    pub fn targets(
+        &self,
+        input: &Path,
+        params: &DetextParams,
+        ctx: &Context,
+    ) -> Result<Found, JobError> {
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let frame = (info.width, info.height);
+        let reach = Reach::for_height(info.height);
+        let mut areas = Vec::new();
+        for a in &params.areas {
+            let [x, y, w, h] = a.pixels(frame).ok_or_else(|| {
+                JobError::param(
+                    "Areas",
+                    format!(
+                        "area {:?} lies outside the {}x{} frame",
+                        a.rect, frame.0, frame.1
+                    ),
+                )
+            })?;
+            areas.push((
+                Rect { x, y, w, h },
+                (a.start.unwrap_or(0.0), a.end.unwrap_or(f64::INFINITY)),
+            ));
+        }
+        let roi = if areas.is_empty() {
+            Roi::Auto
+        } else {
+            let (fw, fh) = (f64::from(frame.0), f64::from(frame.1));
+            let x0 = areas.iter().map(|(r, _)| r.x).min().unwrap_or(0);
+            let y0 = areas.iter().map(|(r, _)| r.y).min().unwrap_or(0);
+            let x1 = areas
+                .iter()
+                .map(|(r, _)| r.x + r.w)
+                .max()
+                .unwrap_or(frame.0);
+            let y1 = areas
+                .iter()
+                .map(|(r, _)| r.y + r.h)
+                .max()
+                .unwrap_or(frame.1);
+            Roi::Fixed {
+                top: f64::from(y0) / fh,
+                bottom: f64::from(y1) / fh,
+                left: f64::from(x0) / fw,
+                right: f64::from(x1) / fw,
+            }
+        };
+        let read = self.reader.extract(
+            input,
+            &CaptionExtractionParams {
+                roi,
+                ..CaptionExtractionParams::default()
+            },
+            ctx,
+        )?;
+        // The outline reaches beyond the box OCR puts around the strokes.
+        let margin = (reach.outline + reach.margin + 2) as u32;
+        let mut targets = Vec::new();
+        for c in read.captions {
+            let (Some(x0), Some(y0), Some(x1), Some(y1)) = (
+                c.lines.iter().map(|l| l.bbox[0]).min(),
+                c.lines.iter().map(|l| l.bbox[1]).min(),
+                c.lines.iter().map(|l| l.bbox[0] + l.bbox[2]).max(),
+                c.lines.iter().map(|l| l.bbox[1] + l.bbox[3]).max(),
+            ) else {
+                continue;
+            };
+            let rect = Rect {
+                x: x0,
+                y: y0,
+                w: x1.saturating_sub(x0),
+                h: y1.saturating_sub(y0),
+            }
+            .grown(margin, frame);
+            let anchors: Vec<TextMask> = read
+                .anchors
+                .iter()
+                .filter(|a| a.start >= c.start - 1e-3 && a.end <= c.end + 1e-3)
+                .map(|a| a.mask.clone())
+                .collect();
+            let target = |rect: Rect, span: (f64, f64), given: bool| Target {
+                rect,
+                start: c.start.max(span.0),
+                end: c.end.min(span.1),
+                text: c.text.clone(),
+                given,
+                anchors: anchors.clone(),
+                span,
+            };
+            if areas.is_empty() {
+                targets.push(target(rect, (0.0, f64::INFINITY), false));
+            }
+            for &(area, span) in &areas {
+                if let Some(r) = rect.intersect(area) {
+                    if c.start <= span.1 && c.end >= span.0 {
+                        targets.push(target(r, span, true));
+                    }
+                }
+            }
+        }
+        let [x, y, w, h] = read.region;
+        Ok(Found {
+            targets,
+            region: Rect { x, y, w, h },
+            min_pixels: read.min_pixels,
+        })
+    }
+
+    /// Finds the captions of `input` and writes it without them to
+    /// `output` (H.264 MP4 with the audio), unless none is found and
+    /// `params.always_encode` is off (then nothing is written).
+    ///
+    /// # Errors
+    /// Media errors; `InvalidParameter` for areas outside the frame.
+    pub fn process_video(
+        &self,
+        input: &Path,
+        output: &Path,
+        params: &DetextParams,
+        ctx: &Context,
+    ) -> Result<DetextResult, JobError> {
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let expected = Passes::frames(info.duration_s, info.frame_rate);
+        let passes = Arc::new(Passes::new(
+            ctx.progress.clone(),
+            &[if params.areas.is_empty() { expected } else { 0 }, expected],
+        ));
+        let first = Context {
+            progress: passes.pass(0),
+            ..ctx.clone()
+        };
+        let Found {
+            targets,
+            region,
+            min_pixels,
+        } = self.targets(input, params, &first)?;
+        passes.finish(0);
+        let mut result = DetextResult {
+            file: String::new(),
+            captions: Vec::new(),
+            encoded: false,
+            width: info.width,
+            height: info.height,
+            frames: expected,
+            frames_changed: 0,
+            from_other_frames: 0.0,
+        };
+        if targets.is_empty() && !params.always_encode {
+            return Ok(result);
+        }
+        let frame_s = 1.0 / info.frame_rate.max(1.0);
+        let reach = Reach::for_height(info.height);
+        let mut band: Option<Band> = None;
+        let mut seen: Vec<Option<(f64, f64, u64)>> = vec![None; targets.len()];
+        let mut templates: Vec<Option<TextMask>> = vec![None; targets.len()];
+        let mut total = Filled::default();
+        let mut changed = 0u64;
+        let done = edit_video(
+            input,
+            output,
+            codec(params),
+            &ctx.limits,
+            &ctx.cancel,
+            |picture, time, index| {
+                passes.set(1, index + 1);
+                if targets.is_empty() {
+                    return Ok(());
+                }
+                let band = band.get_or_insert_with(|| band_for(&targets, picture, reach));
+                let area = band.rect();
+                let mut mask = vec![false; (area.w * area.h) as usize];
+                let mut any = false;
+                // The frame's text mask over the region, made when first
+                // needed.
+                let mut text: Option<TextMask> = None;
+                for ((t, seen), template) in targets
+                    .iter()
+                    .zip(seen.iter_mut())
+                    .zip(templates.iter_mut())
+                {
+                    let shows = t.shows(time, frame_s);
+                    if shows == Shows::No {
+                        continue;
+                    }
+                    let here = text_mask(picture, t.rect);
+                    match shows {
+                        Shows::No => continue,
+                        Shows::Yes => match template {
+                            Some(k) => k.keep_near(&here),
+                            None => *template = Some(here),
+                        },
+                        Shows::Maybe if time >= t.end - frame_s / 2.0 => {
+                            // After the span it was read in: as long as
+                            // its strokes stay.
+                            if !template.as_ref().is_some_and(|k| {
+                                k.count() >= MIN_TEMPLATE && k.share_in(&here) >= STAYS
+                            }) {
+                                continue;
+                            }
+                        }
+                        Shows::Maybe => {
+                            // Before it: from the frame the caption's run
+                            // matched.
+                            let m = text.get_or_insert_with(|| text_mask(picture, region));
+                            if !(m.count() >= min_pixels
+                                && t.anchors.iter().any(|a| a.share_in(m) >= STAYS))
+                            {
+                                continue;
+                            }
+                        }
+                    }
+                    let Some(r) = t.rect.intersect(area) else {
+                        continue;
+                    };
+                    if mask_into(picture, r, area, reach, &mut mask) {
+                        let s = seen.get_or_insert((time, time, 0));
+                        s.1 = time;
+                        s.2 += 1;
+                        any = true;
+                    }
+                }
+                let filled = band.process(picture, any.then_some(mask.as_slice()));
+                total.temporal += filled.temporal;
+                total.spatial += filled.spatial;
+                changed += u64::from(any);
+                Ok(())
+            },
+        )?;
+        result.captions = targets
+            .iter()
+            .zip(&seen)
+            .filter_map(|(t, seen)| {
+                let (start, end, frames) = (*seen)?;
+                Some(CaptionRemoved {
+                    start: round3(start),
+                    end: round3(end),
+                    rect: t.rect.array(),
+                    text: t.text.clone(),
+                    source: if t.given { "given" } else { "detected" },
+                    frames,
+                })
+            })
+            .collect();
+        let filled = total.temporal + total.spatial;
+        Ok(DetextResult {
+            encoded: true,
+            width: done.width,
+            height: done.height,
+            frames: done.frames,
+            frames_changed: changed,
+            from_other_frames: if filled == 0 {
+                0.0
+            } else {
+                round3(total.temporal as f64 / filled as f64)
+            },
+            ..result
+        })
+    }
+}
+
+/// The text mask of `region` of a picture, as the first pass made it.
+fn text_mask(picture: &Planar, region: Rect) -> TextMask {
+    let fits = region.x + region.w <= picture.width && region.y + region.h <= picture.height;
+    let r = if fits {
+        region
+    } else {
+        Rect {
+            x: 0,
+            y: 0,
+            w: 2,
+            h: 2,
+        }
+    };
+    TextMask::from_luma(
+        &picture.planes[0],
+        picture.width as usize,
+        r.x as usize,
+        r.y as usize,
+        r.w as usize,
+        r.h as usize,
+    )
+}
+
+/// The band all captions lie in, with picture around them.
+fn band_for(targets: &[Target], picture: &Planar, reach: Reach) -> Band {
+    let frame = (picture.width, picture.height);
+    let x0 = targets.iter().map(|t| t.rect.x).min().unwrap_or(0);
+    let y0 = targets.iter().map(|t| t.rect.y).min().unwrap_or(0);
+    let x1 = targets
+        .iter()
+        .map(|t| t.rect.x + t.rect.w)
+        .max()
+        .unwrap_or(0);
+    let y1 = targets
+        .iter()
+        .map(|t| t.rect.y + t.rect.h)
+        .max()
+        .unwrap_or(0);
+    let rect = Rect {
+        x: x0.min(frame.0),
+        y: y0.min(frame.1),
+        w: x1.min(frame.0).saturating_sub(x0),
+        h: y1.min(frame.1).saturating_sub(y0),
+    }
+    .grown(CONTEXT, frame);
+    Band::new(rect, picture.shift, reach.outline + reach.margin)
+}
+
+/// Masks the caption strokes inside `r` (within the band `area`) into the
+/// band's `mask`. False when too few strokes show there for a caption.
+fn mask_into(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut [bool]) -> bool {
+    let (w, h) = (r.w as usize, r.h as usize);
+    let pw = picture.width as usize;
+    let mut luma = Vec::with_capacity(w * h);
+    for y in r.y as usize..(r.y + r.h) as usize {
+        let s = y * pw + r.x as usize;
+        luma.extend_from_slice(&picture.planes[0][s..s + w]);
+    }
+    let (m, strokes) = caption_mask(&luma, w, h, reach);
+    if strokes < (w * h / 1500).max(16) {
+        return false;
+    }
+    let (dx, dy) = ((r.x - area.x) as usize, (r.y - area.y) as usize);
+    let aw = area.w as usize;
+    for y in 0..h {
+        for x in 0..w {
+            if m[y * w + x] {
+                mask[(y + dy) * aw + x + dx] = true;
+            }
+        }
+    }
+    true
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn internal(e: impl std::fmt::Display) -> JobError {
+    JobError::permanent(ErrorCode::InternalError, e.to_string())
+}
+
+/// The output codec: H.264 at the job's CRF.
+fn codec(params: &DetextParams) -> VideoCodec {
+    VideoCodec::H264 {
+        crf: params.crf.min(51),
+        preset: X264Preset::Veryfast,
+    }
+}
