@@ -245,6 +245,26 @@ enum Bench {
         /// Folder of `boxes.tsv`, videos, the clean video and logo PNGs.
         dir: PathBuf,
     },
+    /// VideoDetext on captioned videos beside the same video without
+    /// captions (DIR: `bbb_sintel_clean.mp4`, the captioned videos and
+    /// their SRTs; more are made from them): luma PSNR and SSIM inside the
+    /// true caption mask and over the band, characters still read,
+    /// flicker, and wall time against FFmpeg's decode, beside OpenCV Telea
+    /// and FFmpeg `delogo` given the true mask.
+    #[command(alias = "captions-removal")]
+    Detext {
+        /// Folder of the clean video, captioned videos and SRTs.
+        dir: PathBuf,
+        /// Where the made videos and outputs are written.
+        #[arg(long, default_value = "out/bench-detext")]
+        out: PathBuf,
+        /// Python with OpenCV, for the Telea peer.
+        #[arg(long, default_value = ".venv-bench-cv/bin/python")]
+        python: PathBuf,
+        /// The Telea peer script.
+        #[arg(long, default_value = "scripts/bench/telea_peer.py")]
+        script: PathBuf,
+    },
     /// VideoH2V to 9:16 on composites with a known subject path (and the
     /// videos of DIR): frames with the subject wholly inside the window
     /// (ours and a static centre crop), path jerk, and wall time against
@@ -383,6 +403,12 @@ async fn main() -> ExitCode {
                 Bench::Hostile { corpus, functions } => hostile::run(&corpus, &functions),
                 Bench::GreenScreen { dir } => iprod::capabilities::green_screen::bench::run(&dir),
                 Bench::Delogo { dir } => iprod::capabilities::delogo::bench::run(&dir),
+                Bench::Detext {
+                    dir,
+                    out,
+                    python,
+                    script,
+                } => iprod::capabilities::detext::bench::run(&dir, &out, &python, &script),
                 Bench::H2v { dir, out, runs } => {
                     iprod::capabilities::h2v::bench::run(dir.as_deref(), &out, runs)
                 }

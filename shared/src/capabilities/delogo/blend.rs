@@ -288,8 +288,9 @@ pub fn interpolate(values: &mut [f32], unknown: &[bool], w: usize, h: usize, swe
         return;
     }
     let mut sum = vec![0.0f32; w * h];
-    let mut count = vec![0u8; w * h];
-    // Linear interpolation between the known ends of each unknown run.
+    let mut weight = vec![0.0f32; w * h];
+    // Linear interpolation between the known ends of each unknown run,
+    // weighted by how short the run is (the nearer ends say more).
     let mut runs = |len: usize, at: &dyn Fn(usize) -> usize| {
         let mut i = 0;
         while i < len {
@@ -313,8 +314,9 @@ pub fn interpolate(values: &mut [f32], unknown: &[bool], w: usize, h: usize, swe
                     (None, Some(a)) => a,
                     (None, None) => continue,
                 };
-                sum[at(j)] += v;
-                count[at(j)] += 1;
+                let k = 1.0 / (i - start) as f32;
+                sum[at(j)] += v * k;
+                weight[at(j)] += k;
             }
         }
     };
@@ -336,8 +338,8 @@ pub fn interpolate(values: &mut [f32], unknown: &[bool], w: usize, h: usize, swe
     };
     for i in 0..w * h {
         if unknown[i] {
-            values[i] = if count[i] > 0 {
-                sum[i] / f32::from(count[i])
+            values[i] = if weight[i] > 0.0 {
+                sum[i] / weight[i]
             } else {
                 known_mean
             };

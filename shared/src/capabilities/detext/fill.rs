@@ -24,11 +24,11 @@ const MAX_SHIFT: i32 = 24;
 /// which they are taken to be of different shots.
 const CUT: f32 = 28.0;
 /// Frames a remembered background pixel stays usable.
-const MAX_AGE: u16 = 240;
+const MAX_AGE: u16 = 48;
 /// Mean absolute difference (8-bit levels) between remembered background
 /// and frame around a masked pixel above which the background is not
 /// trusted there (something moved over it).
-const TRUST: f32 = 7.0;
+const TRUST: f32 = 4.0;
 /// Half-size of the window around a masked pixel in which that agreement
 /// is measured, beyond the caption's own reach.
 const TRUST_WINDOW: usize = 10;
@@ -58,6 +58,9 @@ pub struct Band {
     background: [Vec<u8>; 3],
     /// Frames since each remembered pixel was seen.
     age: [Vec<u16>; 3],
+    /// The most the picture around each remembered luma pixel changed in
+    /// one frame since it was seen (8-bit levels): how stale it may be.
+    change: Vec<f32>,
     /// The previous frame's luma and which of its pixels were masked.
     previous: Option<(Vec<u8>, Vec<bool>)>,
     /// Half the side of the window over which a fill is checked.
@@ -78,6 +81,7 @@ impl Band {
             shift,
             background: sizes.map(|n| vec![0; n]),
             age: sizes.map(|n| vec![UNSEEN; n]),
+            change: vec![f32::INFINITY; sizes[0]],
             previous: None,
             window: reach + TRUST_WINDOW,
         }
@@ -103,6 +107,7 @@ impl Band {
         let mut filled = Filled::default();
         if mask.iter().any(|&m| m) {
             let trusted = self.trusted(&current, mask, w, h);
+
             for p in 0..3 {
                 let shift = if p == 0 { 0 } else { self.shift };
                 let (pm, _, _) = subsampled(mask, w, h, shift);
@@ -171,11 +176,26 @@ impl Band {
             self.background[p] = nb;
             self.age[p] = na;
         }
+        let (_, _, pw, ph) = self.patch(0);
+        let mut nc = vec![f32::INFINITY; pw * ph];
+        for y in 0..ph {
+            let from_y = y as i32 - dy;
+            if from_y < 0 || from_y >= ph as i32 {
+                continue;
+            }
+            for x in 0..pw {
+                let from_x = x as i32 - dx;
+                if (0..pw as i32).contains(&from_x) {
+                    nc[y * pw + x] = self.change[from_y as usize * pw + from_x as usize];
+                }
+            }
+        }
+        self.change = nc;
     }
 
     /// Masked luma pixels whose remembered background agrees with the
     /// frame around them.
-    fn trusted(&self, current: &[u8], mask: &[bool], w: usize, h: usize) -> Vec<bool> {
+    fn trusted(&mut self, current: &[u8], mask: &[bool], w: usize, h: usize) -> Vec<bool> {
         let (bg, age) = (&self.background[0], &self.age[0]);
         // Integral images of |frame − background| and of the pixels where
         // both are known, over the unmasked pixels.
@@ -196,6 +216,7 @@ impl Band {
         }
         let r = self.window;
         let min_known = (r * r / 2) as u32;
+        let change = &mut self.change;
         (0..w * h)
             .map(|i| {
                 if !mask[i] || age[i] > MAX_AGE {
@@ -208,7 +229,15 @@ impl Band {
                 let n =
                     count[at(x1, y1)] + count[at(x0, y0)] - count[at(x1, y0)] - count[at(x0, y1)];
                 let s = sum[at(x1, y1)] + sum[at(x0, y0)] - sum[at(x1, y0)] - sum[at(x0, y1)];
-                n >= min_known && (s / f64::from(n)) as f32 <= TRUST
+                // The picture around changed this much since last frame
+                // (unmeasurable: as much as it can).
+                let now = if n >= min_known {
+                    (s / f64::from(n)) as f32
+                } else {
+                    f32::INFINITY
+                };
+                change[i] = change[i].max(now);
+                change[i] <= TRUST
             })
             .collect()
     }
@@ -285,6 +314,9 @@ impl Band {
                 if !pm[i] {
                     self.background[p][i] = v;
                     self.age[p][i] = 0;
+                    if p == 0 {
+                        self.change[i] = 0.0;
+                    }
                 }
             }
         }

@@ -12,6 +12,8 @@
 //! removed whenever they show.
 
 pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod fill;
 pub mod mask;
 
