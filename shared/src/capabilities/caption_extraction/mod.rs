@@ -46,6 +46,9 @@ use crate::ocr::{Ocr, TextLine};
 
 /// Widest image given to text detection, pixels.
 const DETECT_WIDTH: f32 = 960.0;
+/// Widest frame given to text detection when looking for the caption
+/// band (captions are large text).
+const ROI_DETECT_WIDTH: f32 = 640.0;
 
 /// The `CaptionExtraction` capability, with its models loaded.
 #[derive(Debug, Clone)]
@@ -242,14 +245,14 @@ fn ocr_error(e: &InferenceError) -> JobError {
     JobError::retryable(ErrorCode::InternalError, e.to_string())
 }
 
-/// Finds the band where text recurs: detection on a dozen frames spread
+/// Finds the band where text recurs: detection on eight frames spread
 /// over the video; the band holding the most line-time wins. `None` when
 /// no text was seen.
 fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>, JobError> {
     let info = reader.info().clone();
     let (w, h) = (info.width, info.height);
-    let samples = 12;
-    let scale = (DETECT_WIDTH / w as f32).min(1.0);
+    let samples = 8;
+    let scale = (ROI_DETECT_WIDTH / w as f32).min(1.0);
     let mut rows = vec![0f32; h as usize];
     let mut heights = Vec::new();
     for k in 0..samples {
