@@ -154,43 +154,12 @@ impl Band {
         for p in 0..3 {
             let s = if p == 0 { 0 } else { self.shift };
             let (_, _, pw, ph) = self.patch(p);
-            let (sx, sy) = (dx >> s, dy >> s);
-            let (bg, age) = (&self.background[p], &self.age[p]);
-            let mut nb = vec![0u8; pw * ph];
-            let mut na = vec![UNSEEN; pw * ph];
-            for y in 0..ph {
-                let from_y = y as i32 - sy;
-                if from_y < 0 || from_y >= ph as i32 {
-                    continue;
-                }
-                for x in 0..pw {
-                    let from_x = x as i32 - sx;
-                    if from_x < 0 || from_x >= pw as i32 {
-                        continue;
-                    }
-                    let j = from_y as usize * pw + from_x as usize;
-                    nb[y * pw + x] = bg[j];
-                    na[y * pw + x] = age[j];
-                }
-            }
-            self.background[p] = nb;
-            self.age[p] = na;
+            let by = (dx >> s, dy >> s);
+            self.background[p] = shifted(&self.background[p], (pw, ph), by, 0);
+            self.age[p] = shifted(&self.age[p], (pw, ph), by, UNSEEN);
         }
         let (_, _, pw, ph) = self.patch(0);
-        let mut nc = vec![f32::INFINITY; pw * ph];
-        for y in 0..ph {
-            let from_y = y as i32 - dy;
-            if from_y < 0 || from_y >= ph as i32 {
-                continue;
-            }
-            for x in 0..pw {
-                let from_x = x as i32 - dx;
-                if (0..pw as i32).contains(&from_x) {
-                    nc[y * pw + x] = self.change[from_y as usize * pw + from_x as usize];
-                }
-            }
-        }
-        self.change = nc;
+        self.change = shifted(&self.change, (pw, ph), (dx, dy), f32::INFINITY);
     }
 
     /// Masked luma pixels whose remembered background agrees with the
@@ -321,6 +290,30 @@ impl Band {
             }
         }
     }
+}
+
+/// A `w`×`h` picture moved by (`dx`, `dy`); what comes in from outside
+/// is `outside`.
+fn shifted<T: Copy>(
+    values: &[T],
+    (w, h): (usize, usize),
+    (dx, dy): (i32, i32),
+    outside: T,
+) -> Vec<T> {
+    let mut out = vec![outside; w * h];
+    for y in 0..h {
+        let from_y = y as i32 - dy;
+        if !(0..h as i32).contains(&from_y) {
+            continue;
+        }
+        for x in 0..w {
+            let from_x = x as i32 - dx;
+            if (0..w as i32).contains(&from_x) {
+                out[y * w + x] = values[from_y as usize * w + from_x as usize];
+            }
+        }
+    }
+    out
 }
 
 /// The `(x, y, w, h)` patch of plane `p`, row-major bytes.
