@@ -23,8 +23,9 @@ const MAX_SHIFT: i32 = 24;
 /// Mean absolute difference (8-bit levels) between aligned frames above
 /// which they are taken to be of different shots.
 const CUT: f32 = 28.0;
-/// Frames a remembered background pixel stays usable.
-const MAX_AGE: u16 = 48;
+/// Frames a remembered background pixel stays usable (5 s at 24 fps: a
+/// still background under captions that follow each other without a gap).
+const MAX_AGE: u16 = 120;
 /// Mean absolute difference (8-bit levels) between remembered background
 /// and frame around a masked pixel above which the background is not
 /// trusted there (something moved over it).
