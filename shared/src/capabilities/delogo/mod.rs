@@ -44,7 +44,7 @@ const MIN_SHOTS: usize = 3;
 /// video).
 const MIN_LOGO_S: f64 = 5.0;
 /// How far a logo may reach beyond where the search saw it.
-const REACH: u32 = 8;
+const REACH: u32 = 4;
 /// Picture kept around a logo's box, for measuring and filling.
 const MARGIN: u32 = 6;
 
