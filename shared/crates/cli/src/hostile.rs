@@ -35,9 +35,13 @@ pub fn run(corpus: &Path, functions_dir: &Path) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let out = tempfile::tempdir()?;
     let mut problems = Vec::new();
-    println!(
+    say!(
         "{:<26} {:<26} {:<18} {:>8} {:>8}",
-        "function", "case", "code", "peak MB", "limit MB"
+        "function",
+        "case",
+        "code",
+        "peak MB",
+        "limit MB"
     );
     for function in FunctionName::ALL {
         if capabilities::for_function(function).is_err() {
@@ -73,7 +77,7 @@ pub fn run(corpus: &Path, functions_dir: &Path) -> anyhow::Result<()> {
             let (code, peak_kb) = measure(&exe, function, &file, &params, out.path())?;
             let peak_mb = peak_kb.div_ceil(1024);
             let want = iprod::bench::hostile_expected(case, function);
-            println!(
+            say!(
                 "{:<26} {:<26} {:<18} {:>8} {:>8}",
                 function.as_str(),
                 name,
@@ -91,7 +95,7 @@ pub fn run(corpus: &Path, functions_dir: &Path) -> anyhow::Result<()> {
                 worst = (peak_mb, name.to_owned());
             }
         }
-        println!(
+        say!(
             "{:<26} peak {} MB ({}), {:.0} % of its {} MB",
             function.as_str(),
             worst.0,
@@ -101,7 +105,7 @@ pub fn run(corpus: &Path, functions_dir: &Path) -> anyhow::Result<()> {
         );
     }
     if problems.is_empty() {
-        println!("every case ended with its code, under its function's memory");
+        say!("every case ended with its code, under its function's memory");
         Ok(())
     } else {
         anyhow::bail!("{}", problems.join("\n"))

@@ -6,6 +6,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `println!` that does not panic when stdout is closed (`iprod run … |
+/// head`): what cannot be written is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod hostile;
 mod serve;
 mod store;
@@ -456,7 +465,7 @@ async fn main() -> ExitCode {
 fn report(outcome: anyhow::Result<serde_json::Value>) -> ExitCode {
     match outcome {
         Ok(value) => {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
@@ -531,7 +540,7 @@ fn functions(json: bool) -> ExitCode {
                 })
             })
             .collect();
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
@@ -544,7 +553,7 @@ fn functions(json: bool) -> ExitCode {
                 }
                 Err(reason) => format!("unavailable: {reason}"),
             };
-            println!("{:<24} {}\n{:<24} ({status})", f.as_str(), f.summary(), "");
+            say!("{:<24} {}\n{:<24} ({status})", f.as_str(), f.summary(), "");
         }
     }
     ExitCode::SUCCESS
@@ -580,9 +589,9 @@ fn params(function: &str, json: bool) -> ExitCode {
     if json {
         print!("{}", schema_text(function).unwrap_or_default());
     } else {
-        println!("{function}: {}\n", function.summary());
+        say!("{function}: {}\n", function.summary());
         print!("{spec}");
-        println!(
+        say!(
             "\nKeys match in any case; numbers and flags may also be given as strings. Give them as --params '{{\"Key\": value}}'."
         );
     }
@@ -764,7 +773,7 @@ async fn run(function: &str, input: String, params: &str, out: PathBuf, notify: 
     bar.finish_and_clear();
     match record {
         Ok(record) => {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&record).unwrap_or_default()
             );
