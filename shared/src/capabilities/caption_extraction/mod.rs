@@ -20,6 +20,7 @@ pub mod bench;
 pub mod cues;
 pub mod mask;
 pub mod runs;
+pub mod spaces;
 pub mod subtitle;
 
 use std::ops::ControlFlow;
@@ -328,12 +329,16 @@ pub fn extract(
                 for (id, part, crop) in jobs {
                     let mut lines = ocr.read(&crop, scale, latin)?;
                     for l in &mut lines {
+                        spaces::restore(l, &crop);
                         // Into the region's coordinates.
                         let (dx, dy) = ((part.x - rect.x) as f32, (part.y - rect.y) as f32);
                         l.bbox.x0 += dx;
                         l.bbox.x1 += dx;
                         l.bbox.y0 += dy;
                         l.bbox.y1 += dy;
+                        for x in &mut l.positions {
+                            *x += dx;
+                        }
                     }
                     out.push((id, lines));
                 }

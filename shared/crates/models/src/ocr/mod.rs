@@ -31,6 +31,9 @@ pub struct TextLine {
     pub text: String,
     /// Mean probability of its characters.
     pub confidence: f32,
+    /// Where each character of `text` was read: the middle of its steps,
+    /// as an x coordinate in the image's pixels.
+    pub positions: Vec<f32>,
 }
 
 /// Loaded detection and recognition models.
@@ -137,7 +140,7 @@ impl Ocr {
         let crops: Vec<RgbImage> = boxes
             .iter()
             .map(|b| {
-                let x = b.x0.floor().max(0.0) as u32;
+                let x = crop_left(b) as u32;
                 let y = b.y0.floor().max(0.0) as u32;
                 let w = ((b.x1.ceil() as u32).min(image.width()))
                     .saturating_sub(x)
@@ -160,10 +163,13 @@ impl Ocr {
                 .fold(320.0 / REC_HEIGHT as f32, f32::max);
             let width = ((REC_HEIGHT as f32 * widest).ceil() as u32).min(REC_MAX_WIDTH);
             let plane = (REC_HEIGHT * width) as usize;
+            // Each crop at the model's height, at most `width` wide.
+            let resized_width =
+                |c: &RgbImage| ((REC_HEIGHT as f32 * ratio(c)).ceil() as u32).clamp(1, width);
             let mut data = vec![0f32; batch.len() * 3 * plane];
             for (k, &i) in batch.iter().enumerate() {
                 let c = &crops[i];
-                let rw = ((REC_HEIGHT as f32 * ratio(c)).ceil() as u32).clamp(1, width);
+                let rw = resized_width(c);
                 let resized = imageops::resize(c, rw, REC_HEIGHT, imageops::FilterType::Triangle);
                 let base = k * 3 * plane;
                 for (x, y, p) in resized.enumerate_pixels() {
@@ -186,14 +192,30 @@ impl Ocr {
                     continue;
                 };
                 let (ids, confidence) = ctc::decode(rows, steps, classes, allowed);
-                let text: String = ids
+                // A step is `width / steps` pixels of the model's input, in
+                // which the crop is `rw` wide for `crop.width()` pixels.
+                let c = &crops[i];
+                let rw = resized_width(c);
+                let to_x = |step: f32| {
+                    crop_left(&boxes[i])
+                        + step * width as f32 / steps.max(1) as f32 * c.width() as f32 / rw as f32
+                };
+                let mut read: Vec<(char, f32)> = ids
                     .iter()
-                    .filter_map(|&id| self.classes.get(id).map(String::as_str))
+                    .filter_map(|&(id, step)| self.classes.get(id).map(|s| (s, to_x(step))))
+                    .flat_map(|(s, x)| s.chars().map(move |ch| (ch, x)))
                     .collect();
+                while read.first().is_some_and(|(ch, _)| ch.is_whitespace()) {
+                    read.remove(0);
+                }
+                while read.last().is_some_and(|(ch, _)| ch.is_whitespace()) {
+                    read.pop();
+                }
                 out[i] = Some(TextLine {
                     bbox: boxes[i],
-                    text: text.trim().to_owned(),
+                    text: read.iter().map(|(ch, _)| ch).collect(),
                     confidence,
+                    positions: read.iter().map(|(_, x)| *x).collect(),
                 });
             }
         }
@@ -216,4 +238,9 @@ impl Ocr {
         }
         self.recognise(image, &boxes, latin_only)
     }
+}
+
+/// The left edge of the crop taken for `b`.
+fn crop_left(b: &TextBox) -> f32 {
+    b.x0.floor().max(0.0)
 }
