@@ -54,25 +54,11 @@ impl TextMask {
         let words = hw.div_ceil(64);
         let mut bits = vec![0u64; words * hh];
         let mut count = 0u32;
-        let at = |r: usize, c: usize| half[r * hw + c];
-        for r in 0..hh {
-            for c in 0..hw {
-                let v = at(r, c);
-                if v < BRIGHT {
-                    continue;
-                }
-                let dark = v - CONTRAST;
-                let left = (c.saturating_sub(REACH)..c).any(|k| at(r, k) <= dark);
-                let right = (c + 1..(c + 1 + REACH).min(hw)).any(|k| at(r, k) <= dark);
-                let stroke = (left && right) || {
-                    let up = (r.saturating_sub(REACH)..r).any(|k| at(k, c) <= dark);
-                    up && (r + 1..(r + 1 + REACH).min(hh)).any(|k| at(k, c) <= dark)
-                };
-                if stroke {
-                    bits[r * words + c / 64] |= 1 << (c % 64);
-                    count += 1;
-                }
-            }
+        let strokes = outlined_strokes(half, (hw, hh), REACH, BRIGHT, CONTRAST);
+        for (i, _) in strokes.iter().enumerate().filter(|(_, &s)| s) {
+            let (r, c) = (i / hw, i % hw);
+            bits[r * words + c / 64] |= 1 << (c % 64);
+            count += 1;
         }
         Self {
             width: hw,
@@ -213,6 +199,36 @@ impl TextMask {
         (missing(&self.bits, &db) + missing(&other.bits, &da)) as f32
             / self.count.min(other.count).max(floor) as f32
     }
+}
+
+/// The strokes of outlined text in a `w`×`h` luma image: pixels at
+/// least `bright` with a pixel at least `contrast` darker within `reach`
+/// on both sides, across or along.
+pub fn outlined_strokes(
+    luma: &[u8],
+    (w, h): (usize, usize),
+    reach: usize,
+    bright: u8,
+    contrast: u8,
+) -> Vec<bool> {
+    let mut out = vec![false; w * h];
+    let at = |x: usize, y: usize| luma[y * w + x];
+    for y in 0..h {
+        for x in 0..w {
+            let v = at(x, y);
+            if v < bright {
+                continue;
+            }
+            let dark = v.saturating_sub(contrast);
+            let left = (x.saturating_sub(reach)..x).any(|k| at(k, y) <= dark);
+            let across = left && (x + 1..(x + 1 + reach).min(w)).any(|k| at(k, y) <= dark);
+            out[y * w + x] = across || {
+                let up = (y.saturating_sub(reach)..y).any(|k| at(x, k) <= dark);
+                up && (y + 1..(y + 1 + reach).min(h)).any(|k| at(x, k) <= dark)
+            };
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use image::RgbImage;
 
+use super::mask::outlined_strokes;
 use crate::ocr::TextLine;
 
 /// A gap between strokes at least this share of the line's height is a
@@ -144,22 +145,7 @@ const SHOWS_THROUGH: usize = 2;
 fn ink_columns(luma: &[u8], w: usize, h: usize) -> (Vec<bool>, Vec<bool>) {
     let reach = (h / 14).max(3);
     let at = |r: usize, c: usize| luma[r * w + c];
-    let mut stroke = vec![false; w * h];
-    for r in 0..h {
-        for c in 0..w {
-            let v = at(r, c);
-            if v < BRIGHT {
-                continue;
-            }
-            let dark = v - CONTRAST;
-            let left = (c.saturating_sub(reach)..c).any(|k| at(r, k) <= dark);
-            let right = (c + 1..(c + 1 + reach).min(w)).any(|k| at(r, k) <= dark);
-            stroke[r * w + c] = (left && right) || {
-                let up = (r.saturating_sub(reach)..r).any(|k| at(k, c) <= dark);
-                up && (r + 1..(r + 1 + reach).min(h)).any(|k| at(k, c) <= dark)
-            };
-        }
-    }
+    let stroke = outlined_strokes(luma, (w, h), reach, BRIGHT, CONTRAST);
     let mut strokes = vec![false; w];
     let mut inked = vec![false; w];
     for r in 0..h {

@@ -3,6 +3,7 @@
 //! reach, across or along), the dark outline and shadow around them, and a
 //! margin for the anti-aliasing between those and the picture.
 
+use crate::capabilities::caption_extraction::mask::outlined_strokes;
 use crate::capabilities::delogo::blend::dilate;
 
 /// Minimum brightness of a stroke pixel (8-bit luma).
@@ -57,24 +58,7 @@ pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>
 /// Bright pixels with a pixel at least `CONTRAST` darker within `reach` on
 /// both sides, across or along.
 fn strokes(luma: &[u8], w: usize, h: usize, reach: usize) -> Vec<bool> {
-    let mut out = vec![false; w * h];
-    let at = |x: usize, y: usize| luma[y * w + x];
-    for y in 0..h {
-        for x in 0..w {
-            let v = at(x, y);
-            if v < BRIGHT {
-                continue;
-            }
-            let dark = v - CONTRAST;
-            let left = (x.saturating_sub(reach)..x).any(|k| at(k, y) <= dark);
-            let across = left && (x + 1..(x + 1 + reach).min(w)).any(|k| at(k, y) <= dark);
-            out[y * w + x] = across || {
-                let up = (y.saturating_sub(reach)..y).any(|k| at(x, k) <= dark);
-                up && (y + 1..(y + 1 + reach).min(h)).any(|k| at(x, k) <= dark)
-            };
-        }
-    }
-    out
+    outlined_strokes(luma, (w, h), reach, BRIGHT, CONTRAST)
 }
 
 /// The mask of a plane subsampled by `shift`: a pixel is masked when any
