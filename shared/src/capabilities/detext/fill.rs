@@ -38,6 +38,8 @@ const FILL_MARGIN: usize = 16;
 /// Relaxation sweeps for the correction between background and frame
 /// (smooth, so a few are enough after the scanline start).
 const DIFF_SWEEPS: usize = 8;
+/// Share of the unshifted cost a shift must save to be believed.
+const SURE: f32 = 0.25;
 /// An age that no longer counts as seen.
 const UNSEEN: u16 = u16::MAX;
 
@@ -443,6 +445,16 @@ pub fn global_shift(
         best = found.or(best.map(|(x, y, c)| (2 * x, 2 * y, c)));
         if level == 0 {
             break;
+        }
+    }
+    // A shift must explain the motion clearly better than none: over a
+    // dark or flat picture every shift costs about the same.
+    let (dx, dy, c) = best?;
+    if (dx, dy) != (0, 0) {
+        if let Some(still) = cost(from, to, usable, w, h, (0, 0), 2) {
+            if still - c < SURE * still.max(1.0) {
+                return Some((0, 0, still));
+            }
         }
     }
     best
