@@ -489,6 +489,31 @@ mod tests {
     }
 
     #[test]
+    fn a_dark_flat_picture_gives_no_shift() {
+        // Near-black frames with a little coding noise: any shift costs
+        // about as much as none.
+        let (w, h) = (160usize, 64usize);
+        let noise = |seed: u64| -> Vec<u8> {
+            let mut x = seed;
+            (0..w * h)
+                .map(|_| {
+                    // xorshift64
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (16 + x % 9) as u8
+                })
+                .collect()
+        };
+        let usable = vec![true; w * h];
+        for seed in 1..40 {
+            let found =
+                global_shift(&noise(seed), &noise(seed + 100), &usable, w, h).expect("measured");
+            assert_eq!((found.0, found.1), (0, 0), "seed {seed}: {found:?}");
+        }
+    }
+
+    #[test]
     fn a_panning_background_fills_the_caption_from_earlier_frames() {
         let (w, h) = (192u32, 64u32);
         let rect = Rect { x: 0, y: 0, w, h };
