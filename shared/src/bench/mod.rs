@@ -51,6 +51,33 @@ pub fn ffmpeg(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `input` through the FFmpeg filter graph `filter` into `output`:
+/// x264 veryfast at `crf`, 4:2:0, the audio copied (what the benches'
+/// made videos and FFmpeg-filter peers are written with).
+///
+/// # Errors
+/// When ffmpeg is missing or exits non-zero.
+pub fn x264(input: &Path, filter: &str, crf: u8, output: &Path) -> anyhow::Result<()> {
+    let crf = crf.to_string();
+    ffmpeg(&[
+        "-i",
+        &input.to_string_lossy(),
+        "-vf",
+        filter,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        &crf,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "copy",
+        &output.to_string_lossy(),
+    ])
+}
+
 /// Video files directly in `dir` (or `dir` itself when it is a file).
 pub fn videos_in(path: &Path) -> Vec<std::path::PathBuf> {
     if path.is_file() {

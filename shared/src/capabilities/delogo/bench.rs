@@ -255,21 +255,7 @@ fn mask_for(case: &Case, frame: (u32, u32), path: &Path) -> anyhow::Result<()> {
 }
 
 fn x264(input: &Path, filter: &str, output: &Path) -> anyhow::Result<()> {
-    crate::bench::ffmpeg(&[
-        "-i",
-        &input.to_string_lossy(),
-        "-vf",
-        filter,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "18",
-        "-c:a",
-        "copy",
-        &output.to_string_lossy(),
-    ])
+    crate::bench::x264(input, filter, 18, output)
 }
 
 struct Row {

@@ -207,21 +207,7 @@ fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
 
 fn burn(source: &Path, srt: &Path, style: &str, out: &Path) -> anyhow::Result<()> {
     let filter = format!("subtitles={}:force_style='{style}'", srt.display());
-    crate::bench::ffmpeg(&[
-        "-i",
-        &source.to_string_lossy(),
-        "-vf",
-        &filter,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "23",
-        "-pix_fmt",
-        "yuv420p",
-        &out.to_string_lossy(),
-    ])
+    crate::bench::x264(source, &filter, 23, out)
 }
 
 fn cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Case>> {
@@ -272,19 +258,7 @@ fn cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Case>> {
         let truth = if let Some(s) = scale {
             let small = out.join("bbb_clean_480p.mp4");
             if !small.exists() {
-                crate::bench::ffmpeg(&[
-                    "-i",
-                    &clean.to_string_lossy(),
-                    "-vf",
-                    s,
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "veryfast",
-                    "-crf",
-                    "18",
-                    &small.to_string_lossy(),
-                ])?;
+                crate::bench::x264(&clean, s, 18, &small)?;
             }
             small
         } else {
