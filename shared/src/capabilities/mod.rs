@@ -17,6 +17,8 @@ pub mod detext;
 pub mod green_screen;
 #[cfg(feature = "h2v")]
 pub mod h2v;
+#[cfg(feature = "green-screen")]
+pub mod matte_out;
 #[cfg(feature = "music-segment")]
 pub mod music_segment;
 

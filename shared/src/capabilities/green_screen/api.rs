@@ -39,6 +39,20 @@ impl MatteFormat {
     pub fn video_only(self) -> bool {
         !matches!(self, Self::Png)
     }
+
+    /// What a file of this format with `frames` frames is, in words.
+    pub fn describe(self, frames: u64) -> &'static str {
+        match self {
+            Self::Webm => "VP9 WebM with alpha",
+            Self::Mov => "ProRes 4444 MOV with alpha",
+            Self::Mp4 => "H.264 MP4 over the background",
+            Self::Png if frames > 1 => "PNG sequence",
+            Self::Png => "PNG",
+            Self::Zip => "PNG sequence in a zip",
+            Self::Gif => "animated GIF preview",
+            Self::Webp => "animated WebP preview with alpha",
+        }
+    }
 }
 
 /// Which screen colour to key.
@@ -211,6 +225,22 @@ pub struct GreenScreenResult {
     pub frames: u64,
     /// Seconds of video (0 for images).
     pub duration: f64,
+}
+
+impl GreenScreenResult {
+    /// The result for what was written, keyed from a `screen` screen.
+    pub fn new(w: crate::capabilities::matte_out::Written, screen: &'static str) -> Self {
+        Self {
+            file: w.file,
+            format: w.format,
+            screen,
+            alpha: w.alpha,
+            width: w.width,
+            height: w.height,
+            frames: w.frames,
+            duration: w.duration,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! What is in a picture: faces (BlazeFace) and salient objects (U²-Net),
-//! with ONNX Runtime. Each detector takes upright RGB frames (any size)
-//! and answers in the frame's own pixel coordinates.
+//! What is in a picture: faces (BlazeFace), people (selfie segmentation)
+//! and salient objects (U²-Net), with ONNX Runtime. Each detector takes
+//! upright RGB frames (any size) and answers in the frame's own pixel
+//! coordinates.
 
 pub mod face;
+pub mod person;
 pub mod saliency;
 
 /// An axis-aligned box in pixels.
