@@ -124,6 +124,14 @@ pub fn over(matted: &RgbaImage, plate: &RgbImage) -> RgbaImage {
     })
 }
 
+/// The alpha shown as an opaque grey picture.
+fn grey_alpha(matted: &RgbaImage) -> RgbaImage {
+    RgbaImage::from_fn(matted.width(), matted.height(), |x, y| {
+        let a = matted.get_pixel(x, y)[3];
+        Rgba([a, a, a, 255])
+    })
+}
+
 fn internal(e: impl std::fmt::Display) -> JobError {
     JobError::permanent(ErrorCode::InternalError, e.to_string())
 }
@@ -160,6 +168,22 @@ pub fn write_still(
 ) -> Result<Written, JobError> {
     if format.is_some_and(MatteFormat::video_only) {
         return Err(JobError::param("Format", "an image input gives png"));
+    }
+    if format == Some(MatteFormat::Mask) {
+        let file = sink.plan("mask", "png", "image/png", false)?;
+        let grey = image::GrayImage::from_fn(matted.width(), matted.height(), |x, y| {
+            image::Luma([matted.get_pixel(x, y)[3]])
+        });
+        grey.save(&file.local).map_err(internal)?;
+        return Ok(Written {
+            file: file.location.to_string(),
+            format: MatteFormat::Mask,
+            alpha: false,
+            width: matted.width(),
+            height: matted.height(),
+            frames: 1,
+            duration: 0.0,
+        });
     }
     if let Some(b) = background {
         let mut plate = b.plate(matted.width(), matted.height(), ctx)?;
@@ -359,9 +383,10 @@ pub fn write_video(
             duration: 0.0,
         });
     }
+    let mask = format == MatteFormat::Mask;
     let codec = match format {
         MatteFormat::Mov => VideoCodec::ProRes4444,
-        MatteFormat::Mp4 => VideoCodec::H264 {
+        MatteFormat::Mp4 | MatteFormat::Mask => VideoCodec::H264 {
             crf: out.crf.min(51),
             preset: X264Preset::Veryfast,
         },
@@ -369,7 +394,8 @@ pub fn write_video(
             crf: out.crf.min(63),
         },
     };
-    let file = sink.plan("matte", codec.extension(), codec.content_type(), false)?;
+    let name = if mask { "mask" } else { "matte" };
+    let file = sink.plan(name, codec.extension(), codec.content_type(), false)?;
     let expected = {
         let reader = VideoReader::open(input, &ctx.limits)?;
         let info = reader.info();
@@ -397,7 +423,9 @@ pub fn write_video(
                     return Err(MediaError::Cancelled);
                 }
             };
-            if let Some(plate) = plate.as_mut() {
+            if mask {
+                matted = grey_alpha(&matted);
+            } else if let Some(plate) = plate.as_mut() {
                 let plate = plate.at(time)?;
                 if plate.dimensions() == matted.dimensions() {
                     matted = over(&matted, plate);
@@ -417,7 +445,7 @@ pub fn write_video(
     Ok(Written {
         file: file.location.to_string(),
         format,
-        alpha: codec.has_alpha(),
+        alpha: codec.has_alpha() && !mask,
         width: done.width,
         height: done.height,
         frames: done.frames,

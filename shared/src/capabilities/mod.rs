@@ -19,6 +19,8 @@ pub mod green_screen;
 pub mod h2v;
 #[cfg(feature = "green-screen")]
 pub mod matte_out;
+#[cfg(feature = "matting")]
+pub mod matting;
 #[cfg(feature = "music-segment")]
 pub mod music_segment;
 
@@ -50,6 +52,8 @@ pub fn params_spec(function: FunctionName) -> Option<&'static ParamsSpec> {
         FunctionName::VideoDelogo | FunctionName::ImageDelogo => Some(&delogo::api::PARAMS),
         #[cfg(feature = "detext")]
         FunctionName::VideoDetext => Some(&detext::api::PARAMS),
+        #[cfg(feature = "matting")]
+        FunctionName::VideoMatting | FunctionName::ImageMatting => Some(&matting::api::PARAMS),
         _ => None,
     }
 }
@@ -91,6 +95,10 @@ pub fn check_params(function: FunctionName, params: &serde_json::Value) -> Resul
         }
         #[cfg(feature = "detext")]
         FunctionName::VideoDetext => detext::api::DetextParams::try_from(params).map(drop),
+        #[cfg(feature = "matting")]
+        FunctionName::VideoMatting | FunctionName::ImageMatting => {
+            matting::api::MattingParams::try_from(params).map(drop)
+        }
         other => Err(unavailable(other)),
     }
 }
@@ -130,6 +138,12 @@ pub fn for_function(function: FunctionName) -> Result<Arc<dyn DynCapability>, Jo
         }
         #[cfg(feature = "delogo")]
         FunctionName::VideoDelogo | FunctionName::ImageDelogo => Ok(Arc::new(delogo::Delogo)),
+        #[cfg(feature = "matting")]
+        FunctionName::VideoMatting | FunctionName::ImageMatting => {
+            matting::Matting::load(&crate::inference::ModelDir::from_env())
+                .map(|c| Arc::new(c) as Arc<dyn DynCapability>)
+                .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
+        }
         #[cfg(feature = "detext")]
         FunctionName::VideoDetext => detext::Detext::load(&crate::inference::ModelDir::from_env())
             .map(|c| Arc::new(c) as Arc<dyn DynCapability>)

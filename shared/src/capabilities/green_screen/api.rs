@@ -32,12 +32,30 @@ pub enum MatteFormat {
     /// Animated WebP preview with alpha (at most 480 px, 10 fps).
     #[serde(rename = "webp")]
     Webp,
+    /// The alpha alone as grey: PNG for a picture, H.264 MP4 for a video.
+    #[serde(rename = "mask")]
+    Mask,
 }
 
 impl MatteFormat {
     /// Whether this format is for video inputs only.
     pub fn video_only(self) -> bool {
-        !matches!(self, Self::Png)
+        !matches!(self, Self::Png | Self::Mask)
+    }
+
+    /// The format named `name` in `JobParams`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "webm" => Self::Webm,
+            "mov" => Self::Mov,
+            "mp4" => Self::Mp4,
+            "png" => Self::Png,
+            "zip" => Self::Zip,
+            "gif" => Self::Gif,
+            "webp" => Self::Webp,
+            "mask" => Self::Mask,
+            _ => return None,
+        })
     }
 
     /// What a file of this format with `frames` frames is, in words.
@@ -51,6 +69,8 @@ impl MatteFormat {
             Self::Zip => "PNG sequence in a zip",
             Self::Gif => "animated GIF preview",
             Self::Webp => "animated WebP preview with alpha",
+            Self::Mask if frames > 1 => "grey alpha mask MP4",
+            Self::Mask => "grey alpha mask PNG",
         }
     }
 }
@@ -119,8 +139,8 @@ pub static PARAMS: ParamsSpec = ParamsSpec {
     params: &[
         Param::choice(
             "Format",
-            &["webm", "mov", "mp4", "png", "zip", "gif", "webp"],
-            "Output: webm (VP9 with alpha), mov (ProRes 4444), mp4 (needs a background), png/zip (frames), gif, webp. Default: webm, or mp4 over a background.",
+            &["webm", "mov", "mp4", "png", "zip", "gif", "webp", "mask"],
+            "Output: webm (VP9 with alpha), mov (ProRes 4444), mp4 (needs a background), png/zip (frames), gif, webp, mask (the alpha alone, grey: PNG for a picture, H.264 MP4 for a video). Default: webm, or mp4 over a background.",
         ),
         Param::of(
             "bgcolor",
@@ -146,7 +166,11 @@ pub static PARAMS: ParamsSpec = ParamsSpec {
         Param::integer("Crf", 0, 51, "Video quality: the encoder's CRF, lower is better.")
             .default(ParamDefault::Integer(28)),
     ],
-    rules: &["bgcolor and bgimage exclude each other", "mp4 needs bgcolor or bgimage"],
+    rules: &[
+        "bgcolor and bgimage exclude each other",
+        "mp4 needs bgcolor or bgimage",
+        "mask takes no background",
+    ],
 };
 
 impl TryFrom<&serde_json::Value> for GreenScreenParams {
@@ -163,16 +187,7 @@ impl TryFrom<&serde_json::Value> for GreenScreenParams {
             })
             .transpose()?;
         let parsed = Self {
-            format: r.choice("Format", |s| match s {
-                "webm" => Some(MatteFormat::Webm),
-                "mov" => Some(MatteFormat::Mov),
-                "mp4" => Some(MatteFormat::Mp4),
-                "png" => Some(MatteFormat::Png),
-                "zip" => Some(MatteFormat::Zip),
-                "gif" => Some(MatteFormat::Gif),
-                "webp" => Some(MatteFormat::Webp),
-                _ => None,
-            })?,
+            format: r.choice("Format", MatteFormat::parse)?,
             bgcolor: r.choice("bgcolor", parse_hex_colour)?,
             bgimage,
             key_color: r
@@ -199,6 +214,12 @@ impl TryFrom<&serde_json::Value> for GreenScreenParams {
             return Err(JobError::param(
                 "Format",
                 "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
+            ));
+        }
+        if parsed.format == Some(MatteFormat::Mask) && parsed.has_background() {
+            return Err(JobError::param(
+                "Format",
+                "mask writes the alpha alone: leave out bgcolor and bgimage",
             ));
         }
         Ok(parsed)

@@ -25,6 +25,9 @@ pub struct PersonMask {
     pub values: Vec<f32>,
     /// The frame box the mask covers.
     pub view: View,
+    /// The luma (0–1) of the model's input, `SIZE`×`SIZE`: what the mask
+    /// was computed from, for comparing views of successive frames.
+    pub luma: Vec<f32>,
 }
 
 impl PersonMask {
@@ -86,7 +89,10 @@ impl PersonSegmenter {
                 detail: format!("output shape {shape:?}, expected {SIZE}x{SIZE}"),
             });
         }
-        Ok(PersonMask { values, view })
+        let luma = (0..n)
+            .map(|i| 0.299 * input[i] + 0.587 * input[n + i] + 0.114 * input[2 * n + i])
+            .collect();
+        Ok(PersonMask { values, view, luma })
     }
 }
 
@@ -181,6 +187,7 @@ mod tests {
         let mask = PersonMask {
             values,
             view: (100, 50, 512, 256),
+            luma: Vec::new(),
         };
         assert!(mask.at(100.0 + 400.0, 100.0) > 0.99);
         assert!(mask.at(100.0 + 100.0, 100.0) < 0.01);

@@ -1,0 +1,204 @@
+//! `VideoMatting` / `ImageMatting`: params and results.
+
+use serde::Serialize;
+
+use crate::capabilities::green_screen::api::MatteFormat;
+use crate::capabilities::matte_out::Written;
+use crate::domain::error::JobError;
+use crate::domain::location::MediaLocation;
+use crate::domain::params::{
+    parse_hex_colour, Param, ParamDefault, ParamKind, ParamReader, ParamsSpec,
+};
+
+/// `JobParams` of `VideoMatting` and `ImageMatting`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MattingParams {
+    /// Output format; default `webm` for video, `png` for pictures (`mp4`
+    /// when a background is given).
+    pub format: Option<MatteFormat>,
+    /// Background colour to composite over.
+    pub bgcolor: Option<[u8; 3]>,
+    /// Background picture or video to composite over.
+    pub bgimage: Option<MediaLocation>,
+    /// Video quality: CRF of the encoder (VP9 0–63, H.264 0–51).
+    pub crf: u8,
+}
+
+impl Default for MattingParams {
+    fn default() -> Self {
+        Self {
+            format: None,
+            bgcolor: None,
+            bgimage: None,
+            crf: 28,
+        }
+    }
+}
+
+impl MattingParams {
+    /// Whether the output is composited over a background.
+    pub fn has_background(&self) -> bool {
+        self.bgcolor.is_some() || self.bgimage.is_some()
+    }
+}
+
+/// What `VideoMatting` and `ImageMatting` take in `JobParams`.
+pub static PARAMS: ParamsSpec = ParamsSpec {
+    params: &[
+        Param::choice(
+            "Format",
+            &["webm", "mov", "mp4", "png", "zip", "gif", "webp", "mask"],
+            "Output: webm (VP9 with alpha), mov (ProRes 4444), mp4 (needs a background), png/zip (frames), gif, webp, mask (the alpha alone, grey: PNG for a picture, H.264 MP4 for a video). Default: webm for video, png for a picture, mp4 over a background.",
+        ),
+        Param::of(
+            "bgcolor",
+            ParamKind::Pattern {
+                pattern: "^\\s*(#|0x)?[0-9A-Fa-f]{6}\\s*$",
+                shape: "#RRGGBB",
+            },
+            "Composite over this colour instead of writing alpha.",
+        ),
+        Param::of(
+            "bgimage",
+            ParamKind::Text { max_len: 2048 },
+            "Composite over this image or video (scaled to cover the frame; a video loops): an S3 location like the input.",
+        ),
+        Param::integer("Crf", 0, 51, "Video quality: the encoder's CRF, lower is better.")
+            .default(ParamDefault::Integer(28)),
+    ],
+    rules: &[
+        "bgcolor and bgimage exclude each other",
+        "mp4 needs bgcolor or bgimage",
+        "mask takes no background",
+    ],
+};
+
+impl TryFrom<&serde_json::Value> for MattingParams {
+    type Error = JobError;
+
+    fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
+        let mut r = ParamReader::new(params, &PARAMS)?;
+        let d = Self::default();
+        let bgimage = r
+            .text("bgimage")?
+            .map(|uri| {
+                MediaLocation::parse(&uri, "bgimage")
+                    .map_err(|e| JobError::param("bgimage", e.message))
+            })
+            .transpose()?;
+        let parsed = Self {
+            format: r.choice("Format", MatteFormat::parse)?,
+            bgcolor: r.choice("bgcolor", parse_hex_colour)?,
+            bgimage,
+            crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
+        };
+        r.finish()?;
+        if parsed.bgcolor.is_some() && parsed.bgimage.is_some() {
+            return Err(JobError::param(
+                "bgimage",
+                "give bgcolor or bgimage, not both",
+            ));
+        }
+        if parsed.format == Some(MatteFormat::Mp4) && !parsed.has_background() {
+            return Err(JobError::param(
+                "Format",
+                "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
+            ));
+        }
+        if parsed.format == Some(MatteFormat::Mask) && parsed.has_background() {
+            return Err(JobError::param(
+                "Format",
+                "mask writes the alpha alone: leave out bgcolor and bgimage",
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+/// One moment's people: their boxes `[x, y, w, h]` in pixels, largest
+/// first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Keyframe {
+    /// Seconds from the start (0 for a picture).
+    pub time: f64,
+    /// The people's boxes.
+    pub boxes: Vec<[u32; 4]>,
+}
+
+/// Result of `VideoMatting` and `ImageMatting`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MattingResult {
+    /// The output file.
+    pub file: String,
+    /// Its format.
+    pub format: MatteFormat,
+    /// Whether the output has an alpha channel.
+    pub alpha: bool,
+    /// Output size.
+    pub width: u32,
+    /// Output size.
+    pub height: u32,
+    /// Frames written (1 for a picture).
+    pub frames: u64,
+    /// Seconds of video (0 for a picture).
+    pub duration: f64,
+    /// The share of frames that show a person, 0–1.
+    pub person_share: f64,
+    /// The people's boxes once a second (the first frame of each second).
+    pub keyframes: Vec<Keyframe>,
+}
+
+impl MattingResult {
+    /// The result for what was written.
+    pub fn new(w: Written, person_share: f64, keyframes: Vec<Keyframe>) -> Self {
+        Self {
+            file: w.file,
+            format: w.format,
+            alpha: w.alpha,
+            width: w.width,
+            height: w.height,
+            frames: w.frames,
+            duration: w.duration,
+            person_share,
+            keyframes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_formats_and_backgrounds() {
+        let p = MattingParams::try_from(&json!({})).expect("empty");
+        assert_eq!(p, MattingParams::default());
+        let p = MattingParams::try_from(&json!({"Format": "mask"})).expect("mask");
+        assert_eq!(p.format, Some(MatteFormat::Mask));
+        let p = MattingParams::try_from(&json!({"bgcolor": "#102030", "Format": "mp4", "Crf": 20}))
+            .expect("mp4");
+        assert_eq!((p.bgcolor, p.crf), (Some([16, 32, 48]), 20));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (v, key) in [
+            (json!({"Format": "avi"}), "Format"),
+            (json!({"Format": "mp4"}), "Format"),
+            (json!({"Format": "mask", "bgcolor": "#000000"}), "Format"),
+            (json!({"bgcolor": "green"}), "bgcolor"),
+            (json!({"Crf": 99}), "Crf"),
+            (json!({"KeyColor": "green"}), "KeyColor"),
+            (
+                json!({"bgimage": "s3://b/k.jpg", "bgcolor": "#000000"}),
+                "bgimage",
+            ),
+        ] {
+            let e = MattingParams::try_from(&v).expect_err("refused");
+            assert!(e.message.contains(key), "{v}: {}", e.message);
+        }
+    }
+}

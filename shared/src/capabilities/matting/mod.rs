@@ -1,0 +1,152 @@
+//! `VideoMatting` / `ImageMatting`: people cut out of pictures and videos
+//! with no screen behind them. A person segmentation model gives a coarse
+//! mask ([`figure`]); closed-form matting on the band around its edge gives
+//! a soft alpha from the picture's own colours ([`alpha`]); the figure's
+//! colours are re-estimated where the alpha is fractional
+//! ([`foreground`]). In video the mask is steadied where the picture holds
+//! still, and each frame's solve starts from the last one's alpha.
+//!
+//! Outputs are the green-screen function's: VP9 WebM or ProRes 4444 MOV
+//! with alpha, MP4 over a colour, picture or video, PNG with alpha, or the
+//! alpha alone as a grey mask. A picture or video without a person
+//! succeeds with an empty alpha, and `Message` says that no person was
+//! found.
+
+pub mod alpha;
+pub mod api;
+pub mod figure;
+pub mod foreground;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::matte_out::{write_still, write_video, Background, Matter, VideoOut};
+use super::{Capability, Context, ExtraInput, OutputSink, Report};
+use crate::capabilities::matting::api::{Keyframe, MattingParams, MattingResult};
+use crate::capabilities::matting::figure::Figures;
+use crate::detect::person::PersonSegmenter;
+use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
+use crate::inference::{available_threads, InferenceError, ModelDir};
+use crate::media::image_out::read_still;
+use crate::media::VideoReader;
+
+/// The `VideoMatting` / `ImageMatting` capability.
+#[derive(Debug, Clone)]
+pub struct Matting {
+    segmenter: Arc<PersonSegmenter>,
+}
+
+impl Matting {
+    /// Loads the person model from `models`.
+    ///
+    /// # Errors
+    /// When the runtime or the model cannot be loaded.
+    pub fn load(models: &ModelDir) -> Result<Self, InferenceError> {
+        Ok(Self {
+            segmenter: Arc::new(PersonSegmenter::load(models, available_threads())?),
+        })
+    }
+}
+
+impl Capability for Matting {
+    type Params = MattingParams;
+    type Output = MattingResult;
+
+    fn function(&self) -> FunctionName {
+        FunctionName::VideoMatting
+    }
+
+    fn serves(&self, function: FunctionName) -> bool {
+        matches!(
+            function,
+            FunctionName::VideoMatting | FunctionName::ImageMatting
+        )
+    }
+
+    fn parse(&self, params: &serde_json::Value) -> Result<MattingParams, JobError> {
+        MattingParams::try_from(params)
+    }
+
+    fn extra_inputs(&self, params: &MattingParams) -> Vec<(ExtraInput, MediaLocation)> {
+        params
+            .bgimage
+            .iter()
+            .map(|l| (ExtraInput::Background, l.clone()))
+            .collect()
+    }
+
+    fn run(
+        &self,
+        input: &Path,
+        params: &MattingParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<Report<MattingResult>, JobError> {
+        let background = Background::of(params.bgcolor, params.bgimage.as_ref(), ctx)?;
+        let (written, figures) = match read_still(input, &ctx.limits)? {
+            Some(image) => {
+                let mut figures = Figures::still(self.segmenter.clone());
+                let matted = figures.matte(&image, 0.0)?;
+                let written = write_still(matted, params.format, background.as_ref(), sink, ctx)?;
+                (written, figures)
+            }
+            None => {
+                let size = {
+                    let reader = VideoReader::open(input, &ctx.limits)?;
+                    reader.info().display_size()
+                };
+                let mut figures = Figures::video(self.segmenter.clone());
+                let out = VideoOut {
+                    format: params.format,
+                    crf: params.crf,
+                    background: background.as_ref(),
+                    size,
+                };
+                let written = write_video(input, out, &mut figures, sink, ctx)?;
+                (written, figures)
+            }
+        };
+        let share = if figures.frames > 0 {
+            figures.with_person as f64 / figures.frames as f64
+        } else {
+            0.0
+        };
+        let keyframes = figures
+            .keyframes
+            .iter()
+            .map(|(t, boxes)| Keyframe {
+                time: (t * 1000.0).round() / 1000.0,
+                boxes: boxes.clone(),
+            })
+            .collect();
+        let result = MattingResult::new(written, (share * 1000.0).round() / 1000.0, keyframes);
+        let what = format!(
+            "{} {}x{}{}",
+            result.format.describe(result.frames),
+            result.width,
+            result.height,
+            if result.frames > 1 {
+                format!(", {} frames", result.frames)
+            } else {
+                String::new()
+            }
+        );
+        let message = if figures.with_person == 0 {
+            format!("no person found: the alpha is empty ({what})")
+        } else if result.frames > 1 {
+            format!(
+                "figure cut out: {what}; a person in {:.0} % of the frames",
+                result.person_share * 100.0
+            )
+        } else {
+            format!("figure cut out: {what}")
+        };
+        if result.frames == 0 {
+            return Err(JobError::permanent(
+                ErrorCode::InvalidMedia,
+                "no frame decoded",
+            ));
+        }
+        Ok(Report { message, result })
+    }
+}
