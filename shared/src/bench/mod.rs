@@ -4,6 +4,8 @@
 
 #[cfg(all(feature = "video", feature = "onnx"))]
 pub mod composite;
+#[cfg(all(feature = "video", feature = "onnx"))]
+pub mod figures;
 #[cfg(feature = "video")]
 pub mod synth;
 

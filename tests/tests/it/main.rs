@@ -17,6 +17,7 @@ mod green_screen;
 mod h2v;
 mod hostile;
 mod jobs;
+mod matting;
 mod music_segment;
 mod pipeline;
 mod sample_events;

@@ -286,14 +286,14 @@ async fn a_submission_is_recorded_as_queuing_then_runs_under_the_same_job_id() -
             "oss://",
         ),
         // What the function would refuse is refused before queueing: bad
-        // params, and a function this build does not have.
+        // params, for any function.
         (
             serde_json::json!({"FunctionName": "Cover", "Input": input, "JobParams": {"Count": 99}}),
             "JobParams.Count",
         ),
         (
-            serde_json::json!({"FunctionName": "VideoMatting", "Input": input}),
-            "VideoMatting",
+            serde_json::json!({"FunctionName": "VideoMatting", "Input": input, "JobParams": {"Format": "mask", "bgcolor": "#000000"}}),
+            "JobParams.Format",
         ),
     ] {
         let err = iprod::submit::submit(&queue, &jobs, &bad, Some(&config.default_output), check)

@@ -296,9 +296,9 @@ fn functions_lists_every_function_name_and_what_this_build_runs() {
     assert_eq!(entry("AudioBeatDetection")["Available"], true);
     assert_eq!(entry("VideoDelogo")["Available"], true);
     assert_eq!(entry("VideoDetext")["Available"], true);
-    let matting = entry("VideoMatting");
-    assert_eq!(matting["Available"], false);
-    assert!(matting["Reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let matting = entry("ImageMatting");
+    assert_eq!(matting["Available"], true);
+    assert!(matting["Reason"].is_null(), "{matting}");
     assert!(entry("CaptionExtraction")["Summary"]
         .as_str()
         .is_some_and(|s| s.contains("SRT")));
@@ -340,9 +340,13 @@ fn params_shows_every_key_with_its_range_and_default() {
     assert_eq!(schema["properties"]["MinBpm"]["default"], 55.0);
     assert_eq!(schema["additionalProperties"], false);
 
-    let (code, _, stderr) = iprod(&["params", "VideoMatting"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("not available"), "{stderr}");
+    let (code, schema, stderr) = iprod(&["params", "VideoMatting", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let formats = schema["properties"]["Format"]["enum"].to_string();
+    assert!(
+        formats.contains("mask") && formats.contains("webm"),
+        "{schema}"
+    );
 }
 
 #[test]
@@ -412,8 +416,10 @@ fn submit_refuses_what_run_would_refuse_before_touching_aws() {
             "JobParams.Colour",
         ),
         (
-            with(serde_json::json!({"FunctionName": "VideoMatting"})),
-            "not available",
+            with(
+                serde_json::json!({"FunctionName": "VideoMatting", "JobParams": {"Format": "mp4"}}),
+            ),
+            "JobParams.Format",
         ),
         (
             with(serde_json::json!({"FunctionName": "Thumbnail"})),

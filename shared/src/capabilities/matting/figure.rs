@@ -1,6 +1,18 @@
 //! One frame's figure cut-out: the person model's coarse mask (steadied
 //! over time in video), the closed-form alpha on the band around its edge,
 //! and the figure's own colours where the alpha is fractional.
+//!
+//! The model was made for selfies: it does best when the person fills its
+//! view. So it looks twice: at the whole frame, then at the box around what
+//! it found there (with a margin, at most 16:9 either way), which gives a
+//! small figure in a wide frame several times the resolution.
+//!
+//! The model also answers for things that are not people (a cup, a cat
+//! filling the view), so each part of its mask needs evidence: a face
+//! found in it (BlazeFace), or, in video, the last frame's figure under it
+//! (so a person is followed while turning away or leaving the frame). A
+//! still picture of someone seen from behind has no face: a part is kept
+//! there when the model is sure of nearly all of it.
 
 use std::sync::Arc;
 
@@ -9,7 +21,8 @@ use image::{RgbImage, Rgba, RgbaImage};
 use super::alpha::{closed_form, trimap, Solve};
 use super::foreground;
 use crate::capabilities::matte_out::Matter;
-use crate::detect::person::{PersonMask, PersonSegmenter, SIZE};
+use crate::detect::face::FaceDetector;
+use crate::detect::person::{PersonMask, PersonSegmenter, View};
 use crate::domain::{ErrorCode, JobError};
 
 /// The uncertain band on each side of the coarse edge, as a share of the
@@ -21,10 +34,21 @@ const BAND: f32 = 0.01;
 /// not change, nothing where it did.
 const KEEP: f32 = 0.6;
 const SIGMA: f32 = 0.02;
-/// A frame shows a person when at least this share of it is figure.
-const PRESENT: f32 = 0.001;
-/// A figure part smaller than this share of the picture gets no box.
+/// A figure part smaller than this share of the picture is ignored.
 const MIN_PART: f32 = 0.005;
+/// A part of a still picture with no face in it is a person (seen from
+/// behind) only when at least this share of it is sure (above 0.9).
+const SURE_WITHOUT_FACE: f32 = 0.85;
+/// A part continues the last frame's figure when at least this share of
+/// it was figure there.
+const FOLLOWS: f32 = 0.3;
+/// The long side of the grid the coarse mask is kept on.
+const GRID: u32 = 320;
+/// The second look's margin around the first look's box, as a share of
+/// the box's long side.
+const MARGIN: f32 = 0.15;
+/// A second look covering at least this share of the frame is skipped.
+const WHOLE: f32 = 0.8;
 
 /// How hard the alpha is solved for a picture and for each video frame.
 pub const STILL: Solve = Solve {
@@ -41,11 +65,13 @@ pub const MOVING: Solve = Solve {
 /// A person's box in frame pixels: `[x, y, w, h]`.
 pub type Boxed = [u32; 4];
 
+/// The models a cut-out uses: people and faces.
+pub type Models = (Arc<PersonSegmenter>, Arc<FaceDetector>);
+
 /// The steadying state carried between frames.
 #[derive(Debug)]
 struct Previous {
-    mask: Vec<f32>,
-    luma: Vec<f32>,
+    grid: Grid,
     frame_luma: Vec<u8>,
     alpha: Vec<f32>,
     size: (u32, u32),
@@ -55,10 +81,11 @@ struct Previous {
 #[derive(Debug)]
 pub struct Figures {
     segmenter: Arc<PersonSegmenter>,
+    faces: Arc<FaceDetector>,
     solve: Solve,
     steady: bool,
     previous: Option<Previous>,
-    /// Frames seen, and how many showed a person.
+    /// Frames seen.
     pub frames: u64,
     /// Frames that showed a person.
     pub with_person: u64,
@@ -68,18 +95,19 @@ pub struct Figures {
 
 impl Figures {
     /// For a still picture.
-    pub fn still(segmenter: Arc<PersonSegmenter>) -> Self {
-        Self::new(segmenter, STILL, false)
+    pub fn still(models: &Models) -> Self {
+        Self::new(models, STILL, false)
     }
 
     /// For the frames of a video, in order.
-    pub fn video(segmenter: Arc<PersonSegmenter>) -> Self {
-        Self::new(segmenter, MOVING, true)
+    pub fn video(models: &Models) -> Self {
+        Self::new(models, MOVING, true)
     }
 
-    fn new(segmenter: Arc<PersonSegmenter>, solve: Solve, steady: bool) -> Self {
+    fn new(models: &Models, solve: Solve, steady: bool) -> Self {
         Self {
-            segmenter,
+            segmenter: models.0.clone(),
+            faces: models.1.clone(),
             solve,
             steady,
             previous: None,
@@ -89,46 +117,86 @@ impl Figures {
         }
     }
 
+    /// The person mask of `frame` on the grid: two looks, the second at
+    /// the box around what the first found.
+    fn coarse(&self, frame: &RgbImage) -> Result<Grid, JobError> {
+        let (w, h) = frame.dimensions();
+        let model = |view: View| {
+            self.segmenter
+                .segment(frame, view)
+                .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))
+        };
+        let first = Grid::sample(&model((0, 0, w, h))?, frame);
+        match first.closer_view(w, h) {
+            Some(view) => Ok(Grid::sample(&model(view)?, frame)),
+            None => Ok(first),
+        }
+    }
+
     /// The alpha of `frame` (0–1, one per pixel).
     ///
     /// # Errors
     /// `InternalError` when the model fails.
     pub fn alpha(&mut self, frame: &RgbImage, time_s: f64) -> Result<Vec<f32>, JobError> {
         let (w, h) = frame.dimensions();
-        let mut mask = self
-            .segmenter
-            .segment(frame, (0, 0, w, h))
-            .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+        let mut grid = self.coarse(frame)?;
         let previous = self
             .previous
             .take()
             .filter(|p| self.steady && p.size == (w, h));
         if let Some(p) = &previous {
-            steady(&mut mask, p);
+            grid.steady(&p.grid);
         }
-        let coarse = upsample(&mask, w, h);
-        let figure = coarse.iter().filter(|&&p| p > 0.5).count();
-        let present = figure as f32 >= PRESENT * (w * h) as f32;
+        let parts = grid.parts();
+        let mut faces = None;
+        let mut people = Vec::new();
+        let mut others = Vec::new();
+        for part in &parts {
+            let follows = previous.as_ref().is_some_and(|p| {
+                let was = part.cells.iter().filter(|&&i| p.grid.values[i] > 0.5).count();
+                was as f32 >= FOLLOWS * part.cells.len() as f32
+            });
+            let person = follows || {
+                if faces.is_none() {
+                    faces = Some(self.faces.detect(frame).map_err(|e| {
+                        JobError::permanent(ErrorCode::InternalError, e.to_string())
+                    })?);
+                }
+                let [bx, by, bw, bh] = grid.frame_box(part, w, h);
+                let face_in = faces.iter().flatten().any(|f| {
+                    let (cx, cy) = f.rect.centre();
+                    cx >= bx as f32
+                        && cy >= by as f32
+                        && cx <= (bx + bw) as f32
+                        && cy <= (by + bh) as f32
+                });
+                face_in || (!self.steady && part.sure >= SURE_WITHOUT_FACE)
+            };
+            if person {
+                people.push(part);
+            } else {
+                others.push(part);
+            }
+        }
+        grid.drop_parts(&others);
+        let present = !people.is_empty();
         self.frames += 1;
         if present {
             self.with_person += 1;
         }
         let next_second = self.keyframes.last().map_or(0.0, |(t, _)| t.floor() + 1.0);
         if self.keyframes.is_empty() || time_s >= next_second {
-            let boxes = if present {
-                boxes(&mask, w, h)
-            } else {
-                Vec::new()
-            };
+            let boxes = people.iter().map(|p| grid.frame_box(p, w, h)).collect();
             self.keyframes.push((time_s, boxes));
         }
         let frame_luma = luma(frame);
         let alpha = if present {
+            let coarse = grid.upsample(w, h);
             let band = ((BAND * w.max(h) as f32).round() as u32).max(2);
             let t = trimap(&coarse, w as usize, h as usize, band);
             let guess = match &previous {
                 Some(p) => warm_start(&coarse, p, &frame_luma),
-                None => coarse.clone(),
+                None => coarse,
             };
             closed_form(frame, &t, &guess, self.solve)
         } else {
@@ -136,8 +204,7 @@ impl Figures {
         };
         if self.steady {
             self.previous = Some(Previous {
-                mask: mask.values,
-                luma: mask.luma,
+                grid,
                 frame_luma,
                 alpha: alpha.clone(),
                 size: (w, h),
@@ -165,18 +232,6 @@ pub fn cut_out(frame: &RgbImage, alpha: &[f32]) -> RgbaImage {
     })
 }
 
-/// Keeps part of the previous mask where the model's view did not change.
-fn steady(mask: &mut PersonMask, previous: &Previous) {
-    if previous.mask.len() != mask.values.len() || previous.luma.len() != mask.luma.len() {
-        return;
-    }
-    for i in 0..mask.values.len() {
-        let change = (mask.luma[i] - previous.luma[i]).abs();
-        let k = KEEP * (-change / SIGMA).exp();
-        mask.values[i] = (1.0 - k) * mask.values[i] + k * previous.mask[i];
-    }
-}
-
 /// The guess for the solve: the previous alpha where the pixel held still
 /// (within 3 levels), the coarse mask elsewhere.
 fn warm_start(coarse: &[f32], previous: &Previous, frame_luma: &[u8]) -> Vec<f32> {
@@ -202,118 +257,302 @@ fn luma(frame: &RgbImage) -> Vec<u8> {
         .collect()
 }
 
-/// The mask at frame resolution (bilinear).
-fn upsample(mask: &PersonMask, w: u32, h: u32) -> Vec<f32> {
-    let mut out = Vec::with_capacity((w * h) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            out.push(mask.at(x as f32 + 0.5, y as f32 + 0.5));
-        }
-    }
-    out
+/// A person mask over the whole frame on a grid of at most `GRID` cells
+/// along the long side, with the frame's luma at the same cells.
+#[derive(Debug, Clone)]
+struct Grid {
+    values: Vec<f32>,
+    luma: Vec<f32>,
+    size: (u32, u32),
 }
 
-/// The boxes of the figure's parts (4-connected regions of the mask above
-/// one half, each at least `MIN_PART` of the picture), largest first, in
-/// frame pixels.
-fn boxes(mask: &PersonMask, w: u32, h: u32) -> Vec<Boxed> {
-    let n = SIZE as usize;
-    let on: Vec<bool> = mask.values.iter().map(|&v| v > 0.5).collect();
-    let mut seen = vec![false; n * n];
-    let mut parts = Vec::new();
-    for start in 0..n * n {
-        if !on[start] || seen[start] {
-            continue;
-        }
-        let (mut x0, mut y0, mut x1, mut y1, mut count) = (n, n, 0, 0, 0usize);
-        let mut stack = vec![start];
-        seen[start] = true;
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % n, i / n);
-            count += 1;
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-            let mut push = |j: usize| {
-                if on[j] && !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                push(i - 1);
-            }
-            if x + 1 < n {
-                push(i + 1);
-            }
-            if y > 0 {
-                push(i - n);
-            }
-            if y + 1 < n {
-                push(i + n);
-            }
-        }
-        if count as f32 >= MIN_PART * (n * n) as f32 {
-            let sx = w as f32 / n as f32;
-            let sy = h as f32 / n as f32;
-            let bx = (x0 as f32 * sx).floor() as u32;
-            let by = (y0 as f32 * sy).floor() as u32;
-            let bw = (((x1 + 1) as f32 * sx).ceil() as u32).min(w) - bx;
-            let bh = (((y1 + 1) as f32 * sy).ceil() as u32).min(h) - by;
-            parts.push((count, [bx, by, bw, bh]));
+impl Grid {
+    /// The grid size for a `w`×`h` frame.
+    fn size_for(w: u32, h: u32) -> (u32, u32) {
+        let scale = GRID as f32 / w.max(h).max(1) as f32;
+        let side = |s: u32| ((s as f32 * scale).round() as u32).clamp(1, GRID);
+        if w.max(h) <= GRID {
+            (w.max(1), h.max(1))
+        } else {
+            (side(w), side(h))
         }
     }
-    parts.sort_by_key(|p| std::cmp::Reverse(p.0));
-    parts.into_iter().map(|(_, b)| b).collect()
+
+    /// `mask` (0 outside its view) and `frame`'s luma, at the grid cells'
+    /// centres.
+    fn sample(mask: &PersonMask, frame: &RgbImage) -> Self {
+        let (w, h) = frame.dimensions();
+        let (gw, gh) = Self::size_for(w, h);
+        let (sx, sy) = (w as f32 / gw as f32, h as f32 / gh as f32);
+        let mut values = Vec::with_capacity((gw * gh) as usize);
+        let mut lumas = Vec::with_capacity((gw * gh) as usize);
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let (x, y) = ((gx as f32 + 0.5) * sx, (gy as f32 + 0.5) * sy);
+                values.push(mask.at(x, y));
+                let p = frame.get_pixel((x as u32).min(w - 1), (y as u32).min(h - 1));
+                lumas.push(
+                    (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+                        / 255.0,
+                );
+            }
+        }
+        Self {
+            values,
+            luma: lumas,
+            size: (gw, gh),
+        }
+    }
+
+    /// The box (frame pixels) around the cells above one half, widened by
+    /// `MARGIN` and to at most 16:9 either way; `None` when nothing was
+    /// found or the box is nearly the whole frame.
+    fn closer_view(&self, w: u32, h: u32) -> Option<View> {
+        let (gw, gh) = self.size;
+        let (mut x0, mut y0, mut x1, mut y1) = (gw, gh, 0, 0);
+        for (i, &v) in self.values.iter().enumerate() {
+            if v > 0.5 {
+                let (x, y) = (i as u32 % gw, i as u32 / gw);
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x + 1);
+                y1 = y1.max(y + 1);
+            }
+        }
+        if x1 <= x0 || y1 <= y0 {
+            return None;
+        }
+        let (sx, sy) = (w as f32 / gw as f32, h as f32 / gh as f32);
+        let (mut l, mut t, mut r, mut b) = (
+            x0 as f32 * sx,
+            y0 as f32 * sy,
+            x1 as f32 * sx,
+            y1 as f32 * sy,
+        );
+        let m = MARGIN * (r - l).max(b - t);
+        (l, t, r, b) = (
+            (l - m).max(0.0),
+            (t - m).max(0.0),
+            (r + m).min(w as f32),
+            (b + m).min(h as f32),
+        );
+        let ratio = 9.0 / 16.0;
+        if r - l < (b - t) * ratio {
+            let grow = ((b - t) * ratio - (r - l)) / 2.0;
+            (l, r) = ((l - grow).max(0.0), (r + grow).min(w as f32));
+        }
+        if b - t < (r - l) * ratio {
+            let grow = ((r - l) * ratio - (b - t)) / 2.0;
+            (t, b) = ((t - grow).max(0.0), (b + grow).min(h as f32));
+        }
+        if (r - l) * (b - t) >= WHOLE * (w * h) as f32 {
+            return None;
+        }
+        let (vx, vy) = (l.floor() as u32, t.floor() as u32);
+        let vw = (r.ceil() as u32).min(w).saturating_sub(vx).max(1);
+        let vh = (b.ceil() as u32).min(h).saturating_sub(vy).max(1);
+        Some((vx, vy, vw, vh))
+    }
+
+    /// Keeps part of the previous mask where the picture did not change.
+    fn steady(&mut self, previous: &Grid) {
+        if previous.size != self.size {
+            return;
+        }
+        for i in 0..self.values.len() {
+            let change = (self.luma[i] - previous.luma[i]).abs();
+            let k = KEEP * (-change / SIGMA).exp();
+            self.values[i] = (1.0 - k) * self.values[i] + k * previous.values[i];
+        }
+    }
+
+    /// The mask at `w`×`h` (bilinear between cell centres).
+    fn upsample(&self, w: u32, h: u32) -> Vec<f32> {
+        let (gw, gh) = self.size;
+        let (sx, sy) = (gw as f32 / w as f32, gh as f32 / h as f32);
+        let at = |x: u32, y: u32| self.values[(y * gw + x) as usize];
+        let mut out = Vec::with_capacity((w * h) as usize);
+        for y in 0..h {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (gh - 1) as f32);
+            let (y0, ty) = (fy.floor() as u32, fy.fract());
+            let y1 = (y0 + 1).min(gh - 1);
+            for x in 0..w {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (gw - 1) as f32);
+                let (x0, tx) = (fx.floor() as u32, fx.fract());
+                let x1 = (x0 + 1).min(gw - 1);
+                let top = at(x0, y0) * (1.0 - tx) + at(x1, y0) * tx;
+                let bottom = at(x0, y1) * (1.0 - tx) + at(x1, y1) * tx;
+                out.push(top * (1.0 - ty) + bottom * ty);
+            }
+        }
+        out
+    }
+
+    /// The figure's parts: 4-connected regions above one half, each at
+    /// least `MIN_PART` of the picture, largest first.
+    fn parts(&self) -> Vec<Part> {
+        let (gw, gh) = (self.size.0 as usize, self.size.1 as usize);
+        let on: Vec<bool> = self.values.iter().map(|&v| v > 0.5).collect();
+        let mut seen = vec![false; gw * gh];
+        let mut parts = Vec::new();
+        for start in 0..gw * gh {
+            if !on[start] || seen[start] {
+                continue;
+            }
+            let (mut x0, mut y0, mut x1, mut y1) = (gw, gh, 0, 0);
+            let mut cells = Vec::new();
+            let mut stack = vec![start];
+            seen[start] = true;
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i % gw, i / gw);
+                cells.push(i);
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+                let mut push = |j: usize| {
+                    if on[j] && !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                };
+                if x > 0 {
+                    push(i - 1);
+                }
+                if x + 1 < gw {
+                    push(i + 1);
+                }
+                if y > 0 {
+                    push(i - gw);
+                }
+                if y + 1 < gh {
+                    push(i + gw);
+                }
+            }
+            if cells.len() as f32 >= MIN_PART * (gw * gh) as f32 {
+                let sure = cells.iter().filter(|&&i| self.values[i] > 0.9).count();
+                parts.push(Part {
+                    sure: sure as f32 / cells.len() as f32,
+                    cells,
+                    cell_box: [x0 as u32, y0 as u32, (x1 + 1) as u32, (y1 + 1) as u32],
+                });
+            }
+        }
+        parts.sort_by_key(|p| std::cmp::Reverse(p.cells.len()));
+        parts
+    }
+
+    /// A part's box in the pixels of a `w`×`h` frame.
+    fn frame_box(&self, part: &Part, w: u32, h: u32) -> Boxed {
+        let (gw, gh) = self.size;
+        let [x0, y0, x1, y1] = part.cell_box;
+        let (sx, sy) = (w as f32 / gw as f32, h as f32 / gh as f32);
+        let bx = (x0 as f32 * sx).floor() as u32;
+        let by = (y0 as f32 * sy).floor() as u32;
+        let bw = ((x1 as f32 * sx).ceil() as u32).min(w) - bx;
+        let bh = ((y1 as f32 * sy).ceil() as u32).min(h) - by;
+        [bx, by, bw, bh]
+    }
+
+    /// Drops `parts` and the cells within two of them.
+    fn drop_parts(&mut self, parts: &[&Part]) {
+        let (gw, gh) = (self.size.0 as usize, self.size.1 as usize);
+        for part in parts {
+            for &i in &part.cells {
+                let (x, y) = (i % gw, i / gw);
+                for ny in y.saturating_sub(2)..(y + 3).min(gh) {
+                    for nx in x.saturating_sub(2)..(x + 3).min(gw) {
+                        self.values[ny * gw + nx] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One connected part of a figure mask.
+#[derive(Debug, Clone)]
+struct Part {
+    cells: Vec<usize>,
+    /// Cells from (x0, y0) up to (x1, y1), exclusive.
+    cell_box: [u32; 4],
+    /// The share of its cells above 0.9.
+    sure: f32,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn mask_with(rects: &[(usize, usize, usize, usize)]) -> PersonMask {
-        let n = SIZE as usize;
-        let mut values = vec![0.0; n * n];
+    /// A grid for a 1280×512 frame (320×128 cells of 4×4 pixels) with
+    /// `rects` (in cells) set to 0.95.
+    fn grid_with(rects: &[(usize, usize, usize, usize)]) -> Grid {
+        let (gw, gh) = (320usize, 128usize);
+        let mut values = vec![0.0; gw * gh];
         for &(x, y, w, h) in rects {
             for yy in y..y + h {
                 for xx in x..x + w {
-                    values[yy * n + xx] = 0.9;
+                    values[yy * gw + xx] = 0.95;
                 }
             }
         }
-        PersonMask {
+        Grid {
             values,
-            view: (0, 0, 1280, 512),
-            luma: vec![0.5; n * n],
+            luma: vec![0.5; gw * gh],
+            size: (gw as u32, gh as u32),
         }
     }
 
     #[test]
     fn each_person_gets_a_box_in_frame_pixels() {
+        assert_eq!(Grid::size_for(1280, 512), (320, 128));
         // Two people and a speck too small to count.
-        let mask = mask_with(&[(10, 20, 40, 200), (128, 64, 64, 128), (250, 0, 2, 2)]);
-        let b = boxes(&mask, 1280, 512);
-        // The second (64×128 cells) is larger than the first (40×200).
-        assert_eq!(b, vec![[640, 128, 320, 256], [50, 40, 200, 400]]);
+        let grid = grid_with(&[(10, 20, 40, 100), (128, 30, 64, 80), (300, 0, 2, 2)]);
+        let parts = grid.parts();
+        let b: Vec<Boxed> = parts.iter().map(|p| grid.frame_box(p, 1280, 512)).collect();
+        // The second (64×80 cells) is larger than the first (40×100).
+        assert_eq!(b, vec![[512, 120, 256, 320], [40, 80, 160, 400]]);
+        assert!(parts.iter().all(|p| p.sure == 1.0));
+        assert!(grid_with(&[]).parts().is_empty());
+    }
+
+    #[test]
+    fn a_small_figure_gets_a_closer_look_and_a_large_one_none() {
+        let small = grid_with(&[(150, 40, 20, 60)]);
+        let (x, y, w, h) = small.closer_view(1280, 512).expect("a closer view");
+        // 80×240 px at 600,160, widened by 36 px and to 9:16.
+        assert!(
+            x < 600 && y < 160 && x + w > 680 && y + h > 400,
+            "{x},{y} {w}x{h}"
+        );
+        assert!(w as f32 >= h as f32 * 9.0 / 16.0 - 1.0, "{w}x{h}");
+        assert!(w < 400 && h <= 512, "{w}x{h}");
+        let large = grid_with(&[(5, 5, 310, 120)]);
+        assert_eq!(large.closer_view(1280, 512), None);
+    }
+
+    #[test]
+    fn a_dropped_part_takes_its_fringe_with_it() {
+        let mut grid = grid_with(&[(100, 20, 20, 20), (200, 20, 20, 20)]);
+        let fringe = 20 * 320 + 98;
+        grid.values[fringe] = 0.3;
+        let parts = grid.parts();
+        let first = parts.iter().find(|p| p.cell_box[0] == 100).expect("part");
+        grid.drop_parts(&[first]);
+        assert_eq!(grid.values[25 * 320 + 105], 0.0);
+        assert_eq!(grid.values[fringe], 0.0);
+        assert_eq!(grid.values[25 * 320 + 205], 0.95);
     }
 
     #[test]
     fn a_still_picture_keeps_the_mask_and_a_change_drops_it() {
-        let n = SIZE as usize;
-        let previous = Previous {
-            mask: vec![1.0; n * n],
-            luma: vec![0.5; n * n],
-            frame_luma: Vec::new(),
-            alpha: Vec::new(),
-            size: (1, 1),
-        };
-        let mut same = mask_with(&[]);
-        steady(&mut same, &previous);
-        assert!((same.values[0] - KEEP).abs() < 1e-6);
-        let mut moved = mask_with(&[]);
-        moved.luma = vec![0.9; n * n];
-        steady(&mut moved, &previous);
+        let previous = grid_with(&[(0, 0, 320, 128)]);
+        let mut same = grid_with(&[]);
+        same.steady(&previous);
+        assert!((same.values[0] - KEEP * 0.95).abs() < 1e-6);
+        let mut moved = grid_with(&[]);
+        moved.luma = vec![0.9; moved.values.len()];
+        moved.steady(&previous);
         assert!(moved.values[0] < 1e-6);
     }
 }

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use super::matte_out::{write_still, write_video, Background, Matter, VideoOut};
 use super::{Capability, Context, ExtraInput, OutputSink, Report};
 use crate::capabilities::matting::api::{Keyframe, MattingParams, MattingResult};
-use crate::capabilities::matting::figure::Figures;
+use crate::capabilities::matting::figure::{Figures, Models};
+use crate::detect::face::FaceDetector;
 use crate::detect::person::PersonSegmenter;
 use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
 use crate::inference::{available_threads, InferenceError, ModelDir};
@@ -33,7 +34,7 @@ use crate::media::VideoReader;
 /// The `VideoMatting` / `ImageMatting` capability.
 #[derive(Debug, Clone)]
 pub struct Matting {
-    segmenter: Arc<PersonSegmenter>,
+    models: Models,
 }
 
 impl Matting {
@@ -42,8 +43,12 @@ impl Matting {
     /// # Errors
     /// When the runtime or the model cannot be loaded.
     pub fn load(models: &ModelDir) -> Result<Self, InferenceError> {
+        let threads = available_threads();
         Ok(Self {
-            segmenter: Arc::new(PersonSegmenter::load(models, available_threads())?),
+            models: (
+                Arc::new(PersonSegmenter::load(models, threads)?),
+                Arc::new(FaceDetector::load(models, threads)?),
+            ),
         })
     }
 }
@@ -85,7 +90,7 @@ impl Capability for Matting {
         let background = Background::of(params.bgcolor, params.bgimage.as_ref(), ctx)?;
         let (written, figures) = match read_still(input, &ctx.limits)? {
             Some(image) => {
-                let mut figures = Figures::still(self.segmenter.clone());
+                let mut figures = Figures::still(&self.models);
                 let matted = figures.matte(&image, 0.0)?;
                 let written = write_still(matted, params.format, background.as_ref(), sink, ctx)?;
                 (written, figures)
@@ -95,7 +100,7 @@ impl Capability for Matting {
                     let reader = VideoReader::open(input, &ctx.limits)?;
                     reader.info().display_size()
                 };
-                let mut figures = Figures::video(self.segmenter.clone());
+                let mut figures = Figures::video(&self.models);
                 let out = VideoOut {
                     format: params.format,
                     crf: params.crf,
