@@ -39,9 +39,14 @@ const MIN_PART: f32 = 0.005;
 /// A part of a still picture with no face in it is a person (seen from
 /// behind) only when at least this share of it is sure (above 0.9).
 const SURE_WITHOUT_FACE: f32 = 0.85;
+/// How far (grid cells, each way) the figure is looked for in the next
+/// frame.
+const REACH: i32 = 12;
 /// A part continues the last frame's figure when at least this share of
-/// it was figure there.
+/// it was figure there, and at least `FOLLOW_SURE` of it is sure (the
+/// model's unsure blobs on things left behind are not followed).
 const FOLLOWS: f32 = 0.3;
+const FOLLOW_SURE: f32 = 0.5;
 /// The long side of the grid the coarse mask is kept on.
 const GRID: u32 = 320;
 /// The second look's margin around the first look's box, as a share of
@@ -144,18 +149,17 @@ impl Figures {
             .previous
             .take()
             .filter(|p| self.steady && p.size == (w, h));
-        if let Some(p) = &previous {
-            grid.steady(&p.grid);
-        }
+        let carried = previous.as_ref().and_then(|p| grid.steady(&p.grid));
         let parts = grid.parts();
         let mut faces = None;
         let mut people = Vec::new();
         let mut others = Vec::new();
         for part in &parts {
-            let follows = previous.as_ref().is_some_and(|p| {
-                let was = part.cells.iter().filter(|&&i| p.grid.values[i] > 0.5).count();
-                was as f32 >= FOLLOWS * part.cells.len() as f32
-            });
+            let follows = part.sure >= FOLLOW_SURE
+                && carried.as_ref().is_some_and(|c| {
+                    let was = part.cells.iter().filter(|&&i| c.values[i] > 0.5).count();
+                    was as f32 >= FOLLOWS * part.cells.len() as f32
+                });
             let person = follows || {
                 if faces.is_none() {
                     faces = Some(self.faces.detect(frame).map_err(|e| {
@@ -354,16 +358,88 @@ impl Grid {
         Some((vx, vy, vw, vh))
     }
 
-    /// Keeps part of the previous mask where the picture did not change.
-    fn steady(&mut self, previous: &Grid) {
+    /// How far (in cells) the figure moved since `previous`: the shift
+    /// that best matches the luma under the previous figure, searched
+    /// within `REACH` cells each way on every second figure cell.
+    fn motion(&self, previous: &Grid) -> (i32, i32) {
+        let (gw, gh) = (self.size.0 as i32, self.size.1 as i32);
+        let cells: Vec<(i32, i32)> = previous
+            .values
+            .iter()
+            .enumerate()
+            .filter(|&(i, &v)| v > 0.5 && i % 2 == 0)
+            .map(|(i, _)| (i as i32 % gw, i as i32 / gw))
+            .collect();
+        if cells.is_empty() {
+            return (0, 0);
+        }
+        let cost = |dx: i32, dy: i32| {
+            let (mut sum, mut n) = (0.0f32, 0u32);
+            for &(x, y) in &cells {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx >= 0 && ny >= 0 && nx < gw && ny < gh {
+                    sum += (self.luma[(ny * gw + nx) as usize]
+                        - previous.luma[(y * gw + x) as usize])
+                        .abs();
+                    n += 1;
+                }
+            }
+            // Shifts that leave most of the figure outside count as bad.
+            if n * 2 < cells.len() as u32 {
+                f32::MAX
+            } else {
+                sum / n as f32
+            }
+        };
+        let mut best = ((0, 0), cost(0, 0));
+        for dy in -REACH..=REACH {
+            for dx in -REACH..=REACH {
+                let c = cost(dx, dy);
+                if c < best.1 - 1e-4 {
+                    best = ((dx, dy), c);
+                }
+            }
+        }
+        best.0
+    }
+
+    /// `self` shifted by (`dx`, `dy`) cells; uncovered cells read as
+    /// their nearest edge cell.
+    fn shifted(&self, (dx, dy): (i32, i32)) -> Grid {
+        let (gw, gh) = (self.size.0 as i32, self.size.1 as i32);
+        let at = |v: &[f32], x: i32, y: i32| {
+            let (sx, sy) = ((x - dx).clamp(0, gw - 1), (y - dy).clamp(0, gh - 1));
+            v[(sy * gw + sx) as usize]
+        };
+        let mut values = Vec::with_capacity(self.values.len());
+        let mut luma = Vec::with_capacity(self.luma.len());
+        for y in 0..gh {
+            for x in 0..gw {
+                values.push(at(&self.values, x, y));
+                luma.push(at(&self.luma, x, y));
+            }
+        }
+        Grid {
+            values,
+            luma,
+            size: self.size,
+        }
+    }
+
+    /// Keeps part of the previous mask, carried along with the figure's
+    /// motion, where the picture under it did not change; returns the
+    /// carried previous mask.
+    fn steady(&mut self, previous: &Grid) -> Option<Grid> {
         if previous.size != self.size {
-            return;
+            return None;
         }
+        let carried = previous.shifted(self.motion(previous));
         for i in 0..self.values.len() {
-            let change = (self.luma[i] - previous.luma[i]).abs();
+            let change = (self.luma[i] - carried.luma[i]).abs();
             let k = KEEP * (-change / SIGMA).exp();
-            self.values[i] = (1.0 - k) * self.values[i] + k * previous.values[i];
+            self.values[i] = (1.0 - k) * self.values[i] + k * carried.values[i];
         }
+        Some(carried)
     }
 
     /// The mask at `w`×`h` (bilinear between cell centres).
@@ -554,5 +630,34 @@ mod tests {
         moved.luma = vec![0.9; moved.values.len()];
         moved.steady(&previous);
         assert!(moved.values[0] < 1e-6);
+    }
+
+    /// A textured figure moved 5 cells right and 2 down: the last mask is
+    /// carried along, so the new frame's holes are filled where it went,
+    /// and nothing is kept where it was.
+    #[test]
+    fn the_last_mask_follows_the_figure() {
+        let texture = |x: i32, y: i32| ((x * 7 + y * 13) % 17) as f32 / 17.0;
+        let make = |ox: i32, oy: i32, mask: f32| {
+            let mut g = grid_with(&[]);
+            for y in 0..128i32 {
+                for x in 0..320i32 {
+                    let inside =
+                        (100 + ox..140 + ox).contains(&x) && (30 + oy..90 + oy).contains(&y);
+                    let i = (y * 320 + x) as usize;
+                    g.luma[i] = if inside { texture(x - ox, y - oy) } else { 0.5 };
+                    g.values[i] = if inside { mask } else { 0.0 };
+                }
+            }
+            g
+        };
+        let previous = make(0, 0, 1.0);
+        // The model lost the figure in the new frame (0.3 on it).
+        let mut now = make(5, 2, 0.3);
+        assert_eq!(now.motion(&previous), (5, 2));
+        now.steady(&previous);
+        let at = |g: &Grid, x: usize, y: usize| g.values[y * 320 + x];
+        assert!(at(&now, 120 + 5, 60 + 2) > 0.5, "{}", at(&now, 125, 62));
+        assert!(at(&now, 101, 31) < 0.01);
     }
 }
