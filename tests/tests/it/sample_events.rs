@@ -517,3 +517,61 @@ async fn the_h2v_events_reframe_a_video_and_a_picture() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matting_events_cut_out_a_person_from_a_video_and_a_picture() -> anyhow::Result<()> {
+    use iprod::bench::figures::{astronaut, coffee, place};
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let (background, figure) = (coffee(640, 360)?, astronaut(300)?);
+    let video = iprod::bench::composite::clip(&dir.path().join("guest.mp4"), 0.6, |i| {
+        place(&background, &figure, 100 + 4 * i as i32, 40).0
+    })?;
+    world
+        .upload("input/matting/studio guest.mp4", &video)
+        .await?;
+    let still = dir.path().join("presenter.jpg");
+    place(&background, &figure, 170, 40).0.save(&still)?;
+    world.upload("library/presenter.jpg", &still).await?;
+    let capability =
+        iprod::capabilities::matting::Matting::load(&iprod::inference::ModelDir::from_env())?;
+    let handler = world.handler(Arc::new(capability))?;
+
+    let response = handler
+        .handle(event(&world, "matting-s3-put.json")?, None)
+        .await?;
+    assert_eq!(states(&response), vec!["Success"], "{response}");
+    let data = &response["Jobs"][0]["Result"]["Data"];
+    assert_eq!(data["Format"], "webm", "{response}");
+    assert_eq!(data["Frames"], 15, "{response}");
+    assert_eq!(data["PersonShare"], 1.0, "{response}");
+
+    let response = handler
+        .handle(event(&world, "matting-sqs-submit.json")?, None)
+        .await?;
+    World::assert_no_retries(&response);
+    let keys = world.keys(&world.output_bucket).await?;
+    let mask = "cutouts/presenter-mask.png";
+    assert!(keys.contains(&mask.to_owned()), "{keys:?}");
+    let png = world.read(&world.output_bucket, mask).await?;
+    let img = image::load_from_memory(&png)?;
+    assert_eq!(img.color(), image::ColorType::L8);
+    assert_eq!((img.width(), img.height()), (640, 360));
+    // The source picture is untouched.
+    let source = world
+        .read(&world.input_bucket, "library/presenter.jpg")
+        .await?;
+    assert_eq!(source, std::fs::read(&still)?);
+    let notes = world.notifications(Duration::from_secs(10)).await?;
+    assert_eq!(notes.len(), 2);
+    let names: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| n["FunctionName"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"VideoMatting") && names.contains(&"ImageMatting"),
+        "{names:?}"
+    );
+    assert!(notes.iter().all(|n| n["State"] == "Success"), "{notes:?}");
+    Ok(())
+}
