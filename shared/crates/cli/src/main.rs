@@ -274,6 +274,29 @@ enum Bench {
         #[arg(long, default_value = "scripts/bench/telea_peer.py")]
         script: PathBuf,
     },
+    /// VideoMatting/ImageMatting against true alpha, beside rembg's
+    /// U²-Net-p and MediaPipe's selfie segmentation (general, landscape):
+    /// SAD, MSE, gradient and connectivity error on DIR's pictures
+    /// (<name>/image.png, <name>/alpha.png), and the same with dtSSD and
+    /// wall time (against FFmpeg's VP9-with-alpha encode) on videos made
+    /// here. `scripts/bench-matting` makes the peers' venv.
+    Matting {
+        /// Folder of <name>/image.png and <name>/alpha.png pairs.
+        dir: PathBuf,
+        /// Where the made videos and the alphas are written.
+        #[arg(long, default_value = "out/bench-matting")]
+        out: PathBuf,
+        /// Python with rembg and MediaPipe (scripts/bench-matting).
+        #[arg(long, default_value = ".venv-bench-matting/bin/python")]
+        python: PathBuf,
+        /// The peers' script.
+        #[arg(long, default_value = "scripts/bench/matting_peer.py")]
+        script: PathBuf,
+        /// A video whose first frame is the made clips' background
+        /// (default: the coffee photograph).
+        #[arg(long)]
+        background: Option<PathBuf>,
+    },
     /// VideoH2V to 9:16 on composites with a known subject path (and the
     /// videos of DIR): frames with the subject wholly inside the window
     /// (ours and a static centre crop), path jerk, and wall time against
@@ -418,6 +441,19 @@ async fn main() -> ExitCode {
                     python,
                     script,
                 } => iprod::capabilities::detext::bench::run(&dir, &out, &python, &script),
+                Bench::Matting {
+                    dir,
+                    out,
+                    python,
+                    script,
+                    background,
+                } => iprod::capabilities::matting::bench::run(
+                    &dir,
+                    &out,
+                    &python,
+                    &script,
+                    background.as_deref(),
+                ),
                 Bench::H2v { dir, out, runs } => {
                     iprod::capabilities::h2v::bench::run(dir.as_deref(), &out, runs)
                 }

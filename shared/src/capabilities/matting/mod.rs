@@ -14,6 +14,8 @@
 
 pub mod alpha;
 pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod figure;
 pub mod foreground;
 
