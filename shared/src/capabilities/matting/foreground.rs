@@ -88,29 +88,48 @@ fn fuse(
 }
 
 /// Mean over the (2r+1)² box around each pixel (the box is cut at the
-/// edges), by running sums.
+/// edges), by running sums along rows, then along columns.
 fn box_blur(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut rows = vec![0f32; w * h];
     for y in 0..h {
         let line = &v[y * w..(y + 1) * w];
-        let mut prefix = vec![0f64; w + 1];
-        for x in 0..w {
-            prefix[x + 1] = prefix[x] + f64::from(line[x]);
-        }
+        let out = &mut rows[y * w..(y + 1) * w];
+        let mut sum: f32 = line[..(r + 1).min(w)].iter().sum();
         for x in 0..w {
             let (lo, hi) = (x.saturating_sub(r), (x + r + 1).min(w));
-            rows[y * w + x] = ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32;
+            out[x] = sum / (hi - lo) as f32;
+            if x + r + 1 < w {
+                sum += line[x + r + 1];
+            }
+            if x >= r {
+                sum -= line[x - r];
+            }
         }
     }
     let mut out = vec![0f32; w * h];
-    let mut prefix = vec![0f64; h + 1];
-    for x in 0..w {
-        for y in 0..h {
-            prefix[y + 1] = prefix[y] + f64::from(rows[y * w + x]);
+    let mut sums: Vec<f32> = vec![0.0; w];
+    for y in 0..(r + 1).min(h) {
+        for x in 0..w {
+            sums[x] += rows[y * w + x];
         }
-        for y in 0..h {
-            let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
-            out[y * w + x] = ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32;
+    }
+    for y in 0..h {
+        let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let n = (hi - lo) as f32;
+        for x in 0..w {
+            out[y * w + x] = sums[x] / n;
+        }
+        if y + r + 1 < h {
+            let add = &rows[(y + r + 1) * w..(y + r + 2) * w];
+            for x in 0..w {
+                sums[x] += add[x];
+            }
+        }
+        if y >= r {
+            let sub = &rows[(y - r) * w..(y - r + 1) * w];
+            for x in 0..w {
+                sums[x] -= sub[x];
+            }
         }
     }
     out
