@@ -65,8 +65,9 @@ pub fn trimap(coarse: &[f32], w: usize, h: usize, band: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Two-pass 3-4 chamfer distance transform in place (0 = seed).
-fn chamfer(d: &mut [u32], w: usize, h: usize) {
+/// Two-pass 3-4 chamfer distance transform in place (0 = seed; 3 per
+/// straight step, 4 per diagonal one).
+pub(crate) fn chamfer(d: &mut [u32], w: usize, h: usize) {
     let step = |d: &[u32], i: usize, c: u32| d[i].saturating_add(c);
     for y in 0..h {
         for x in 0..w {

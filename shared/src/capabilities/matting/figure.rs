@@ -49,6 +49,9 @@ const REACH: i32 = 12;
 /// it was figure there, and at least `FOLLOW_SURE` of it is sure (the
 /// model's unsure blobs on things left behind are not followed).
 const FOLLOWS: f32 = 0.3;
+/// How far (grid cells) a followed figure may reach beyond where the last
+/// frame's figure was carried to.
+const GROW: u32 = 6;
 const FOLLOW_SURE: f32 = 0.5;
 /// The long side of the grid the coarse mask is kept on.
 const GRID: u32 = 320;
@@ -171,38 +174,57 @@ impl Figures {
         let mut grid = self.coarse(frame, previous.as_ref())?;
         let carried = previous.as_ref().and_then(|p| grid.steady(&p.grid));
         let parts = grid.parts();
+        let near = carried.as_ref().map(|c| c.near(GROW));
         let mut faces = None;
         let mut people = Vec::new();
         let mut others = Vec::new();
+        let mut trims = Vec::new();
         for part in &parts {
             let follows = part.sure >= FOLLOW_SURE
                 && carried.as_ref().is_some_and(|c| {
                     let was = part.cells.iter().filter(|&&i| c.values[i] > 0.5).count();
                     was as f32 >= FOLLOWS * part.cells.len() as f32
                 });
-            let person = follows || {
-                if faces.is_none() {
-                    faces = Some(self.faces.detect(frame).map_err(|e| {
+            if follows {
+                // A figure followed from the last frame may not grow by
+                // more than its motion allows: what the model joined to it
+                // further away is dropped.
+                if let Some(near) = &near {
+                    if let Some(kept) = part.keeping(|i| near[i], &grid) {
+                        people.push(kept);
+                    }
+                    trims.push((part, near));
+                }
+                continue;
+            }
+            if faces.is_none() {
+                faces =
+                    Some(self.faces.detect(frame).map_err(|e| {
                         JobError::permanent(ErrorCode::InternalError, e.to_string())
                     })?);
-                }
-                let [bx, by, bw, bh] = grid.frame_box(part, w, h);
-                let face_in = faces.iter().flatten().any(|f| {
-                    let (cx, cy) = f.rect.centre();
-                    cx >= bx as f32
-                        && cy >= by as f32
-                        && cx <= (bx + bw) as f32
-                        && cy <= (by + bh) as f32
-                });
-                face_in || (!self.steady && part.sure >= SURE_WITHOUT_FACE)
-            };
-            if person {
-                people.push(part);
+            }
+            let [bx, by, bw, bh] = grid.frame_box(part, w, h);
+            let face_in = faces.iter().flatten().any(|f| {
+                let (cx, cy) = f.rect.centre();
+                cx >= bx as f32
+                    && cy >= by as f32
+                    && cx <= (bx + bw) as f32
+                    && cy <= (by + bh) as f32
+            });
+            if face_in || (!self.steady && part.sure >= SURE_WITHOUT_FACE) {
+                people.push(part.clone());
             } else {
                 others.push(part);
             }
         }
         grid.drop_parts(&others);
+        for (part, near) in trims {
+            for &i in &part.cells {
+                if !near[i] {
+                    grid.values[i] = 0.0;
+                }
+            }
+        }
         let present = !people.is_empty();
         self.frames += 1;
         if present {
@@ -550,6 +572,18 @@ impl Grid {
         [bx, by, bw, bh]
     }
 
+    /// Cells within `reach` cells of the figure (above one half).
+    fn near(&self, reach: u32) -> Vec<bool> {
+        let (gw, gh) = (self.size.0 as usize, self.size.1 as usize);
+        let mut d: Vec<u32> = self
+            .values
+            .iter()
+            .map(|&v| if v > 0.5 { 0 } else { u32::MAX / 2 })
+            .collect();
+        super::alpha::chamfer(&mut d, gw, gh);
+        d.iter().map(|&d| d <= reach * 3).collect()
+    }
+
     /// Whether any cell is figure (above one half).
     fn has_figure(&self) -> bool {
         self.values.iter().any(|&v| v > 0.5)
@@ -580,6 +614,32 @@ impl Grid {
                 }
             }
         }
+    }
+}
+
+impl Part {
+    /// The part's cells for which `keep` holds, as a part of `grid`;
+    /// `None` when too few are left.
+    fn keeping(&self, keep: impl Fn(usize) -> bool, grid: &Grid) -> Option<Part> {
+        let gw = grid.size.0 as usize;
+        let cells: Vec<usize> = self.cells.iter().copied().filter(|&i| keep(i)).collect();
+        if (cells.len() as f32) < MIN_PART * grid.values.len() as f32 {
+            return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        for &i in &cells {
+            let (x, y) = (i % gw, i / gw);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
+        }
+        let sure = cells.iter().filter(|&&i| grid.values[i] > 0.9).count();
+        Some(Part {
+            sure: sure as f32 / cells.len() as f32,
+            cell_box: [x0 as u32, y0 as u32, x1 as u32, y1 as u32],
+            cells,
+        })
     }
 }
 
