@@ -126,3 +126,30 @@ pub fn hostile_expected(case: &serde_json::Value, function: crate::domain::Funct
         .unwrap_or("?")
         .to_owned()
 }
+
+/// Alpha planes of every frame of `video` (decoded with libvpx for VP9 so
+/// that alpha is kept), through `dir/<tag>-NNNN.png`.
+///
+/// # Errors
+/// When FFmpeg fails or a picture cannot be read.
+#[cfg(feature = "video")]
+pub fn alpha_frames(video: &Path, dir: &Path, tag: &str) -> anyhow::Result<Vec<image::GrayImage>> {
+    let pattern = dir.join(format!("{tag}-%04d.png"));
+    let mut args = Vec::new();
+    if video.extension().is_some_and(|e| e == "webm") {
+        args.extend(["-c:v", "libvpx-vp9"]);
+    }
+    let path = video.to_string_lossy();
+    let pat = pattern.to_string_lossy();
+    args.extend(["-i", &path, "-vf", "alphaextract", "-pix_fmt", "gray", &pat]);
+    crate::bench::ffmpeg(&args)?;
+    let mut frames = Vec::new();
+    for k in 1.. {
+        let p = dir.join(format!("{tag}-{k:04}.png"));
+        if !p.exists() {
+            break;
+        }
+        frames.push(image::open(&p)?.to_luma8());
+    }
+    Ok(frames)
+}

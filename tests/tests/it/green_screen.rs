@@ -29,31 +29,6 @@ fn run_with(
     Ok((output, files.into_iter().next().unwrap_or_default()))
 }
 
-/// Alpha planes of the output's frames (libvpx keeps VP9 alpha).
-fn alphas(video: &Path, dir: &Path) -> anyhow::Result<Vec<GrayImage>> {
-    let pattern = dir.join("a-%03d.png");
-    iprod::bench::ffmpeg(&[
-        "-c:v",
-        "libvpx-vp9",
-        "-i",
-        &video.to_string_lossy(),
-        "-vf",
-        "alphaextract",
-        "-pix_fmt",
-        "gray",
-        &pattern.to_string_lossy(),
-    ])?;
-    let mut frames = Vec::new();
-    for k in 1.. {
-        let p = dir.join(format!("a-{k:03}.png"));
-        if !p.exists() {
-            break;
-        }
-        frames.push(image::open(&p)?.to_luma8());
-    }
-    Ok(frames)
-}
-
 /// Mean |alpha − truth| over pixels where the truth is 0, 255, and in
 /// between.
 fn errors(found: &GrayImage, truth: &GrayImage) -> [f64; 3] {
@@ -88,7 +63,7 @@ fn a_green_screen_clip_keys_to_webm_with_true_alpha_and_keeps_its_audio() -> any
         streams.iter().any(|s| s["codec_name"] == "opus"),
         "audio kept: {p}"
     );
-    let frames = alphas(&file, dir.path())?;
+    let frames = iprod::bench::alpha_frames(&file, dir.path(), "a")?;
     assert_eq!(frames.len(), 50);
     for (i, f) in frames.iter().enumerate().step_by(7) {
         let [screen, subject, edge] = errors(f, &alpha(i as u32));

@@ -52,31 +52,6 @@ fn mean_error(found: &GrayImage, truth: &GrayImage) -> f64 {
     sum / f64::from(found.width() * found.height())
 }
 
-/// Alpha planes of a VP9 WebM's frames.
-fn alphas(video: &Path, dir: &Path) -> anyhow::Result<Vec<GrayImage>> {
-    let pattern = dir.join("a-%03d.png");
-    iprod::bench::ffmpeg(&[
-        "-c:v",
-        "libvpx-vp9",
-        "-i",
-        &video.to_string_lossy(),
-        "-vf",
-        "alphaextract",
-        "-pix_fmt",
-        "gray",
-        &pattern.to_string_lossy(),
-    ])?;
-    let mut frames = Vec::new();
-    for k in 1.. {
-        let p = dir.join(format!("a-{k:03}.png"));
-        if !p.exists() {
-            break;
-        }
-        frames.push(image::open(&p)?.to_luma8());
-    }
-    Ok(frames)
-}
-
 /// Where the figure's top-left corner is in frame `i` of the clip: it
 /// walks right and is gone from frame 43 on.
 fn walk(i: u32) -> (i32, i32) {
@@ -180,7 +155,7 @@ fn a_person_walking_out_of_a_video_is_cut_out_frame_by_frame() -> anyhow::Result
         streams.iter().any(|s| s["codec_name"] == "opus"),
         "audio kept: {p}"
     );
-    let frames = alphas(&file, dir.path())?;
+    let frames = iprod::bench::alpha_frames(&file, dir.path(), "a")?;
     assert_eq!(frames.len(), 50);
     for i in (0..30).step_by(6) {
         let (x, y) = walk(i);

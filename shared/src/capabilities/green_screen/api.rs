@@ -75,6 +75,67 @@ impl MatteFormat {
     }
 }
 
+/// The output keys both cut-out functions take: what to write, and over
+/// what.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MatteOutput {
+    /// `Format`.
+    pub format: Option<MatteFormat>,
+    /// `bgcolor`.
+    pub bgcolor: Option<[u8; 3]>,
+    /// `bgimage`.
+    pub bgimage: Option<MediaLocation>,
+}
+
+impl MatteOutput {
+    /// Reads `Format`, `bgcolor` and `bgimage`.
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the key.
+    pub fn read(r: &mut ParamReader<'_>) -> Result<Self, JobError> {
+        let bgimage = r
+            .text("bgimage")?
+            .map(|uri| {
+                MediaLocation::parse(&uri, "bgimage")
+                    .map_err(|e| JobError::param("bgimage", e.message))
+            })
+            .transpose()?;
+        Ok(Self {
+            format: r.choice("Format", MatteFormat::parse)?,
+            bgcolor: r.choice("bgcolor", parse_hex_colour)?,
+            bgimage,
+        })
+    }
+
+    /// The rules between the keys: one background at most, mp4 needs one,
+    /// mask takes none.
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the key.
+    pub fn check(&self) -> Result<(), JobError> {
+        let background = self.bgcolor.is_some() || self.bgimage.is_some();
+        if self.bgcolor.is_some() && self.bgimage.is_some() {
+            return Err(JobError::param(
+                "bgimage",
+                "give bgcolor or bgimage, not both",
+            ));
+        }
+        if self.format == Some(MatteFormat::Mp4) && !background {
+            return Err(JobError::param(
+                "Format",
+                "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
+            ));
+        }
+        if self.format == Some(MatteFormat::Mask) && background {
+            return Err(JobError::param(
+                "Format",
+                "mask writes the alpha alone: leave out bgcolor and bgimage",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Which screen colour to key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum KeyColor {
@@ -179,17 +240,11 @@ impl TryFrom<&serde_json::Value> for GreenScreenParams {
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
         let mut r = ParamReader::new(params, &PARAMS)?;
         let d = Self::default();
-        let bgimage = r
-            .text("bgimage")?
-            .map(|uri| {
-                MediaLocation::parse(&uri, "bgimage")
-                    .map_err(|e| JobError::param("bgimage", e.message))
-            })
-            .transpose()?;
+        let output = MatteOutput::read(&mut r)?;
         let parsed = Self {
-            format: r.choice("Format", MatteFormat::parse)?,
-            bgcolor: r.choice("bgcolor", parse_hex_colour)?,
-            bgimage,
+            format: output.format,
+            bgcolor: output.bgcolor,
+            bgimage: output.bgimage.clone(),
             key_color: r
                 .choice("KeyColor", |s| match s {
                     "auto" => Some(KeyColor::Auto),
@@ -204,24 +259,7 @@ impl TryFrom<&serde_json::Value> for GreenScreenParams {
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
         };
         r.finish()?;
-        if parsed.bgcolor.is_some() && parsed.bgimage.is_some() {
-            return Err(JobError::param(
-                "bgimage",
-                "give bgcolor or bgimage, not both",
-            ));
-        }
-        if parsed.format == Some(MatteFormat::Mp4) && !parsed.has_background() {
-            return Err(JobError::param(
-                "Format",
-                "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
-            ));
-        }
-        if parsed.format == Some(MatteFormat::Mask) && parsed.has_background() {
-            return Err(JobError::param(
-                "Format",
-                "mask writes the alpha alone: leave out bgcolor and bgimage",
-            ));
-        }
+        output.check()?;
         Ok(parsed)
     }
 }

@@ -89,29 +89,6 @@ fn screen_colour(frame: &RgbImage, truth: &GrayImage) -> String {
     )
 }
 
-/// Alpha planes of every frame of `video` (decoded with libvpx for VP9 so
-/// that alpha is kept).
-fn alpha_frames(video: &Path, dir: &Path, tag: &str) -> anyhow::Result<Vec<GrayImage>> {
-    let pattern = dir.join(format!("{tag}-%04d.png"));
-    let mut args = Vec::new();
-    if video.extension().is_some_and(|e| e == "webm") {
-        args.extend(["-c:v", "libvpx-vp9"]);
-    }
-    let path = video.to_string_lossy();
-    let pat = pattern.to_string_lossy();
-    args.extend(["-i", &path, "-vf", "alphaextract", "-pix_fmt", "gray", &pat]);
-    crate::bench::ffmpeg(&args)?;
-    let mut frames = Vec::new();
-    for k in 1.. {
-        let p = dir.join(format!("{tag}-{k:04}.png"));
-        if !p.exists() {
-            break;
-        }
-        frames.push(image::open(&p)?.to_luma8());
-    }
-    Ok(frames)
-}
-
 /// Mean absolute alpha change between consecutive frames, in thousandths
 /// (the test mattes are static, so any change is flicker).
 pub fn flicker(frames: &[GrayImage]) -> f64 {
@@ -287,8 +264,8 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             &peer_out.to_string_lossy(),
         ])?;
         let t_peer = start.elapsed().as_secs_f64();
-        let frames_ours = alpha_frames(&ours_out, work.path(), &format!("{name}-o"))?;
-        let frames_peer = alpha_frames(&peer_out, work.path(), &format!("{name}-p"))?;
+        let frames_ours = crate::bench::alpha_frames(&ours_out, work.path(), &format!("{name}-o"))?;
+        let frames_peer = crate::bench::alpha_frames(&peer_out, work.path(), &format!("{name}-p"))?;
         let e_ours = mean_errors(
             &frames_ours
                 .iter()

@@ -2,13 +2,11 @@
 
 use serde::Serialize;
 
-use crate::capabilities::green_screen::api::MatteFormat;
+use crate::capabilities::green_screen::api::{MatteFormat, MatteOutput};
 use crate::capabilities::matte_out::Written;
 use crate::domain::error::JobError;
 use crate::domain::location::MediaLocation;
-use crate::domain::params::{
-    parse_hex_colour, Param, ParamDefault, ParamKind, ParamReader, ParamsSpec,
-};
+use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
 
 /// `JobParams` of `VideoMatting` and `ImageMatting`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,38 +77,15 @@ impl TryFrom<&serde_json::Value> for MattingParams {
     fn try_from(params: &serde_json::Value) -> Result<Self, Self::Error> {
         let mut r = ParamReader::new(params, &PARAMS)?;
         let d = Self::default();
-        let bgimage = r
-            .text("bgimage")?
-            .map(|uri| {
-                MediaLocation::parse(&uri, "bgimage")
-                    .map_err(|e| JobError::param("bgimage", e.message))
-            })
-            .transpose()?;
+        let output = MatteOutput::read(&mut r)?;
         let parsed = Self {
-            format: r.choice("Format", MatteFormat::parse)?,
-            bgcolor: r.choice("bgcolor", parse_hex_colour)?,
-            bgimage,
+            format: output.format,
+            bgcolor: output.bgcolor,
+            bgimage: output.bgimage.clone(),
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
         };
         r.finish()?;
-        if parsed.bgcolor.is_some() && parsed.bgimage.is_some() {
-            return Err(JobError::param(
-                "bgimage",
-                "give bgcolor or bgimage, not both",
-            ));
-        }
-        if parsed.format == Some(MatteFormat::Mp4) && !parsed.has_background() {
-            return Err(JobError::param(
-                "Format",
-                "mp4 has no alpha: give bgcolor or bgimage to composite over, or use webm or mov",
-            ));
-        }
-        if parsed.format == Some(MatteFormat::Mask) && parsed.has_background() {
-            return Err(JobError::param(
-                "Format",
-                "mask writes the alpha alone: leave out bgcolor and bgimage",
-            ));
-        }
+        output.check()?;
         Ok(parsed)
     }
 }

@@ -334,31 +334,6 @@ fn frames_of<'a>(
     }
 }
 
-/// The alpha planes of a VP9 WebM, by FFmpeg.
-fn webm_alphas(video: &Path, dir: &Path) -> anyhow::Result<Vec<GrayImage>> {
-    std::fs::create_dir_all(dir)?;
-    crate::bench::ffmpeg(&[
-        "-c:v",
-        "libvpx-vp9",
-        "-i",
-        &video.to_string_lossy(),
-        "-vf",
-        "alphaextract",
-        "-pix_fmt",
-        "gray",
-        &dir.join("%04d.png").to_string_lossy(),
-    ])?;
-    let mut out = Vec::new();
-    for k in 1.. {
-        let p = dir.join(format!("{k:04}.png"));
-        if !p.exists() {
-            break;
-        }
-        out.push(image::open(&p)?.to_luma8());
-    }
-    Ok(out)
-}
-
 /// Runs the benchmark; see the module documentation.
 ///
 /// # Errors
@@ -527,7 +502,7 @@ pub fn run(
             &floor.to_string_lossy(),
         ])?;
         let t_floor = start.elapsed().as_secs_f64();
-        let found = webm_alphas(&ours_out, &work.join("iprod"))?;
+        let found = crate::bench::alpha_frames(&ours_out, &work, "iprod-alpha")?;
         let e = Errors::mean(
             &found
                 .iter()
