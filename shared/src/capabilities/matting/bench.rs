@@ -32,6 +32,7 @@ use crate::inference::{available_threads, ModelDir};
 use crate::media::encode::VideoCodec;
 use crate::media::process::transform_video;
 use crate::media::MediaError;
+use crate::vision::regions::regions;
 
 /// The peers the Python side runs, in table order.
 const PEERS: [&str; 3] = ["rembg-u2netp", "mediapipe-general", "mediapipe-landscape"];
@@ -111,44 +112,14 @@ fn gradient(a: &[f64], w: usize, h: usize) -> Vec<f64> {
 }
 
 /// The largest 4-connected region of `mask`.
-fn largest_region(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
-    let mut label = vec![0u32; w * h];
-    let (mut best, mut best_size, mut next) = (0u32, 0usize, 0u32);
-    for start in 0..w * h {
-        if !mask[start] || label[start] != 0 {
-            continue;
-        }
-        next += 1;
-        let mut stack = vec![start];
-        label[start] = next;
-        let mut size = 0;
-        while let Some(i) = stack.pop() {
-            size += 1;
-            let (x, y) = (i % w, i / w);
-            let mut push = |j: usize| {
-                if mask[j] && label[j] == 0 {
-                    label[j] = next;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                push(i - 1);
-            }
-            if x + 1 < w {
-                push(i + 1);
-            }
-            if y > 0 {
-                push(i - w);
-            }
-            if y + 1 < h {
-                push(i + w);
-            }
-        }
-        if size > best_size {
-            (best, best_size) = (next, size);
+fn largest_region(mask: &[bool], w: usize) -> Vec<bool> {
+    let mut out = vec![false; mask.len()];
+    if let Some(largest) = regions(mask, w).into_iter().max_by_key(Vec::len) {
+        for i in largest {
+            out[i] = true;
         }
     }
-    label.iter().map(|&l| l == best && best != 0).collect()
+    out
 }
 
 /// The Composition-1k connectivity error (thresholds 0, 0.1, …, 1).
@@ -161,7 +132,7 @@ fn connectivity(p: &[f64], t: &[f64], w: usize, h: usize) -> f64 {
             .zip(t)
             .map(|(&a, &b)| a >= steps[i] && b >= steps[i])
             .collect();
-        let omega = largest_region(&both, w, h);
+        let omega = largest_region(&both, w);
         for k in 0..w * h {
             if level[k] == -1.0 && !omega[k] {
                 level[k] = steps[i - 1];
@@ -611,7 +582,7 @@ mod tests {
     #[test]
     fn the_largest_region_is_kept() {
         let mask = [true, true, false, true, false, false, false, false, true];
-        let r = largest_region(&mask, 3, 3);
+        let r = largest_region(&mask, 3);
         assert_eq!(
             r,
             vec![true, true, false, true, false, false, false, false, false]

@@ -26,6 +26,7 @@ use crate::capabilities::matte_out::Matter;
 use crate::detect::face::FaceDetector;
 use crate::detect::person::{PersonMask, PersonSegmenter, View};
 use crate::domain::{ErrorCode, JobError};
+use crate::vision::regions::regions;
 
 /// The uncertain band on each side of the coarse edge, as a share of the
 /// picture's long side (1 % measured best on the development pictures:
@@ -511,50 +512,25 @@ impl Grid {
     fn parts(&self) -> Vec<Part> {
         let (gw, gh) = (self.size.0 as usize, self.size.1 as usize);
         let on: Vec<bool> = self.values.iter().map(|&v| v > 0.5).collect();
-        let mut seen = vec![false; gw * gh];
         let mut parts = Vec::new();
-        for start in 0..gw * gh {
-            if !on[start] || seen[start] {
+        for cells in regions(&on, gw) {
+            if (cells.len() as f32) < MIN_PART * (gw * gh) as f32 {
                 continue;
             }
             let (mut x0, mut y0, mut x1, mut y1) = (gw, gh, 0, 0);
-            let mut cells = Vec::new();
-            let mut stack = vec![start];
-            seen[start] = true;
-            while let Some(i) = stack.pop() {
+            for &i in &cells {
                 let (x, y) = (i % gw, i / gw);
-                cells.push(i);
                 x0 = x0.min(x);
                 x1 = x1.max(x);
                 y0 = y0.min(y);
                 y1 = y1.max(y);
-                let mut push = |j: usize| {
-                    if on[j] && !seen[j] {
-                        seen[j] = true;
-                        stack.push(j);
-                    }
-                };
-                if x > 0 {
-                    push(i - 1);
-                }
-                if x + 1 < gw {
-                    push(i + 1);
-                }
-                if y > 0 {
-                    push(i - gw);
-                }
-                if y + 1 < gh {
-                    push(i + gw);
-                }
             }
-            if cells.len() as f32 >= MIN_PART * (gw * gh) as f32 {
-                let sure = cells.iter().filter(|&&i| self.values[i] > 0.9).count();
-                parts.push(Part {
-                    sure: sure as f32 / cells.len() as f32,
-                    cells,
-                    cell_box: [x0 as u32, y0 as u32, (x1 + 1) as u32, (y1 + 1) as u32],
-                });
-            }
+            let sure = cells.iter().filter(|&&i| self.values[i] > 0.9).count();
+            parts.push(Part {
+                sure: sure as f32 / cells.len() as f32,
+                cells,
+                cell_box: [x0 as u32, y0 as u32, (x1 + 1) as u32, (y1 + 1) as u32],
+            });
         }
         parts.sort_by_key(|p| std::cmp::Reverse(p.cells.len()));
         parts

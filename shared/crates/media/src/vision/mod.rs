@@ -3,4 +3,5 @@
 
 pub mod hash;
 pub mod quality;
+pub mod regions;
 pub mod resize;
