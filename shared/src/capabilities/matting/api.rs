@@ -33,13 +33,6 @@ impl Default for MattingParams {
     }
 }
 
-impl MattingParams {
-    /// Whether the output is composited over a background.
-    pub fn has_background(&self) -> bool {
-        self.bgcolor.is_some() || self.bgimage.is_some()
-    }
-}
-
 /// What `VideoMatting` and `ImageMatting` take in `JobParams`.
 pub static PARAMS: ParamsSpec = ParamsSpec {
     params: &[

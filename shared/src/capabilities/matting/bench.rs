@@ -178,6 +178,17 @@ pub fn errors(found: &GrayImage, truth: &GrayImage) -> Errors {
     }
 }
 
+/// The mean errors of a sequence of alphas against its truth.
+fn sequence_errors(found: &[GrayImage], truth: &[GrayImage]) -> Errors {
+    Errors::mean(
+        &found
+            .iter()
+            .zip(truth)
+            .map(|(f, t)| errors(f, t))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// dtSSD × 100 over a sequence (mean over frame pairs).
 pub fn dt_ssd(found: &[GrayImage], truth: &[GrayImage]) -> f64 {
     let n = found.len().min(truth.len());
@@ -474,13 +485,7 @@ pub fn run(
         ])?;
         let t_floor = start.elapsed().as_secs_f64();
         let found = crate::bench::alpha_frames(&ours_out, &work, "iprod-alpha")?;
-        let e = Errors::mean(
-            &found
-                .iter()
-                .zip(&truths)
-                .map(|(f, t)| errors(f, t))
-                .collect::<Vec<_>>(),
-        );
+        let e = sequence_errors(&found, &truths);
         println!(
             "| {} | iprod | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} ({:.2}× FFmpeg's VP9 encode, {:.2}) |",
             clip.name,
@@ -519,13 +524,7 @@ pub fn run(
                     )
                 })
                 .collect::<anyhow::Result<_>>()?;
-            let e = Errors::mean(
-                &found
-                    .iter()
-                    .zip(&truths)
-                    .map(|(f, t)| errors(f, t))
-                    .collect::<Vec<_>>(),
-            );
+            let e = sequence_errors(&found, &truths);
             let seconds: f64 = (1..=clip.frames)
                 .filter_map(|k| timing.get(&format!("{peer}/{k:04}")))
                 .sum();
