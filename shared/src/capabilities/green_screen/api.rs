@@ -195,6 +195,30 @@ impl GreenScreenParams {
     }
 }
 
+/// `bgcolor`, as both cut-out functions take it.
+pub const BGCOLOR: Param = Param::of(
+    "bgcolor",
+    ParamKind::Pattern {
+        pattern: "^\\s*(#|0x)?[0-9A-Fa-f]{6}\\s*$",
+        shape: "#RRGGBB",
+    },
+    "Composite over this colour instead of writing alpha.",
+);
+/// `bgimage`, as both cut-out functions take it.
+pub const BGIMAGE: Param = Param::of(
+    "bgimage",
+    ParamKind::Text { max_len: 2048 },
+    "Composite over this image or video (scaled to cover the frame; a video loops): an S3 location like the input.",
+);
+/// `Crf`, as both cut-out functions take it.
+pub const CRF: Param = Param::integer(
+    "Crf",
+    0,
+    51,
+    "Video quality: the encoder's CRF, lower is better.",
+)
+.default(ParamDefault::Integer(28));
+
 /// What `VideoGreenScreenMatting` takes in `JobParams`.
 pub static PARAMS: ParamsSpec = ParamsSpec {
     params: &[
@@ -203,19 +227,8 @@ pub static PARAMS: ParamsSpec = ParamsSpec {
             &["webm", "mov", "mp4", "png", "zip", "gif", "webp", "mask"],
             "Output: webm (VP9 with alpha), mov (ProRes 4444), mp4 (needs a background), png/zip (frames), gif, webp, mask (the alpha alone, grey: PNG for a picture, H.264 MP4 for a video). Default: webm, or mp4 over a background.",
         ),
-        Param::of(
-            "bgcolor",
-            ParamKind::Pattern {
-                pattern: "^\\s*(#|0x)?[0-9A-Fa-f]{6}\\s*$",
-                shape: "#RRGGBB",
-            },
-            "Composite over this colour instead of writing alpha.",
-        ),
-        Param::of(
-            "bgimage",
-            ParamKind::Text { max_len: 2048 },
-            "Composite over this image or video (scaled to cover the frame; a video loops): an S3 location like the input.",
-        ),
+        BGCOLOR,
+        BGIMAGE,
         Param::choice("KeyColor", &["auto", "green", "blue"], "The screen's colour; auto finds it.")
             .default(ParamDefault::Text("auto")),
         Param::number("Strength", 0.0, 1.0, "Keying strength: higher removes more of the screen.")
@@ -224,8 +237,7 @@ pub static PARAMS: ParamsSpec = ParamsSpec {
             .default(ParamDefault::Number(0.1)),
         Param::number("Spill", 0.0, 1.0, "How much screen colour is removed from the edges.")
             .default(ParamDefault::Number(1.0)),
-        Param::integer("Crf", 0, 51, "Video quality: the encoder's CRF, lower is better.")
-            .default(ParamDefault::Integer(28)),
+        CRF,
     ],
     rules: &[
         "bgcolor and bgimage exclude each other",

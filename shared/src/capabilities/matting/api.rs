@@ -2,11 +2,11 @@
 
 use serde::Serialize;
 
-use crate::capabilities::green_screen::api::{MatteFormat, MatteOutput};
+use crate::capabilities::green_screen::api::{MatteFormat, MatteOutput, BGCOLOR, BGIMAGE, CRF};
 use crate::capabilities::matte_out::Written;
 use crate::domain::error::JobError;
 use crate::domain::location::MediaLocation;
-use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
+use crate::domain::params::{Param, ParamReader, ParamsSpec};
 
 /// `JobParams` of `VideoMatting` and `ImageMatting`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,21 +41,9 @@ pub static PARAMS: ParamsSpec = ParamsSpec {
             &["webm", "mov", "mp4", "png", "zip", "gif", "webp", "mask"],
             "Output: webm (VP9 with alpha), mov (ProRes 4444), mp4 (needs a background), png/zip (frames), gif, webp, mask (the alpha alone, grey: PNG for a picture, H.264 MP4 for a video). Default: webm for video, png for a picture, mp4 over a background.",
         ),
-        Param::of(
-            "bgcolor",
-            ParamKind::Pattern {
-                pattern: "^\\s*(#|0x)?[0-9A-Fa-f]{6}\\s*$",
-                shape: "#RRGGBB",
-            },
-            "Composite over this colour instead of writing alpha.",
-        ),
-        Param::of(
-            "bgimage",
-            ParamKind::Text { max_len: 2048 },
-            "Composite over this image or video (scaled to cover the frame; a video loops): an S3 location like the input.",
-        ),
-        Param::integer("Crf", 0, 51, "Video quality: the encoder's CRF, lower is better.")
-            .default(ParamDefault::Integer(28)),
+        BGCOLOR,
+        BGIMAGE,
+        CRF,
     ],
     rules: &[
         "bgcolor and bgimage exclude each other",

@@ -266,6 +266,13 @@ fn row(name: &str, method: &str, e: &Errors, extra: &str) {
     );
 }
 
+fn video_row(clip: &str, method: &str, e: &Errors, dt_ssd: f64, time: &str) {
+    println!(
+        "| {clip} | {method} | {:.2} | {:.2} | {:.2} | {:.2} | {dt_ssd:.2} | {time} |",
+        e.sad, e.mse, e.grad, e.conn
+    );
+}
+
 /// One made clip: where the figure is in each frame, and the background.
 struct Clip {
     name: &'static str,
@@ -486,17 +493,17 @@ pub fn run(
         let t_floor = start.elapsed().as_secs_f64();
         let found = crate::bench::alpha_frames(&ours_out, &work, "iprod-alpha")?;
         let e = sequence_errors(&found, &truths);
-        println!(
-            "| {} | iprod | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} ({:.2}× FFmpeg's VP9 encode, {:.2}) |",
+        video_row(
             clip.name,
-            e.sad,
-            e.mse,
-            e.grad,
-            e.conn,
+            "iprod",
+            &e,
             dt_ssd(&found, &truths),
-            t_ours / seconds_of_video,
-            t_ours / t_floor,
-            t_floor / seconds_of_video
+            &format!(
+                "{:.2} ({:.2}× FFmpeg's VP9 encode, {:.2})",
+                t_ours / seconds_of_video,
+                t_ours / t_floor,
+                t_floor / seconds_of_video
+            ),
         );
         // Peers, frame by frame on the same decoded frames.
         let frames_dir = work.join("frames");
@@ -528,15 +535,12 @@ pub fn run(
             let seconds: f64 = (1..=clip.frames)
                 .filter_map(|k| timing.get(&format!("{peer}/{k:04}")))
                 .sum();
-            println!(
-                "| {} | {peer} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} (model only) |",
+            video_row(
                 clip.name,
-                e.sad,
-                e.mse,
-                e.grad,
-                e.conn,
+                peer,
+                &e,
                 dt_ssd(&found, &truths),
-                seconds / seconds_of_video
+                &format!("{:.2} (model only)", seconds / seconds_of_video),
             );
         }
     }
