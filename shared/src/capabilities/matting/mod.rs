@@ -4,7 +4,9 @@
 //! a soft alpha from the picture's own colours ([`alpha`]); the figure's
 //! colours are re-estimated where the alpha is fractional
 //! ([`foreground`]). In video the mask is steadied where the picture holds
-//! still, and each frame's solve starts from the last one's alpha.
+//! still, each frame's solve starts from the last one's alpha, and the
+//! final alpha keeps part of the last one where the picture shows the same
+//! thing, in place or moved with the figure ([`settle`]).
 //!
 //! Outputs are the green-screen function's: VP9 WebM or ProRes 4444 MOV
 //! with alpha, MP4 over a colour, picture or video, PNG with alpha, or the
@@ -18,6 +20,7 @@ pub mod api;
 pub mod bench;
 pub mod figure;
 pub mod foreground;
+pub mod settle;
 
 use std::path::Path;
 use std::sync::Arc;
