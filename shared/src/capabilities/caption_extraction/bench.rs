@@ -16,11 +16,10 @@ use std::time::Instant;
 
 use crate::capabilities::caption_extraction::api::CaptionExtractionParams;
 use crate::capabilities::caption_extraction::cues::{edit_distance, is_chinese};
-use crate::capabilities::caption_extraction::extract;
+use crate::capabilities::caption_extraction::CaptionExtraction;
 use crate::capabilities::caption_extraction::subtitle::{parse_srt, to_srt, SrtCue};
 use crate::capabilities::Context;
-use crate::inference::{available_threads, ModelDir};
-use crate::ocr::Ocr;
+use crate::inference::ModelDir;
 
 /// Tolerance on cue start and end, seconds.
 const TIMING: f64 = 0.25;
@@ -188,7 +187,7 @@ pub fn run(dir: &Path, fps: f64, out: &Path, python: &Path, script: &Path) -> an
     );
     std::fs::create_dir_all(out)?;
     let load = Instant::now();
-    let ocr = Ocr::load(&ModelDir::from_env(), (available_threads() / 2).max(1))?;
+    let captions = CaptionExtraction::load(&ModelDir::from_env())?;
     println!(
         "models loaded in {:.2} s (once per cold start; not in the times below)",
         load.elapsed().as_secs_f64()
@@ -207,7 +206,8 @@ pub fn run(dir: &Path, fps: f64, out: &Path, python: &Path, script: &Path) -> an
         &videos,
         &floors,
         |video, name| {
-            let found = extract(&ocr, video, &params, &Context::default())
+            let found = captions
+                .extract(video, &params, &Context::default())
                 .map_err(|e| anyhow::anyhow!("{}: {}", video.display(), e.message))?;
             let text = to_srt(&found.captions, "");
             std::fs::write(out.join(format!("{name}.iprod.srt")), &text)?;

@@ -43,6 +43,7 @@ use crate::capabilities::caption_extraction::subtitle::{to_srt, to_vtt};
 use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{available_threads, InferenceError, ModelDir};
 use crate::media::{MediaError, SamplingMode, VideoReader};
+use crate::ocr::words::Words;
 use crate::ocr::{Ocr, TextLine};
 
 /// Widest image given to text detection, pixels.
@@ -55,6 +56,7 @@ const ROI_DETECT_WIDTH: f32 = 640.0;
 #[derive(Debug, Clone)]
 pub struct CaptionExtraction {
     ocr: Arc<Ocr>,
+    words: Arc<Words>,
 }
 
 impl CaptionExtraction {
@@ -66,6 +68,7 @@ impl CaptionExtraction {
         Ok(Self {
             // Decoding runs beside OCR and takes the other half.
             ocr: Arc::new(Ocr::load(models, (available_threads() / 2).max(1))?),
+            words: Arc::new(Words::load(models)?),
         })
     }
 
@@ -79,7 +82,7 @@ impl CaptionExtraction {
         params: &CaptionExtractionParams,
         ctx: &Context,
     ) -> Result<Extracted, JobError> {
-        extract(&self.ocr, input, params, ctx)
+        extract(&self.ocr, &self.words, input, params, ctx)
     }
 }
 
@@ -102,7 +105,7 @@ impl Capability for CaptionExtraction {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<Report<CaptionExtractionResult>, JobError> {
-        let extracted = extract(&self.ocr, input, params, ctx)?;
+        let extracted = self.extract(input, params, ctx)?;
         let result = write(&extracted, params, sink)?;
         let roi = format_roi(&result.roi);
         let message = if result.captions.is_empty() {
@@ -299,8 +302,9 @@ fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>
 /// # Errors
 /// Media errors (corrupt, no video, limits); `Timeout` when cancelled;
 /// a retryable `InternalError` when inference fails.
-pub fn extract(
+fn extract(
     ocr: &Ocr,
+    words: &Words,
     input: &Path,
     params: &CaptionExtractionParams,
     ctx: &Context,
@@ -315,6 +319,9 @@ pub fn extract(
     let rect = rect_of(roi, info.width, info.height);
     let scale = (DETECT_WIDTH / rect.w as f32).min(1.0);
     let latin = params.lang == Lang::English;
+    // English words set without spaces are split, except where the
+    // captions may be in other Latin-script languages.
+    let english_words = params.lang != Lang::Multilingual;
     // Masks of fewer pixels than a short word hold no caption.
     let min_pixels = ((rect.w as usize * rect.h as usize / 4) / 2000).max(24) as u32;
     let mut runs = Runs::new(1.0 / params.fps, min_pixels);
@@ -330,6 +337,9 @@ pub fn extract(
                     let mut lines = ocr.read(&crop, scale, latin)?;
                     for l in &mut lines {
                         spaces::restore(l, &crop);
+                        if english_words {
+                            words.restore(l);
+                        }
                         // Into the region's coordinates.
                         let (dx, dy) = ((part.x - rect.x) as f32, (part.y - rect.y) as f32);
                         l.bbox.x0 += dx;

@@ -5,6 +5,7 @@
 
 pub mod ctc;
 pub mod db;
+pub mod words;
 
 use image::{imageops, RgbImage};
 
