@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use crate::capabilities::caption_extraction::api::CaptionExtractionParams;
 use crate::capabilities::caption_extraction::cues::{edit_distance, is_chinese};
-use crate::capabilities::caption_extraction::CaptionExtraction;
 use crate::capabilities::caption_extraction::subtitle::{parse_srt, to_srt, SrtCue};
+use crate::capabilities::caption_extraction::CaptionExtraction;
 use crate::capabilities::Context;
 use crate::inference::ModelDir;
 

@@ -36,17 +36,12 @@ const CONTRACTION: f32 = 1.0;
 /// Characters an apostrophe is read as.
 const APOSTROPHES: [char; 7] = ['\'', '’', '`', '|', '1', 'l', 'i'];
 /// Contractions (lower case).
-const CONTRACTIONS: &[&str] = &[
-    "i've", "i'm", "i'll", "i'd", "you've", "you're", "you'll", "you'd", "we've", "we're",
-    "we'll", "we'd", "they've", "they're", "they'll", "they'd", "he's", "she's", "it's",
-    "that's", "what's", "there's", "here's", "who's", "don't", "doesn't", "didn't", "isn't",
-    "aren't", "wasn't", "weren't", "can't", "couldn't", "won't", "wouldn't", "shouldn't",
-    "haven't", "hasn't", "hadn't", "ain't",
-];
+const CONTRACTIONS: &str = "i've i'm i'll i'd you've you're you'll you'd we've we're we'll we'd \
+    they've they're they'll they'd he's she's it's that's what's there's here's who's don't \
+    doesn't didn't isn't aren't wasn't weren't can't couldn't won't wouldn't shouldn't haven't \
+    hasn't hadn't ain't";
 /// Contractions without their apostrophe that are words themselves.
-const WORDS_WITHOUT_APOSTROPHE: &[&str] = &[
-    "its", "were", "well", "shed", "hell", "shell", "wed", "ill", "id", "lets", "whos",
-];
+const WORDS_WITHOUT_APOSTROPHE: &str = "its were well shed hell shell wed ill id lets whos";
 
 /// The English word list with each word's cost.
 #[derive(Debug, Clone)]
@@ -99,12 +94,13 @@ impl Words {
             longest = longest.max(w.chars().count());
         }
         let mut contractions = HashMap::new();
-        for &c in CONTRACTIONS {
+        let real: Vec<&str> = WORDS_WITHOUT_APOSTROPHE.split_whitespace().collect();
+        for c in CONTRACTIONS.split_whitespace() {
             let Some(at) = c.find('\'') else { continue };
             let head = &c[..at];
             let cost = words.get(head).map_or(UNKNOWN, |&(c, _)| c) + CONTRACTION;
             let bare = c.replace('\'', "");
-            if !WORDS_WITHOUT_APOSTROPHE.contains(&bare.as_str()) {
+            if !real.contains(&bare.as_str()) {
                 contractions.insert(bare, (c, cost));
             }
             for a in APOSTROPHES {
@@ -142,7 +138,13 @@ impl Words {
     fn split(&self, chars: &[char]) -> Option<Vec<Piece>> {
         let lower: Vec<char> = chars
             .iter()
-            .map(|c| if *c == '’' { '\'' } else { c.to_ascii_lowercase() })
+            .map(|c| {
+                if *c == '’' {
+                    '\''
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
         let word: String = lower.iter().collect();
         let mend = |start: usize, end: usize, contraction: &str| {
@@ -255,7 +257,11 @@ impl Words {
                                 let (a, b) = (x[s], x[e - 1]);
                                 for (q, c) in mended.chars().enumerate() {
                                     text.push(c);
-                                    let t = if m > 1 { q as f32 / (m - 1) as f32 } else { 0.0 };
+                                    let t = if m > 1 {
+                                        q as f32 / (m - 1) as f32
+                                    } else {
+                                        0.0
+                                    };
                                     positions.push(a + (b - a) * t);
                                 }
                             }
@@ -362,7 +368,10 @@ mod tests {
         assert_eq!(restored(&w, "Ive been"), "I've been");
         assert_eq!(restored(&w, "Youlve only failed"), "You've only failed");
         assert_eq!(restored(&w, "Ivebeenalone"), "I've been alone");
-        assert_eq!(restored(&w, "It has shed its blood"), "It has shed its blood");
+        assert_eq!(
+            restored(&w, "It has shed its blood"),
+            "It has shed its blood"
+        );
         assert_eq!(restored(&w, "I've been"), "I've been");
     }
 }
