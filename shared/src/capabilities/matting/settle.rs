@@ -91,27 +91,45 @@ pub fn settle(
         let sy = (y as i32 - dy).clamp(0, h as i32 - 1) as usize;
         sy * w + sx
     };
+    // Sums of absolute luma differences over the window (integers, so
+    // the two readings compare exactly), and the weight for a full
+    // window's sum from a table.
     let difference = |s: (i32, i32)| {
         let mut d = Vec::with_capacity(bw * bh);
         for y in y0..y1 {
             for x in x0..x1 {
                 let i = y * w + x;
-                d.push(f32::from(luma[i].abs_diff(previous.luma[read(s, x, y)])));
+                d.push(u32::from(luma[i].abs_diff(previous.luma[read(s, x, y)])));
             }
         }
-        box_mean(&d, bw, bh, WINDOW)
+        box_sum(&d, bw, bh, WINDOW)
     };
     let still = difference((0, 0));
     let moved = (shift != (0, 0)).then(|| difference(shift));
+    let side = 2 * WINDOW + 1;
+    let full = (side * side) as u32;
+    let weight = |sum: u32, count: u32| keep * (-(sum as f32 / count as f32) / sigma).exp();
+    let table: Vec<f32> = (0..=full * 255).map(|sum| weight(sum, full)).collect();
+    let span = |k: usize, n: usize| (k + WINDOW).min(n - 1) + 1 - k.saturating_sub(WINDOW);
     for y in y0..y1 {
+        let rows = span(y - y0, bh) as u32;
         for x in x0..x1 {
             let (i, j) = (y * w + x, (y - y0) * bw + (x - x0));
-            let (d, s) = match &moved {
+            let (sum, s) = match &moved {
                 Some(m) if m[j] < still[j] => (m[j], shift),
                 _ => (still[j], (0, 0)),
             };
-            let k = keep * (-d / sigma).exp();
-            alpha[i] = (1.0 - k) * alpha[i] + k * previous.alpha[read(s, x, y)];
+            let last = previous.alpha[read(s, x, y)];
+            if last == alpha[i] {
+                continue;
+            }
+            let count = rows * span(x - x0, bw) as u32;
+            let k = if count == full {
+                table[sum as usize]
+            } else {
+                weight(sum, count)
+            };
+            alpha[i] = (1.0 - k) * alpha[i] + k * last;
         }
     }
 }
@@ -158,27 +176,20 @@ fn figure_box(
     ))
 }
 
-/// The mean of `v` over the (2r+1)² window around each pixel (clipped at
+/// The sum of `v` over the (2r+1)² window around each pixel (clipped at
 /// the borders).
-fn box_mean(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let pass = |src: &[f32], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
-        let mut out = vec![0f32; src.len()];
+fn box_sum(v: &[u32], w: usize, h: usize, r: usize) -> Vec<u32> {
+    let pass = |src: &[u32], len: usize, lines: usize, at: &dyn Fn(usize, usize) -> usize| {
+        let mut out = vec![0u32; src.len()];
         for line in 0..lines {
-            let mut sum = 0f32;
-            let mut count = 0f32;
-            for k in 0..len.min(r + 1) {
-                sum += src[at(line, k)];
-                count += 1.0;
-            }
+            let mut sum: u32 = (0..len.min(r + 1)).map(|k| src[at(line, k)]).sum();
             for k in 0..len {
-                out[at(line, k)] = sum / count;
+                out[at(line, k)] = sum;
                 if k + r + 1 < len {
                     sum += src[at(line, k + r + 1)];
-                    count += 1.0;
                 }
                 if k >= r {
                     sum -= src[at(line, k - r)];
-                    count -= 1.0;
                 }
             }
         }
@@ -210,13 +221,13 @@ mod tests {
     }
 
     #[test]
-    fn the_box_mean_averages_a_clipped_window() {
-        let v: Vec<f32> = (0..12).map(|i| i as f32).collect();
-        let m = box_mean(&v, 4, 3, 1);
-        // Corner (0,0): mean of 0,1,4,5.
-        assert!((m[0] - 2.5).abs() < 1e-6);
-        // Centre (1,1): mean of 0,1,2,4,5,6,8,9,10.
-        assert!((m[5] - 5.0).abs() < 1e-6);
+    fn the_box_sum_adds_a_clipped_window() {
+        let v: Vec<u32> = (0..12).collect();
+        let m = box_sum(&v, 4, 3, 1);
+        // Corner (0,0): 0+1+4+5.
+        assert_eq!(m[0], 10);
+        // Centre (1,1): 0+1+2+4+5+6+8+9+10.
+        assert_eq!(m[5], 45);
     }
 
     #[test]
