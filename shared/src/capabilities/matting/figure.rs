@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use image::{RgbImage, Rgba, RgbaImage};
 
-use super::alpha::{closed_form, trimap, Solve};
+use super::alpha::{closed_form, trimap, Solve, UNKNOWN};
 use super::foreground;
 use super::settle::{self, Plane};
 use crate::capabilities::matte_out::Matter;
@@ -273,14 +273,15 @@ impl Figures {
                 let size = (w as usize, h as usize);
                 let reach = cw.max(ch).ceil() as i32;
                 let shift = settle::refine(last, &frame_luma, size, guess, reach);
+                let band: Vec<bool> = t.iter().map(|&v| v == UNKNOWN).collect();
                 settle::settle(
                     &mut alpha,
+                    &band,
                     &frame_luma,
                     last,
                     size,
                     shift,
-                    SETTLE,
-                    SETTLE_SIGMA,
+                    (SETTLE, SETTLE_SIGMA),
                 );
             }
             alpha

@@ -17,6 +17,8 @@ pub struct Plane<'a> {
 /// The half-width of the square window the luma difference is averaged
 /// over (5×5 pixels).
 const WINDOW: usize = 2;
+/// Half an 8-bit alpha level.
+const HALF_LEVEL: f32 = 0.5 / 255.0;
 
 /// The figure's shift in pixels from `previous` to `luma`: the shift
 /// within `reach` pixels of `guess` that best matches the luma under the
@@ -67,18 +69,20 @@ pub fn refine(
     best.0
 }
 
-/// Blends `alpha` towards the last frame's, in place: at each pixel the
+/// Blends `alpha` towards the last frame's, in place, where `open` holds
+/// (the band the alpha was solved on: what the mask calls sure stays 0
+/// or 1): at each pixel the
 /// last alpha is read in place or moved by `shift`, whichever's luma
 /// (over a 5×5 window) matches the new frame better, and kept with weight
 /// `keep·exp(-difference / sigma)` (difference in luma levels).
 pub fn settle(
     alpha: &mut [f32],
+    open: &[bool],
     luma: &[u8],
     previous: Plane<'_>,
     (w, h): (usize, usize),
     shift: (i32, i32),
-    keep: f32,
-    sigma: f32,
+    (keep, sigma): (f32, f32),
 ) {
     // Outside the box around both alphas' figures (widened by the shift
     // and the window) both are 0 and nothing changes.
@@ -120,7 +124,7 @@ pub fn settle(
                 _ => (still[j], (0, 0)),
             };
             let last = previous.alpha[read(s, x, y)];
-            if last == alpha[i] {
+            if last == alpha[i] || !open[i] {
                 continue;
             }
             let count = rows * span(x - x0, bw) as u32;
@@ -129,7 +133,17 @@ pub fn settle(
             } else {
                 weight(sum, count)
             };
-            alpha[i] = (1.0 - k) * alpha[i] + k * last;
+            // Within half an 8-bit level of 0 or 1 it is 0 or 1 (the weight
+            // never reaches 0, and the figure's colours are re-estimated
+            // wherever alpha is fractional).
+            let a = (1.0 - k) * alpha[i] + k * last;
+            alpha[i] = if a < HALF_LEVEL {
+                0.0
+            } else if a > 1.0 - HALF_LEVEL {
+                1.0
+            } else {
+                a
+            };
         }
     }
 }
@@ -253,7 +267,15 @@ mod tests {
         // Same picture; the solve put 0.5 on a background pixel.
         let mut alpha = old.clone();
         alpha[5 * W + 5] = 0.5;
-        settle(&mut alpha, &was, previous, (W, H), (0, 0), 0.8, 4.0);
+        settle(
+            &mut alpha,
+            &[true; W * H],
+            &was,
+            previous,
+            (W, H),
+            (0, 0),
+            (0.8, 4.0),
+        );
         assert!(
             (alpha[5 * W + 5] - 0.1).abs() < 1e-4,
             "{}",
@@ -262,7 +284,15 @@ mod tests {
         // The square moved 3 right: its new alpha is right, and so it stays.
         let (now, mut moved) = frame(13, 10);
         let right = moved.clone();
-        settle(&mut moved, &now, previous, (W, H), (3, 0), 0.8, 4.0);
+        settle(
+            &mut moved,
+            &[true; W * H],
+            &now,
+            previous,
+            (W, H),
+            (3, 0),
+            (0.8, 4.0),
+        );
         let worst = moved
             .iter()
             .zip(&right)
