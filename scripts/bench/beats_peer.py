@@ -9,12 +9,19 @@ compilation is not counted), or madmom's RNNDownBeatProcessor +
 DBNDownBeatTrackingProcessor (networks loaded before the clock starts).
 
 Usage: beats_peer.py DATA_DIR OURS_DIR [librosa|madmom] [EXCERPT_S]
+                     [--save DIR] [--with NAME=DIR ...] [--tuned ID,ID...]
   DATA_DIR: <name>.<audio ext> and <name>.beats (time [TAB position])
   OURS_DIR: <name>.beats written by iprod, and timing.json {name: seconds};
             with EXCERPT_S > 0, <name>@<start>.beats for each excerpt
             [start, start + EXCERPT_S) (times in the file's timeline): the
             peer analyses the same excerpt, and both are scored on it as on
             a clip of its own (times from the excerpt's start).
+  --save DIR: only run the peer and write its beats and timing.json to DIR
+            (so that a peer needing another Python can join the table).
+  --with NAME=DIR: also score the beats a --save run wrote to DIR.
+  --tuned IDS: files named <group>_<id> with these ids are the part the
+            constants were chosen on; means are also printed for that part
+            and for the rest. Files so named also get a mean per group.
 """
 import json
 import os
@@ -94,14 +101,8 @@ def madmom_peer(first):
     return beats
 
 
-def main():
-    data, ours = sys.argv[1], sys.argv[2]
-    peer_name = sys.argv[3] if len(sys.argv) > 3 else "librosa"
-    excerpt = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-    with open(os.path.join(ours, "timing.json")) as f:
-        our_time = json.load(f)
-    files = {os.path.splitext(n)[0]: os.path.join(data, n) for n in os.listdir(data) if n.endswith(AUDIO)}
-    # (row name, file name, excerpt start) for every piece iprod analysed.
+def pieces_of(ours):
+    """(row name, file stem, excerpt start) for every piece iprod analysed."""
     pieces = []
     for n in sorted(os.listdir(ours)):
         if not n.endswith(".beats"):
@@ -110,37 +111,132 @@ def main():
         stem, _, start = row.partition("@")
         pieces.append((row, stem, float(start) if start else 0.0))
     pieces.sort(key=lambda p: (p[1], p[2]))
-    peer = {"librosa": librosa_peer, "madmom": madmom_peer}[peer_name](files[pieces[0][1]])
+    return pieces
 
-    rows = []
+
+def run_peer(name, files, pieces, excerpt):
+    """Runs peer `name` on every piece: {row: (times, positions, seconds)}."""
+    peer = {"librosa": librosa_peer, "madmom": madmom_peer}[name](files[pieces[0][1]])
+    out = {}
     for row, stem, start in pieces:
-        ref, ref_pos = read_beats(os.path.join(data, stem + ".beats"))
-        est, est_pos = read_beats(os.path.join(ours, row + ".beats"))
         t0 = time.perf_counter()
         if excerpt > 0:
-            lib, lib_pos = peer(files[stem], start, excerpt)
+            times, positions = peer(files[stem], start, excerpt)
+            times = np.asarray(times) + start
+        else:
+            times, positions = peer(files[stem])
+        out[row] = (np.asarray(times), positions, time.perf_counter() - t0)
+    return out
+
+
+def save(result, folder):
+    os.makedirs(folder, exist_ok=True)
+    timing = {}
+    for row, (times, positions, seconds) in result.items():
+        with open(os.path.join(folder, row + ".beats"), "w") as f:
+            for k, t in enumerate(times):
+                f.write(f"{t:.3f}\t{int(positions[k]) if positions is not None else 0}\n")
+        timing[row] = seconds
+    with open(os.path.join(folder, "timing.json"), "w") as f:
+        json.dump(timing, f)
+
+
+def load(folder):
+    with open(os.path.join(folder, "timing.json")) as f:
+        timing = json.load(f)
+    out = {}
+    for row, seconds in timing.items():
+        times, positions = read_beats(os.path.join(folder, row + ".beats"))
+        out[row] = (times, positions if positions.any() else None, seconds)
+    return out
+
+
+def group_of(row):
+    """`gtzan_jazz_00004` -> `gtzan_jazz`: files named <group>_<id>."""
+    stem = row.partition("@")[0]
+    head, _, tail = stem.rpartition("_")
+    return head if head and tail.isdigit() else None
+
+
+def main():
+    args = sys.argv[1:]
+    opts = {"--save": None, "--tuned": None}
+    extra = []
+    pos = []
+    i = 0
+    while i < len(args):
+        if args[i] in opts:
+            opts[args[i]] = args[i + 1]
+            i += 2
+        elif args[i] == "--with":
+            name, _, folder = args[i + 1].partition("=")
+            extra.append((name, folder))
+            i += 2
+        else:
+            pos.append(args[i])
+            i += 1
+    data, ours = pos[0], pos[1]
+    peer_name = pos[2] if len(pos) > 2 else "librosa"
+    excerpt = float(pos[3]) if len(pos) > 3 else 0.0
+    files = {os.path.splitext(n)[0]: os.path.join(data, n) for n in os.listdir(data) if n.endswith(AUDIO)}
+    pieces = pieces_of(ours)
+    if opts["--save"]:
+        save(run_peer(peer_name, files, pieces, excerpt), opts["--save"])
+        return
+    methods = [("iprod", load(ours)), (peer_name, run_peer(peer_name, files, pieces, excerpt))]
+    methods += [(name, load(folder)) for name, folder in extra]
+
+    # scores[method][row] = (F, CMLt, AMLt, downbeat F or None, seconds)
+    scores_of = {name: {} for name, _ in methods}
+    for row, stem, start in pieces:
+        ref, ref_pos = read_beats(os.path.join(data, stem + ".beats"))
+        if excerpt > 0:
             keep = (ref >= start) & (ref < start + excerpt)
             ref, ref_pos = ref[keep] - start, ref_pos[keep]
-            est = est - start
-        else:
-            lib, lib_pos = peer(files[stem])
-        lib_time = time.perf_counter() - t0
-        o = scores(ref, ref_pos, est, est_pos)
-        l = scores(ref, ref_pos, lib, lib_pos)
-        rows.append((row, o, our_time.get(row, float("nan")), l, lib_time))
+        for name, result in methods:
+            times, positions, seconds = result.get(row, (np.array([]), None, float("nan")))
+            scores_of[name][row] = scores(ref, ref_pos, times - start, positions) + (seconds,)
 
     fmt = lambda x: f"{x:.3f}" if x is not None else "  -  "
-    print(f"{'file':<16} {'ours F':>7} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'ours s':>7} | {peer_name + ' F':>9} {'CMLt':>6} {'AMLt':>6} {'downF':>6} {'peer s':>7} {'time ratio':>10}")
-    for name, o, ot, l, lt in rows:
-        print(f"{name:<16} {o[0]:7.3f} {o[1]:6.3f} {o[2]:6.3f} {fmt(o[3]):>6} {ot:7.3f} | {l[0]:9.3f} {l[1]:6.3f} {l[2]:6.3f} {fmt(l[3]):>6} {lt:7.3f} {ot / lt:10.3f}")
+    names = [name for name, _ in methods]
+    head = f"{'file':<24}" + "".join(f" | {n[:10]:>10} {'CMLt':>5} {'AMLt':>5} {'downF':>5} {'s':>6}" for n in names)
+    print(head)
+    for row, _, _ in pieces:
+        print(f"{row:<24}" + "".join(
+            " | {:>10} {:>5} {:>5} {:>5} {:6.3f}".format(*(fmt(v) for v in scores_of[n][row][:4]), scores_of[n][row][4])
+            for n in names))
     mean = lambda xs: float(np.mean([x for x in xs if x is not None])) if any(x is not None for x in xs) else None
-    o_f, o_c, o_a, o_d = (mean([r[1][i] for r in rows]) for i in range(4))
-    l_f, l_c, l_a, l_d = (mean([r[3][i] for r in rows]) for i in range(4))
-    ot, lt = sum(r[2] for r in rows), sum(r[4] for r in rows)
-    print(f"{'mean':<16} {o_f:7.3f} {o_c:6.3f} {o_a:6.3f} {fmt(o_d):>6} {ot:7.3f} | {l_f:9.3f} {l_c:6.3f} {l_a:6.3f} {fmt(l_d):>6} {lt:7.3f} {ot / lt:10.3f}")
-    print(f"beats: ours F={o_f:.3f} CMLt={o_c:.3f} AMLt={o_a:.3f} downbeat F={fmt(o_d)}; "
-          f"{peer_name} F={l_f:.3f} CMLt={l_c:.3f} AMLt={l_a:.3f} downbeat F={fmt(l_d)}; "
-          f"total time ours {ot:.2f} s, {peer_name} {lt:.2f} s, ratio {ot / lt:.3f}")
+
+    def summary(label, rows):
+        if not rows:
+            return
+        print(f"{label:<24}" + "".join(
+            " | {:>10} {:>5} {:>5} {:>5} {:6.2f}".format(
+                *(fmt(mean([scores_of[n][r][i] for r in rows])) for i in range(4)),
+                sum(scores_of[n][r][4] for r in rows))
+            for n in names))
+
+    rows = [r for r, _, _ in pieces]
+    groups = sorted({group_of(r) for r in rows} - {None})
+    if len(groups) > 1:
+        print(f"{'by group (mean)':<24}")
+        for g in groups:
+            summary(g, [r for r in rows if group_of(r) == g])
+    if opts["--tuned"]:
+        ids = set(opts["--tuned"].split(","))
+        tuned = [r for r in rows if r.partition("@")[0].rpartition("_")[2] in ids]
+        summary(f"tuned on ({len(tuned)})", tuned)
+        summary(f"held out ({len(rows) - len(tuned)})", [r for r in rows if r not in tuned])
+    summary("mean", rows)
+    ours_t = sum(scores_of["iprod"][r][4] for r in rows)
+    parts = []
+    for n in names:
+        f, c, a, d = (mean([scores_of[n][r][i] for r in rows]) for i in range(4))
+        parts.append(f"{n} F={f:.3f} CMLt={c:.3f} AMLt={a:.3f} downbeat F={fmt(d)}")
+    print("beats: " + "; ".join(parts))
+    print("time: " + ", ".join(
+        f"{n} {sum(scores_of[n][r][4] for r in rows):.2f} s" for n in names)
+        + "".join(f"; iprod/{n} {ours_t / sum(scores_of[n][r][4] for r in rows):.3f}" for n in names[1:]))
 
 
 if __name__ == "__main__":

@@ -228,9 +228,19 @@ enum Bench {
         /// GTZAN's clips) and analyse each on its own.
         #[arg(long)]
         excerpt: Option<f64>,
+        /// Keep our beats (`<name>.beats`) and timings here.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Python with librosa and mir_eval.
         #[arg(long, default_value = ".venv-bench/bin/python")]
         python: PathBuf,
+        /// Python with madmom: madmom joins the same run as a second peer.
+        #[arg(long)]
+        madmom_python: Option<PathBuf>,
+        /// Ids of the files (named `<group>_<id>`) the constants were chosen
+        /// on, comma-separated: means are printed for them and the rest.
+        #[arg(long)]
+        tuned: Option<String>,
         /// The peer script.
         #[arg(long, default_value = "scripts/bench/beats_peer.py")]
         script: PathBuf,
@@ -464,7 +474,10 @@ async fn main() -> ExitCode {
                     dir,
                     model,
                     excerpt,
+                    out,
                     python,
+                    madmom_python,
+                    tuned,
                     script,
                 } => iprod::capabilities::beat_detection::api::BeatDetectionParams::try_from(
                     &serde_json::json!({ "Model": model }),
@@ -472,7 +485,16 @@ async fn main() -> ExitCode {
                 .map_err(|e| anyhow::anyhow!(e.message))
                 .and_then(|p| {
                     iprod::capabilities::beat_detection::bench::run(
-                        &dir, p.model, excerpt, &python, &script,
+                        &dir,
+                        &iprod::capabilities::beat_detection::bench::Options {
+                            model: p.model,
+                            excerpt,
+                            keep: out.as_deref(),
+                            python: &python,
+                            madmom_python: madmom_python.as_deref(),
+                            tuned: tuned.as_deref(),
+                            script: &script,
+                        },
                     )
                 }),
                 Bench::MusicSegment {

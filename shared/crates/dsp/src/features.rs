@@ -28,6 +28,8 @@ pub struct Features {
     pub bands: Vec<f32>,
     /// Number of log bands per frame.
     pub band_count: usize,
+    /// Centre frequency of each log band, Hz.
+    pub band_hz: Vec<f32>,
     /// The signal summed over blocks of [`LOW_DECIMATION`] samples
     /// (5.5 kHz): the block sum is a low-pass whose aliases are weak
     /// below a few hundred hertz, where bass notes are told apart.
@@ -38,6 +40,8 @@ pub struct Features {
 #[derive(Debug, Clone)]
 struct Filter {
     bins: Vec<(usize, f32)>,
+    /// Centre frequency, Hz.
+    hz: f32,
 }
 
 /// Triangular filters spaced `per_octave` to the octave from `fmin` to
@@ -74,7 +78,10 @@ fn log_filterbank(fmin: f64, fmax: f64, per_octave: f64) -> Vec<Filter> {
             }
         }
         if !bins.is_empty() {
-            filters.push(Filter { bins });
+            filters.push(Filter {
+                bins,
+                hz: (mid as f64 * bin_hz) as f32,
+            });
         }
     }
     filters
@@ -234,6 +241,7 @@ impl FeatureStream {
             chroma: self.chroma,
             bands: self.bands,
             band_count,
+            band_hz: self.filters.iter().map(|f| f.hz).collect(),
             low: self.low,
         }
     }
@@ -298,11 +306,8 @@ fn superflux(bands: &[f32], count: usize, bass: usize) -> (Vec<f32>, Vec<f32>) {
         let prev = &bands[(t - 1) * count..t * count];
         let cur = &bands[t * count..(t + 1) * count];
         let (mut all, mut b) = (0f32, 0f32);
-        for (k, &value) in cur.iter().enumerate() {
-            let lo = k.saturating_sub(1);
-            let hi = (k + 1).min(count - 1);
-            let reference = prev[lo..=hi].iter().copied().fold(f32::MIN, f32::max);
-            let d = (value - reference).max(0.0);
+        for k in 0..count {
+            let d = band_rise(prev, cur, k);
             all += d;
             if k < bass {
                 b += d;
@@ -312,6 +317,33 @@ fn superflux(bands: &[f32], count: usize, bass: usize) -> (Vec<f32>, Vec<f32>) {
         low[t] = b;
     }
     (onset, low)
+}
+
+/// SuperFlux's rise of band `k` from frame `prev` to frame `cur`.
+fn band_rise(prev: &[f32], cur: &[f32], k: usize) -> f32 {
+    let lo = k.saturating_sub(1);
+    let hi = (k + 1).min(cur.len() - 1);
+    let reference = prev[lo..=hi].iter().copied().fold(f32::MIN, f32::max);
+    (cur[k] - reference).max(0.0)
+}
+
+impl Features {
+    /// The SuperFlux onset envelope of the log bands whose centres lie in
+    /// `lo..hi` Hz (one register: kick, snare, cymbals).
+    pub fn band_onset(&self, lo: f32, hi: f32) -> Vec<f32> {
+        let count = self.band_count.max(1);
+        let bands: Vec<usize> = (0..self.band_count)
+            .filter(|&k| self.band_hz.get(k).is_some_and(|f| (lo..hi).contains(f)))
+            .collect();
+        let rows: Vec<&[f32]> = self.bands.chunks_exact(count).collect();
+        std::iter::once(0.0)
+            .chain(
+                rows.windows(2)
+                    .map(|w| bands.iter().map(|&k| band_rise(w[0], w[1], k)).sum()),
+            )
+            .take(rows.len())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -359,6 +391,45 @@ mod tests {
             stream.push(piece);
         }
         assert_eq!(stream.finish(), whole);
+    }
+
+    #[test]
+    fn a_low_burst_rises_in_the_low_register_only() {
+        // Half a second of silence, then a 60 Hz tone faded in over 30 ms
+        // (a hard start would be a click, which rises in every band).
+        let n = SAMPLE_RATE as usize;
+        let fade = 0.03 * SAMPLE_RATE as f32;
+        let x: Vec<f32> = (0..n)
+            .map(|i| {
+                let since = i as f32 - (n / 2) as f32;
+                let gain = if since < 0.0 {
+                    0.0
+                } else {
+                    0.5 - 0.5 * (std::f32::consts::PI * (since / fade).min(1.0)).cos()
+                };
+                gain * (2.0 * std::f32::consts::PI * 60.0 * i as f32 / SAMPLE_RATE as f32).sin()
+            })
+            .collect();
+        let f = features(&x);
+        let (low, high) = (
+            f.band_onset(0.0, 150.0),
+            f.band_onset(3000.0, f32::INFINITY),
+        );
+        assert_eq!(low.len(), f.onset.len());
+        // Up to 0.9 s: where the signal stops, the cut is a click.
+        let end = (0.9 * f.fps) as usize;
+        let peak = |v: &[f32]| v[..end].iter().copied().fold(0f32, f32::max);
+        assert!(peak(&low) > 1.0, "low register: {}", peak(&low));
+        assert!(
+            peak(&high) < 0.1 * peak(&low),
+            "high register: {}",
+            peak(&high)
+        );
+        // The whole range is the onset envelope.
+        let all = f.band_onset(0.0, f32::INFINITY);
+        for (a, b) in all.iter().zip(&f.onset) {
+            assert!((a - b).abs() < 1e-3 * b.max(1.0));
+        }
     }
 
     #[test]

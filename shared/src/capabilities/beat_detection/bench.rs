@@ -40,26 +40,55 @@ pub fn annotated(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Runs the benchmark with `model`; `python` is the interpreter with the
-/// peer (librosa, or madmom for the madmom model) and mir_eval, `script`
-/// the peer script.
+/// How [`run`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// Our method.
+    pub model: BeatModel,
+    /// Cut files into excerpts of this many seconds.
+    pub excerpt: Option<f64>,
+    /// Keep our beats and timings in this folder.
+    pub keep: Option<&'a Path>,
+    /// The interpreter with the peer (librosa, or madmom for the madmom
+    /// model) and mir_eval.
+    pub python: &'a Path,
+    /// With the default model: an interpreter with madmom, which then
+    /// joins the run as a second peer.
+    pub madmom_python: Option<&'a Path>,
+    /// Ids of the files the constants were chosen on.
+    pub tuned: Option<&'a str>,
+    /// The peer script.
+    pub script: &'a Path,
+}
+
+/// Runs the benchmark on the annotated audio of `dir`.
 ///
 /// # Errors
-/// When a file cannot be analysed or the peer script fails.
-pub fn run(
-    dir: &Path,
-    model: BeatModel,
-    excerpt: Option<f64>,
-    python: &Path,
-    script: &Path,
-) -> anyhow::Result<()> {
+/// When a file cannot be analysed or a peer script fails.
+pub fn run(dir: &Path, opts: &Options<'_>) -> anyhow::Result<()> {
+    let Options {
+        model,
+        excerpt,
+        keep,
+        python,
+        madmom_python,
+        tuned,
+        script,
+    } = *opts;
     let files = annotated(dir);
     anyhow::ensure!(
         !files.is_empty(),
         "no audio with .beats annotations in {}",
         dir.display()
     );
-    let out = tempfile::tempdir().context("creating a work folder")?;
+    let work = tempfile::tempdir().context("creating a work folder")?;
+    let out = match keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir
+        }
+        None => work.path(),
+    };
     let mut timing: BTreeMap<String, f64> = BTreeMap::new();
     if let Some(len) = excerpt {
         anyhow::ensure!(
@@ -104,7 +133,7 @@ pub fn run(
                 .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message))?;
             timing.insert(name.clone(), start.elapsed().as_secs_f64());
             write_beats(
-                out.path(),
+                out,
                 &name,
                 &to_result(
                     beats.track.as_ref(),
@@ -115,17 +144,43 @@ pub fn run(
             )?;
         }
     }
-    std::fs::write(out.path().join("timing.json"), serde_json::to_vec(&timing)?)?;
+    std::fs::write(out.join("timing.json"), serde_json::to_vec(&timing)?)?;
     let peer = match model {
         BeatModel::Default => "librosa",
         BeatModel::Madmom => "madmom",
     };
+    let excerpt = excerpt.unwrap_or(0.0).to_string();
+    let mut extra: Vec<String> = Vec::new();
+    if let (BeatModel::Default, Some(madmom)) = (model, madmom_python) {
+        let saved = work.path().join("madmom");
+        let saved = saved.to_string_lossy().into_owned();
+        peer_script(
+            madmom,
+            script,
+            &[dir.as_os_str(), out.as_os_str()],
+            &["madmom", &excerpt, "--save", &saved],
+        )?;
+        extra.extend(["--with".to_owned(), format!("madmom={saved}")]);
+    }
+    if let Some(ids) = tuned {
+        extra.extend(["--tuned".to_owned(), ids.to_owned()]);
+    }
+    let mut args: Vec<&str> = vec![peer, &excerpt];
+    args.extend(extra.iter().map(String::as_str));
+    peer_script(python, script, &[dir.as_os_str(), out.as_os_str()], &args)
+}
+
+/// Runs the peer script with `python`.
+fn peer_script(
+    python: &Path,
+    script: &Path,
+    paths: &[&std::ffi::OsStr],
+    args: &[&str],
+) -> anyhow::Result<()> {
     let status = Command::new(python)
         .arg(script)
-        .arg(dir)
-        .arg(out.path())
-        .arg(peer)
-        .arg(excerpt.unwrap_or(0.0).to_string())
+        .args(paths)
+        .args(args)
         .status()
         .with_context(|| {
             format!(

@@ -145,7 +145,8 @@ pub fn track_activations(
     let bars = if beat_frames.len() < 8 {
         fallback_positions(beat_frames.len())
     } else {
-        bar_positions(&probability)
+        let emissions: Vec<[f64; 7]> = probability.iter().map(|&p| emissions_of(p)).collect();
+        bar_positions(&emissions, &probability)
     };
     Some(finish(&act, fps, &beat_frames, bars))
 }
@@ -265,6 +266,12 @@ fn metrical_level(
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, frames)| frames)
         .filter(|f| f.len() >= 2)
+}
+
+/// The onsets of one register (`lo..hi` Hz) as an activation (see
+/// [`activation`]).
+fn band_activation(features: &Features, lo: f32, hi: f32) -> Vec<f32> {
+    activation(&features.band_onset(lo, hi), (0.25 * features.fps) as usize)
 }
 
 /// Bar positions of the beats (0 = downbeat), the meter and a confidence.
@@ -520,22 +527,142 @@ fn bass_chroma(features: &Features, beats: &[usize]) -> Vec<[f32; 12]> {
         .collect()
 }
 
-/// Places the bar lines: each beat's evidence of being a downbeat (chord
-/// change, bass note change, bass onset, accent) decoded by
-/// [`bar_positions`]. Returns the positions (0 = downbeat), the meter and
-/// a confidence.
+/// Places the bar lines: each beat's evidence (chord change, bass note
+/// change, onsets in four bands, loudness, each against the beats around
+/// it) gives the chance of each position in a bar of four
+/// ([`POSITION_WEIGHTS`]), decoded by [`bar_positions`]. Returns the
+/// positions (0 = downbeat), the meter and a confidence.
 fn downbeats(features: &Features, beats: &[usize]) -> Bars {
     if beats.len() < 8 {
         return fallback_positions(beats.len());
     }
-    let frames = features.onset.len();
-    let chroma: Vec<[f32; 12]> = beats
+    let evidence = beat_evidence(features, beats);
+    let (emissions, down): (Vec<[f64; 7]>, Vec<f64>) = evidence
         .iter()
-        .enumerate()
-        .map(|(k, &b)| {
-            let end = beats.get(k + 1).copied().unwrap_or(frames).min(frames);
+        .map(|x| {
+            let mut score = [0f64; 4];
+            for (s, w) in score.iter_mut().zip(&POSITION_WEIGHTS) {
+                *s = w[EVIDENCE] + w[..EVIDENCE].iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
+            }
+            let top = score.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total = score.iter().map(|s| (s - top).exp()).sum::<f64>().ln() + top;
+            let log_p = score.map(|s| s - total);
+            let p0 = log_p[0].exp();
+            // Bars of three: the downbeat as in four, the other positions
+            // share the rest. Each is a position's likelihood over its
+            // prior (x 4).
+            let rest = ((1.0 - p0) / 3.0).max(1e-4).ln();
+            let e = [
+                p0.max(1e-4).ln(),
+                rest,
+                rest,
+                log_p[0],
+                log_p[1],
+                log_p[2],
+                log_p[3],
+            ]
+            .map(|v| v + 4f64.ln());
+            // Beside it, with a smaller say, the rule chosen on rendered
+            // piano songs: chord and bass-note change, bass onsets and
+            // accent on the downbeat.
+            let rule = emissions_of(harmonic_downbeat(x));
+            let mut e = e;
+            for (a, b) in e.iter_mut().zip(rule) {
+                *a += RULE_WEIGHT * b;
+            }
+            (e, p0)
+        })
+        .unzip();
+    bar_positions(&emissions, &down)
+}
+
+/// The say of [`harmonic_downbeat`] beside the regression: the smallest
+/// (in steps of 1/8) that keeps the downbeat F-measure on the rendered
+/// POP909 songs where the rule alone had it; with less, harmony-only
+/// music loses bars to the drum cues, with more, recordings with drums
+/// lose bars that the regression finds.
+const RULE_WEIGHT: f64 = 0.375;
+
+/// A beat's chance of being a downbeat by chord change, bass-note change,
+/// bass onset and accent alone (z-scores, the first four values of
+/// [`beat_evidence`]).
+fn harmonic_downbeat(x: &[f64; EVIDENCE]) -> f64 {
+    let e = 0.5 * x[0] + 0.5 * x[1] + 0.5 * x[2] + 0.3 * x[3];
+    1.0 / (1.0 + (-(1.5 * (e - 0.5))).exp())
+}
+
+/// Per beat: [`EVIDENCE`] values, the cues of [`beat_cues`] as z-scores
+/// over the piece, then each minus its value on the next beat, then
+/// minus its value on the beat before.
+fn beat_evidence(features: &Features, beats: &[usize]) -> Vec<[f64; EVIDENCE]> {
+    let cues = beat_cues(features, beats);
+    let z: Vec<Vec<f64>> = cues.iter().map(|c| zscore(c)).collect();
+    let n = beats.len();
+    (0..n)
+        .map(|k| {
+            let (next, prev) = ((k + 1).min(n - 1), k.saturating_sub(1));
+            let mut x = [0f64; EVIDENCE];
+            for (c, v) in z.iter().enumerate() {
+                x[c] = v[k];
+                x[CUES + c] = v[k] - v[next];
+                x[2 * CUES + c] = v[k] - v[prev];
+            }
+            x
+        })
+        .collect()
+}
+
+/// Cues per beat.
+const CUES: usize = 9;
+/// Evidence per beat: each cue, and its difference from either neighbour.
+const EVIDENCE: usize = 3 * CUES;
+
+/// Weights of each bar position (rows: positions 1-4 of a bar of four)
+/// over the evidence of [`beat_evidence`], with a bias last: a
+/// multinomial logistic regression fitted on the beats of half of a set
+/// of 62 human-annotated 30-s recordings of ten genres (the clips in 4/4
+/// whose beats this tracker finds), the other half held out.
+const POSITION_WEIGHTS: [[f64; EVIDENCE + 1]; 4] = [
+    [
+        -0.0372, 0.0248, 0.1048, 0.0376, -0.0145, 0.0174, 0.1998, 0.0128, 0.0917, 0.0703, 0.0728,
+        -0.1066, 0.0284, 0.0857, 0.2495, -0.2125, -0.0790, -0.2123, 0.0428, 0.1809, 0.0998,
+        -0.1072, 0.0555, 0.0380, 0.1121, 0.0446, -0.2623, 0.0649,
+    ],
+    [
+        0.0010, 0.1047, 0.1510, -0.0871, 0.0129, 0.0069, 0.1437, 0.0600, -0.2787, -0.0518, 0.1232,
+        0.0396, 0.1150, 0.0173, -0.0335, 0.1996, 0.0278, 0.0453, -0.0434, -0.2386, -0.1299,
+        -0.0268, -0.2078, -0.2446, -0.1328, 0.0028, 0.3898, -0.1158,
+    ],
+    [
+        -0.0054, -0.2082, -0.2199, 0.0691, -0.0800, -0.2754, -0.1155, -0.0891, 0.2473, 0.0101,
+        0.1180, 0.1598, -0.1867, -0.0325, 0.0709, 0.1385, 0.1064, -0.2332, 0.0507, -0.0147, 0.0674,
+        0.0058, 0.1620, 0.1960, -0.1898, 0.0060, -0.1203, 0.2590,
+    ],
+    [
+        0.0416, 0.0788, -0.0359, -0.0197, 0.0816, 0.2511, -0.2280, 0.0164, -0.0603, -0.0287,
+        -0.3140, -0.0928, 0.0433, -0.0706, -0.2869, -0.1256, -0.0552, 0.4003, -0.0501, 0.0724,
+        -0.0374, 0.1283, -0.0098, 0.0106, 0.2104, -0.0534, -0.0072, -0.2080,
+    ],
+];
+
+/// The cues of each beat: chord change and bass-note change into it,
+/// bass and all onsets at it, its loudness, and its onsets below 150 Hz
+/// (kick), at 150-600 Hz, at 600 Hz-3 kHz (snare) and above 3 kHz
+/// (cymbals).
+fn beat_cues(features: &Features, beats: &[usize]) -> [Vec<f64>; CUES] {
+    let frames = features.onset.len();
+    let end_of = |k: usize| {
+        beats
+            .get(k + 1)
+            .copied()
+            .unwrap_or(frames)
+            .min(frames)
+            .max(beats[k] + 1)
+    };
+    let chroma: Vec<[f32; 12]> = (0..beats.len())
+        .map(|k| {
             let mut c = [0f32; 12];
-            for f in b..end.max(b + 1).min(frames) {
+            for f in beats[k]..end_of(k).min(frames) {
                 for (acc, v) in c.iter_mut().zip(features.chroma[f].iter()) {
                     *acc += v;
                 }
@@ -543,26 +670,41 @@ fn downbeats(features: &Features, beats: &[usize]) -> Bars {
             unit(c)
         })
         .collect();
-    let harmony = change(&chroma);
-    let bass_harmony = change(&bass_chroma(features, beats));
-    let bass: Vec<f64> = beats
-        .iter()
-        .map(|&b| near_max(&features.bass_onset, b))
-        .collect();
-    let accent: Vec<f64> = beats
-        .iter()
-        .map(|&b| near_max(&features.onset, b))
-        .collect();
-    let (zc, zbc) = (zscore(&harmony), zscore(&bass_harmony));
-    let (zb, za) = (zscore(&bass), zscore(&accent));
-    // Evidence on a z-score scale, as a probability.
-    let probability: Vec<f64> = (0..beats.len())
+    let at = |env: &[f32]| -> Vec<f64> { beats.iter().map(|&b| near_max(env, b)).collect() };
+    let loudness: Vec<f64> = (0..beats.len())
         .map(|k| {
-            let e = 0.5 * zc[k] + 0.5 * zbc[k] + 0.5 * zb[k] + 0.3 * za[k];
-            1.0 / (1.0 + (-(1.5 * (e - 0.5))).exp())
+            let (lo, hi) = (
+                beats[k].min(frames.saturating_sub(1)),
+                end_of(k).min(frames),
+            );
+            features.energy[lo..hi.max(lo)]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>()
+                / (end_of(k) - beats[k]) as f64
         })
         .collect();
-    bar_positions(&probability)
+    [
+        change(&chroma),
+        change(&bass_chroma(features, beats)),
+        at(&features.bass_onset),
+        at(&features.onset),
+        loudness,
+        at(&band_activation(features, 0.0, 150.0)),
+        at(&band_activation(features, 150.0, 600.0)),
+        at(&band_activation(features, 600.0, 3000.0)),
+        at(&band_activation(features, 3000.0, f32::INFINITY)),
+    ]
+}
+
+/// The states of [`bar_positions`]: (meter, position).
+const BAR_STATES: [(u8, u8); 7] = [(3, 0), (3, 1), (3, 2), (4, 0), (4, 1), (4, 2), (4, 3)];
+
+/// Log likelihoods in each of [`BAR_STATES`] of a beat that is a downbeat
+/// with probability `p`.
+fn emissions_of(p: f64) -> [f64; 7] {
+    let d = p.clamp(1e-4, 1.0 - 1e-4);
+    BAR_STATES.map(|(_, pos)| if pos == 0 { d.ln() } else { (1.0 - d).ln() })
 }
 
 /// Bars of four from the first beat, with no confidence: too few beats to
@@ -571,31 +713,21 @@ fn fallback_positions(beats: usize) -> Bars {
     ((0..beats).map(|k| (k % 4) as u8).collect(), 4, 0.0)
 }
 
-/// Viterbi over bar positions: states are (meter 3 or 4, position), the
-/// position advances by one each beat, may restart early (an irregular
-/// short bar, rare), and the meter changes only at bar lines (rarer).
-/// `probability` is each beat's chance of being a downbeat. Returns the
-/// position (0 = downbeat) of each beat, the meter most used, and a
-/// confidence.
-fn bar_positions(probability: &[f64]) -> Bars {
+/// Viterbi over bar positions: states are (meter 3 or 4, position), in
+/// the order of [`BAR_STATES`]; the position advances by one each beat,
+/// may restart early (an irregular short bar, rare), and the meter
+/// changes only at bar lines (rarer). `emissions` are each beat's log
+/// likelihood in each state, `down` its chance of being a downbeat (for
+/// the confidence). Returns the position (0 = downbeat) of each beat, the
+/// meter most used, and a confidence.
+fn bar_positions(emissions: &[[f64; 7]], down: &[f64]) -> Bars {
     // About one irregular bar in a hundred (a 2/4 bar in a pop song):
     // rarer than that and a wrong bar phase is never corrected, more
     // often and weak evidence makes bars of any length.
     const RESTART: f64 = 0.002;
     const METER_CHANGE: f64 = 0.001;
-    let states: Vec<(u8, u8)> = [3u8, 4u8]
-        .iter()
-        .flat_map(|&m| (0..m).map(move |p| (m, p)))
-        .collect();
+    let states = BAR_STATES;
     let ns = states.len();
-    let emit = |state: (u8, u8), p: f64| {
-        let d = p.clamp(1e-4, 1.0 - 1e-4);
-        if state.1 == 0 {
-            d.ln()
-        } else {
-            (1.0 - d).ln()
-        }
-    };
     let trans = |from: (u8, u8), to: (u8, u8)| -> f64 {
         let (fm, fp) = from;
         let (tm, tp) = to;
@@ -624,14 +756,12 @@ fn bar_positions(probability: &[f64]) -> Bars {
     };
     let mut delta: Vec<f64> = states
         .iter()
-        .map(|&st| {
-            (if st.0 == 4 { 0.6f64 } else { 0.4 }).ln() - f64::from(st.0).ln()
-                + emit(st, probability[0])
-        })
+        .zip(&emissions[0])
+        .map(|(&st, e)| (if st.0 == 4 { 0.6f64 } else { 0.4 }).ln() - f64::from(st.0).ln() + e)
         .collect();
-    let mut back: Vec<Vec<usize>> = Vec::with_capacity(probability.len());
+    let mut back: Vec<Vec<usize>> = Vec::with_capacity(emissions.len());
     back.push((0..ns).collect());
-    for &e in &probability[1..] {
+    for e in &emissions[1..] {
         let mut next = vec![f64::NEG_INFINITY; ns];
         let mut arg = vec![0usize; ns];
         for (j, &to) in states.iter().enumerate() {
@@ -646,7 +776,7 @@ fn bar_positions(probability: &[f64]) -> Bars {
                     arg[j] = i;
                 }
             }
-            next[j] += emit(to, e);
+            next[j] += e[j];
         }
         back.push(arg);
         delta = next;
@@ -654,8 +784,8 @@ fn bar_positions(probability: &[f64]) -> Bars {
     let mut state = (0..ns)
         .max_by(|&a, &b| delta[a].total_cmp(&delta[b]))
         .unwrap_or(0);
-    let mut path = vec![0usize; probability.len()];
-    for k in (0..probability.len()).rev() {
+    let mut path = vec![0usize; emissions.len()];
+    for k in (0..emissions.len()).rev() {
         path[k] = state;
         state = back[k][state];
     }
@@ -663,7 +793,7 @@ fn bar_positions(probability: &[f64]) -> Bars {
     let fours = path.iter().filter(|&&i| states[i].0 == 4).count();
     let meter = if fours * 2 >= path.len() { 4 } else { 3 };
     let (mut on, mut on_n, mut off, mut off_n) = (0f64, 0usize, 0f64, 0usize);
-    for (&p, &d) in positions.iter().zip(probability) {
+    for (&p, &d) in positions.iter().zip(down) {
         if p == 0 {
             on += d;
             on_n += 1;
@@ -796,6 +926,64 @@ mod tests {
         assert_eq!(top(&chroma[0]), 4, "E: {:?}", chroma[0]);
         assert_eq!(top(&chroma[1]), 7, "G: {:?}", chroma[1]);
         assert!(change(&chroma)[1] > 0.5, "{:?}", change(&chroma));
+    }
+
+    #[test]
+    fn a_rock_beat_puts_the_bar_line_on_the_kick_before_the_chord_change() {
+        // 110 BPM: kick on beats 1 and 3, snare on 2 and 4, hi-hat on every
+        // eighth, and a chord that changes at each bar line. The piece
+        // starts on beat 2: beat k of the piece is beat k + 1 of the bars.
+        let rate = f64::from(SAMPLE_RATE);
+        let (beat, bars) = (60.0 / 110.0, 12usize);
+        let chords = [[220.0, 277.18, 329.63], [293.66, 369.99, 440.0]];
+        let n = ((bars * 4) as f64 * beat * rate) as usize;
+        let mut seed = 12_345u32;
+        let mut noise = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f64::from(seed >> 8) / f64::from(1u32 << 24) * 2.0 - 1.0
+        };
+        let tau = 2.0 * std::f64::consts::PI;
+        let mut x = vec![0f32; n];
+        for (i, s) in x.iter_mut().enumerate() {
+            let t = i as f64 / rate;
+            let since = t - (t / beat).floor() * beat;
+            let eighth = t - (t / (beat / 2.0)).floor() * beat / 2.0;
+            let k = (t / beat) as usize + 1;
+            let chord = chords[(k / 4) % 2];
+            let mut v: f64 = chord.iter().map(|f| 0.08 * (tau * f * t).sin()).sum();
+            let hiss = noise();
+            if k % 2 == 0 {
+                v += 0.8 * (tau * 55.0 * since).sin() * (-since / 0.12).exp();
+            } else {
+                v += 0.5 * hiss * (-since / 0.08).exp();
+            }
+            v += 0.1 * hiss * (-eighth / 0.02).exp();
+            *s = v as f32;
+        }
+        let f = crate::audio::features::features(&x);
+        let track = track(&f, &TrackerSettings::default()).expect("a track");
+        assert_eq!(track.meter, 4);
+        let downbeats: Vec<f64> = track
+            .beats
+            .iter()
+            .zip(&track.positions)
+            .filter(|(_, &p)| p == 1)
+            .map(|(b, _)| *b)
+            .collect();
+        let on_bar_lines = downbeats
+            .iter()
+            .filter(|b| {
+                let bar = 4.0 * beat;
+                let at = *b + beat;
+                let off = at / bar - (at / bar).round();
+                off.abs() * bar < 0.05
+            })
+            .count();
+        assert!(
+            downbeats.len() + 2 >= bars && on_bar_lines + 1 >= downbeats.len(),
+            "{on_bar_lines} of {} downbeats on bar lines: {downbeats:?}",
+            downbeats.len()
+        );
     }
 
     #[test]
