@@ -39,6 +39,9 @@ pub struct TrackerSettings {
     /// Weight of the bass-band onsets against all onsets in the activation
     /// (1 = equal).
     pub bass_weight: f32,
+    /// Weight of the onsets of the snare register ([`SNARE_HZ`]) against
+    /// all onsets in the activation.
+    pub snare_weight: f32,
     /// Weight, beside the onsets, of the harmonic change on a level's
     /// beats when choosing the metrical level (the tempo octave).
     pub harmony_weight: f64,
@@ -56,10 +59,17 @@ impl Default for TrackerSettings {
             between_weight: 1.0,
             skip_ratio: 0.7,
             bass_weight: 1.0,
+            snare_weight: 1.0,
             harmony_weight: 0.2,
         }
     }
 }
+
+/// The snare register, Hz: above the kick and the bass, below the
+/// cymbals. Its weight (1) and bounds were chosen on half of 62
+/// human-annotated recordings of ten genres (beat F-measure 0.742 -> 0.829
+/// there; 0.860 -> 0.862 on the other half).
+pub const SNARE_HZ: (f32, f32) = (600.0, 3000.0);
 
 /// Beats, downbeats and tempo of a piece.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,10 +100,14 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     let act: Vec<f32> = {
         let all = activation(&features.onset, window);
         let bass = activation(&features.bass_onset, window);
-        let w = settings.bass_weight;
+        // Snares mark the beats that kicks leave out (2 and 4), where
+        // hi-hats and strummed off-beats mark the ones in between.
+        let snare = band_activation(features, SNARE_HZ.0, SNARE_HZ.1);
+        let (w, s) = (settings.bass_weight, settings.snare_weight);
         all.iter()
             .zip(&bass)
-            .map(|(a, b)| ((a + w * b) / (1.0 + w)).min(0.95))
+            .zip(&snare)
+            .map(|((a, b), n)| ((a + w * b + s * n) / (1.0 + w + s)).min(0.95))
             .collect()
     };
     let active = act.iter().filter(|&&a| a > 0.3).count();
@@ -692,7 +706,7 @@ fn beat_cues(features: &Features, beats: &[usize]) -> [Vec<f64>; CUES] {
         loudness,
         at(&band_activation(features, 0.0, 150.0)),
         at(&band_activation(features, 150.0, 600.0)),
-        at(&band_activation(features, 600.0, 3000.0)),
+        at(&band_activation(features, SNARE_HZ.0, SNARE_HZ.1)),
         at(&band_activation(features, 3000.0, f32::INFINITY)),
     ]
 }
