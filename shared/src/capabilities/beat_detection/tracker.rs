@@ -942,6 +942,32 @@ mod tests {
         assert!(change(&chroma)[1] > 0.5, "{:?}", change(&chroma));
     }
 
+    /// Tracks `x`, checks that it is in 4/4, and returns its downbeats and
+    /// how many of them fall on the bar lines of bars of four `beat`-second
+    /// beats, the first bar starting `lead` seconds before the signal.
+    fn bars_of_four(x: &[f32], beat: f64, lead: f64) -> (Vec<f64>, usize) {
+        let f = crate::audio::features::features(x);
+        let track = track(&f, &TrackerSettings::default()).expect("a track");
+        assert_eq!(track.meter, 4);
+        let downbeats: Vec<f64> = track
+            .beats
+            .iter()
+            .zip(&track.positions)
+            .filter(|(_, &p)| p == 1)
+            .map(|(b, _)| *b)
+            .collect();
+        let bar = 4.0 * beat;
+        let on_bar_lines = downbeats
+            .iter()
+            .filter(|b| {
+                let at = *b + lead;
+                let off = at / bar - (at / bar).round();
+                off.abs() * bar < 0.05
+            })
+            .count();
+        (downbeats, on_bar_lines)
+    }
+
     #[test]
     fn a_rock_beat_puts_the_bar_line_on_the_kick_before_the_chord_change() {
         // 110 BPM: kick on beats 1 and 3, snare on 2 and 4, hi-hat on every
@@ -974,25 +1000,7 @@ mod tests {
             v += 0.1 * hiss * (-eighth / 0.02).exp();
             *s = v as f32;
         }
-        let f = crate::audio::features::features(&x);
-        let track = track(&f, &TrackerSettings::default()).expect("a track");
-        assert_eq!(track.meter, 4);
-        let downbeats: Vec<f64> = track
-            .beats
-            .iter()
-            .zip(&track.positions)
-            .filter(|(_, &p)| p == 1)
-            .map(|(b, _)| *b)
-            .collect();
-        let on_bar_lines = downbeats
-            .iter()
-            .filter(|b| {
-                let bar = 4.0 * beat;
-                let at = *b + beat;
-                let off = at / bar - (at / bar).round();
-                off.abs() * bar < 0.05
-            })
-            .count();
+        let (downbeats, on_bar_lines) = bars_of_four(&x, beat, beat);
         assert!(
             downbeats.len() + 2 >= bars && on_bar_lines + 1 >= downbeats.len(),
             "{on_bar_lines} of {} downbeats on bar lines: {downbeats:?}",
@@ -1031,25 +1039,7 @@ mod tests {
             }
             *s = (v * decay) as f32;
         }
-        let f = crate::audio::features::features(&x);
-        let track = track(&f, &TrackerSettings::default()).expect("a track");
-        assert_eq!(track.meter, 4);
-        let downbeats: Vec<f64> = track
-            .beats
-            .iter()
-            .zip(&track.positions)
-            .filter(|(_, &p)| p == 1)
-            .map(|(b, _)| *b)
-            .collect();
-        let on_bar_lines = downbeats
-            .iter()
-            .filter(|b| {
-                let bar = 4.0 * beat;
-                let at = *b + 2.0 * beat;
-                let off = at / bar - (at / bar).round();
-                off.abs() * bar < 0.05
-            })
-            .count();
+        let (downbeats, on_bar_lines) = bars_of_four(&x, beat, 2.0 * beat);
         assert!(
             on_bar_lines + 1 >= bars && on_bar_lines + 1 >= downbeats.len(),
             "{on_bar_lines} of {} downbeats on bar lines: {downbeats:?}",
