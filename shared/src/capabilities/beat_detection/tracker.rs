@@ -97,12 +97,12 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     // Bass onsets fall on beats more often than other onsets do (pianists'
     // left hands, kick drums): they help pick the phase of syncopated music.
     let window = (0.25 * fps) as usize;
+    // Snares mark the beats that kicks leave out (2 and 4), where hi-hats
+    // and strummed off-beats mark the ones in between.
+    let snare = band_activation(features, SNARE_HZ.0, SNARE_HZ.1);
     let act: Vec<f32> = {
         let all = activation(&features.onset, window);
         let bass = activation(&features.bass_onset, window);
-        // Snares mark the beats that kicks leave out (2 and 4), where
-        // hi-hats and strummed off-beats mark the ones in between.
-        let snare = band_activation(features, SNARE_HZ.0, SNARE_HZ.1);
         let (w, s) = (settings.bass_weight, settings.snare_weight);
         all.iter()
             .zip(&bass)
@@ -117,7 +117,7 @@ pub fn track(features: &Features, settings: &TrackerSettings) -> Option<BeatTrac
     // 10 frames: 0.12 s either side.
     let harmony = harmonic_change(&features.chroma, 10);
     let beat_frames = metrical_level(&act, Some(&harmony), fps, settings)?;
-    let bars = downbeats(features, &beat_frames);
+    let bars = downbeats(features, &snare, &beat_frames);
     Some(finish(&act, fps, &beat_frames, bars))
 }
 
@@ -546,11 +546,12 @@ fn bass_chroma(features: &Features, beats: &[usize]) -> Vec<[f32; 12]> {
 /// it) gives the chance of each position in a bar of four
 /// ([`POSITION_WEIGHTS`]), decoded by [`bar_positions`]. Returns the
 /// positions (0 = downbeat), the meter and a confidence.
-fn downbeats(features: &Features, beats: &[usize]) -> Bars {
+/// `snare` is the activation of the snare register ([`SNARE_HZ`]).
+fn downbeats(features: &Features, snare: &[f32], beats: &[usize]) -> Bars {
     if beats.len() < 8 {
         return fallback_positions(beats.len());
     }
-    let evidence = beat_evidence(features, beats);
+    let evidence = beat_evidence(features, snare, beats);
     let (emissions, down): (Vec<[f64; 7]>, Vec<f64>) = evidence
         .iter()
         .map(|x| {
@@ -608,8 +609,8 @@ fn harmonic_downbeat(x: &[f64; EVIDENCE]) -> f64 {
 /// Per beat: [`EVIDENCE`] values, the cues of [`beat_cues`] as z-scores
 /// over the piece, then each minus its value on the next beat, then
 /// minus its value on the beat before.
-fn beat_evidence(features: &Features, beats: &[usize]) -> Vec<[f64; EVIDENCE]> {
-    let cues = beat_cues(features, beats);
+fn beat_evidence(features: &Features, snare: &[f32], beats: &[usize]) -> Vec<[f64; EVIDENCE]> {
+    let cues = beat_cues(features, snare, beats);
     let z: Vec<Vec<f64>> = cues.iter().map(|c| zscore(c)).collect();
     let n = beats.len();
     (0..n)
@@ -663,7 +664,7 @@ const POSITION_WEIGHTS: [[f64; EVIDENCE + 1]; 4] = [
 /// bass and all onsets at it, its loudness, and its onsets below 150 Hz
 /// (kick), at 150-600 Hz, at 600 Hz-3 kHz (snare) and above 3 kHz
 /// (cymbals).
-fn beat_cues(features: &Features, beats: &[usize]) -> [Vec<f64>; CUES] {
+fn beat_cues(features: &Features, snare: &[f32], beats: &[usize]) -> [Vec<f64>; CUES] {
     let frames = features.onset.len();
     let end_of = |k: usize| {
         beats
@@ -706,7 +707,7 @@ fn beat_cues(features: &Features, beats: &[usize]) -> [Vec<f64>; CUES] {
         loudness,
         at(&band_activation(features, 0.0, 150.0)),
         at(&band_activation(features, 150.0, 600.0)),
-        at(&band_activation(features, SNARE_HZ.0, SNARE_HZ.1)),
+        at(snare),
         at(&band_activation(features, 3000.0, f32::INFINITY)),
     ]
 }
