@@ -206,7 +206,14 @@ enum Bench {
         /// Folder with the audio files, when not beside the annotations.
         #[arg(long)]
         audio: Option<PathBuf>,
-        /// Python with pychorus (the peer); skipped when missing.
+        /// Keep each song's result (`<name>.json`) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Ids of the songs (named `<group>_<id>` or `<id>`) the constants
+        /// were chosen on: means are also given for them and for the rest.
+        #[arg(long)]
+        tuned: Option<String>,
+        /// Python with pychorus and librosa (the peers); skipped when missing.
         #[arg(long, default_value = ".venv-bench/bin/python")]
         python: PathBuf,
         /// The peer script.
@@ -500,13 +507,19 @@ async fn main() -> ExitCode {
                 Bench::MusicSegment {
                     dir,
                     audio,
+                    out,
+                    tuned,
                     python,
                     script,
                 } => iprod::capabilities::music_segment::bench::run(
                     &dir,
-                    audio.as_deref(),
-                    &python,
-                    &script,
+                    &iprod::capabilities::music_segment::bench::Options {
+                        audio_dir: audio.as_deref(),
+                        keep: out.as_deref(),
+                        tuned: tuned.as_deref(),
+                        python: &python,
+                        script: &script,
+                    },
                 ),
             };
             match outcome {

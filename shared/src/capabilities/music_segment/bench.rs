@@ -6,7 +6,9 @@
 //! share of detected choruses that overlap an annotated one by at least
 //! half of their length (precision), and the share of annotated section
 //! boundaries (`<name>.sections*.lab`) with a detected boundary within
-//! 0.5 s and 3 s; plus wall time.
+//! 0.5 s and 3 s; plus wall time. With `--tuned IDS`, means are also
+//! given for the songs the constants were chosen on and for the rest;
+//! with `--out DIR`, each song's result is kept as `<name>.json`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -84,17 +86,46 @@ fn boundaries(sections: &[(f64, f64)]) -> Vec<f64> {
     b
 }
 
-/// Runs the benchmark and prints a table, then the peer's (pychorus, run
-/// by `script` with `python`) when that interpreter exists.
+/// How [`run`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// Folder with the audio, when not beside the annotations.
+    pub audio_dir: Option<&'a Path>,
+    /// Keep each song's result here as `<name>.json`.
+    pub keep: Option<&'a Path>,
+    /// Ids of the songs the constants were chosen on (comma-separated;
+    /// a song matches when its name ends with `_<id>` or is `<id>`).
+    pub tuned: Option<&'a str>,
+    /// The interpreter with the peers (pychorus, librosa).
+    pub python: &'a Path,
+    /// The peer script.
+    pub script: &'a Path,
+}
+
+/// Whether the song `name` is one of the comma-separated `ids`.
+pub fn is_tuned(name: &str, ids: &str) -> bool {
+    ids.split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .any(|id| name == id || name.ends_with(&format!("_{id}")))
+}
+
+/// Runs the benchmark and prints a table, then the peers' (run by
+/// `script` with `python`) when that interpreter exists.
 ///
 /// # Errors
 /// When a song cannot be analysed or the peer script fails.
-pub fn run(
-    dir: &Path,
-    audio_dir: Option<&Path>,
-    python: &Path,
-    script: &Path,
-) -> anyhow::Result<()> {
+pub fn run(dir: &Path, opts: &Options<'_>) -> anyhow::Result<()> {
+    let Options {
+        audio_dir,
+        keep,
+        tuned,
+        python,
+        script,
+    } = *opts;
+    if let Some(keep) = keep {
+        std::fs::create_dir_all(keep)?;
+    }
     let mut labs: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
@@ -140,6 +171,12 @@ pub fn run(
         let result = analyse(&audio, &params, &Context::default())
             .map_err(|e| anyhow::anyhow!("{}: {}", audio.display(), e.message))?;
         let seconds = start.elapsed().as_secs_f64();
+        if let Some(keep) = keep {
+            std::fs::write(
+                keep.join(format!("{name}.json")),
+                serde_json::to_string_pretty(&result)?,
+            )?;
+        }
         let found: Vec<(f64, f64)> = result
             .chorus_list
             .iter()
@@ -171,20 +208,28 @@ pub fn run(
             "{:<14} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
             name, row[0], row[1], row[2], row[3], row[4], row[5]
         );
-        rows.push(row);
+        rows.push((name, row));
     }
-    let n = rows.len().max(1) as f64;
-    let column = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>();
-    println!(
-        "{:<14} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
-        "mean",
-        column(0) / n,
-        column(1) / n,
-        column(2) / n,
-        column(3) / n,
-        column(4) / n,
-        column(5)
-    );
+    let mean_row = |label: &str, pick: &dyn Fn(&str) -> bool| {
+        let chosen: Vec<&[f64; 6]> = rows.iter().filter(|r| pick(&r.0)).map(|r| &r.1).collect();
+        let n = chosen.len().max(1) as f64;
+        let column = |i: usize| chosen.iter().map(|r| r[i]).sum::<f64>();
+        println!(
+            "{:<14} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:>7.3}",
+            format!("{label} ({})", chosen.len()),
+            column(0) / n,
+            column(1) / n,
+            column(2) / n,
+            column(3) / n,
+            column(4) / n,
+            column(5)
+        );
+    };
+    mean_row("mean", &|_| true);
+    if let Some(ids) = tuned {
+        mean_row("tuned", &|name| is_tuned(name, ids));
+        mean_row("held out", &|name| !is_tuned(name, ids));
+    }
     if !python.exists() {
         println!(
             "peer skipped: {} not found (run scripts/bench-music)",
@@ -192,11 +237,12 @@ pub fn run(
         );
         return Ok(());
     }
-    let status = std::process::Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .arg(audio_dir.unwrap_or(dir))
-        .status()?;
+    let mut peer = std::process::Command::new(python);
+    peer.arg(script).arg(dir).arg(audio_dir.unwrap_or(dir));
+    if let Some(ids) = tuned {
+        peer.args(["--tuned", ids]);
+    }
+    let status = peer.status()?;
     anyhow::ensure!(status.success(), "the peer script failed");
     Ok(())
 }
@@ -216,5 +262,13 @@ mod tests {
         let (hit, precision) = chorus_scores(&truth, &[(24.0, 45.0), (120.0, 140.0)]);
         assert_eq!((hit, precision), (0.5, 0.5));
         assert_eq!(boundary_hits(&[10.0, 20.0], &[10.4, 25.0], 0.5), 0.5);
+    }
+
+    #[test]
+    fn tuned_ids_match_the_end_of_a_song_name() {
+        assert!(is_tuned("pop909_011", "013, 011"));
+        assert!(is_tuned("011", "011"));
+        assert!(!is_tuned("pop909_0110", "011"));
+        assert!(!is_tuned("pop909_012", "011,"));
     }
 }
