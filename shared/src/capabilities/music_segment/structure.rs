@@ -4,10 +4,9 @@
 //! song they explain, each a label (A, B, C… in order of appearance).
 //! The music no phrase explains is cut where a self-similarity matrix
 //! changes (Foote novelty), at bar lines, and grouped by repetition. The
-//! chorus is the second recurring phrase: in verse–chorus form the first
-//! material that comes back is the verse, the next the chorus. Without
-//! recurring phrases it is the repeated group that is loudest and
-//! brightest and does not open the song.
+//! chorus is the group that comes back and is loudest (see
+//! [`chorus_group`]), each run of it lengthened to [`MIN_CHORUS_S`] when
+//! only part of it was found; the verse is the group that leads into it.
 
 use crate::audio::features::Features;
 
@@ -61,6 +60,15 @@ fn normalise(v: &mut [f32]) {
     }
 }
 
+/// `v` less its mean, over its standard deviation.
+fn zscore(v: Vec<f64>) -> Vec<f64> {
+    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64)
+        .sqrt()
+        .max(1e-9);
+    v.iter().map(|x| (x - m) / sd).collect()
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -71,7 +79,6 @@ struct BeatFeatures {
     chroma: Vec<Vec<f32>>,
     timbre: Vec<Vec<f32>>,
     loudness: Vec<f32>,
-    brightness: Vec<f32>,
 }
 
 fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
@@ -80,7 +87,6 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
     let mut chroma = Vec::with_capacity(beat_frames.len());
     let mut timbre = Vec::with_capacity(beat_frames.len());
     let mut loudness = Vec::with_capacity(beat_frames.len());
-    let mut brightness = Vec::with_capacity(beat_frames.len());
     // Coarse timbre: the log bands pooled into 16 groups.
     let groups = 16usize;
     for (k, &b) in beat_frames.iter().enumerate() {
@@ -94,7 +100,7 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
         let count = span.len().max(1) as f32;
         let mut c = vec![0f32; 12];
         let mut t = vec![0f32; groups];
-        let (mut loud, mut bright, mut weight) = (0f32, 0f32, 0f32);
+        let mut loud = 0f32;
         for fr in span {
             for (acc, v) in c.iter_mut().zip(f.chroma[fr].iter()) {
                 *acc += v.sqrt();
@@ -102,8 +108,6 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
             let row = &f.bands[fr * nb..(fr + 1) * nb];
             for (i, v) in row.iter().enumerate() {
                 t[i * groups / nb.max(1)] += v;
-                bright += v * i as f32;
-                weight += v;
             }
             loud += f.energy[fr];
         }
@@ -112,13 +116,11 @@ fn beat_features(f: &Features, beat_frames: &[usize]) -> BeatFeatures {
         chroma.push(c);
         timbre.push(t);
         loudness.push(loud / count);
-        brightness.push(if weight > 0.0 { bright / weight } else { 0.0 });
     }
     BeatFeatures {
         chroma,
         timbre,
         loudness,
-        brightness,
     }
 }
 
@@ -193,6 +195,46 @@ fn novelty(s: &[f32], n: usize, half: usize) -> Vec<f32> {
     out
 }
 
+/// Mean similarity along a diagonal of the self-similarity matrix, from
+/// prefix sums: `mean(a, b, l)` compares beats `a..a + l` with
+/// `b..b + l` in O(1).
+struct Diagonals {
+    n: usize,
+    /// `sums[d][i]`: the sum of `s[k, k + d]` for `k < i`.
+    sums: Vec<Vec<f64>>,
+}
+
+impl Diagonals {
+    /// Prefix sums of every diagonal of the (n × n) matrix `s`.
+    fn new(s: &[f32], n: usize) -> Self {
+        let sums = (0..n)
+            .map(|d| {
+                let mut p = Vec::with_capacity(n - d + 1);
+                let mut acc = 0.0;
+                p.push(acc);
+                for k in 0..n - d {
+                    acc += f64::from(s[k * n + k + d]);
+                    p.push(acc);
+                }
+                p
+            })
+            .collect();
+        Self { n, sums }
+    }
+
+    /// Mean similarity of beats `a..a + l` with `b..b + l`; both ranges
+    /// are clipped to the song (0 when nothing is left).
+    fn mean(&self, a: usize, b: usize, l: usize) -> f64 {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let l = l.min(self.n.saturating_sub(hi));
+        if l == 0 {
+            return 0.0;
+        }
+        let d = &self.sums[hi - lo];
+        (d[lo + l] - d[lo]) / l as f64
+    }
+}
+
 /// Mean diagonal similarity at which a passage counts as coming back.
 const RECUR: f64 = 0.75;
 /// Similarity a passage has with any other of the same song by chance
@@ -205,7 +247,7 @@ const SPLIT: f64 = 1.5;
 const PHRASE_S: std::ops::RangeInclusive<f64> = 10.0..=40.0;
 
 /// Recurring phrases of a song, as beat ranges per phrase, phrases in
-/// order of first appearance. `s` is the (n × n) chroma self-similarity,
+/// order of first appearance. `diagonals` holds the (n × n) chroma self-similarity,
 /// `meter` beats a bar, `beat_s` seconds a beat.
 ///
 /// Every passage of 2, 4, 8, 16 or 32 bars lasting 10–40 s, starting on
@@ -221,7 +263,7 @@ const PHRASE_S: std::ops::RangeInclusive<f64> = 10.0..=40.0;
 /// that is [`SPLIT`] times the song's mean novelty; or, with no such
 /// change, a riff repeated in place, which is not a recurring section.
 fn phrases(
-    s: &[f32],
+    diagonals: &Diagonals,
     nov: &[f32],
     n: usize,
     meter: usize,
@@ -245,19 +287,6 @@ fn phrases(
             .filter(|&(_, v)| v >= SPLIT * novelty_mean)
             .map(|(j, _)| j)
     };
-    // diag[d][i]: the sum of s[k, k + d] for k < i.
-    let diag: Vec<Vec<f64>> = (0..n)
-        .map(|d| {
-            let mut p = Vec::with_capacity(n - d + 1);
-            let mut acc = 0.0;
-            p.push(acc);
-            for k in 0..n - d {
-                acc += f64::from(s[k * n + k + d]);
-                p.push(acc);
-            }
-            p
-        })
-        .collect();
     let mut candidates: Vec<(f64, usize, Vec<usize>)> = Vec::new();
     for bars in [2usize, 4, 8, 16, 32] {
         let l = bars * meter;
@@ -265,11 +294,7 @@ fn phrases(
             continue;
         }
         for a in 0..=n - l {
-            let similarity = |b: usize| {
-                let (lo, hi) = (a.min(b), a.max(b));
-                let d = &diag[hi - lo];
-                (d[lo + l] - d[lo]) / l as f64
-            };
+            let similarity = |b: usize| diagonals.mean(a, b, l);
             let mut matches: Vec<(usize, f64)> = (0..=n - l)
                 .filter(|&b| b.abs_diff(a) >= l)
                 .map(|b| (b, similarity(b)))
@@ -408,7 +433,8 @@ pub fn sections(
         gaps.sort_unstable();
         gaps.get(gaps.len() / 2).copied().unwrap_or(4).clamp(2, 6)
     };
-    let families = phrases(&sc, &nov, n, meter, beat_s);
+    let diagonals = Diagonals::new(&sc, n);
+    let families = phrases(&diagonals, &nov, n, meter, beat_s);
     let occurrences: Vec<(usize, usize, usize)> = families
         .iter()
         .enumerate()
@@ -497,44 +523,28 @@ pub fn sections(
         }
     }
 
-    // The chorus: the second recurring phrase (the first is the verse);
-    // else a repeated group, loud and bright, not the opening.
-    let groups = families.len() + reps.len();
-    let seg_mean = |v: &[f32], (a, b): (usize, usize)| -> f64 {
-        v[a..b].iter().map(|&x| f64::from(x)).sum::<f64>() / (b - a).max(1) as f64
-    };
-    let z = |v: Vec<f64>| -> Vec<f64> {
-        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64)
-            .sqrt()
-            .max(1e-9);
-        v.iter().map(|x| (x - m) / sd).collect()
-    };
-    let loud = z(segs.iter().map(|&s| seg_mean(&bf.loudness, s)).collect());
-    let bright = z(segs.iter().map(|&s| seg_mean(&bf.brightness, s)).collect());
-    let mut best: Option<(f64, usize)> = None;
-    for g in 0..groups {
-        let members: Vec<usize> = (0..segs.len()).filter(|&k| group_of[k] == g).collect();
-        if members.len() < 2 {
-            continue;
-        }
-        let first = segs[members[0]].0 as f64 / n as f64;
-        let score = (members.len() as f64).ln()
-            + members
-                .iter()
-                .map(|&k| loud[k] + 0.5 * bright[k])
-                .sum::<f64>()
-                / members.len() as f64
-            - if first < 0.15 { 1.0 } else { 0.0 };
-        if best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, g));
-        }
-    }
-    let (verse, chorus) = match families.len() {
-        0 => (None, best.map(|(_, g)| g)),
-        1 => (None, Some(0)),
-        _ => (Some(0), Some(1)),
-    };
+    // The chorus: the group of sections that comes back and is loudest.
+    let loudness = zscore(bf.loudness.iter().map(|&v| f64::from(v)).collect());
+    let chorus = chorus_group(&segs, &group_of, &loudness);
+    // The verse: the group that most often ends where a chorus starts.
+    let verse = chorus.and_then(|c| {
+        let starts: Vec<usize> = (0..segs.len())
+            .filter(|&k| group_of[k] == c)
+            .map(|k| segs[k].0)
+            .collect();
+        let groups = group_of.iter().copied().max().map_or(0, |g| g + 1);
+        (0..groups)
+            .filter(|&g| g != c)
+            .map(|g| {
+                let before = (0..segs.len())
+                    .filter(|&k| group_of[k] == g && starts.contains(&segs[k].1))
+                    .count();
+                (g, before)
+            })
+            .filter(|&(_, k)| k > 0)
+            .max_by_key(|&(g, k)| (k, std::cmp::Reverse(g)))
+            .map(|(g, _)| g)
+    });
     // Labels in order of appearance.
     let mut order: Vec<usize> = Vec::new();
     for &g in &group_of {
@@ -551,16 +561,135 @@ pub fn sections(
             beat_frames[k] as f64 / fps
         }
     };
+    let (segs, group_of, in_chorus) = lengthen_choruses(
+        segs,
+        group_of,
+        chorus,
+        (MIN_CHORUS_S / beat_s).round() as usize,
+        meter,
+        &downbeat,
+        &|x, y| diagonals.mean(x, y, meter) >= RECUR,
+    );
     segs.iter()
         .zip(group_of)
-        .map(|(&(a, b), g)| Section {
+        .zip(in_chorus)
+        .map(|((&(a, b), g), c)| Section {
             start: time(a),
             end: time(b),
             group: rank(g),
-            chorus: Some(g) == chorus,
-            verse: Some(g) == verse,
+            chorus: c,
+            verse: Some(g) == verse && !c,
         })
         .collect()
+}
+
+/// The chorus among the groups of sections (`group_of`, per section of
+/// `segs`, beat ranges): of the groups with two sections or more, the one
+/// with the highest mean loudness (`loudness`, z-scored per beat, over
+/// all its beats) plus the log of its number of sections. A chorus comes
+/// back more often than a verse and is louder (by 1.6 dB on average in
+/// the annotated songs of the POP909 set).
+fn chorus_group(segs: &[(usize, usize)], group_of: &[usize], loudness: &[f64]) -> Option<usize> {
+    let groups = group_of.iter().copied().max().map_or(0, |g| g + 1);
+    (0..groups)
+        .filter_map(|g| {
+            let members: Vec<(usize, usize)> = segs
+                .iter()
+                .zip(group_of)
+                .filter(|&(_, &h)| h == g)
+                .map(|(&s, _)| s)
+                .collect();
+            if members.len() < 2 {
+                return None;
+            }
+            let beats: usize = members.iter().map(|&(a, b)| b - a).sum();
+            let loud = members
+                .iter()
+                .map(|&(a, b)| {
+                    loudness[a.min(loudness.len())..b.min(loudness.len())]
+                        .iter()
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+                / beats.max(1) as f64;
+            Some((g, loud + (members.len() as f64).ln()))
+        })
+        .max_by(|x, y| x.1.total_cmp(&y.1))
+        .map(|(g, _)| g)
+}
+
+/// Shortest chorus, seconds: a run of chorus sections shorter than this
+/// (a phrase of the chorus found without the rest) goes on into the
+/// music after it while that music repeats after the other choruses too.
+const MIN_CHORUS_S: f64 = 30.0;
+
+/// Sections (beat ranges, their groups) with each chorus run shorter than
+/// `min_len` beats lengthened, a bar (`meter` beats) at a time, while the
+/// bar after it matches the bar as far after the start of another chorus
+/// run (`same_bar(x, y)`: the bars at beats `x` and `y` are alike), up to
+/// `min_len`. The sections after it join it: whole when they end within a
+/// bar of the new end, else cut at the bar line (`downbeat`) nearest that
+/// end. Returns the sections, their groups and whether each is part of a
+/// chorus.
+fn lengthen_choruses(
+    mut segs: Vec<(usize, usize)>,
+    mut group_of: Vec<usize>,
+    chorus: Option<usize>,
+    min_len: usize,
+    meter: usize,
+    downbeat: &dyn Fn(usize) -> usize,
+    same_bar: &dyn Fn(usize, usize) -> bool,
+) -> (Vec<(usize, usize)>, Vec<usize>, Vec<bool>) {
+    let mut in_chorus: Vec<bool> = group_of.iter().map(|&g| Some(g) == chorus).collect();
+    let n = segs.last().map_or(0, |s| s.1);
+    let starts: Vec<usize> = (0..segs.len())
+        .filter(|&k| in_chorus[k] && (k == 0 || !in_chorus[k - 1]))
+        .map(|k| segs[k].0)
+        .collect();
+    let mut k = 0;
+    while k < segs.len() {
+        if !in_chorus[k] {
+            k += 1;
+            continue;
+        }
+        let start = segs[k].0;
+        while k + 1 < segs.len() && in_chorus[k + 1] {
+            k += 1;
+        }
+        let next_chorus = starts.iter().copied().find(|&s| s > start).unwrap_or(n);
+        let mut want = segs[k].1;
+        while want - start < min_len && want + meter <= next_chorus {
+            let offset = want - start;
+            let continues = starts
+                .iter()
+                .filter(|&&s| s != start && s + offset + meter <= n)
+                .any(|&s| same_bar(want, s + offset));
+            if !continues {
+                break;
+            }
+            want += meter;
+        }
+        while segs[k].1 < want && k + 1 < segs.len() && !in_chorus[k + 1] {
+            let (a, b) = segs[k + 1];
+            if b <= want + meter {
+                in_chorus[k + 1] = true;
+                k += 1;
+                continue;
+            }
+            let cut = downbeat(want);
+            if cut >= a + meter && cut + meter <= b {
+                segs[k + 1] = (a, cut);
+                segs.insert(k + 2, (cut, b));
+                group_of.insert(k + 2, group_of[k + 1]);
+                in_chorus[k + 1] = true;
+                in_chorus.insert(k + 2, false);
+                k += 1;
+            }
+            break;
+        }
+        k += 1;
+    }
+    (segs, group_of, in_chorus)
 }
 
 #[cfg(test)]
@@ -600,7 +729,7 @@ mod tests {
             ('c', 32),
             ('o', 24),
         ]);
-        let found = phrases(&s, &nov, n, 4, 0.5);
+        let found = phrases(&Diagonals::new(&s, n), &nov, n, 4, 0.5);
         assert_eq!(
             found,
             vec![vec![(24, 56), (88, 120)], vec![(56, 88), (120, 152)]],
@@ -609,11 +738,70 @@ mod tests {
     }
 
     #[test]
+    fn the_chorus_is_the_loudest_group_that_comes_back() {
+        // Verse (soft), chorus (loud), verse, chorus, and a bridge heard
+        // once that is louder still: 8 beats each.
+        let segs: Vec<(usize, usize)> = (0..5).map(|k| (8 * k, 8 * k + 8)).collect();
+        let group_of = [0, 1, 0, 1, 2];
+        let level = [-1.0, 0.5, -1.0, 0.5, 2.0];
+        let loudness: Vec<f64> = level.iter().flat_map(|&l| [l; 8]).collect();
+        assert_eq!(chorus_group(&segs, &group_of, &loudness), Some(1));
+        // Nothing comes back: no chorus.
+        assert_eq!(chorus_group(&segs[..3], &[0, 1, 2], &loudness), None);
+    }
+
+    #[test]
+    fn a_chorus_found_in_part_goes_on_into_the_music_after_it() {
+        // A 16-beat chorus phrase (group 1) where choruses last 32 beats:
+        // the verse after the first one is cut at the bar line 32 beats
+        // from its start; the second is followed by a short section (14
+        // beats) that joins it whole, and the section after that is not
+        // cut two beats in.
+        let segs = vec![(0, 16), (16, 32), (32, 64), (64, 80), (80, 94), (94, 120)];
+        let group_of = vec![0, 1, 0, 1, 2, 0];
+        let downbeat = |k: usize| k / 4 * 4;
+        // When what follows one chorus is unlike what follows the other,
+        // the choruses stay as found.
+        let (same, _, chorus) = lengthen_choruses(
+            segs.clone(),
+            group_of.clone(),
+            Some(1),
+            32,
+            4,
+            &downbeat,
+            &|_, _| false,
+        );
+        assert_eq!(same, segs);
+        assert_eq!(chorus, vec![false, true, false, true, false, false]);
+        // When it is alike (the second half of each chorus: beats 32-48
+        // and 80-96), they go on.
+        let second_half = |x: usize| (32..48).contains(&x) || (80..96).contains(&x);
+        let (segs, group_of, chorus) =
+            lengthen_choruses(segs, group_of, Some(1), 32, 4, &downbeat, &|x, y| {
+                second_half(x) && second_half(y)
+            });
+        assert_eq!(
+            segs,
+            vec![
+                (0, 16),
+                (16, 32),
+                (32, 48),
+                (48, 64),
+                (64, 80),
+                (80, 94),
+                (94, 120)
+            ]
+        );
+        assert_eq!(group_of, vec![0, 1, 0, 0, 1, 2, 0]);
+        assert_eq!(chorus, vec![false, true, true, false, true, true, false]);
+    }
+
+    #[test]
     fn a_riff_repeated_in_place_is_not_a_recurring_section() {
         // The same 8 bars twice in a row, then music that never returns.
         let (s, nov, n) = song(&[('r', 32), ('r', 32), ('x', 32), ('y', 32)]);
         // Back to back, with no change inside: not a phrase.
         let flat: Vec<f32> = nov.iter().map(|_| 0.1).collect();
-        assert!(phrases(&s, &flat, n, 4, 0.5).is_empty());
+        assert!(phrases(&Diagonals::new(&s, n), &flat, n, 4, 0.5).is_empty());
     }
 }
