@@ -629,8 +629,9 @@ const MIN_CHORUS_S: f64 = 30.0;
 /// run (`same_bar(x, y)`: the bars at beats `x` and `y` are alike), up to
 /// `min_len`. The sections after it join it: whole when they end within a
 /// bar of the new end, else cut at the bar line (`downbeat`) nearest that
-/// end. Returns the sections, their groups and whether each is part of a
-/// chorus.
+/// end. Sections filling a gap of less than two bars between two choruses
+/// join them. Returns the sections, their groups and whether each is part
+/// of a chorus.
 fn lengthen_choruses(
     mut segs: Vec<(usize, usize)>,
     mut group_of: Vec<usize>,
@@ -688,6 +689,22 @@ fn lengthen_choruses(
             break;
         }
         k += 1;
+    }
+    // A gap of less than two bars between two choruses is part of one.
+    let mut k = 0;
+    while k < segs.len() {
+        let gap_end = (k..segs.len())
+            .find(|&j| in_chorus[j])
+            .unwrap_or(segs.len());
+        if k > 0
+            && in_chorus[k - 1]
+            && gap_end < segs.len()
+            && gap_end > k
+            && segs[gap_end].0 - segs[k].0 < 2 * meter
+        {
+            in_chorus[k..gap_end].iter_mut().for_each(|c| *c = true);
+        }
+        k = gap_end + 1;
     }
     (segs, group_of, in_chorus)
 }
@@ -794,6 +811,20 @@ mod tests {
         );
         assert_eq!(group_of, vec![0, 1, 0, 0, 1, 2, 0]);
         assert_eq!(chorus, vec![false, true, true, false, true, true, false]);
+    }
+
+    #[test]
+    fn a_gap_of_less_than_two_bars_between_two_choruses_is_part_of_one() {
+        // Choruses at 16-48 and 52-84 with a 4-beat fill between them
+        // (bars of 4): one chorus; the 12 beats before the chorus at 96
+        // stay a section of their own.
+        let segs = vec![(0, 16), (16, 48), (48, 52), (52, 84), (84, 96), (96, 128)];
+        let group_of = vec![0, 1, 2, 1, 3, 1];
+        let (_, _, chorus) =
+            lengthen_choruses(segs, group_of, Some(1), 32, 4, &|k| k / 4 * 4, &|_, _| {
+                false
+            });
+        assert_eq!(chorus, vec![false, true, true, true, false, true]);
     }
 
     #[test]
