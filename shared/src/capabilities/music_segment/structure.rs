@@ -6,7 +6,8 @@
 //! changes (Foote novelty), at bar lines, and grouped by repetition. The
 //! chorus is the group that comes back and is loudest (see
 //! [`chorus_group`]), each run of it lengthened to [`MIN_CHORUS_S`] when
-//! only part of it was found; the verse is the group that leads into it.
+//! only part of it was found; the verse is the other recurring group with
+//! the most music before the first chorus.
 
 use crate::audio::features::Features;
 
@@ -526,23 +527,23 @@ pub fn sections(
     // The chorus: the group of sections that comes back and is loudest.
     let loudness = zscore(bf.loudness.iter().map(|&v| f64::from(v)).collect());
     let chorus = chorus_group(&segs, &group_of, &loudness);
-    // The verse: the group that most often ends where a chorus starts.
+    // The verse: of the other groups that come back, the one with the
+    // most music before the first chorus (not a short pre-chorus, not an
+    // intro heard again later).
     let verse = chorus.and_then(|c| {
-        let starts: Vec<usize> = (0..segs.len())
-            .filter(|&k| group_of[k] == c)
-            .map(|k| segs[k].0)
-            .collect();
+        let first = (0..segs.len()).find(|&k| group_of[k] == c)?;
         let groups = group_of.iter().copied().max().map_or(0, |g| g + 1);
         (0..groups)
-            .filter(|&g| g != c)
+            .filter(|&g| g != c && group_of.iter().filter(|&&h| h == g).count() >= 2)
             .map(|g| {
-                let before = (0..segs.len())
-                    .filter(|&k| group_of[k] == g && starts.contains(&segs[k].1))
-                    .count();
+                let before: usize = (0..first)
+                    .filter(|&k| group_of[k] == g)
+                    .map(|k| segs[k].1 - segs[k].0)
+                    .sum();
                 (g, before)
             })
-            .filter(|&(_, k)| k > 0)
-            .max_by_key(|&(g, k)| (k, std::cmp::Reverse(g)))
+            .filter(|&(_, beats)| beats > 0)
+            .max_by_key(|&(g, beats)| (beats, std::cmp::Reverse(g)))
             .map(|(g, _)| g)
     });
     // Labels in order of appearance.
