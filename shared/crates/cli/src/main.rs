@@ -235,7 +235,8 @@ enum Bench {
         /// GTZAN's clips) and analyse each on its own.
         #[arg(long)]
         excerpt: Option<f64>,
-        /// Keep our beats (`<name>.beats`) and timings here.
+        /// Keep our beats (`<name>.beats`) and timings here; `.beats` files
+        /// already there are removed first.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Python with librosa and mir_eval.

@@ -47,7 +47,8 @@ pub struct Options<'a> {
     pub model: BeatModel,
     /// Cut files into excerpts of this many seconds.
     pub excerpt: Option<f64>,
-    /// Keep our beats and timings in this folder.
+    /// Keep our beats and timings in this folder (its `.beats` files are
+    /// replaced).
     pub keep: Option<&'a Path>,
     /// The interpreter with the peer (librosa, or madmom for the madmom
     /// model) and mir_eval.
@@ -85,6 +86,13 @@ pub fn run(dir: &Path, opts: &Options<'_>) -> anyhow::Result<()> {
     let out = match keep {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            // Beats left by an earlier run would be scored with these.
+            for stale in std::fs::read_dir(dir)?.flatten().map(|e| e.path()) {
+                if stale.extension().is_some_and(|e| e == "beats") {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("removing {}", stale.display()))?;
+                }
+            }
             dir
         }
         None => work.path(),
