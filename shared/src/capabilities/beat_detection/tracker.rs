@@ -9,7 +9,7 @@ use realfft::RealFftPlanner;
 
 use super::tempo::{activation, estimate_bpm};
 use crate::audio::features::{hann, pitch_classes, Features, LOW_DECIMATION};
-use crate::audio::{HOP, SAMPLE_RATE};
+use crate::audio::{zscore, HOP, SAMPLE_RATE};
 
 /// How the tracker may move.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -473,15 +473,6 @@ fn near_max(env: &[f32], b: usize) -> f64 {
     let lo = b.saturating_sub(2);
     let hi = (b + 2).min(env.len() - 1);
     f64::from(env[lo..=hi].iter().copied().fold(0f32, f32::max))
-}
-
-fn zscore(values: &[f64]) -> Vec<f64> {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n)
-        .sqrt()
-        .max(1e-9);
-    values.iter().map(|v| (v - mean) / sd).collect()
 }
 
 /// `c` scaled to unit length (left as it is when it is all zeros).

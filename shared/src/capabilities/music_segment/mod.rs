@@ -3,7 +3,7 @@
 //! Beats and bars come from the beat tracker; recurring phrases of the
 //! beat-synchronous chroma are the labelled sections, the rest is cut
 //! where a self-similarity matrix changes (Foote novelty), and the chorus
-//! is the second recurring phrase (see [`structure`]).
+//! is the loudest group of sections that comes back (see [`structure`]).
 
 pub mod api;
 #[cfg(feature = "bench")]

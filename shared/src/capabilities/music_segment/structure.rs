@@ -10,6 +10,7 @@
 //! the most music before the first chorus.
 
 use crate::audio::features::Features;
+use crate::audio::zscore;
 
 /// One section of a song.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,15 +60,6 @@ fn normalise(v: &mut [f32]) {
     if norm > 1e-9 {
         v.iter_mut().for_each(|x| *x /= norm);
     }
-}
-
-/// `v` less its mean, over its standard deviation.
-fn zscore(v: Vec<f64>) -> Vec<f64> {
-    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64)
-        .sqrt()
-        .max(1e-9);
-    v.iter().map(|x| (x - m) / sd).collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -525,7 +517,12 @@ pub fn sections(
     }
 
     // The chorus: the group of sections that comes back and is loudest.
-    let loudness = zscore(bf.loudness.iter().map(|&v| f64::from(v)).collect());
+    let loudness = zscore(
+        &bf.loudness
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect::<Vec<_>>(),
+    );
     let chorus = chorus_group(&segs, &group_of, &loudness);
     // The verse: of the other groups that come back, the one with the
     // most music before the first chorus (not a short pre-chorus, not an
