@@ -18,7 +18,7 @@
 
 pub mod capabilities;
 
-pub use iprod_core::{config, domain, pipeline, ports, submit, telemetry};
+pub use iprod_core::{config, domain, pipeline, ports, split, submit, telemetry};
 
 /// Implementations of the [`ports`]: filesystem, console, memory and job
 /// records over any object store; S3, SQS and SNS with the `aws` feature.

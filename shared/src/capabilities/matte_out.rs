@@ -415,6 +415,7 @@ pub fn write_video(
         codec,
         &ctx.limits,
         &ctx.cancel,
+        ctx.span,
         |frame, time, index| {
             let mut matted = match matter.matte(&frame, time) {
                 Ok(m) => m,

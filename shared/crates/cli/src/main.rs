@@ -35,6 +35,7 @@ use iprod::domain::{
 };
 use iprod::pipeline::{Pipeline, PipelineSettings, RunOptions};
 use iprod::ports::JobStore;
+use iprod::split::Segments;
 
 /// Serverless intelligent production for video and audio, on your machine.
 ///
@@ -77,6 +78,15 @@ enum Command {
         /// `peak_rss_kb=N`).
         #[arg(long)]
         peak_memory: bool,
+        /// Cut a video into up to N segments on keyframes, run them on
+        /// threads and join the results without re-encoding (the plan a
+        /// deployed stack runs over many Lambdas). Functions whose work
+        /// cannot be split run whole.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
+        segments: Option<u16>,
+        /// Segments run at once (default: one per core).
+        #[arg(long, value_name = "N", requires = "segments", value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
     },
     /// List every FunctionName, what it does, and whether this build runs
     /// it (a function whose models are missing says which).
@@ -385,8 +395,18 @@ async fn main() -> ExitCode {
             out,
             notify,
             peak_memory,
+            segments,
+            workers,
         } => {
-            let code = run(&function, input, &params, out, notify).await;
+            let segments = segments.map(|parts| Segments {
+                parts: usize::from(parts),
+                workers: workers.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                    usize::from,
+                ),
+                segmenter: Arc::new(iprod::media::join::FfmpegSegmenter),
+            });
+            let code = run(&function, input, &params, out, notify, segments).await;
             if peak_memory {
                 eprintln!("peak_rss_kb={}", hostile::peak_rss_kb().unwrap_or(0));
             }
@@ -765,7 +785,14 @@ async fn signal_received() -> String {
     }
 }
 
-async fn run(function: &str, input: String, params: &str, out: PathBuf, notify: bool) -> ExitCode {
+async fn run(
+    function: &str,
+    input: String,
+    params: &str,
+    out: PathBuf,
+    notify: bool,
+    segments: Option<Segments>,
+) -> ExitCode {
     let fail = |message: String| {
         eprintln!("error: {message}");
         ExitCode::from(2)
@@ -839,6 +866,7 @@ async fn run(function: &str, input: String, params: &str, out: PathBuf, notify: 
     let options = RunOptions {
         progress: Arc::new(Bar(bar.clone())),
         stop: Some(stop),
+        segments,
         ..RunOptions::default()
     };
     let record = pipeline.run(capability, job, options).await;

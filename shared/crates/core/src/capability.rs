@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::domain::location::OutputVars;
-use crate::domain::{ErrorCode, FunctionName, JobError, Limits, MediaLocation, OutputTemplate};
+use crate::domain::{
+    ErrorCode, FunctionName, JobError, Limits, MediaLocation, OutputTemplate, Span,
+};
 
 /// Receives progress reports (0–1) from long work.
 pub trait Progress: Send + Sync {
@@ -182,6 +184,9 @@ pub struct Context {
     /// Local copies of the extra inputs the capability asked for
     /// ([`Capability::extra_inputs`]).
     pub inputs: HashMap<ExtraInput, PathBuf>,
+    /// The segment of the input this run covers, when the job is split
+    /// ([`Capability::split`]); `None` for the whole input.
+    pub span: Option<Span>,
 }
 
 impl std::fmt::Debug for Context {
@@ -189,6 +194,7 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("limits", &self.limits)
             .field("cancelled", &self.cancel.load(Ordering::Relaxed))
+            .field("span", &self.span)
             .finish_non_exhaustive()
     }
 }
@@ -200,6 +206,7 @@ impl Default for Context {
             limits: Limits::default(),
             cancel: Arc::new(AtomicBool::new(false)),
             inputs: HashMap::new(),
+            span: None,
         }
     }
 }
@@ -329,6 +336,46 @@ impl OutputSink {
     pub fn files(&self) -> &[ProducedFile] {
         &self.files
     }
+
+    /// A sink for segment `index` of a split job: the same names, its
+    /// own local folder inside this one.
+    ///
+    /// # Errors
+    /// `InternalError` when the folder cannot be made.
+    pub fn part(&self, index: usize) -> Result<Self, JobError> {
+        let dir = self.dir.join(format!("part-{index}"));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("making the folder of segment {index}: {e}"),
+            )
+        })?;
+        Ok(Self {
+            dir,
+            template: self.template.clone(),
+            source: self.source.clone(),
+            timestamp: self.timestamp,
+            job_id: self.job_id.clone(),
+            counters: HashMap::new(),
+            files: Vec::new(),
+        })
+    }
+
+    /// Plans a file a segment planned, at the same location: the local
+    /// path to write the joined file to.
+    pub fn adopt(&mut self, file: &ProducedFile) -> ProducedFile {
+        let name = file.local.file_name().map_or_else(
+            || format!("{}", self.files.len()),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let adopted = ProducedFile {
+            local: self.dir.join(format!("joined-{name}")),
+            location: file.location.clone(),
+            content_type: file.content_type,
+        };
+        self.files.push(adopted.clone());
+        adopted
+    }
 }
 
 /// An object a job reads besides its input, named by one of its params.
@@ -354,6 +401,34 @@ impl std::fmt::Display for ExtraInput {
     }
 }
 
+/// How the work of a job splits over segments of a long input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Split {
+    /// The input is worked on in one run.
+    Whole,
+    /// Frame by frame: each segment writes the video of its
+    /// [`Context::span`] (no audio), the segments' videos are joined
+    /// without re-encoding and the source's audio is added once.
+    Frames {
+        /// Seconds of input before a segment that its run must see for
+        /// its frame-to-frame state to be settled (0 for work without
+        /// such state).
+        warm_up_s: f64,
+    },
+}
+
+/// A file joined from the segments' files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    /// Its final location.
+    pub location: MediaLocation,
+    /// Video frames in it.
+    pub frames: u64,
+    /// Seconds of video in it.
+    pub duration_s: f64,
+}
+
 /// What a capability returns besides its files: a one-line summary for
 /// the job's `Message` and its typed result.
 #[derive(Debug, Clone, PartialEq)]
@@ -375,7 +450,7 @@ pub trait Capability: Send + Sync + 'static {
     /// The params, parsed from `JobParams`.
     type Params: Send + Sync + 'static;
     /// The result, serialised once into the job's `Result.Data`.
-    type Output: serde::Serialize;
+    type Output: serde::Serialize + Send + 'static;
 
     /// The FunctionName it serves.
     fn function(&self) -> FunctionName;
@@ -399,7 +474,8 @@ pub trait Capability: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// Runs on `input`, writing files planned through `sink`.
+    /// Runs on `input`, writing files planned through `sink`; on the
+    /// segment [`Context::span`] names when the job is split.
     ///
     /// # Errors
     /// A permanent error for bad input, params or limits.
@@ -410,6 +486,38 @@ pub trait Capability: Send + Sync + 'static {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<Report<Self::Output>, JobError>;
+
+    /// How a job with `params` may be split over segments of its input
+    /// (by default it may not).
+    fn split(&self, _params: &Self::Params) -> Split {
+        Split::Whole
+    }
+
+    /// The result of a split job from its segments' results, in time
+    /// order, and the files joined from theirs.
+    ///
+    /// # Errors
+    /// `InternalError` for a capability that does not split.
+    fn merge(
+        &self,
+        _params: &Self::Params,
+        _parts: Vec<Report<Self::Output>>,
+        _joined: &[Joined],
+    ) -> Result<Report<Self::Output>, JobError> {
+        Err(JobError::permanent(
+            ErrorCode::InternalError,
+            format!("{} does not split its work", self.function()),
+        ))
+    }
+}
+
+/// One segment's result, kept typed until [`DynCapability::merge`].
+pub struct PartOutput(Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for PartOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartOutput").finish_non_exhaustive()
+    }
 }
 
 /// Params parsed by [`DynCapability::parse`], for the same capability's
@@ -472,6 +580,35 @@ pub trait DynCapability: Send + Sync + 'static {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError>;
+
+    /// How a job with these params splits over segments.
+    fn split(&self, params: &ParsedParams) -> Split;
+
+    /// Runs one segment (`ctx.span`), keeping its result for
+    /// [`DynCapability::merge`].
+    ///
+    /// # Errors
+    /// As [`DynCapability::run`].
+    fn run_part(
+        &self,
+        input: &Path,
+        params: &ParsedParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<PartOutput, JobError>;
+
+    /// Merges the segments' results (in time order) and serialises the
+    /// job's result.
+    ///
+    /// # Errors
+    /// `InternalError` when the parts or params come from another
+    /// capability or it does not split.
+    fn merge(
+        &self,
+        params: &ParsedParams,
+        parts: Vec<PartOutput>,
+        joined: &[Joined],
+    ) -> Result<CapabilityOutput, JobError>;
 }
 
 impl<C: Capability> DynCapability for C {
@@ -499,27 +636,76 @@ impl<C: Capability> DynCapability for C {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError> {
-        let params = params.value.downcast_ref::<C::Params>().ok_or_else(|| {
-            JobError::permanent(
-                ErrorCode::InternalError,
-                format!(
-                    "{} was given params parsed by another capability",
-                    Capability::function(self)
-                ),
-            )
-        })?;
-        let report = Capability::run(self, input, params, sink, ctx)?;
-        let data = serde_json::to_value(&report.result).map_err(|e| {
-            JobError::permanent(
-                ErrorCode::InternalError,
-                format!("serialising the result: {e}"),
-            )
-        })?;
-        Ok(CapabilityOutput {
-            message: report.message,
-            data,
-        })
+        let report = Capability::run(self, input, typed::<C>(self, params)?, sink, ctx)?;
+        serialised(report)
     }
+
+    fn split(&self, params: &ParsedParams) -> Split {
+        typed::<C>(self, params).map_or(Split::Whole, |p| Capability::split(self, p))
+    }
+
+    fn run_part(
+        &self,
+        input: &Path,
+        params: &ParsedParams,
+        sink: &mut OutputSink,
+        ctx: &Context,
+    ) -> Result<PartOutput, JobError> {
+        let report = Capability::run(self, input, typed::<C>(self, params)?, sink, ctx)?;
+        Ok(PartOutput(Box::new(report)))
+    }
+
+    fn merge(
+        &self,
+        params: &ParsedParams,
+        parts: Vec<PartOutput>,
+        joined: &[Joined],
+    ) -> Result<CapabilityOutput, JobError> {
+        let params = typed::<C>(self, params)?;
+        let parts = parts
+            .into_iter()
+            .map(|p| {
+                p.0.downcast::<Report<C::Output>>()
+                    .map(|r| *r)
+                    .map_err(|_| mixed(self, "segment results"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        serialised(Capability::merge(self, params, parts, joined)?)
+    }
+}
+
+/// `params` as parsed by `capability`.
+fn typed<'p, C: Capability>(
+    capability: &C,
+    params: &'p ParsedParams,
+) -> Result<&'p C::Params, JobError> {
+    params
+        .value
+        .downcast_ref::<C::Params>()
+        .ok_or_else(|| mixed(capability, "params"))
+}
+
+fn mixed<C: Capability>(capability: &C, what: &str) -> JobError {
+    JobError::permanent(
+        ErrorCode::InternalError,
+        format!(
+            "{} was given {what} from another capability",
+            Capability::function(capability)
+        ),
+    )
+}
+
+fn serialised<T: serde::Serialize>(report: Report<T>) -> Result<CapabilityOutput, JobError> {
+    let data = serde_json::to_value(&report.result).map_err(|e| {
+        JobError::permanent(
+            ErrorCode::InternalError,
+            format!("serialising the result: {e}"),
+        )
+    })?;
+    Ok(CapabilityOutput {
+        message: report.message,
+        data,
+    })
 }
 
 #[cfg(test)]

@@ -12,5 +12,6 @@ pub mod config;
 pub mod domain;
 pub mod pipeline;
 pub mod ports;
+pub mod split;
 pub mod submit;
 pub mod telemetry;

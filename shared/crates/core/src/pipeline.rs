@@ -111,6 +111,8 @@ pub struct RunOptions {
     /// Set to a reason (`"SIGINT"`) to stop the job: it ends as `Fail`
     /// with `Interrupted`, its partial outputs removed.
     pub stop: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// Runs jobs whose capability allows it in segments, on threads.
+    pub segments: Option<crate::split::Segments>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -119,6 +121,7 @@ impl std::fmt::Debug for RunOptions {
             .field("deadline", &self.deadline)
             .field("last_attempt", &self.last_attempt)
             .field("stop", &self.stop.as_ref().map(|s| s.borrow().clone()))
+            .field("segments", &self.segments)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +133,7 @@ impl Default for RunOptions {
             deadline: None,
             last_attempt: true,
             stop: None,
+            segments: None,
         }
     }
 }
@@ -653,14 +657,26 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             limits: self.settings.limits,
             cancel: cancel.clone(),
             inputs,
+            span: None,
         };
         // The job's span follows the work onto the blocking thread, so that
         // what the capability logs carries the JobId too.
         let span = tracing::Span::current();
+        let segments = options.segments.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _span = span.enter();
             let mut sink = sink;
-            let output = capability.run(&input, &params, &mut sink, &ctx);
+            let output = match &segments {
+                Some(segments) => crate::split::run(
+                    capability.as_ref(),
+                    &input,
+                    &params,
+                    &mut sink,
+                    &ctx,
+                    segments,
+                ),
+                None => capability.run(&input, &params, &mut sink, &ctx),
+            };
             (output, sink)
         });
         let joined = match options.deadline {

@@ -273,3 +273,34 @@ pub trait JobQueue: Send + Sync {
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
+
+/// Cuts long media into segments and joins the videos the segments
+/// wrote (FFmpeg, in the media layer).
+pub trait Segmenter: Send + Sync {
+    /// At most `parts` adjacent spans covering `input`, starting on
+    /// keyframes, each warmed up over the `warm_up_s` before it.
+    ///
+    /// # Errors
+    /// A permanent error for media that cannot be read.
+    fn plan(
+        &self,
+        input: &Path,
+        limits: &crate::domain::Limits,
+        parts: usize,
+        warm_up_s: f64,
+    ) -> Result<Vec<crate::domain::Span>, crate::domain::JobError>;
+
+    /// Joins the videos `parts` (of MIME type `content_type`, in time
+    /// order) into `output` without re-encoding, with the audio of
+    /// `audio_from`; returns the frames and seconds of video written.
+    ///
+    /// # Errors
+    /// `InternalError` when the parts do not fit together.
+    fn join(
+        &self,
+        parts: &[std::path::PathBuf],
+        audio_from: &Path,
+        output: &Path,
+        content_type: &str,
+    ) -> Result<(u64, f64), crate::domain::JobError>;
+}

@@ -154,6 +154,32 @@ impl VideoCodec {
         d
     }
 
+    /// The muxer's options: MP4 and MOV with their index first (playable
+    /// while downloading), WebP looping.
+    pub(crate) fn header_options(self) -> Dictionary<'static> {
+        let mut options = Dictionary::new();
+        match self.container() {
+            "mp4" | "mov" => options.set("movflags", "+faststart"),
+            "webp" => options.set("loop", "0"),
+            _ => {}
+        }
+        options
+    }
+
+    /// The codec family whose files are of MIME type `content_type`, for
+    /// work that copies their streams (its quality settings are moot).
+    pub fn of_content_type(content_type: &str) -> Option<Self> {
+        match content_type {
+            "video/mp4" => Some(Self::H264 {
+                crf: 23,
+                preset: X264Preset::Veryfast,
+            }),
+            "video/webm" => Some(Self::Vp9Alpha { crf: 30 }),
+            "video/quicktime" => Some(Self::ProRes4444),
+            _ => None,
+        }
+    }
+
     /// Audio codecs the container takes as they are.
     fn copies(self, id: Id) -> bool {
         match self {
@@ -176,12 +202,12 @@ impl VideoCodec {
     }
 }
 
-fn ff(context: &'static str) -> impl Fn(ffmpeg_next::Error) -> MediaError {
+pub(crate) fn ff(context: &'static str) -> impl Fn(ffmpeg_next::Error) -> MediaError {
     move |source| MediaError::Ffmpeg { context, source }
 }
 
 /// Audio carried from a source file into the output.
-struct AudioTrack {
+pub(crate) struct AudioTrack {
     input: format::context::Input,
     stream_index: usize,
     in_tb: Rational,
@@ -342,14 +368,8 @@ impl VideoWriter {
             }
             _ => None,
         };
-        let mut options = Dictionary::new();
-        match codec.container() {
-            "mp4" | "mov" => options.set("movflags", "+faststart"),
-            "webp" => options.set("loop", "0"),
-            _ => {}
-        }
         output
-            .write_header_with(options)
+            .write_header_with(codec.header_options())
             .map_err(ff("writing the header"))?;
         let mut scaler = scaling::Context::get(
             Pixel::RGBA,
@@ -525,7 +545,7 @@ impl VideoWriter {
 }
 
 impl AudioTrack {
-    fn open(
+    pub(crate) fn open(
         source: &Path,
         codec: VideoCodec,
         output: &mut format::context::Output,
@@ -645,7 +665,7 @@ impl AudioTrack {
     }
 
     /// Moves source audio up to `until` seconds (all of it for `None`).
-    fn pump(
+    pub(crate) fn pump(
         &mut self,
         output: &mut format::context::Output,
         until: Option<f64>,
@@ -689,7 +709,7 @@ impl AudioTrack {
         Ok(())
     }
 
-    fn flush(&mut self, output: &mut format::context::Output) -> Result<(), MediaError> {
+    pub(crate) fn flush(&mut self, output: &mut format::context::Output) -> Result<(), MediaError> {
         let out_tb = output
             .stream(self.out_index)
             .map_or(self.in_tb, |s| s.time_base());

@@ -15,6 +15,8 @@ mod error;
 pub mod image_out;
 pub mod input;
 #[cfg(feature = "video")]
+pub mod join;
+#[cfg(feature = "video")]
 pub mod planar;
 #[cfg(feature = "video")]
 pub mod preview;

@@ -13,7 +13,7 @@ use image::{RgbImage, RgbaImage};
 
 use super::encode::{VideoCodec, VideoFormat, VideoWriter};
 use super::{MediaError, SamplingMode, VideoReader};
-use iprod_core::domain::Limits;
+use iprod_core::domain::{Limits, Span};
 
 /// Frames waiting between two stages.
 const QUEUE: usize = 3;
@@ -88,6 +88,16 @@ pub(crate) fn finished(
     })
 }
 
+/// Half a frame at `frame_rate`: the tolerance for timestamps rounded
+/// to a time base.
+pub(crate) fn half_frame(frame_rate: f64) -> f64 {
+    if frame_rate > 0.0 {
+        0.5 / frame_rate
+    } else {
+        0.001
+    }
+}
+
 pub(crate) fn stopped() -> MediaError {
     MediaError::Corrupt {
         kind: "video",
@@ -100,6 +110,10 @@ pub(crate) fn stopped() -> MediaError {
 /// as `codec`, with the input's audio. `transform` must return frames of
 /// one size (even for 4:2:0 codecs).
 ///
+/// With a `span`, only that segment is decoded and transformed, from its
+/// warm-up on, and only the frames it outputs are encoded, without audio:
+/// a part for [`crate::join::join_parts`].
+///
 /// # Errors
 /// Media errors from decoding or encoding; `Cancelled` when `cancel` is
 /// set; whatever `transform` returns.
@@ -109,6 +123,7 @@ pub fn transform_video(
     codec: VideoCodec,
     limits: &Limits,
     cancel: &AtomicBool,
+    span: Option<Span>,
     mut transform: impl FnMut(RgbImage, f64, u64) -> Result<RgbaImage, MediaError> + Send,
 ) -> Result<Processed, MediaError> {
     let (to_transform, decoded) = mpsc::sync_channel::<(RgbImage, f64)>(QUEUE);
@@ -118,9 +133,21 @@ pub fn transform_video(
         let (info_tx, info_rx) = mpsc::sync_channel(1);
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
             let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
+            let slack = half_frame(info.frame_rate);
+            if let Some(span) = span {
+                reader.seek_before(span.warm_s)?;
+            }
             reader.for_each_frame(SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
+                }
+                if let Some(span) = span {
+                    if span.is_past(f.time_s, slack) {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    if !span.sees(f.time_s, slack) {
+                        return Ok(ControlFlow::Continue(()));
+                    }
                 }
                 let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
                 let upright = info.rotation.apply(rgb);
@@ -139,14 +166,19 @@ pub fn transform_video(
             let mut writer: Option<VideoWriter> = None;
             let mut last_time = 0.0;
             let mut size = (0, 0);
+            let slack = half_frame(info.frame_rate);
+            let audio_from = if span.is_some() { None } else { Some(input) };
             for (frame, time) in transformed {
+                if span.is_some_and(|s| !s.outputs(time, slack)) {
+                    continue;
+                }
                 if writer.is_none() {
                     size = frame.dimensions();
                     let format = VideoFormat {
                         colour: info.colour,
                         ..VideoFormat::new(size.0, size.1, info.frame_rate)
                     };
-                    writer = Some(VideoWriter::create(output, codec, format, Some(input))?);
+                    writer = Some(VideoWriter::create(output, codec, format, audio_from)?);
                 }
                 if let Some(w) = writer.as_mut() {
                     w.push(&frame, time)?;

@@ -409,14 +409,7 @@ impl VideoReader {
     /// `Corrupt` when nothing decodes there; a stream that cannot seek is
     /// decoded from its start.
     pub fn frame_at(&mut self, time_s: f64) -> Result<frame::Video, MediaError> {
-        let ts = ((time_s.max(0.0) + self.start_seconds())
-            * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
-        if self.input.seek(ts, ..ts).is_ok() {
-            self.decoder.flush();
-        } else {
-            // No index to seek by: decode forward from the start.
-            self.reopen()?;
-        }
+        self.seek_before(time_s)?;
         let mut found: Option<frame::Video> = None;
         let mut last: Option<frame::Video> = None;
         // Half a frame of slack: timestamps are rounded to the time base.
@@ -437,6 +430,53 @@ impl VideoReader {
             kind: "video",
             detail: format!("no frame decodes at {time_s:.3} s"),
         })
+    }
+
+    /// Moves to the keyframe at or before `time_s`, so that decoding from
+    /// here is exact at `time_s` (a stream that cannot seek is opened
+    /// again at its start).
+    ///
+    /// # Errors
+    /// As [`VideoReader::open`], when the file must be opened again.
+    pub fn seek_before(&mut self, time_s: f64) -> Result<(), MediaError> {
+        let ts = ((time_s.max(0.0) + self.start_seconds())
+            * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
+        if self.input.seek(ts, ..ts).is_ok() {
+            self.decoder.flush();
+            Ok(())
+        } else {
+            // No index to seek by: decode forward from the start.
+            self.reopen()
+        }
+    }
+
+    /// The time of the keyframe at or before `time_s`, read from the
+    /// container's index without decoding (`None` when the stream cannot
+    /// seek or has no packet there).
+    ///
+    /// # Errors
+    /// As [`VideoReader::open`], when the file must be opened again.
+    pub fn keyframe_before(&mut self, time_s: f64) -> Result<Option<f64>, MediaError> {
+        let ts = ((time_s.max(0.0) + self.start_seconds())
+            * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
+        if self.input.seek(ts, ..ts).is_err() {
+            return Ok(None);
+        }
+        self.decoder.flush();
+        let mut packet = Packet::empty();
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream_index => {
+                    let Some(pts) = packet.pts().or(packet.dts()) else {
+                        return Ok(None);
+                    };
+                    let time = (pts - self.start_pts) as f64 * f64::from(self.time_base);
+                    return Ok(packet.is_key().then_some(time));
+                }
+                Ok(()) | Err(ffmpeg_next::Error::InvalidData) => {}
+                Err(_) => return Ok(None),
+            }
+        }
     }
 
     /// Goes back to the start of the stream (opening it again when it

@@ -223,6 +223,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             VideoCodec::Vp9Alpha { crf: 30 },
             &Limits::default(),
             &AtomicBool::new(false),
+            None,
             |rgb, _, _| {
                 let k = keyer.get_or_insert_with(|| {
                     Keyer::new(

@@ -17,8 +17,10 @@ use std::path::Path;
 use image::{RgbImage, RgbaImage};
 
 use super::matte_out::{write_still, write_video, Background, Matter, VideoOut};
-use super::{Capability, Context, ExtraInput, OutputSink, Report};
-use crate::capabilities::green_screen::api::{GreenScreenParams, GreenScreenResult, KeyColor};
+use super::{Capability, Context, ExtraInput, Joined, OutputSink, Report, Split};
+use crate::capabilities::green_screen::api::{
+    GreenScreenParams, GreenScreenResult, KeyColor, MatteFormat,
+};
 use crate::capabilities::green_screen::key::{detect_screen, KeySettings, Keyer, Screen};
 use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
 use crate::media::image_out::read_still;
@@ -60,20 +62,63 @@ impl Capability for GreenScreen {
             Some(image) => key_image(&image, params, background.as_ref(), sink, ctx)?,
             None => key_video(input, params, background.as_ref(), sink, ctx)?,
         };
-        let message = format!(
-            "{} screen keyed: {} {}x{}{}",
-            result.screen,
-            result.format.describe(result.frames),
-            result.width,
-            result.height,
-            if result.frames > 1 {
-                format!(", {} frames", result.frames)
-            } else {
-                String::new()
-            }
-        );
+        let message = message(&result);
         Ok(Report { message, result })
     }
+
+    fn split(&self, params: &GreenScreenParams) -> Split {
+        match params.format {
+            None
+            | Some(MatteFormat::Webm | MatteFormat::Mov | MatteFormat::Mp4 | MatteFormat::Mask) => {
+                // The keyer blends each pixel's alpha with the frame
+                // before's where the picture holds still, halving the
+                // earlier frames' weight each frame: after a second they
+                // no longer show in 8 bits.
+                Split::Frames { warm_up_s: 1.0 }
+            }
+            Some(_) => Split::Whole,
+        }
+    }
+
+    fn merge(
+        &self,
+        _params: &GreenScreenParams,
+        parts: Vec<Report<GreenScreenResult>>,
+        joined: &[Joined],
+    ) -> Result<Report<GreenScreenResult>, JobError> {
+        let (Some(first), Some(video)) = (parts.into_iter().next(), joined.first()) else {
+            return Err(JobError::permanent(
+                ErrorCode::InternalError,
+                "a split green-screen job joined no video",
+            ));
+        };
+        let result = GreenScreenResult {
+            file: video.location.to_string(),
+            frames: video.frames,
+            duration: (video.duration_s * 1000.0).round() / 1000.0,
+            ..first.result
+        };
+        Ok(Report {
+            message: message(&result),
+            result,
+        })
+    }
+}
+
+/// The job's one-line summary.
+fn message(result: &GreenScreenResult) -> String {
+    format!(
+        "{} screen keyed: {} {}x{}{}",
+        result.screen,
+        result.format.describe(result.frames),
+        result.width,
+        result.height,
+        if result.frames > 1 {
+            format!(", {} frames", result.frames)
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn settings(params: &GreenScreenParams) -> KeySettings {

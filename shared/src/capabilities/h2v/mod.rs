@@ -1073,6 +1073,7 @@ impl H2v {
             codec,
             &ctx.limits,
             &ctx.cancel,
+            None,
             |frame, _, index| {
                 progress.set(0, index + 1);
                 Ok(rgba(&pad(&frame, output)))

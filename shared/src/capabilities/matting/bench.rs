@@ -463,6 +463,7 @@ pub fn run(
             VideoCodec::Vp9Alpha { crf: 28 },
             &Limits::default(),
             &AtomicBool::new(false),
+            None,
             |rgb, t, _| {
                 use crate::capabilities::matte_out::Matter;
                 figures.matte(&rgb, t).map_err(|e| {

@@ -10,6 +10,7 @@ pub mod listing;
 pub mod location;
 pub mod message;
 pub mod params;
+pub mod span;
 
 pub use error::{ErrorCode, JobError};
 pub use format::ImageFormat;
@@ -21,3 +22,4 @@ pub use limits::Limits;
 pub use listing::{JobFilter, JobPage};
 pub use location::{MediaLocation, OutputTemplate};
 pub use message::{SubmitMessage, SubmitMessageError};
+pub use span::Span;
