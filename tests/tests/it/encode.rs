@@ -319,6 +319,7 @@ fn bt709_colour_is_read_and_carried_over() -> anyhow::Result<()> {
         codec,
         &Default::default(),
         &Default::default(),
+        None,
         |rgb, _, _| Ok(image::DynamicImage::ImageRgb8(rgb).to_rgba8()),
     )?;
     let p = probe(&out, &[])?;

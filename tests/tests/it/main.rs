@@ -21,3 +21,4 @@ mod matting;
 mod music_segment;
 mod pipeline;
 mod sample_events;
+mod segments;

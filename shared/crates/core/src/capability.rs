@@ -504,10 +504,7 @@ pub trait Capability: Send + Sync + 'static {
         _parts: Vec<Report<Self::Output>>,
         _joined: &[Joined],
     ) -> Result<Report<Self::Output>, JobError> {
-        Err(JobError::permanent(
-            ErrorCode::InternalError,
-            format!("{} does not split its work", self.function()),
-        ))
+        Err(no_split(self.function()))
     }
 }
 
@@ -581,21 +578,26 @@ pub trait DynCapability: Send + Sync + 'static {
         ctx: &Context,
     ) -> Result<CapabilityOutput, JobError>;
 
-    /// How a job with these params splits over segments.
-    fn split(&self, params: &ParsedParams) -> Split;
+    /// How a job with these params splits over segments (by default it
+    /// does not).
+    fn split(&self, _params: &ParsedParams) -> Split {
+        Split::Whole
+    }
 
     /// Runs one segment (`ctx.span`), keeping its result for
     /// [`DynCapability::merge`].
     ///
     /// # Errors
-    /// As [`DynCapability::run`].
+    /// As [`DynCapability::run`]; `InternalError` by default.
     fn run_part(
         &self,
-        input: &Path,
-        params: &ParsedParams,
-        sink: &mut OutputSink,
-        ctx: &Context,
-    ) -> Result<PartOutput, JobError>;
+        _input: &Path,
+        _params: &ParsedParams,
+        _sink: &mut OutputSink,
+        _ctx: &Context,
+    ) -> Result<PartOutput, JobError> {
+        Err(no_split(self.function()))
+    }
 
     /// Merges the segments' results (in time order) and serialises the
     /// job's result.
@@ -605,10 +607,19 @@ pub trait DynCapability: Send + Sync + 'static {
     /// capability or it does not split.
     fn merge(
         &self,
-        params: &ParsedParams,
-        parts: Vec<PartOutput>,
-        joined: &[Joined],
-    ) -> Result<CapabilityOutput, JobError>;
+        _params: &ParsedParams,
+        _parts: Vec<PartOutput>,
+        _joined: &[Joined],
+    ) -> Result<CapabilityOutput, JobError> {
+        Err(no_split(self.function()))
+    }
+}
+
+fn no_split(function: FunctionName) -> JobError {
+    JobError::permanent(
+        ErrorCode::InternalError,
+        format!("{function} does not split its work"),
+    )
 }
 
 impl<C: Capability> DynCapability for C {

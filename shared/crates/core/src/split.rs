@@ -175,3 +175,170 @@ fn join_files(
 fn internal(message: String) -> JobError {
     JobError::permanent(ErrorCode::InternalError, message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::{Capability, Report};
+    use crate::domain::{FunctionName, Limits, OutputTemplate, Span};
+
+    /// Writes one "video" holding its span's start; fails on a segment
+    /// starting at `fail_at`.
+    struct Spans {
+        fail_at: Option<f64>,
+    }
+
+    impl Capability for Spans {
+        type Params = ();
+        type Output = Vec<f64>;
+
+        fn function(&self) -> FunctionName {
+            FunctionName::VideoGreenScreenMatting
+        }
+
+        fn parse(&self, _: &serde_json::Value) -> Result<(), JobError> {
+            Ok(())
+        }
+
+        fn run(
+            &self,
+            _: &Path,
+            _: &(),
+            sink: &mut OutputSink,
+            ctx: &Context,
+        ) -> Result<Report<Vec<f64>>, JobError> {
+            let start = ctx.span.map_or(-1.0, |s| s.start_s);
+            if self.fail_at == Some(start) {
+                return Err(JobError::permanent(
+                    ErrorCode::InvalidMedia,
+                    format!("damaged at {start}"),
+                ));
+            }
+            let file = sink.plan("matte", "mp4", "video/mp4", false)?;
+            std::fs::write(&file.local, start.to_string()).map_err(|e| internal(e.to_string()))?;
+            Ok(Report {
+                message: String::new(),
+                result: vec![start],
+            })
+        }
+
+        fn split(&self, _: &()) -> Split {
+            Split::Frames { warm_up_s: 0.5 }
+        }
+
+        fn merge(
+            &self,
+            _: &(),
+            parts: Vec<Report<Vec<f64>>>,
+            joined: &[Joined],
+        ) -> Result<Report<Vec<f64>>, JobError> {
+            Ok(Report {
+                message: format!("{} joined", joined.len()),
+                result: parts.into_iter().flat_map(|p| p.result).collect(),
+            })
+        }
+    }
+
+    /// Cuts every 10 s of a 35-s input; joins by concatenating bytes.
+    struct Cuts;
+
+    impl Segmenter for Cuts {
+        fn plan(
+            &self,
+            _: &Path,
+            _: &Limits,
+            parts: usize,
+            warm: f64,
+        ) -> Result<Vec<Span>, JobError> {
+            Ok((0..parts.min(4))
+                .map(|i| {
+                    let end = if i + 1 < parts.min(4) {
+                        10.0 * (i + 1) as f64
+                    } else {
+                        f64::INFINITY
+                    };
+                    Span::new(10.0 * i as f64, end, warm)
+                })
+                .collect())
+        }
+
+        fn join(
+            &self,
+            parts: &[PathBuf],
+            _: &Path,
+            output: &Path,
+            _: &str,
+        ) -> Result<(u64, f64), JobError> {
+            let mut all = String::new();
+            for p in parts {
+                all += &std::fs::read_to_string(p).map_err(|e| internal(e.to_string()))?;
+                all.push(' ');
+            }
+            std::fs::write(output, all).map_err(|e| internal(e.to_string()))?;
+            Ok((parts.len() as u64, 35.0))
+        }
+    }
+
+    fn run_spans(
+        fail_at: Option<f64>,
+        parts: usize,
+    ) -> (
+        Result<CapabilityOutput, JobError>,
+        Vec<crate::capability::ProducedFile>,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let template =
+            OutputTemplate::parse(&format!("{}/", dir.path().display())).expect("template");
+        let mut sink = OutputSink::new(dir.path(), template, "clip", 0, "job");
+        let capability = Spans { fail_at };
+        let params = DynCapability::parse(&capability, &serde_json::Value::Null).expect("params");
+        let segments = Segments {
+            parts,
+            workers: 2,
+            segmenter: Arc::new(Cuts),
+        };
+        let out = run(
+            &capability,
+            Path::new("in.mp4"),
+            &params,
+            &mut sink,
+            &Context::default(),
+            &segments,
+        );
+        let files = sink.into_files();
+        for f in &files {
+            assert!(f.local.exists() || out.is_err(), "{f:?}");
+        }
+        let joined: Vec<String> = files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(&f.local).ok())
+            .collect();
+        if out.is_ok() && parts == 4 {
+            assert_eq!(joined, vec!["0 10 20 30 ".to_owned()]);
+        }
+        (out, files)
+    }
+
+    #[test]
+    fn segments_run_on_their_spans_and_merge_in_time_order() {
+        let (out, files) = run_spans(None, 4);
+        let out = out.expect("split run");
+        assert_eq!(out.data, serde_json::json!([0.0, 10.0, 20.0, 30.0]));
+        assert_eq!(out.message, "1 joined");
+        assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn one_segment_is_a_whole_run() {
+        let (out, _) = run_spans(None, 1);
+        assert_eq!(out.expect("whole run").data, serde_json::json!([-1.0]));
+    }
+
+    #[test]
+    fn a_failed_segment_fails_the_job_with_its_cause() {
+        let (out, _) = run_spans(Some(20.0), 4);
+        let e = out.expect_err("a segment failed");
+        assert_eq!(e.code, ErrorCode::InvalidMedia);
+        assert!(e.message.contains("damaged at 20"), "{}", e.message);
+    }
+}

@@ -94,6 +94,8 @@ pub fn join_parts(
             .map_err(ff("adding the video stream"))?;
         video.set_parameters(params);
         video.set_time_base(stream.time_base());
+        // WebM's `alpha_mode` says the VP9 carries alpha.
+        video.set_metadata(stream.metadata().to_owned());
         stream.time_base()
     };
     let mut audio = match audio_from {

@@ -1,0 +1,213 @@
+//! Long media in segments: a job cut on keyframes, run segment by segment
+//! on threads and joined without re-encoding writes what one pass writes.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use iprod::capabilities::green_screen::GreenScreen;
+use iprod::capabilities::{CapabilityOutput, Context, DynCapability, OutputSink};
+use iprod::domain::{JobError, Limits, OutputTemplate};
+use iprod::media::join::{plan, FfmpegSegmenter};
+use iprod::media::{SamplingMode, VideoReader};
+use iprod::split::Segments;
+use serde_json::{json, Value};
+
+/// A green-screen clip of `seconds` with a moving subject and a tone,
+/// a keyframe every `gop` frames (25 fps) and B-frames.
+fn clip(dir: &Path, seconds: u32, gop: u32) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("clip-{seconds}-{gop}.mp4"));
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!(
+            "color=c=0x1fb446:s=192x144:r=25:d={seconds}[bg];\
+             testsrc2=s=64x64:r=25:d={seconds}[fg];\
+             [bg][fg]overlay=x='40+50*sin(t)':y='30+20*cos(t/2)'"
+        ),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=f=330:d={seconds}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        &gop.to_string(),
+        "-bf",
+        "2",
+        "-c:a",
+        "aac",
+        "-shortest",
+        &path.to_string_lossy(),
+    ])?;
+    Ok(path)
+}
+
+/// Runs `params` on `input`, in up to `parts` segments when given.
+fn run(
+    input: &Path,
+    params: &Value,
+    out: &Path,
+    parts: Option<usize>,
+) -> Result<(CapabilityOutput, Vec<PathBuf>), JobError> {
+    std::fs::create_dir_all(out).expect("output folder");
+    let template = OutputTemplate::parse(&format!("{}/", out.display()))?;
+    let mut sink = OutputSink::new(out, template, "clip", 0, "job");
+    let capability: Arc<dyn DynCapability> = Arc::new(GreenScreen);
+    let parsed = capability.parse(params)?;
+    let ctx = Context::default();
+    let output = match parts {
+        Some(parts) => iprod::split::run(
+            capability.as_ref(),
+            input,
+            &parsed,
+            &mut sink,
+            &ctx,
+            &Segments {
+                parts,
+                workers: 2,
+                segmenter: Arc::new(FfmpegSegmenter),
+            },
+        )?,
+        None => capability.run(input, &parsed, &mut sink, &ctx)?,
+    };
+    Ok((
+        output,
+        sink.into_files().into_iter().map(|f| f.local).collect(),
+    ))
+}
+
+/// Every frame's time and RGB pixels.
+fn frames(path: &Path) -> anyhow::Result<Vec<(f64, Vec<u8>)>> {
+    let mut reader = VideoReader::open(path, &Limits::default())?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    let mut out = Vec::new();
+    reader.for_each_frame(SamplingMode::All, |r, f| {
+        out.push((f.time_s, r.to_rgb(f.frame, w, h)?.into_raw()));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+fn samples(path: &Path) -> anyhow::Result<Vec<f32>> {
+    Ok(iprod::media::decode_mono(path, 44_100, &Limits::default(), None, None)?.samples)
+}
+
+#[test]
+fn segments_start_on_the_keyframes_nearest_equal_lengths() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let one_second_gops = clip(dir.path(), 12, 25)?;
+    let spans = plan(&one_second_gops, &Limits::default(), 4, 1.0)?;
+    let starts: Vec<f64> = spans.iter().map(|s| s.start_s).collect();
+    assert_eq!(starts.len(), 4, "{starts:?}");
+    for (found, want) in starts.iter().zip([0.0, 3.0, 6.0, 9.0]) {
+        assert!((found - want).abs() < 1e-3, "{starts:?}");
+    }
+    for pair in spans.windows(2) {
+        assert_eq!(pair[0].end_s, pair[1].start_s);
+        assert!((pair[1].warm_s - (pair[1].start_s - 1.0)).abs() < 1e-9);
+    }
+    assert!(spans[3].end_s.is_infinite());
+    // Keyframes only every 10 s: no cut leaves a segment of a second or more
+    // on both sides of it but the one at 10 s... which leaves 2 s after it.
+    let sparse = clip(dir.path(), 12, 250)?;
+    let spans = plan(&sparse, &Limits::default(), 6, 0.0)?;
+    let starts: Vec<f64> = spans.iter().map(|s| s.start_s).collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!((starts[1] - 10.0).abs() < 1e-3, "{starts:?}");
+    Ok(())
+}
+
+#[test]
+fn a_split_job_writes_the_frames_samples_and_times_of_a_single_pass() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path(), 8, 25)?;
+    // ProRes is intra-only and H.264 at CRF 0 lossless: the encoder's
+    // state cannot differ, so neither may a single frame.
+    for (name, params) in [
+        ("mov", json!({"Format": "mov"})),
+        (
+            "mp4",
+            json!({"Format": "mp4", "bgcolor": "#203050", "crf": 0}),
+        ),
+    ] {
+        let (whole, whole_files) =
+            run(&input, &params, &dir.path().join(format!("w-{name}")), None)?;
+        let (split, split_files) = run(
+            &input,
+            &params,
+            &dir.path().join(format!("s-{name}")),
+            Some(4),
+        )?;
+        assert_eq!(whole_files.len(), 1);
+        assert_eq!(split_files.len(), 1);
+        assert_eq!(whole.data["Frames"], 200, "{name}: {:?}", whole.data);
+        assert_eq!(split.data, {
+            let mut d = whole.data.clone();
+            d["File"] = split.data["File"].clone();
+            d
+        });
+        assert_eq!(split.message, whole.message);
+        let (a, b) = (frames(&whole_files[0])?, frames(&split_files[0])?);
+        assert_eq!(a.len(), b.len(), "{name}: frames");
+        for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (fa.0 - fb.0).abs() < 1e-6,
+                "{name}: frame {i} at {} vs {}",
+                fa.0,
+                fb.0
+            );
+            assert!(fa.1 == fb.1, "{name}: frame {i} at {} differs", fa.0);
+        }
+        let (sa, sb) = (samples(&whole_files[0])?, samples(&split_files[0])?);
+        assert!(sa.len() > 44_100 * 7, "{name}: {} samples", sa.len());
+        assert_eq!(sa, sb, "{name}: audio");
+    }
+    Ok(())
+}
+
+#[test]
+fn split_webm_keeps_its_alpha_and_timeline() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path(), 6, 25)?;
+    let (whole, whole_files) = run(&input, &json!({}), &dir.path().join("w"), None)?;
+    let (split, split_files) = run(&input, &json!({}), &dir.path().join("s"), Some(3))?;
+    assert_eq!(split.data["Frames"], whole.data["Frames"]);
+    assert_eq!(split.data["Duration"], whole.data["Duration"]);
+    let probe = iprod_tests::probe(&split_files[0], &[])?;
+    let streams = probe["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .ok_or_else(|| anyhow::anyhow!("no video: {probe}"))?;
+    let tags = video["tags"].to_string().to_lowercase();
+    assert!(tags.contains("\"alpha_mode\":\"1\""), "{tags}");
+    assert!(
+        streams.iter().any(|s| s["codec_type"] == "audio"),
+        "{probe}"
+    );
+    let times = |files: &[PathBuf]| -> anyhow::Result<Vec<f64>> {
+        Ok(frames(&files[0])?.into_iter().map(|f| f.0).collect())
+    };
+    assert_eq!(times(&whole_files)?, times(&split_files)?);
+    Ok(())
+}
+
+#[test]
+fn work_that_cannot_be_split_runs_whole() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path(), 4, 25)?;
+    let (split, files) = run(
+        &input,
+        &json!({"Format": "zip"}),
+        &dir.path().join("z"),
+        Some(4),
+    )?;
+    assert_eq!(split.data["Frames"], 100);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].extension().is_some_and(|e| e == "zip"));
+    Ok(())
+}
