@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use image::{RgbImage, Rgba, RgbaImage};
 
-use super::{Context, ExtraInput, OutputSink, Passes};
+use super::{Context, ExtraInput, OutputSink, Passes, Split};
 use crate::capabilities::green_screen::api::MatteFormat;
 use crate::domain::{ErrorCode, JobError, MediaLocation};
 use crate::media::encode::{VideoCodec, X264Preset};
@@ -328,6 +328,23 @@ fn write_frames(
             preview.finish()?;
             Ok((file.location.to_string(), size, frames))
         }
+    }
+}
+
+/// How a matting job into `format` splits over segments of a long
+/// video: frame by frame for the video formats, whole for frame
+/// sequences and previews.
+pub fn split_for(format: Option<MatteFormat>) -> Split {
+    match format {
+        None
+        | Some(MatteFormat::Webm | MatteFormat::Mov | MatteFormat::Mp4 | MatteFormat::Mask) => {
+            // What mattes carry from frame to frame settles within a
+            // second: the keyer's blend with the frame before halves the
+            // earlier frames' weight each frame; figures are looked for
+            // afresh every 12 frames.
+            Split::Frames { warm_up_s: 1.0 }
+        }
+        Some(_) => Split::Whole,
     }
 }
 

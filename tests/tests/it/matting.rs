@@ -245,3 +245,116 @@ fn bad_params_name_the_key() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_video_split_in_two_is_cut_out_as_one_pass_cuts_it_with_no_seam() -> anyhow::Result<()> {
+    use iprod::capabilities::DynCapability;
+    use iprod::split::Segments;
+    let dir = tempfile::tempdir()?;
+    let figure = astronaut(300)?;
+    let background = coffee(W, H)?;
+    let made = clip(&dir.path().join("made.mp4"), 3.0, |i| {
+        place(&background, &figure, 20 + 4 * i as i32, 40).0
+    })?;
+    // A keyframe every 12 frames: the cut falls at 1.44 s and the second
+    // segment warms up from 0.44 s.
+    let video = dir.path().join("gop12.mp4");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &made.to_string_lossy(),
+        "-c:v",
+        "libx264",
+        "-g",
+        "12",
+        "-c:a",
+        "copy",
+        &video.to_string_lossy(),
+    ])?;
+    let capability: std::sync::Arc<dyn DynCapability> =
+        std::sync::Arc::new(Matting::load(&ModelDir::from_env())?);
+    let params = json!({"Format": "mov"});
+    let mut results = Vec::new();
+    for (name, parts) in [("whole", None), ("split", Some(2))] {
+        let out = dir.path().join(name);
+        std::fs::create_dir_all(&out)?;
+        let template = iprod::domain::OutputTemplate::parse(&format!("{}/", out.display()))?;
+        let mut sink = iprod::capabilities::OutputSink::new(&out, template, "clip", 0, "job");
+        let parsed = capability.parse(&params)?;
+        let ctx = Context::default();
+        let output = match parts {
+            Some(parts) => iprod::split::run(
+                capability.as_ref(),
+                &video,
+                &parsed,
+                &mut sink,
+                &ctx,
+                &Segments {
+                    parts,
+                    workers: 2,
+                    segmenter: std::sync::Arc::new(iprod::media::join::FfmpegSegmenter),
+                },
+            )?,
+            None => capability.run(&video, &parsed, &mut sink, &ctx)?,
+        };
+        let file = sink
+            .into_files()
+            .into_iter()
+            .next()
+            .map(|f| f.local)
+            .unwrap_or_default();
+        results.push((output, iprod::bench::alpha_frames(&file, dir.path(), name)?));
+    }
+    let (whole, whole_alpha) = &results[0];
+    let (split, split_alpha) = &results[1];
+    assert_eq!(split.data["Frames"], 75);
+    assert_eq!(split.data["Frames"], whole.data["Frames"]);
+    assert_eq!(split.data["Duration"], whole.data["Duration"]);
+    assert_eq!(split.data["Keyframes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        split.data["Keyframes"]
+            .as_array()
+            .map(|k| k.iter().map(|k| k["Time"].clone()).collect::<Vec<_>>()),
+        whole.data["Keyframes"]
+            .as_array()
+            .map(|k| k.iter().map(|k| k["Time"].clone()).collect::<Vec<_>>()),
+    );
+    let share = |d: &Value| d["PersonShare"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (share(&split.data) - share(&whole.data)).abs() < 0.03,
+        "{} vs {}",
+        split.data,
+        whole.data
+    );
+    assert_eq!(whole_alpha.len(), 75);
+    assert_eq!(split_alpha.len(), 75);
+    // Before the cut, the first segment is the one pass.
+    for i in 0..36 {
+        let drift = mean_error(&split_alpha[i], &whole_alpha[i]);
+        assert!(drift < 1e-3, "frame {i}: |split - whole| = {drift:.4}");
+    }
+    // After it, the model's fresh looks fall on other frames, so the
+    // alphas differ a little, but are as good against the truth...
+    let truth = |i: usize| place(&background, &figure, 20 + 4 * i as i32, 40).1;
+    let error = |alphas: &[GrayImage]| -> f64 {
+        (36..75)
+            .map(|i| mean_error(&alphas[i], &truth(i)))
+            .sum::<f64>()
+            / 39.0
+    };
+    let (split_error, whole_error) = (error(split_alpha), error(whole_alpha));
+    assert!(
+        split_error <= whole_error + 0.005,
+        "after the cut: error {split_error:.4} split, {whole_error:.4} one pass"
+    );
+    // ... and no seam: the alpha changes from the last frame before the
+    // cut to the first after it as much as in one pass.
+    let (split_step, whole_step) = (
+        mean_error(&split_alpha[36], &split_alpha[35]),
+        mean_error(&whole_alpha[36], &whole_alpha[35]),
+    );
+    assert!(
+        split_step <= 1.5 * whole_step + 0.005,
+        "change at the cut: {split_step:.4} split, {whole_step:.4} one pass"
+    );
+    Ok(())
+}

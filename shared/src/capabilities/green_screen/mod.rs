@@ -16,11 +16,9 @@ use std::path::Path;
 
 use image::{RgbImage, RgbaImage};
 
-use super::matte_out::{write_still, write_video, Background, Matter, VideoOut};
+use super::matte_out::{split_for, write_still, write_video, Background, Matter, VideoOut};
 use super::{Capability, Context, ExtraInput, Joined, OutputSink, Report, Split};
-use crate::capabilities::green_screen::api::{
-    GreenScreenParams, GreenScreenResult, KeyColor, MatteFormat,
-};
+use crate::capabilities::green_screen::api::{GreenScreenParams, GreenScreenResult, KeyColor};
 use crate::capabilities::green_screen::key::{detect_screen, KeySettings, Keyer, Screen};
 use crate::domain::{ErrorCode, FunctionName, JobError, MediaLocation};
 use crate::media::image_out::read_still;
@@ -67,17 +65,7 @@ impl Capability for GreenScreen {
     }
 
     fn split(&self, params: &GreenScreenParams) -> Split {
-        match params.format {
-            None
-            | Some(MatteFormat::Webm | MatteFormat::Mov | MatteFormat::Mp4 | MatteFormat::Mask) => {
-                // The keyer blends each pixel's alpha with the frame
-                // before's where the picture holds still, halving the
-                // earlier frames' weight each frame: after a second they
-                // no longer show in 8 bits.
-                Split::Frames { warm_up_s: 1.0 }
-            }
-            Some(_) => Split::Whole,
-        }
+        split_for(params.format)
     }
 
     fn merge(

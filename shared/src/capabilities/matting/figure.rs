@@ -26,7 +26,7 @@ use super::settle::{self, Plane};
 use crate::capabilities::matte_out::Matter;
 use crate::detect::face::FaceDetector;
 use crate::detect::person::{PersonMask, PersonSegmenter, View};
-use crate::domain::{ErrorCode, JobError};
+use crate::domain::{ErrorCode, JobError, Span};
 use crate::vision::regions::regions;
 
 /// The uncertain band on each side of the coarse edge, as a share of the
@@ -111,6 +111,10 @@ pub struct Figures {
     solve: Solve,
     steady: bool,
     previous: Option<Previous>,
+    /// Frames seen, warm-up included (the schedule of fresh looks).
+    seen: u64,
+    /// The segment whose frames are counted (all when `None`).
+    span: Option<Span>,
     /// Frames seen.
     pub frames: u64,
     /// Frames that showed a person.
@@ -137,10 +141,19 @@ impl Figures {
             solve,
             steady,
             previous: None,
+            seen: 0,
+            span: None,
             frames: 0,
             with_person: 0,
             keyframes: Vec::new(),
         }
+    }
+
+    /// Counts (frames, people, keyframes) only the frames `span` outputs:
+    /// those before it only warm up what is carried from frame to frame.
+    pub fn counting(mut self, span: Option<Span>) -> Self {
+        self.span = span;
+        self
     }
 
     /// The person mask of `frame` on the grid: two looks, the second at
@@ -154,7 +167,7 @@ impl Figures {
         };
         // In video, the last frame's figure says where to look, except
         // every `RELOOK` frames, when newcomers are looked for.
-        if let Some(p) = previous.filter(|p| p.grid.has_figure() && self.frames % RELOOK != 0) {
+        if let Some(p) = previous.filter(|p| p.grid.has_figure() && self.seen % RELOOK != 0) {
             let view = p.grid.closer_view(w, h).unwrap_or((0, 0, w, h));
             return Ok(Grid::sample(&model(view)?, frame));
         }
@@ -240,12 +253,17 @@ impl Figures {
             }
         }
         let present = !people.is_empty();
-        self.frames += 1;
-        if present {
-            self.with_person += 1;
+        self.seen += 1;
+        // Frame times are exact at a segment's start (a keyframe's).
+        let counted = self.span.is_none_or(|s| s.outputs(time_s, 1e-3));
+        if counted {
+            self.frames += 1;
+            if present {
+                self.with_person += 1;
+            }
         }
         let next_second = self.keyframes.last().map_or(0.0, |(t, _)| t.floor() + 1.0);
-        if self.keyframes.is_empty() || time_s >= next_second {
+        if counted && (self.keyframes.is_empty() || time_s >= next_second) {
             let boxes = people.iter().map(|p| grid.frame_box(p, w, h)).collect();
             self.keyframes.push((time_s, boxes));
         }

@@ -25,8 +25,8 @@ pub mod settle;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::matte_out::{write_still, write_video, Background, Matter, VideoOut};
-use super::{Capability, Context, ExtraInput, OutputSink, Report};
+use super::matte_out::{split_for, write_still, write_video, Background, Matter, VideoOut};
+use super::{Capability, Context, ExtraInput, Joined, OutputSink, Report, Split};
 use crate::capabilities::matting::api::{Keyframe, MattingParams, MattingResult};
 use crate::capabilities::matting::figure::{Figures, Models};
 use crate::detect::face::FaceDetector;
@@ -105,7 +105,7 @@ impl Capability for Matting {
                     let reader = VideoReader::open(input, &ctx.limits)?;
                     reader.info().display_size()
                 };
-                let mut figures = Figures::video(&self.models);
+                let mut figures = Figures::video(&self.models).counting(ctx.span);
                 let out = VideoOut {
                     format: params.format,
                     crf: params.crf,
@@ -130,27 +130,7 @@ impl Capability for Matting {
             })
             .collect();
         let result = MattingResult::new(written, (share * 1000.0).round() / 1000.0, keyframes);
-        let what = format!(
-            "{} {}x{}{}",
-            result.format.describe(result.frames),
-            result.width,
-            result.height,
-            if result.frames > 1 {
-                format!(", {} frames", result.frames)
-            } else {
-                String::new()
-            }
-        );
-        let message = if figures.with_person == 0 {
-            format!("no person found: the alpha is empty ({what})")
-        } else if result.frames > 1 {
-            format!(
-                "figure cut out: {what}; a person in {:.0} % of the frames",
-                result.person_share * 100.0
-            )
-        } else {
-            format!("figure cut out: {what}")
-        };
+        let message = message(&result, figures.with_person > 0);
         if result.frames == 0 {
             return Err(JobError::permanent(
                 ErrorCode::InvalidMedia,
@@ -158,5 +138,83 @@ impl Capability for Matting {
             ));
         }
         Ok(Report { message, result })
+    }
+
+    fn split(&self, params: &MattingParams) -> Split {
+        split_for(params.format)
+    }
+
+    fn merge(
+        &self,
+        _params: &MattingParams,
+        parts: Vec<Report<MattingResult>>,
+        joined: &[Joined],
+    ) -> Result<Report<MattingResult>, JobError> {
+        let (Some(first), Some(video)) = (parts.first(), joined.first()) else {
+            return Err(JobError::permanent(
+                ErrorCode::InternalError,
+                "a split matting job joined no video",
+            ));
+        };
+        let frames: u64 = parts.iter().map(|p| p.result.frames).sum();
+        let with_person: f64 = parts
+            .iter()
+            .map(|p| p.result.person_share * p.result.frames as f64)
+            .sum();
+        let share = if frames > 0 {
+            with_person / frames as f64
+        } else {
+            0.0
+        };
+        // Boxes at the first frame of each whole second, as one pass
+        // notes them: a segment starting mid-second adds none for it.
+        let mut keyframes: Vec<Keyframe> = Vec::new();
+        for k in parts.iter().flat_map(|p| &p.result.keyframes) {
+            if keyframes
+                .last()
+                .is_none_or(|last| k.time >= last.time.floor() + 1.0)
+            {
+                keyframes.push(k.clone());
+            }
+        }
+        let result = MattingResult {
+            file: video.location.to_string(),
+            frames: video.frames,
+            duration: (video.duration_s * 1000.0).round() / 1000.0,
+            person_share: (share * 1000.0).round() / 1000.0,
+            keyframes,
+            ..first.result.clone()
+        };
+        let found = parts.iter().any(|p| p.result.person_share > 0.0);
+        Ok(Report {
+            message: message(&result, found),
+            result,
+        })
+    }
+}
+
+/// The job's one-line summary; `found` says whether any frame showed a
+/// person.
+fn message(result: &MattingResult, found: bool) -> String {
+    let what = format!(
+        "{} {}x{}{}",
+        result.format.describe(result.frames),
+        result.width,
+        result.height,
+        if result.frames > 1 {
+            format!(", {} frames", result.frames)
+        } else {
+            String::new()
+        }
+    );
+    if !found {
+        format!("no person found: the alpha is empty ({what})")
+    } else if result.frames > 1 {
+        format!(
+            "figure cut out: {what}; a person in {:.0} % of the frames",
+            result.person_share * 100.0
+        )
+    } else {
+        format!("figure cut out: {what}")
     }
 }
