@@ -211,3 +211,59 @@ fn work_that_cannot_be_split_runs_whole() -> anyhow::Result<()> {
     assert!(files[0].extension().is_some_and(|e| e == "zip"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_read_their_input_by_ranged_gets_from_a_presigned_url() -> anyhow::Result<()> {
+    use iprod::ports::Links;
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path(), 6, 25)?;
+    world.upload("long/clip.mp4", &input).await?;
+    let objects = iprod::adapters::s3::S3ObjectStore::new(world.s3.clone());
+    let location = iprod::domain::MediaLocation::S3 {
+        bucket: world.input_bucket.clone(),
+        key: "long/clip.mp4".into(),
+    };
+    let url = objects
+        .download_url(&location, std::time::Duration::from_secs(600))
+        .await?;
+    let remote = PathBuf::from(&url);
+    let spans = plan(&remote, &Limits::default(), 3, 1.0)?;
+    assert_eq!(
+        spans.iter().map(|s| s.start_s).collect::<Vec<_>>(),
+        vec![0.0, 2.0, 4.0]
+    );
+    let params = json!({"Format": "mov"});
+    let out = dir.path().to_owned();
+    let (from_url, local) = tokio::task::spawn_blocking(move || {
+        let from_url = run(&remote, &params, &out.join("url"), Some(3));
+        let local = run(&input, &params, &out.join("file"), None);
+        (from_url, local)
+    })
+    .await?;
+    let ((split, split_files), (whole, whole_files)) = (from_url?, local?);
+    assert_eq!(split.data["Frames"], 150);
+    assert_eq!(split.data["Frames"], whole.data["Frames"]);
+    let (a, b) = (frames(&whole_files[0])?, frames(&split_files[0])?);
+    assert!(a == b, "the frames read over HTTP differ");
+    assert_eq!(samples(&whole_files[0])?, samples(&split_files[0])?);
+    // Nothing inside a file may open another address: only the job's URL.
+    let playlist = dir.path().join("list.m3u8");
+    std::fs::write(
+        &playlist,
+        format!("#EXTM3U\n#EXTINF:6,\n{url}\n#EXT-X-ENDLIST\n"),
+    )?;
+    world.upload("long/list.m3u8", &playlist).await?;
+    let list_url = objects
+        .download_url(
+            &iprod::domain::MediaLocation::S3 {
+                bucket: world.input_bucket.clone(),
+                key: "long/list.m3u8".into(),
+            },
+            std::time::Duration::from_secs(600),
+        )
+        .await?;
+    let refused = plan(&PathBuf::from(list_url), &Limits::default(), 3, 1.0);
+    assert!(refused.is_err(), "a playlist was read: {refused:?}");
+    Ok(())
+}

@@ -5,7 +5,9 @@
 //!   a video), nothing that names other files or network addresses; the
 //!   one-picture demuxer `image2` reads the one file, never a sequence;
 //! - only the `file` protocol, so nothing inside a file can open another
-//!   location;
+//!   location; an input given as an `http(s)://` address (a presigned URL
+//!   of the job's own object, read by ranged GETs) is read over HTTP and
+//!   nothing else;
 //! - while FFmpeg probes the streams its decoders refuse frames over the
 //!   pixel limit (`max_pixels`) instead of allocating them, and a video
 //!   stream's frame size is checked before any frame is decoded.
@@ -93,6 +95,12 @@ fn frame_size(stream: &format::stream::Stream<'_>) -> Option<(u64, u64)> {
     Some((width.max(0) as u64, height.max(0) as u64))
 }
 
+/// Whether `path` is an `http://` or `https://` address.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str()
+        .is_some_and(|p| p.starts_with("https://") || p.starts_with("http://"))
+}
+
 fn allowed(name: &str) -> bool {
     name.split(',')
         .any(|n| DEMUXERS.split(',').any(|d| d.trim() == n))
@@ -112,7 +120,16 @@ fn open_guarded(path: &Path, max_pixels: u64) -> Result<format::context::Input, 
         "format_whitelist",
         &DEMUXERS.replace(char::is_whitespace, ""),
     );
-    options.set("protocol_whitelist", "file");
+    let remote = is_url(path);
+    if remote {
+        ffmpeg_next::format::network::init();
+        options.set("protocol_whitelist", "http,https,tcp,tls");
+        // A stalled connection fails the read instead of hanging the job.
+        options.set("rw_timeout", "60000000");
+        options.set("reconnect", "1");
+    } else {
+        options.set("protocol_whitelist", "file");
+    }
     // `image2` reads one picture by its extension, never a numbered or
     // globbed sequence of other files.
     options.set("pattern_type", "none");
