@@ -28,8 +28,28 @@ pub mod adapters {
     pub use iprod_core::adapters::*;
 }
 
+/// The Lambda side: [`lambda::serve`] runs a function.
 #[cfg(feature = "aws")]
-pub use iprod_aws::lambda;
+pub mod lambda {
+    pub use iprod_aws::lambda::*;
+
+    /// Runs a function: its jobs from S3, SQS and direct invocations, and
+    /// the steps of its long jobs' state machine (with FFmpeg where this
+    /// build decodes video).
+    ///
+    /// # Errors
+    /// A configuration error at cold start, or a runtime API failure.
+    pub async fn serve(
+        capability: std::sync::Arc<dyn crate::capabilities::DynCapability>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        #[cfg(feature = "video")]
+        let segmenter: Option<std::sync::Arc<dyn crate::ports::Segmenter>> =
+            Some(std::sync::Arc::new(crate::media::join::FfmpegSegmenter));
+        #[cfg(not(feature = "video"))]
+        let segmenter = None;
+        iprod_aws::lambda::serve_with(capability, segmenter).await
+    }
+}
 
 #[cfg(feature = "api")]
 pub mod http;

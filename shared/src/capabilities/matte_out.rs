@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use image::{RgbImage, Rgba, RgbaImage};
 
-use super::{Context, ExtraInput, OutputSink, Passes, Split};
+use super::{Context, ExtraInput, OutputSink, Passes, Report, Split};
 use crate::capabilities::green_screen::api::MatteFormat;
 use crate::domain::{ErrorCode, JobError, MediaLocation};
 use crate::media::encode::{VideoCodec, X264Preset};
@@ -346,6 +346,23 @@ pub fn split_for(format: Option<MatteFormat>) -> Split {
         }
         Some(_) => Split::Whole,
     }
+}
+
+/// A split matting job's segment result, read back from its JSON.
+///
+/// # Errors
+/// `InternalError` for JSON that is not such a result.
+pub fn part_from_json<T: serde::de::DeserializeOwned>(
+    message: String,
+    data: serde_json::Value,
+) -> Result<Report<T>, JobError> {
+    let result = serde_json::from_value(data).map_err(|e| {
+        JobError::permanent(
+            ErrorCode::InternalError,
+            format!("a segment's result does not read back: {e}"),
+        )
+    })?;
+    Ok(Report { message, result })
 }
 
 /// How a matted video is written.

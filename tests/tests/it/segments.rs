@@ -267,3 +267,163 @@ async fn segments_read_their_input_by_ranged_gets_from_a_presigned_url() -> anyh
     assert!(refused.is_err(), "a playlist was read: {refused:?}");
     Ok(())
 }
+
+/// Walks a long job through its state machine's steps, as Step Functions
+/// would (Plan, a Map of Segments, Join), each one an invocation of the
+/// function's handler over moto.
+async fn walk(
+    handler: &iprod::lambda::AwsHandler,
+    job: &Value,
+) -> anyhow::Result<(Value, Vec<Value>)> {
+    let planned = handler
+        .handle(json!({"Step": "Plan", "Job": job}), None)
+        .await?;
+    let segments = planned["Segments"].as_array().cloned().unwrap_or_default();
+    let mut parts = Vec::new();
+    for segment in &segments {
+        let input = json!({"Step": "Segment", "Job": planned["Job"], "Index": segment["Index"], "Span": segment["Span"]});
+        parts.push(handler.handle(input, None).await?);
+    }
+    // The Map hands its results back in its own order.
+    parts.reverse();
+    let joined = handler
+        .handle(json!({"Step": "Join", "Job": job, "Parts": parts}), None)
+        .await?;
+    Ok((joined, segments))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path(), 24, 25)?;
+    world.upload("input/long.mp4", &input).await?;
+    let mut config = world.config_with("{}")?;
+    config.segment_s = 10.0;
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let job = json!({
+        "JobId": "long-job-1",
+        "FunctionName": "VideoGreenScreenMatting",
+        "Input": format!("s3://{}/input/long.mp4", world.input_bucket),
+        "Output": format!("s3://{}/long/", world.output_bucket),
+        "JobParams": {"Format": "mov"},
+        "CreateTime": "2026-12-07T00:00:00Z",
+    });
+    let (joined, segments) = walk(&handler, &job).await?;
+    assert_eq!(segments.len(), 3, "{segments:?}");
+    let record = &joined["Jobs"][0];
+    assert_eq!(record["State"], "Success", "{record}");
+    assert_eq!(record["Result"]["Data"]["Frames"], 600, "{record}");
+    // Published where a one-pass job publishes, parts gone.
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.iter().all(|k| !k.contains(".iprod-parts")), "{keys:?}");
+    let video = keys
+        .iter()
+        .find(|k| k.ends_with(".mov"))
+        .ok_or_else(|| anyhow::anyhow!("no video in {keys:?}"))?;
+    let joined_file = dir.path().join("joined.mov");
+    std::fs::write(&joined_file, world.read(&world.output_bucket, video).await?)?;
+    let (_, whole_files) = run(
+        &input,
+        &json!({"Format": "mov"}),
+        &dir.path().join("w"),
+        None,
+    )?;
+    let (a, b) = (frames(&whole_files[0])?, frames(&joined_file)?);
+    assert_eq!(a.len(), b.len());
+    assert!(a == b, "the joined frames differ from one pass's");
+    assert_eq!(samples(&whole_files[0])?, samples(&joined_file)?);
+    assert_eq!(world.record("long-job-1").await?["State"], "Success");
+    let notes = world
+        .notifications(std::time::Duration::from_secs(5))
+        .await?;
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.to_string().contains("long-job-1"))
+            .count(),
+        1,
+        "{notes:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_whose_step_fails_ends_as_fail_with_its_cause_once() -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let input = clip(dir.path(), 24, 25)?;
+    world.upload("input/long.mp4", &input).await?;
+    let mut config = world.config_with("{}")?;
+    config.segment_s = 10.0;
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let job = json!({
+        "JobId": "long-job-2",
+        "FunctionName": "VideoGreenScreenMatting",
+        "Input": format!("s3://{}/input/long.mp4", world.input_bucket),
+        "Output": format!("s3://{}/long/", world.output_bucket),
+        "JobParams": {"Format": "mov"},
+        "CreateTime": "2026-12-07T00:00:00Z",
+    });
+    // One segment ran, then another failed for good: the Catch's Fail step.
+    let planned = handler
+        .handle(json!({"Step": "Plan", "Job": job}), None)
+        .await?;
+    let first = &planned["Segments"][0];
+    handler
+        .handle(
+            json!({"Step": "Segment", "Job": job, "Index": first["Index"], "Span": first["Span"]}),
+            None,
+        )
+        .await?;
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(
+        keys.iter()
+            .any(|k| k.contains(".iprod-parts/long-job-2/0/")),
+        "{keys:?}"
+    );
+    let bad = handler
+        .handle(
+            json!({"Step": "Segment", "Job": job, "Index": 1, "Span": "later"}),
+            None,
+        )
+        .await;
+    assert!(bad.is_err());
+    let cause = json!({"errorType": "iprod.Permanent", "errorMessage": "InvalidMedia: 37 damaged packets at 12.0 s"}).to_string();
+    let failed = handler
+        .handle(json!({"Step": "Fail", "Job": job, "Error": {"Error": "iprod.Permanent", "Cause": cause}}), None)
+        .await?;
+    let record = &failed["Jobs"][0];
+    assert_eq!(record["State"], "Fail", "{record}");
+    assert_eq!(record["Code"], "InvalidMedia", "{record}");
+    assert!(
+        record["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("damaged packets")),
+        "{record}"
+    );
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.is_empty(), "left behind: {keys:?}");
+    // A second delivery of the failure does not notify again.
+    handler
+        .handle(
+            json!({"Step": "Fail", "Job": job, "Error": {"Error": "States.Timeout", "Cause": ""}}),
+            None,
+        )
+        .await?;
+    let notes = world
+        .notifications(std::time::Duration::from_secs(5))
+        .await?;
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.to_string().contains("long-job-2"))
+            .count(),
+        1,
+        "{notes:?}"
+    );
+    assert_eq!(world.record("long-job-2").await?["Code"], "InvalidMedia");
+    Ok(())
+}

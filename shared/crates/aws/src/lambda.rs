@@ -32,7 +32,10 @@ use iprod_core::domain::{
     OutputTemplate, SubmitMessage,
 };
 use iprod_core::pipeline::{Pipeline, PipelineSettings, RunOptions, Scope};
-use iprod_core::ports::{JobStore, Notifier, ObjectStore};
+use iprod_core::ports::{JobStore, Links, Notifier, ObjectStore, Segmenter};
+
+#[path = "steps.rs"]
+mod steps;
 
 /// How events become jobs.
 #[derive(Debug, Clone)]
@@ -47,6 +50,8 @@ pub struct EventSettings {
     pub max_receive_count: u32,
     /// The function's dead-letter queue: its messages end their jobs.
     pub dead_letter_arn: Option<String>,
+    /// Seconds of input per segment of a long job.
+    pub segment_s: f64,
 }
 
 impl From<&LambdaConfig> for EventSettings {
@@ -57,6 +62,7 @@ impl From<&LambdaConfig> for EventSettings {
             input_prefix: c.input_prefix.clone(),
             max_receive_count: c.max_receive_count,
             dead_letter_arn: c.dead_letter_arn.clone(),
+            segment_s: c.segment_s,
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct Handler<O, J, N> {
     pipeline: Pipeline<O, J, N>,
     capability: Arc<dyn DynCapability>,
     events: EventSettings,
+    /// Cuts and joins long media (the steps of a long job's state machine).
+    segmenter: Option<Arc<dyn Segmenter>>,
 }
 
 impl<O, J, N> std::fmt::Debug for Handler<O, J, N> {
@@ -128,25 +136,55 @@ pub fn aws_handler_with(
 /// A configuration error at cold start (naming the variable), or a runtime
 /// API failure.
 pub async fn serve(capability: Arc<dyn DynCapability>) -> Result<(), lambda_runtime::Error> {
+    serve_with(capability, None).await
+}
+
+/// [`serve`], taking the steps of long jobs with `segmenter`.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    capability: Arc<dyn DynCapability>,
+    segmenter: Option<Arc<dyn Segmenter>>,
+) -> Result<(), lambda_runtime::Error> {
     iprod_core::telemetry::init(true, "info");
     let config = LambdaConfig::from_env()?;
-    let handler = Arc::new(Box::pin(aws_handler(&config, capability)).await);
+    let mut handler = Box::pin(aws_handler(&config, capability)).await;
+    if let Some(segmenter) = segmenter {
+        handler = handler.with_segmenter(segmenter);
+    }
+    let handler = Arc::new(handler);
     // The job future is boxed: its type is deep enough to overflow the
     // compiler's layout query depth inside the runtime's generic loop.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         let job: std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Value, lambda_runtime::Error>> + Send>,
+            Box<dyn std::future::Future<Output = Result<Value, lambda_runtime::Diagnostic>> + Send>,
         > = Box::pin(async move {
             let deadline = deadline_instant(event.context.deadline);
             handler
                 .handle(event.payload, deadline)
                 .await
-                .map_err(lambda_runtime::Error::from)
+                .map_err(diagnostic)
         });
         job
     }))
     .await
+}
+
+/// A failed invocation as Lambda reports it: `errorType` says whether a
+/// retry may help (`iprod.Retryable`, which a long job's state machine
+/// retries) or not (`iprod.Permanent`); `errorMessage` is `CODE: message`.
+fn diagnostic(e: JobError) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: if e.retryable {
+            "iprod.Retryable"
+        } else {
+            "iprod.Permanent"
+        }
+        .to_owned(),
+        error_message: e.to_string(),
+    }
 }
 
 fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
@@ -438,7 +476,7 @@ fn classify_value(value: Value) -> Payload {
     )
 }
 
-impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
+impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
     /// A handler running `capability` through `pipeline`.
     pub fn new(
         pipeline: Pipeline<O, J, N>,
@@ -449,7 +487,15 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
             pipeline,
             capability,
             events,
+            segmenter: None,
         }
+    }
+
+    /// The same handler, taking the steps of long jobs with `segmenter`.
+    #[must_use]
+    pub fn with_segmenter(mut self, segmenter: Arc<dyn Segmenter>) -> Self {
+        self.segmenter = Some(segmenter);
+        self
     }
 
     /// The pipeline (tests read its stores).
@@ -487,6 +533,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Handler<O, J, N> {
                     format!("serialising the batch response: {e}"),
                 )
             });
+        }
+        if let Some(step) = payload.get("Step").and_then(Value::as_str) {
+            let step = step.to_owned();
+            return self.handle_step(&step, payload, deadline).await;
         }
         if payload.get("invocationSchemaVersion").is_some() && payload.get("tasks").is_some() {
             return Ok(self.handle_batch(&payload, deadline).await);
@@ -929,6 +979,7 @@ mod tests {
                 input_prefix: "in/".into(),
                 max_receive_count: 3,
                 dead_letter_arn: None,
+                segment_s: 300.0,
             },
         );
         let record = |sequencer: &str| -> S3Record {

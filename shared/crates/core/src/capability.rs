@@ -364,12 +364,16 @@ impl OutputSink {
     /// Plans a file a segment planned, at the same location: the local
     /// path to write the joined file to.
     pub fn adopt(&mut self, file: &ProducedFile) -> ProducedFile {
-        let name = file.local.file_name().map_or_else(
-            || format!("{}", self.files.len()),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        // Named by its location: a segment's file may be a URL.
+        let extension = std::path::Path::new(file.location.file_name())
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "bin".to_owned());
         let adopted = ProducedFile {
-            local: self.dir.join(format!("joined-{name}")),
+            local: self
+                .dir
+                .join(format!("joined-{}.{extension}", self.files.len())),
             location: file.location.clone(),
             content_type: file.content_type,
         };
@@ -506,14 +510,42 @@ pub trait Capability: Send + Sync + 'static {
     ) -> Result<Report<Self::Output>, JobError> {
         Err(no_split(self.function()))
     }
+
+    /// A segment's result read back from its JSON (`data`, as serialised),
+    /// for a merge in another process than the segment's.
+    ///
+    /// # Errors
+    /// `InternalError` for JSON that is not such a result, or a capability
+    /// that does not split.
+    fn part_from_json(
+        &self,
+        _message: String,
+        _data: serde_json::Value,
+    ) -> Result<Report<Self::Output>, JobError> {
+        Err(no_split(self.function()))
+    }
 }
 
-/// One segment's result, kept typed until [`DynCapability::merge`].
-pub struct PartOutput(Box<dyn std::any::Any + Send>);
+/// One segment's result, kept typed until [`DynCapability::merge`], and
+/// as JSON for a merge elsewhere.
+pub struct PartOutput {
+    typed: Box<dyn std::any::Any + Send>,
+    json: serde_json::Value,
+}
 
 impl std::fmt::Debug for PartOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartOutput").finish_non_exhaustive()
+        f.debug_struct("PartOutput")
+            .field("json", &self.json)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartOutput {
+    /// The result as JSON: `{"Message": ..., "Data": ...}`, read back by
+    /// [`DynCapability::part_from_json`].
+    pub fn json(&self) -> &serde_json::Value {
+        &self.json
     }
 }
 
@@ -613,6 +645,14 @@ pub trait DynCapability: Send + Sync + 'static {
     ) -> Result<CapabilityOutput, JobError> {
         Err(no_split(self.function()))
     }
+
+    /// A segment's result from its [`PartOutput::json`].
+    ///
+    /// # Errors
+    /// `InternalError` for JSON that is not such a result.
+    fn part_from_json(&self, _json: &serde_json::Value) -> Result<PartOutput, JobError> {
+        Err(no_split(self.function()))
+    }
 }
 
 fn no_split(function: FunctionName) -> JobError {
@@ -663,7 +703,17 @@ impl<C: Capability> DynCapability for C {
         ctx: &Context,
     ) -> Result<PartOutput, JobError> {
         let report = Capability::run(self, input, typed::<C>(self, params)?, sink, ctx)?;
-        Ok(PartOutput(Box::new(report)))
+        part_output(report)
+    }
+
+    fn part_from_json(&self, json: &serde_json::Value) -> Result<PartOutput, JobError> {
+        let message = json
+            .get("Message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let data = json.get("Data").cloned().unwrap_or(serde_json::Value::Null);
+        part_output(Capability::part_from_json(self, message, data)?)
     }
 
     fn merge(
@@ -676,7 +726,8 @@ impl<C: Capability> DynCapability for C {
         let parts = parts
             .into_iter()
             .map(|p| {
-                p.0.downcast::<Report<C::Output>>()
+                p.typed
+                    .downcast::<Report<C::Output>>()
                     .map(|r| *r)
                     .map_err(|_| mixed(self, "segment results"))
             })
@@ -704,6 +755,19 @@ fn mixed<C: Capability>(capability: &C, what: &str) -> JobError {
             Capability::function(capability)
         ),
     )
+}
+
+fn part_output<T: serde::Serialize + Send + 'static>(
+    report: Report<T>,
+) -> Result<PartOutput, JobError> {
+    let out = serialised(Report {
+        message: report.message.clone(),
+        result: &report.result,
+    })?;
+    Ok(PartOutput {
+        json: serde_json::json!({"Message": out.message, "Data": out.data}),
+        typed: Box::new(report),
+    })
 }
 
 fn serialised<T: serde::Serialize>(report: Report<T>) -> Result<CapabilityOutput, JobError> {

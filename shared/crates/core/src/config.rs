@@ -49,6 +49,9 @@ pub struct LambdaConfig {
     /// The queue's `maxReceiveCount` (`IPROD_MAX_RECEIVE_COUNT`, default 3):
     /// on that attempt a retryable error ends the job as `Fail`.
     pub max_receive_count: u32,
+    /// Seconds of input per segment of a long job's state machine
+    /// (`IPROD_SEGMENT_SECONDS`, default 300).
+    pub segment_s: f64,
     /// Input limits (`IPROD_MAX_INPUT_BYTES`, `IPROD_MAX_DURATION_S`,
     /// `IPROD_MAX_FRAME_PIXELS`).
     pub limits: Limits,
@@ -153,6 +156,7 @@ impl LambdaConfig {
                 .unwrap_or_default(),
             default_params,
             max_receive_count: number("IPROD_MAX_RECEIVE_COUNT", 3.0)? as u32,
+            segment_s: number("IPROD_SEGMENT_SECONDS", 300.0)?.max(10.0),
             limits: Limits {
                 max_input_bytes: number("IPROD_MAX_INPUT_BYTES", defaults.max_input_bytes as f64)?
                     as u64,

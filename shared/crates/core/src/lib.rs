@@ -10,6 +10,7 @@ pub mod adapters;
 pub mod capability;
 pub mod config;
 pub mod domain;
+pub mod fanout;
 pub mod pipeline;
 pub mod ports;
 pub mod split;

@@ -113,6 +113,9 @@ pub struct RunOptions {
     pub stop: Option<tokio::sync::watch::Receiver<Option<String>>>,
     /// Runs jobs whose capability allows it in segments, on threads.
     pub segments: Option<crate::split::Segments>,
+    /// The segments of this job, already run elsewhere (a state machine's
+    /// Map): the job joins them instead of reading its input.
+    pub prepared: Option<crate::split::Prepared>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -122,6 +125,7 @@ impl std::fmt::Debug for RunOptions {
             .field("last_attempt", &self.last_attempt)
             .field("stop", &self.stop.as_ref().map(|s| s.borrow().clone()))
             .field("segments", &self.segments)
+            .field("prepared", &self.prepared)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +138,7 @@ impl Default for RunOptions {
             last_attempt: true,
             stop: None,
             segments: None,
+            prepared: None,
         }
     }
 }
@@ -505,7 +510,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         options: &RunOptions,
     ) -> Result<Ready, JobError> {
         let params = accept(capability.as_ref(), job)?;
-        let (work, input) = self.fetch_input(job).await?;
+        let (work, input) = match &options.prepared {
+            // The segments read the input; the join reads only its audio,
+            // through the same address.
+            Some(prepared) => (self.work_folder()?, PathBuf::from(&prepared.input_url)),
+            None => self.fetch_input(job).await?,
+        };
         let (sink, result_location) = self.plan_outputs(job, work.path())?;
         let inputs = self
             .fetch_extra_inputs(params.extra_inputs(), work.path())
@@ -560,7 +570,17 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             ));
         }
 
-        let work = tempfile::Builder::new()
+        let work = self.work_folder()?;
+        let input_path = work
+            .path()
+            .join(format!("input{}", safe_extension(job.input.file_name())));
+        self.objects.download(&job.input, &input_path).await?;
+        Ok((work, input_path))
+    }
+
+    /// A new folder for one job's files, removed when dropped.
+    pub(crate) fn work_folder(&self) -> Result<tempfile::TempDir, JobError> {
+        tempfile::Builder::new()
             .prefix("iprod-")
             .tempdir_in(&self.settings.work_dir)
             .map_err(|e| {
@@ -571,17 +591,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                         self.settings.work_dir.display()
                     ),
                 )
-            })?;
-        let input_path = work
-            .path()
-            .join(format!("input{}", safe_extension(job.input.file_name())));
-        self.objects.download(&job.input, &input_path).await?;
-        Ok((work, input_path))
+            })
     }
 
     /// The sink the capability names its files through, and where the
     /// result JSON goes (refused when it would land where it must not).
-    fn plan_outputs(
+    pub(crate) fn plan_outputs(
         &self,
         job: &Job,
         work: &Path,
@@ -606,7 +621,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     }
 
     /// Downloads the objects the params name besides the input.
-    async fn fetch_extra_inputs(
+    pub(crate) async fn fetch_extra_inputs(
         &self,
         wanted: &[(ExtraInput, MediaLocation)],
         work: &Path,
@@ -642,6 +657,8 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
 
     /// Runs the capability on a blocking thread, within the deadline; a
     /// panic in it is an `InternalError`, running out of time a `Timeout`.
+    /// A job given its segments' results ([`RunOptions::prepared`]) joins
+    /// them; one allowed to split ([`RunOptions::segments`]) may split.
     async fn run_capability(
         &self,
         capability: Arc<dyn DynCapability>,
@@ -651,32 +668,48 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         inputs: HashMap<ExtraInput, PathBuf>,
         options: &RunOptions,
     ) -> Result<(CapabilityOutput, OutputSink), JobError> {
+        let segments = options.segments.clone();
+        let prepared = options.prepared.clone();
+        self.on_blocking(sink, inputs, options, None, move |ctx, sink| {
+            match (&prepared, &segments) {
+                (Some(prepared), _) => {
+                    crate::split::join_prepared(capability.as_ref(), &params, sink, prepared)
+                }
+                (None, Some(segments)) => {
+                    crate::split::run(capability.as_ref(), &input, &params, sink, ctx, segments)
+                }
+                (None, None) => capability.run(&input, &params, sink, ctx),
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` on a blocking thread with the job's context (over
+    /// `span` of the input when given), within the deadline; a panic is an
+    /// `InternalError`, running out of time a `Timeout`.
+    pub(crate) async fn on_blocking<T: Send + 'static>(
+        &self,
+        sink: OutputSink,
+        inputs: HashMap<ExtraInput, PathBuf>,
+        options: &RunOptions,
+        span: Option<crate::domain::Span>,
+        work: impl FnOnce(&Context, &mut OutputSink) -> Result<T, JobError> + Send + 'static,
+    ) -> Result<(T, OutputSink), JobError> {
         let cancel = Arc::new(AtomicBool::new(false));
         let ctx = Context {
             progress: Arc::new(crate::capability::Monotonic::new(options.progress.clone())),
             limits: self.settings.limits,
             cancel: cancel.clone(),
             inputs,
-            span: None,
+            span,
         };
         // The job's span follows the work onto the blocking thread, so that
         // what the capability logs carries the JobId too.
-        let span = tracing::Span::current();
-        let segments = options.segments.clone();
+        let trace = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
-            let _span = span.enter();
+            let _entered = trace.enter();
             let mut sink = sink;
-            let output = match &segments {
-                Some(segments) => crate::split::run(
-                    capability.as_ref(),
-                    &input,
-                    &params,
-                    &mut sink,
-                    &ctx,
-                    segments,
-                ),
-                None => capability.run(&input, &params, &mut sink, &ctx),
-            };
+            let output = work(&ctx, &mut sink);
             (output, sink)
         });
         let joined = match options.deadline {
@@ -782,7 +815,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     }
 
     /// Refuses to read what the function may not.
-    fn readable(&self, what: &str, location: &MediaLocation) -> Result<(), JobError> {
+    pub(crate) fn readable(&self, what: &str, location: &MediaLocation) -> Result<(), JobError> {
         if self.settings.inputs.allows(location) {
             return Ok(());
         }
@@ -797,7 +830,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
 
     /// Refuses an output outside the output buckets, over the input, or
     /// where it triggers a function again.
-    fn guard(&self, job: &Job, output: &MediaLocation) -> Result<(), JobError> {
+    pub(crate) fn guard(&self, job: &Job, output: &MediaLocation) -> Result<(), JobError> {
         if !self.settings.outputs.allows(output) {
             return Err(JobError::permanent(
                 ErrorCode::InvalidOutput,
@@ -846,7 +879,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .collect()
     }
 
-    async fn remove(&self, written: &[MediaLocation]) {
+    pub(crate) async fn remove(&self, written: &[MediaLocation]) {
         for location in written {
             if let Err(e) = self.objects.delete(location).await {
                 tracing::warn!(%location, error = %e, "could not remove a partial output");
@@ -857,7 +890,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
 
 /// Whether `capability` takes `job`: its FunctionName, then its params,
 /// parsed once for the whole job.
-fn accept(capability: &dyn DynCapability, job: &Job) -> Result<ParsedParams, JobError> {
+pub(crate) fn accept(capability: &dyn DynCapability, job: &Job) -> Result<ParsedParams, JobError> {
     if !capability.serves(job.function) {
         return Err(JobError::permanent(
             ErrorCode::UnsupportedFunction,

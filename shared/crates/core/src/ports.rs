@@ -277,6 +277,16 @@ pub trait JobQueue: Send + Sync {
 /// Cuts long media into segments and joins the videos the segments
 /// wrote (FFmpeg, in the media layer).
 pub trait Segmenter: Send + Sync {
+    /// Seconds of video in `input` (0 when unknown).
+    ///
+    /// # Errors
+    /// A permanent error for media that cannot be read.
+    fn duration(
+        &self,
+        input: &Path,
+        limits: &crate::domain::Limits,
+    ) -> Result<f64, crate::domain::JobError>;
+
     /// At most `parts` adjacent spans covering `input`, starting on
     /// keyframes, each warmed up over the `warm_up_s` before it.
     ///

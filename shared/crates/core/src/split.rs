@@ -37,6 +37,96 @@ impl std::fmt::Debug for Segments {
     }
 }
 
+/// The segments of a job already run elsewhere, for its join.
+#[derive(Clone)]
+pub struct Prepared {
+    /// Where the input is read from (its audio, for the join).
+    pub input_url: String,
+    /// The segments, in time order.
+    pub parts: Vec<PreparedPart>,
+    /// Joins the segments' videos.
+    pub segmenter: Arc<dyn Segmenter>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One segment run elsewhere: its files and its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedPart {
+    /// The files it wrote, in the order it planned them.
+    pub files: Vec<PreparedFile>,
+    /// Its result ([`crate::capability::PartOutput::json`]).
+    pub result: serde_json::Value,
+}
+
+/// A file a segment run elsewhere wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedFile {
+    /// The location of the joined file.
+    pub location: crate::domain::MediaLocation,
+    /// Where the segment's file is read from (a presigned URL).
+    pub url: String,
+    /// Its MIME type.
+    pub content_type: String,
+}
+
+/// Joins segments run elsewhere into files planned in `sink` (their
+/// videos read through their URLs, the audio through the input's) and
+/// merges their results.
+///
+/// # Errors
+/// `InternalError` when the segments' files or results do not fit
+/// together; media errors reading them.
+pub fn join_prepared(
+    capability: &dyn DynCapability,
+    params: &ParsedParams,
+    sink: &mut OutputSink,
+    prepared: &Prepared,
+) -> Result<CapabilityOutput, JobError> {
+    let parts = prepared
+        .parts
+        .iter()
+        .map(|p| capability.part_from_json(&p.result))
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = prepared
+        .parts
+        .iter()
+        .map(|p| {
+            p.files
+                .iter()
+                .map(|f| {
+                    Ok(crate::capability::ProducedFile {
+                        local: PathBuf::from(&f.url),
+                        location: f.location.clone(),
+                        content_type: video_type(&f.content_type).ok_or_else(|| {
+                            internal(format!(
+                                "{} ({}) cannot be joined from segments",
+                                f.location, f.content_type
+                            ))
+                        })?,
+                    })
+                })
+                .collect::<Result<Vec<_>, JobError>>()
+        })
+        .collect::<Result<Vec<_>, JobError>>()?;
+    let input = PathBuf::from(&prepared.input_url);
+    let joined = join_files(&files, &input, sink, prepared.segmenter.as_ref())?;
+    capability.merge(params, parts, &joined)
+}
+
+/// The MIME types of the videos segments write.
+fn video_type(content_type: &str) -> Option<&'static str> {
+    ["video/mp4", "video/webm", "video/quicktime"]
+        .into_iter()
+        .find(|t| *t == content_type)
+}
+
 /// Runs `capability` on `input` in segments as `segments` says when the
 /// params allow a split and the input is long enough for two segments,
 /// otherwise in one run.
@@ -160,7 +250,7 @@ fn join_files(
         let target = sink.adopt(file);
         let (frames, duration_s) =
             segmenter.join(&locals, input, &target.local, file.content_type)?;
-        for local in &locals {
+        for local in locals.iter().filter(|l| l.is_file()) {
             let _ = std::fs::remove_file(local);
         }
         joined.push(Joined {
@@ -243,6 +333,10 @@ mod tests {
     struct Cuts;
 
     impl Segmenter for Cuts {
+        fn duration(&self, _: &Path, _: &Limits) -> Result<f64, JobError> {
+            Ok(35.0)
+        }
+
         fn plan(
             &self,
             _: &Path,

@@ -247,6 +247,10 @@ fn mismatch(detail: impl Into<String>) -> MediaError {
 pub struct FfmpegSegmenter;
 
 impl iprod_core::ports::Segmenter for FfmpegSegmenter {
+    fn duration(&self, input: &Path, limits: &Limits) -> Result<f64, iprod_core::domain::JobError> {
+        Ok(VideoReader::open(input, limits)?.info().duration_s)
+    }
+
     fn plan(
         &self,
         input: &Path,

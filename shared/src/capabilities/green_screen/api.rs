@@ -1,6 +1,6 @@
 //! `VideoGreenScreenMatting`: params and results.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::error::JobError;
 use crate::domain::location::MediaLocation;
@@ -9,7 +9,7 @@ use crate::domain::params::{
 };
 
 /// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MatteFormat {
     /// VP9 with alpha in WebM (video; the default).
     #[serde(rename = "webm")]
@@ -277,7 +277,7 @@ impl TryFrom<&serde_json::Value> for GreenScreenParams {
 }
 
 /// Result of `VideoGreenScreenMatting`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GreenScreenResult {
     /// The output file.
@@ -285,7 +285,7 @@ pub struct GreenScreenResult {
     /// Its format.
     pub format: MatteFormat,
     /// The screen keyed: `green` or `blue`.
-    pub screen: &'static str,
+    pub screen: String,
     /// Whether the output has an alpha channel.
     pub alpha: bool,
     /// Output size.
@@ -304,7 +304,7 @@ impl GreenScreenResult {
         Self {
             file: w.file,
             format: w.format,
-            screen,
+            screen: screen.to_owned(),
             alpha: w.alpha,
             width: w.width,
             height: w.height,

@@ -68,6 +68,14 @@ impl Capability for GreenScreen {
         split_for(params.format)
     }
 
+    fn part_from_json(
+        &self,
+        message: String,
+        data: serde_json::Value,
+    ) -> Result<Report<GreenScreenResult>, JobError> {
+        crate::capabilities::matte_out::part_from_json(message, data)
+    }
+
     fn merge(
         &self,
         _params: &GreenScreenParams,

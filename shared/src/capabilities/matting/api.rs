@@ -1,6 +1,6 @@
 //! `VideoMatting` / `ImageMatting`: params and results.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capabilities::green_screen::api::{MatteFormat, MatteOutput, BGCOLOR, BGIMAGE, CRF};
 use crate::capabilities::matte_out::Written;
@@ -73,7 +73,7 @@ impl TryFrom<&serde_json::Value> for MattingParams {
 
 /// One moment's people: their boxes `[x, y, w, h]` in pixels, largest
 /// first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Keyframe {
     /// Seconds from the start (0 for a picture).
@@ -83,7 +83,7 @@ pub struct Keyframe {
 }
 
 /// Result of `VideoMatting` and `ImageMatting`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MattingResult {
     /// The output file.

@@ -144,6 +144,14 @@ impl Capability for Matting {
         split_for(params.format)
     }
 
+    fn part_from_json(
+        &self,
+        message: String,
+        data: serde_json::Value,
+    ) -> Result<Report<MattingResult>, JobError> {
+        crate::capabilities::matte_out::part_from_json(message, data)
+    }
+
     fn merge(
         &self,
         _params: &MattingParams,

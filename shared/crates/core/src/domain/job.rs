@@ -213,7 +213,11 @@ impl JobState {
 }
 
 /// One unit of work, parsed from an event, a message or the command line.
-#[derive(Debug, Clone, PartialEq)]
+/// As JSON (the state machine of a long job passes it from step to step):
+/// `JobId`, `FunctionName`, `Input` and `Output` as URIs, `JobParams`,
+/// `UserData`, `CreateTime`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "JobWire", try_from = "JobWire")]
 pub struct Job {
     /// Identity; deterministic for S3-triggered jobs.
     pub id: JobId,
@@ -229,6 +233,49 @@ pub struct Job {
     pub user_data: Option<String>,
     /// When the job was created.
     pub create_time: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JobWire {
+    job_id: JobId,
+    function_name: FunctionName,
+    input: String,
+    output: String,
+    job_params: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_data: Option<String>,
+    create_time: DateTime<Utc>,
+}
+
+impl From<Job> for JobWire {
+    fn from(job: Job) -> Self {
+        Self {
+            job_id: job.id,
+            function_name: job.function,
+            input: job.input.to_string(),
+            output: job.output.as_str().to_owned(),
+            job_params: job.params,
+            user_data: job.user_data,
+            create_time: job.create_time,
+        }
+    }
+}
+
+impl TryFrom<JobWire> for Job {
+    type Error = String;
+
+    fn try_from(wire: JobWire) -> Result<Self, String> {
+        Ok(Self {
+            id: wire.job_id,
+            function: wire.function_name,
+            input: MediaLocation::parse(&wire.input, "Input").map_err(|e| e.message)?,
+            output: OutputTemplate::parse(&wire.output).map_err(|e| e.message)?,
+            params: wire.job_params,
+            user_data: wire.user_data,
+            create_time: wire.create_time,
+        })
+    }
 }
 
 /// The `Result` field: Alibaba's `{Code, Message, Data}` plus our typed

@@ -1,0 +1,196 @@
+//! The steps of a long job's state machine (`statemachines/long-job.asl.json`),
+//! each an invocation of the job's own function with `{"Step": ...}`:
+//!
+//! - `Plan` `{Job}` → `{Job, Segments: [{Index, Span}]}`: the input's
+//!   duration and keyframes, read by ranged GETs, cut into segments of
+//!   about `IPROD_SEGMENT_SECONDS`;
+//! - `Segment` `{Job, Index, Span}` → `{Index, Files, Result}`: one
+//!   segment run, its files put under the job's parts prefix;
+//! - `Join` `{Job, Parts}` → `{Jobs: [record]}`: the segments' files
+//!   joined and their results merged, then published, recorded and
+//!   notified as any job; the parts removed;
+//! - `Fail` `{Job, Error: {Error, Cause}}` → `{Jobs: [record]}`: a step
+//!   that failed for good ends the job as `Fail` with its cause, parts
+//!   removed, notified once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::Handler;
+use iprod_core::domain::{ErrorCode, Job, JobError, MediaLocation, Span};
+use iprod_core::fanout::{failure, SegmentDone};
+use iprod_core::pipeline::RunOptions;
+use iprod_core::ports::{JobStore, Links, Notifier, ObjectStore, Segmenter};
+use iprod_core::split::{Prepared, PreparedFile, PreparedPart};
+
+/// How long a step's presigned URLs stay valid.
+const URL_LIFE: Duration = Duration::from_secs(6 * 3600);
+
+fn invalid(message: impl Into<String>) -> JobError {
+    JobError::permanent(ErrorCode::InvalidMessage, message.into())
+}
+
+fn field<T: serde::de::DeserializeOwned>(payload: &Value, key: &str) -> Result<T, JobError> {
+    let value = payload
+        .get(key)
+        .cloned()
+        .ok_or_else(|| invalid(format!("the step names no {key}")))?;
+    serde_json::from_value(value).map_err(|e| invalid(format!("the step's {key}: {e}")))
+}
+
+impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
+    /// Runs one step of a long job's state machine.
+    ///
+    /// # Errors
+    /// The step's error: Lambda reports it to the state machine, which
+    /// retries retryable ones and ends the job through `Fail`.
+    pub async fn handle_step(
+        &self,
+        step: &str,
+        payload: Value,
+        deadline: Option<Instant>,
+    ) -> Result<Value, JobError> {
+        let job: Job = field(&payload, "Job")?;
+        let options = RunOptions {
+            deadline,
+            last_attempt: false,
+            ..RunOptions::default()
+        };
+        match step {
+            "Plan" => {
+                let spans = self.plan_job(&job).await?;
+                let segments: Vec<Value> = spans
+                    .iter()
+                    .enumerate()
+                    .map(|(i, span)| json!({"Index": i, "Span": span}))
+                    .collect();
+                Ok(json!({"Job": job, "Segments": segments}))
+            }
+            "Segment" => {
+                let index: usize = field(&payload, "Index")?;
+                let span: Span = field(&payload, "Span")?;
+                let url = self.read_url(&job.input).await?;
+                let done = self
+                    .pipeline
+                    .run_segment(self.capability.clone(), &job, index, span, url, &options)
+                    .await?;
+                serde_json::to_value(done).map_err(|e| {
+                    JobError::permanent(
+                        ErrorCode::InternalError,
+                        format!("serialising a segment: {e}"),
+                    )
+                })
+            }
+            "Join" => {
+                let parts: Vec<SegmentDone> = field(&payload, "Parts")?;
+                let prepared = self.prepared(&job, parts).await?;
+                let record = self
+                    .pipeline
+                    .run(
+                        self.capability.clone(),
+                        job.clone(),
+                        RunOptions {
+                            prepared: Some(prepared),
+                            ..options
+                        },
+                    )
+                    .await?;
+                self.pipeline.remove_parts(&job).await;
+                Ok(json!({"Jobs": [record]}))
+            }
+            "Fail" => {
+                let error = payload.get("Error").cloned().unwrap_or(Value::Null);
+                let text = |k: &str| {
+                    error
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let record = self
+                    .pipeline
+                    .fail_fanned(&job, failure(&text("Error"), &text("Cause")))
+                    .await?;
+                Ok(json!({"Jobs": [record]}))
+            }
+            other => Err(invalid(format!(
+                "unknown Step {other}: Plan, Segment, Join or Fail"
+            ))),
+        }
+    }
+
+    fn segmenter(&self) -> Result<Arc<dyn Segmenter>, JobError> {
+        self.segmenter.clone().ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::UnsupportedFunction,
+                format!("{} does not split long media", self.capability.function()),
+            )
+        })
+    }
+
+    async fn read_url(&self, location: &MediaLocation) -> Result<String, JobError> {
+        self.pipeline
+            .objects
+            .download_url(location, URL_LIFE)
+            .await
+            .map_err(JobError::from)
+    }
+
+    /// The segments of `job`'s input, by its duration and keyframes.
+    async fn plan_job(&self, job: &Job) -> Result<Vec<Span>, JobError> {
+        let params = self.capability.parse(&job.params)?;
+        let iprod_core::capability::Split::Frames { warm_up_s } = self.capability.split(&params)
+        else {
+            return Ok(vec![Span::new(0.0, f64::INFINITY, 0.0)]);
+        };
+        let segmenter = self.segmenter()?;
+        let url = self.read_url(&job.input).await?;
+        let limits = self.pipeline.settings.limits;
+        let segment_s = self.events.segment_s;
+        let input = job.input.to_string();
+        let shown = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = PathBuf::from(&url);
+            let duration = segmenter.duration(&path, &limits)?;
+            let parts = (duration / segment_s).ceil().max(1.0) as usize;
+            segmenter.plan(&path, &limits, parts, warm_up_s)
+        })
+        .await
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, format!("planning: {e}")))?
+        .map_err(|mut e| {
+            // Messages name the user's input, not its presigned URL.
+            e.message = e.message.replace(&shown, &input);
+            e
+        })
+    }
+
+    /// What the join needs: the segments' files and the input, by URL.
+    async fn prepared(&self, job: &Job, mut parts: Vec<SegmentDone>) -> Result<Prepared, JobError> {
+        parts.sort_by_key(|p| p.index);
+        let mut prepared = Vec::with_capacity(parts.len());
+        for part in parts {
+            let mut files = Vec::with_capacity(part.files.len());
+            for file in &part.files {
+                let location = MediaLocation::parse(&file.location, "a segment's file")?;
+                let stored = MediaLocation::parse(&file.part, "a segment's file")?;
+                files.push(PreparedFile {
+                    location,
+                    url: self.read_url(&stored).await?,
+                    content_type: file.content_type.clone(),
+                });
+            }
+            prepared.push(PreparedPart {
+                files,
+                result: part.result,
+            });
+        }
+        Ok(Prepared {
+            input_url: self.read_url(&job.input).await?,
+            parts: prepared,
+            segmenter: self.segmenter()?,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! The steps of a long job's state machine, each one Lambda invocation of
+//! the job's own function: plan the segments (the handler, with the
+//! [`Segmenter`](crate::ports::Segmenter)), run one segment
+//! ([`Pipeline::run_segment`]: its files go under the job's parts prefix),
+//! join them ([`Pipeline::run`] with [`RunOptions::prepared`]: the same
+//! path as any job from there on, record and notification included), and
+//! on a failure for good end the job ([`Pipeline::fail_fanned`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::capability::DynCapability;
+use crate::domain::{ErrorCode, Job, JobError, JobRecord, JobState, MediaLocation, Outcome, Span};
+use crate::pipeline::{accept, Pipeline, RunOptions};
+use crate::ports::{JobStore, Notifier, ObjectStore};
+
+/// What one segment step produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentDone {
+    /// The segment's place in the plan.
+    pub index: usize,
+    /// The files it wrote, in the order it planned them.
+    pub files: Vec<PartFile>,
+    /// Its result (`{"Message", "Data"}`).
+    pub result: serde_json::Value,
+}
+
+/// A file a segment wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartFile {
+    /// Where the joined file goes.
+    pub location: String,
+    /// Where the segment's file was put (under the parts prefix).
+    pub part: String,
+    /// Its MIME type.
+    pub content_type: String,
+}
+
+/// Where the segments of job `job` keep their files until the join: a
+/// hidden folder beside the job's result.
+///
+/// # Errors
+/// `InvalidOutput` when the job's output template does not expand.
+pub fn parts_prefix(job: &Job) -> Result<MediaLocation, JobError> {
+    let sink = crate::capability::OutputSink::new(
+        std::path::Path::new("."),
+        job.output.clone(),
+        job.input.stem(),
+        job.create_time.timestamp(),
+        job.id.as_str(),
+    );
+    Ok(match sink.result_location()? {
+        MediaLocation::S3 { bucket, .. } => MediaLocation::S3 {
+            bucket,
+            key: format!(".iprod-parts/{}/", job.id),
+        },
+        MediaLocation::Local(path) => MediaLocation::Local(
+            path.parent()
+                .map_or_else(PathBuf::new, std::path::Path::to_path_buf)
+                .join(".iprod-parts")
+                .join(job.id.as_str()),
+        ),
+    })
+}
+
+/// `name` under `prefix`.
+fn child(prefix: &MediaLocation, name: &str) -> MediaLocation {
+    match prefix {
+        MediaLocation::S3 { bucket, key } => MediaLocation::S3 {
+            bucket: bucket.clone(),
+            key: format!("{key}{name}"),
+        },
+        MediaLocation::Local(path) => MediaLocation::Local(path.join(name)),
+    }
+}
+
+impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
+    /// Runs segment `index` (`span` of the input, read from `input_url`)
+    /// of `job` and puts its files under the job's parts prefix.
+    ///
+    /// # Errors
+    /// The capability's error for this segment; store faults (retryable).
+    pub async fn run_segment(
+        &self,
+        capability: Arc<dyn DynCapability>,
+        job: &Job,
+        index: usize,
+        span: Span,
+        input_url: String,
+        options: &RunOptions,
+    ) -> Result<SegmentDone, JobError> {
+        let params = accept(capability.as_ref(), job)?;
+        self.readable("input", &job.input)?;
+        let work = self.work_folder()?;
+        let (sink, _) = self.plan_outputs(job, work.path())?;
+        let inputs: HashMap<_, _> = self
+            .fetch_extra_inputs(params.extra_inputs(), work.path())
+            .await?;
+        let input = PathBuf::from(&input_url);
+        let (part, sink) = self
+            .on_blocking(sink, inputs, options, Some(span), move |ctx, sink| {
+                capability.run_part(&input, &params, sink, ctx)
+            })
+            .await
+            .map_err(|mut e| {
+                e.message = e.message.replace(&input_url, &job.input.to_string());
+                e
+            })?;
+        let prefix = parts_prefix(job)?;
+        let mut files = Vec::new();
+        for (j, file) in sink.into_files().into_iter().enumerate() {
+            let name = file
+                .local
+                .file_name()
+                .map_or_else(|| j.to_string(), |n| n.to_string_lossy().into_owned());
+            let part = child(&prefix, &format!("{index}/{name}"));
+            self.guard(job, &part)?;
+            self.objects
+                .upload(&file.local, &part, file.content_type)
+                .await
+                .map_err(JobError::from)?;
+            files.push(PartFile {
+                location: file.location.to_string(),
+                part: part.to_string(),
+                content_type: file.content_type.to_owned(),
+            });
+        }
+        Ok(SegmentDone {
+            index,
+            files,
+            result: part.json().clone(),
+        })
+    }
+
+    /// Removes (best effort) every file the segments of `job` left under
+    /// its parts prefix; returns how many.
+    pub async fn remove_parts(&self, job: &Job) -> usize {
+        let Ok(prefix) = parts_prefix(job) else {
+            return 0;
+        };
+        let Ok(parts) = self.objects.list(&prefix).await else {
+            return 0;
+        };
+        let parts: Vec<MediaLocation> = parts
+            .into_iter()
+            .filter(|p| self.guard(job, p).is_ok())
+            .collect();
+        self.remove(&parts).await;
+        parts.len()
+    }
+
+    /// Ends a long job whose state machine failed for good (`error` says
+    /// why): its segments' files are removed, the job becomes `Fail` and
+    /// is notified once. A job already finished is left as it is.
+    ///
+    /// # Errors
+    /// A retryable error when the record or notification cannot be written.
+    pub async fn fail_fanned(&self, job: &Job, error: JobError) -> Result<JobRecord, JobError> {
+        let removed = self.remove_parts(job).await;
+        tracing::warn!(job_id = %job.id, code = error.code.as_str(), error = %error.message, removed, "long job failed");
+        let mut record = JobRecord::new(job, JobState::Analyzing);
+        if let Some(existing) = self.jobs.get(&job.id).await.map_err(JobError::from)? {
+            record.create_time = existing.create_time;
+        }
+        record.apply(Outcome::Failed(error), Utc::now());
+        self.reject(record).await
+    }
+}
+
+/// A failure reported by the state machine (`{"Error", "Cause"}` of a
+/// Catch) as the job's error: the cause a step gave when it was one of
+/// ours (`CODE: message`, as the Lambda's `errorMessage` in a JSON
+/// `Cause`), else the state machine's own words.
+pub fn failure(error: &str, cause: &str) -> JobError {
+    let text = serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| cause.to_owned());
+    if let Some((code, message)) = text.split_once(": ") {
+        if let Ok(code) =
+            serde_json::from_value::<ErrorCode>(serde_json::Value::String(code.to_owned()))
+        {
+            return JobError::permanent(code, message.to_owned());
+        }
+    }
+    let cause = text;
+    let text = if cause.is_empty() {
+        error.to_owned()
+    } else {
+        format!("{error}: {cause}")
+    };
+    JobError::permanent(
+        ErrorCode::InternalError,
+        format!("a step of the long job failed: {text}"),
+    )
+}
