@@ -427,3 +427,105 @@ async fn a_long_job_whose_step_fails_ends_as_fail_with_its_cause_once() -> anyho
     assert_eq!(world.record("long-job-2").await?["Code"], "InvalidMedia");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    world
+        .upload("input/long.mp4", &clip(dir.path(), 24, 25)?)
+        .await?;
+    world
+        .upload("input/short.mp4", &clip(dir.path(), 6, 25)?)
+        .await?;
+    let sfn = aws_sdk_sfn::Client::new(&world.sdk);
+    let definition = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../statemachines/long-job.asl.json"),
+    )?
+    .replace("${MaxConcurrency}", "4")
+    .replace(
+        "${FunctionArn}",
+        "arn:aws:lambda:us-east-1:123456789012:function:green-screen",
+    );
+    let machine = sfn
+        .create_state_machine()
+        .name(iprod_tests::unique("long"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/long-jobs")
+        .send()
+        .await?
+        .state_machine_arn;
+    let mut config = world.config_with("{}")?;
+    config.state_machine_arn = Some(machine.clone());
+    config.split_above_s = 15.0;
+    config.segment_s = 10.0;
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let message = |id: &str, key: &str| {
+        json!({
+            "FunctionName": "VideoGreenScreenMatting",
+            "Input": format!("s3://{}/input/{key}", world.input_bucket),
+            "Output": format!("s3://{}/out/", world.output_bucket),
+            "JobParams": {"Format": "mov"},
+            "JobId": id,
+        })
+    };
+    // A short input runs here, as always.
+    let short = handler
+        .handle(message("short-1", "short.mp4"), None)
+        .await?;
+    assert_eq!(short["Jobs"][0]["State"], "Success", "{short}");
+    // A long one is handed over: still Analyzing, nothing notified yet.
+    for _ in 0..2 {
+        let long = handler.handle(message("long-3", "long.mp4"), None).await?;
+        let record = &long["Jobs"][0];
+        assert_eq!(record["State"], "Analyzing", "{record}");
+        assert!(
+            record["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("segments")),
+            "{record}"
+        );
+    }
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await?
+        .executions;
+    assert_eq!(
+        executions.len(),
+        1,
+        "a second delivery started another: {executions:?}"
+    );
+    assert_eq!(executions[0].name, "long-3");
+    let input: Value = serde_json::from_str(
+        &sfn.describe_execution()
+            .execution_arn(&executions[0].execution_arn)
+            .send()
+            .await?
+            .input
+            .unwrap_or_default(),
+    )?;
+    assert_eq!(world.record("long-3").await?["State"], "Analyzing");
+    // The steps, as the state machine runs them on its input.
+    let (joined, segments) = walk(&handler, &input["Job"]).await?;
+    assert_eq!(segments.len(), 3);
+    assert_eq!(joined["Jobs"][0]["State"], "Success", "{joined}");
+    assert_eq!(
+        joined["Jobs"][0]["Result"]["Data"]["Frames"], 600,
+        "{joined}"
+    );
+    let notes = world
+        .notifications(std::time::Duration::from_secs(5))
+        .await?;
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.to_string().contains("long-3"))
+            .count(),
+        1,
+        "{notes:?}"
+    );
+    Ok(())
+}

@@ -32,7 +32,7 @@ use iprod_core::domain::{
     OutputTemplate, SubmitMessage,
 };
 use iprod_core::pipeline::{Pipeline, PipelineSettings, RunOptions, Scope};
-use iprod_core::ports::{JobStore, Links, Notifier, ObjectStore, Segmenter};
+use iprod_core::ports::{JobStore, Links, LongJobs, Notifier, ObjectStore, Segmenter};
 
 #[path = "steps.rs"]
 mod steps;
@@ -52,6 +52,8 @@ pub struct EventSettings {
     pub dead_letter_arn: Option<String>,
     /// Seconds of input per segment of a long job.
     pub segment_s: f64,
+    /// Inputs longer than this run in segments.
+    pub split_above_s: f64,
 }
 
 impl From<&LambdaConfig> for EventSettings {
@@ -63,6 +65,7 @@ impl From<&LambdaConfig> for EventSettings {
             max_receive_count: c.max_receive_count,
             dead_letter_arn: c.dead_letter_arn.clone(),
             segment_s: c.segment_s,
+            split_above_s: c.split_above_s,
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct Handler<O, J, N> {
     events: EventSettings,
     /// Cuts and joins long media (the steps of a long job's state machine).
     segmenter: Option<Arc<dyn Segmenter>>,
+    /// Starts the state machine of long jobs (with a segmenter).
+    long_jobs: Option<Arc<dyn LongJobs>>,
 }
 
 impl<O, J, N> std::fmt::Debug for Handler<O, J, N> {
@@ -109,7 +114,10 @@ pub fn aws_handler_with(
         Some(config.job_ttl),
     );
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
-    Handler::new(
+    let long_jobs = config.state_machine_arn.clone().map(|arn| {
+        crate::adapters::sfn::SfnLongJobs::new(aws_sdk_sfn::Client::new(sdk), objects.clone(), arn)
+    });
+    let handler = Handler::new(
         Pipeline {
             objects,
             jobs,
@@ -126,7 +134,11 @@ pub fn aws_handler_with(
         },
         capability,
         EventSettings::from(config),
-    )
+    );
+    match long_jobs {
+        Some(long_jobs) => handler.with_long_jobs(Arc::new(long_jobs)),
+        None => handler,
+    }
 }
 
 /// Runs a function: reads the configuration once, builds the clients once,
@@ -488,7 +500,25 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
             capability,
             events,
             segmenter: None,
+            long_jobs: None,
         }
+    }
+
+    /// The same handler, handing jobs over `EventSettings::split_above_s`
+    /// to the state machine `long_jobs` starts (once it has a segmenter).
+    #[must_use]
+    pub fn with_long_jobs(mut self, long_jobs: Arc<dyn LongJobs>) -> Self {
+        self.long_jobs = Some(long_jobs);
+        self
+    }
+
+    /// When jobs are handed to the state machine of long jobs.
+    fn long(&self) -> Option<iprod_core::pipeline::Long> {
+        Some(iprod_core::pipeline::Long {
+            jobs: self.long_jobs.clone()?,
+            segmenter: self.segmenter.clone()?,
+            above_s: self.events.split_above_s,
+        })
     }
 
     /// The same handler, taking the steps of long jobs with `segmenter`.
@@ -804,6 +834,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         let options = RunOptions {
             deadline,
             last_attempt,
+            long: self.long(),
             ..RunOptions::default()
         };
         match payload {
@@ -980,6 +1011,7 @@ mod tests {
                 max_receive_count: 3,
                 dead_letter_arn: None,
                 segment_s: 300.0,
+                split_above_s: 600.0,
             },
         );
         let record = |sequencer: &str| -> S3Record {

@@ -63,6 +63,12 @@ pub struct LambdaConfig {
     /// the function (`IPROD_DEAD_LETTER_QUEUE_ARN`): its messages end their
     /// jobs as `Fail` instead of running them.
     pub dead_letter_arn: Option<String>,
+    /// The state machine that runs long jobs in segments
+    /// (`IPROD_STATE_MACHINE_ARN`; none: every job runs in one invocation).
+    pub state_machine_arn: Option<String>,
+    /// Inputs longer than this run in segments
+    /// (`IPROD_SPLIT_ABOVE_SECONDS`, default 600).
+    pub split_above_s: f64,
     /// Seconds a job stays held past its attempt's deadline, for clocks
     /// that differ between machines (`IPROD_LEASE_MARGIN_S`, default 30).
     pub lease_margin: std::time::Duration,
@@ -170,6 +176,8 @@ impl LambdaConfig {
                 .map_or_else(std::env::temp_dir, std::path::PathBuf::from),
             endpoint_url: get("AWS_ENDPOINT_URL"),
             dead_letter_arn: get("IPROD_DEAD_LETTER_QUEUE_ARN"),
+            state_machine_arn: get("IPROD_STATE_MACHINE_ARN"),
+            split_above_s: number("IPROD_SPLIT_ABOVE_SECONDS", 600.0)?,
             lease_margin: match get("IPROD_LEASE_MARGIN_S") {
                 Some(v) if v.trim() == "0" => std::time::Duration::ZERO,
                 _ => std::time::Duration::from_secs_f64(number("IPROD_LEASE_MARGIN_S", 30.0)?),

@@ -116,6 +116,28 @@ pub struct RunOptions {
     /// The segments of this job, already run elsewhere (a state machine's
     /// Map): the job joins them instead of reading its input.
     pub prepared: Option<crate::split::Prepared>,
+    /// Hands jobs over a length to a state machine that runs them in
+    /// segments (a deployed function).
+    pub long: Option<Long>,
+}
+
+/// When and how a job is handed to the state machine of long jobs.
+#[derive(Clone)]
+pub struct Long {
+    /// Starts the state machine; reads inputs by ranged GETs.
+    pub jobs: Arc<dyn crate::ports::LongJobs>,
+    /// Reads the input's duration.
+    pub segmenter: Arc<dyn crate::ports::Segmenter>,
+    /// Inputs longer than this (seconds) run in segments.
+    pub above_s: f64,
+}
+
+impl std::fmt::Debug for Long {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Long")
+            .field("above_s", &self.above_s)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -126,6 +148,7 @@ impl std::fmt::Debug for RunOptions {
             .field("stop", &self.stop.as_ref().map(|s| s.borrow().clone()))
             .field("segments", &self.segments)
             .field("prepared", &self.prepared)
+            .field("long", &self.long)
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +162,7 @@ impl Default for RunOptions {
             stop: None,
             segments: None,
             prepared: None,
+            long: None,
         }
     }
 }
@@ -238,6 +262,37 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         };
         tracing::info!("job started");
 
+        if let Some(long) = &options.long {
+            match self.hand_over(capability.as_ref(), &job, long).await {
+                Ok(Some(execution)) => {
+                    // The state machine's Join step takes the job from here.
+                    record.message = Some(format!(
+                        "the input is long: it runs in segments ({execution})"
+                    ));
+                    record.lease = None;
+                    self.jobs
+                        .update(&record, &attempt)
+                        .await
+                        .map_err(JobError::from)?;
+                    return Ok(record);
+                }
+                Ok(None) => {}
+                Err(e) if e.retryable && !options.last_attempt => {
+                    record.apply(Outcome::Retry(e.clone()), Utc::now());
+                    let _ = self.jobs.update(&record, &attempt).await;
+                    return Err(e);
+                }
+                Err(e) => {
+                    record.apply(Outcome::Failed(e), Utc::now());
+                    self.jobs
+                        .update(&record, &attempt)
+                        .await
+                        .map_err(JobError::from)?;
+                    return self.announce(record).await;
+                }
+            }
+        }
+
         let started = Instant::now();
         let work = async {
             let ready = self.execute(capability, &job, &options).await?;
@@ -308,6 +363,48 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             .await
             .map_err(JobError::from)?;
         self.announce(record).await
+    }
+
+    /// Starts the state machine of long jobs on `job` when its capability
+    /// splits and its input (read by ranged GETs) is longer than
+    /// `long.above_s`; the execution's ARN, or `None` to run it here.
+    async fn hand_over(
+        &self,
+        capability: &dyn DynCapability,
+        job: &Job,
+        long: &Long,
+    ) -> Result<Option<String>, JobError> {
+        let Ok(params) = accept(capability, job) else {
+            // The run here says what is wrong with it.
+            return Ok(None);
+        };
+        if !matches!(
+            capability.split(&params),
+            crate::capability::Split::Frames { .. }
+        ) {
+            return Ok(None);
+        }
+        self.readable("input", &job.input)?;
+        if self.objects.head(&job.input).await?.is_none() {
+            return Ok(None);
+        }
+        let url = long.jobs.read_url(&job.input).await?;
+        let segmenter = long.segmenter.clone();
+        let limits = self.settings.limits;
+        let duration = tokio::task::spawn_blocking(move || {
+            segmenter.duration(std::path::Path::new(&url), &limits)
+        })
+        .await
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, format!("probing: {e}")))?;
+        // What cannot be probed this way is left to the run here to explain.
+        match duration {
+            Ok(seconds) if seconds > long.above_s => {
+                let execution = long.jobs.start(job).await?;
+                tracing::info!(seconds, %execution, "long input: handed to the state machine");
+                Ok(Some(execution))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Starts an attempt on `record` under a new lease that ends at

@@ -314,3 +314,24 @@ pub trait Segmenter: Send + Sync {
         content_type: &str,
     ) -> Result<(u64, f64), crate::domain::JobError>;
 }
+
+/// A future a port returns boxed, so that the port can be a trait object.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Starts the state machine that runs a long job in segments (Step
+/// Functions), and gives addresses the media layer reads inputs from.
+pub trait LongJobs: Send + Sync {
+    /// An address `location` can be read from by ranged GETs.
+    fn read_url<'a>(
+        &'a self,
+        location: &'a MediaLocation,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
+
+    /// Starts the state machine on `job` (named by its JobId, so that a
+    /// second start of the same job is the first); returns the
+    /// execution's ARN.
+    fn start<'a>(
+        &'a self,
+        job: &'a crate::domain::Job,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
+}

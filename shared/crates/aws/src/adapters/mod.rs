@@ -4,5 +4,6 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod s3;
+pub mod sfn;
 pub mod sns;
 pub mod sqs;
