@@ -50,7 +50,7 @@ pub struct LambdaConfig {
     /// on that attempt a retryable error ends the job as `Fail`.
     pub max_receive_count: u32,
     /// Seconds of input per segment of a long job's state machine
-    /// (`IPROD_SEGMENT_SECONDS`, default 300).
+    /// (`IPROD_SEGMENT_SECONDS`, default 120).
     pub segment_s: f64,
     /// Input limits (`IPROD_MAX_INPUT_BYTES`, `IPROD_MAX_DURATION_S`,
     /// `IPROD_MAX_FRAME_PIXELS`).
@@ -162,7 +162,7 @@ impl LambdaConfig {
                 .unwrap_or_default(),
             default_params,
             max_receive_count: number("IPROD_MAX_RECEIVE_COUNT", 3.0)? as u32,
-            segment_s: number("IPROD_SEGMENT_SECONDS", 300.0)?.max(10.0),
+            segment_s: number("IPROD_SEGMENT_SECONDS", 120.0)?.max(10.0),
             limits: Limits {
                 max_input_bytes: number("IPROD_MAX_INPUT_BYTES", defaults.max_input_bytes as f64)?
                     as u64,
