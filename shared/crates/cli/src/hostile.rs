@@ -120,23 +120,41 @@ fn measure(
     params: &str,
     out: &Path,
 ) -> anyhow::Result<(String, u64)> {
+    let (record, peak_kb) = measure_run(exe, function, file, params, out, &[])?;
+    let code = record["Code"].as_str().unwrap_or("(no record)").to_owned();
+    Ok((code, peak_kb))
+}
+
+/// Runs `iprod run` as a child process (with `extra` arguments): its job
+/// record and its peak resident memory, KB.
+///
+/// # Errors
+/// When the child cannot run or prints no peak memory.
+pub fn measure_run(
+    exe: &Path,
+    function: FunctionName,
+    file: &Path,
+    params: &str,
+    out: &Path,
+    extra: &[String],
+) -> anyhow::Result<(serde_json::Value, u64)> {
     let output = Command::new(exe)
         .arg("run")
         .arg(function.as_str())
         .arg(file)
         .args(["--peak-memory", "--params", params, "--out"])
         .arg(out)
+        .args(extra)
         .stdin(Stdio::null())
         .output()?;
     let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    let code = record["Code"].as_str().unwrap_or("(no record)").to_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let peak_kb = stderr
         .lines()
         .find_map(|l| l.strip_prefix("peak_rss_kb="))
         .and_then(|v| v.trim().parse().ok())
         .context("the run printed no peak_rss_kb")?;
-    Ok((code, peak_kb))
+    Ok((record, peak_kb))
 }
 
 /// This process's peak resident set (`VmHWM`), KB.

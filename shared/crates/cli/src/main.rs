@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 mod hostile;
+mod segments;
 mod serve;
 mod store;
 
@@ -184,6 +185,24 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// Long video in segments: a green-screen clip made with lavfi (not
+    /// stored) keyed in one pass and in segments on 1, 2, 4 and 8 worker
+    /// threads, each its own `iprod run`: wall time, speed-up over one pass,
+    /// peak memory; every run must write the same frames.
+    Segments {
+        /// Minutes of video.
+        #[arg(long, default_value_t = 120.0)]
+        minutes: f64,
+        /// Frame height (16:9).
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        /// Segments of the split runs.
+        #[arg(long, default_value_t = 8)]
+        segments: u16,
+        /// Worker counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        workers: Vec<u16>,
+    },
     /// CaptionExtraction on videos with the `.srt` burned into them: CER,
     /// WER, cue timing (±0.25 s), missing and extra cues, and wall time
     /// against `ffmpeg -f null` decoding in the same run; then RapidOCR's
@@ -471,6 +490,17 @@ async fn main() -> ExitCode {
                     &dir, fps, &out, &python, &script,
                 ),
                 Bench::Hostile { corpus, functions } => hostile::run(&corpus, &functions),
+                Bench::Segments {
+                    minutes,
+                    height,
+                    segments,
+                    workers,
+                } => segments::run(&segments::Options {
+                    minutes,
+                    height,
+                    segments,
+                    workers,
+                }),
                 Bench::GreenScreen { dir } => iprod::capabilities::green_screen::bench::run(&dir),
                 Bench::Delogo { dir } => iprod::capabilities::delogo::bench::run(&dir),
                 Bench::Detext {
