@@ -575,3 +575,55 @@ async fn the_matting_events_cut_out_a_person_from_a_video_and_a_picture() -> any
     assert!(notes.iter().all(|n| n["State"] == "Success"), "{notes:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_job_step_events_plan_segments_and_end_a_failed_job() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = dir.path().join("long.mp4");
+    iprod::bench::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x1fb446:s=160x96:r=25:d=30",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        &clip.to_string_lossy(),
+    ])?;
+    world.upload("library/presenter-long.mp4", &clip).await?;
+    let mut config = world.config_with("{}")?;
+    config.segment_s = 10.0;
+    let handler = iprod::lambda::aws_handler_with(
+        &world.sdk,
+        &config,
+        Arc::new(iprod::capabilities::green_screen::GreenScreen),
+    )
+    .with_segmenter(Arc::new(iprod::media::join::FfmpegSegmenter));
+    let planned = handler
+        .handle(event(&world, "green-screen-long-plan.json")?, None)
+        .await?;
+    let starts: Vec<f64> = planned["Segments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["Span"]["StartS"].as_f64())
+        .collect();
+    assert_eq!(starts, vec![0.0, 10.0, 20.0], "{planned}");
+    assert_eq!(planned["Job"]["JobId"], "long-presenter-take-3");
+
+    let failed = handler
+        .handle(event(&world, "green-screen-long-fail.json")?, None)
+        .await?;
+    assert_eq!(states(&failed), vec!["Fail"], "{failed}");
+    let record = world.record("long-presenter-take-3").await?;
+    assert_eq!(record["Code"], "InvalidMedia", "{record}");
+    assert_eq!(record["UserData"], "take-3", "{record}");
+    let notes = world.notifications(Duration::from_secs(5)).await?;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["State"], "Fail");
+    Ok(())
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// it would have been in a run over the whole input; only those from
 /// `start_s` on are written.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct Span {
     /// Where decoding begins (at or before `start_s`).
     pub warm_s: f64,
@@ -98,7 +98,7 @@ mod tests {
         let json = serde_json::to_value(span).expect("serialise");
         assert_eq!(
             json,
-            serde_json::json!({"warmS": 8.0, "startS": 10.0, "endS": null})
+            serde_json::json!({"WarmS": 8.0, "StartS": 10.0, "EndS": null})
         );
         let back: Span = serde_json::from_value(json).expect("parse");
         assert_eq!(back, span);
