@@ -100,6 +100,47 @@ pub fn run_capability<C: Capability>(
     ))
 }
 
+/// Runs `capability` with `params` on `input` into `out`, in up to
+/// `parts` segments on two threads when given (as `iprod run --segments`),
+/// else in one pass: the output and the local files written.
+///
+/// # Errors
+/// The job's error.
+pub fn run_split(
+    capability: &dyn iprod::capabilities::DynCapability,
+    input: &Path,
+    params: &serde_json::Value,
+    out: &Path,
+    parts: Option<usize>,
+) -> Result<(iprod::capabilities::CapabilityOutput, Vec<PathBuf>), iprod::domain::JobError> {
+    use iprod::domain::{ErrorCode, JobError, OutputTemplate};
+    std::fs::create_dir_all(out)
+        .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
+    let template = OutputTemplate::parse(&format!("{}/", out.display()))?;
+    let mut sink = iprod::capabilities::OutputSink::new(out, template, "clip", 0, "job");
+    let parsed = capability.parse(params)?;
+    let ctx = iprod::capabilities::Context::default();
+    let output = match parts {
+        Some(parts) => iprod::split::run(
+            capability,
+            input,
+            &parsed,
+            &mut sink,
+            &ctx,
+            &iprod::split::Segments {
+                parts,
+                workers: 2,
+                segmenter: std::sync::Arc::new(iprod::media::join::FfmpegSegmenter),
+            },
+        )?,
+        None => capability.run(input, &parsed, &mut sink, &ctx)?,
+    };
+    Ok((
+        output,
+        sink.into_files().into_iter().map(|f| f.local).collect(),
+    ))
+}
+
 /// `ffprobe -show_format -show_streams` of `path` as JSON, with `extra`
 /// arguments (e.g. `-count_frames`).
 ///

@@ -148,3 +148,45 @@ fn encode(inputs: &[&str], graph: &str, out: &str) -> anyhow::Result<()> {
     ]);
     ffmpeg(&args)
 }
+
+/// Writes `seconds` of a green screen at `width`×`height`, 25 fps, with a
+/// test pattern a third of the frame high swinging across it and a tone:
+/// H.264 (x264 ultrafast, B-frames, a keyframe every `gop` frames) and
+/// AAC in MP4, made by FFmpeg's lavfi.
+///
+/// # Errors
+/// When ffmpeg is missing or fails.
+pub fn green_screen_clip(
+    path: &Path,
+    seconds: f64,
+    (width, height): (u32, u32),
+    gop: u32,
+) -> anyhow::Result<()> {
+    let subject = (height / 3).max(16);
+    super::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!(
+            "color=c=0x1fb446:s={width}x{height}:r=25:d={seconds}[bg];\
+             testsrc2=s={subject}x{subject}:r=25:d={seconds}[fg];\
+             [bg][fg]overlay=x='(W-w)/2+(W-w)/2*sin(t)':y='(H-h)/2+(H-h)/3*cos(t/2)'"
+        ),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=f=330:d={seconds}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-bf",
+        "2",
+        "-g",
+        &gop.to_string(),
+        "-c:a",
+        "aac",
+        "-shortest",
+        &path.to_string_lossy(),
+    ])
+}

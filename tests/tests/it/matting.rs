@@ -248,8 +248,6 @@ fn bad_params_name_the_key() -> anyhow::Result<()> {
 
 #[test]
 fn a_video_split_in_two_is_cut_out_as_one_pass_cuts_it_with_no_seam() -> anyhow::Result<()> {
-    use iprod::capabilities::DynCapability;
-    use iprod::split::Segments;
     let dir = tempfile::tempdir()?;
     let figure = astronaut(300)?;
     let background = coffee(W, H)?;
@@ -270,38 +268,13 @@ fn a_video_split_in_two_is_cut_out_as_one_pass_cuts_it_with_no_seam() -> anyhow:
         "copy",
         &video.to_string_lossy(),
     ])?;
-    let capability: std::sync::Arc<dyn DynCapability> =
-        std::sync::Arc::new(Matting::load(&ModelDir::from_env())?);
+    let capability = Matting::load(&ModelDir::from_env())?;
     let params = json!({"Format": "mov"});
     let mut results = Vec::new();
     for (name, parts) in [("whole", None), ("split", Some(2))] {
-        let out = dir.path().join(name);
-        std::fs::create_dir_all(&out)?;
-        let template = iprod::domain::OutputTemplate::parse(&format!("{}/", out.display()))?;
-        let mut sink = iprod::capabilities::OutputSink::new(&out, template, "clip", 0, "job");
-        let parsed = capability.parse(&params)?;
-        let ctx = Context::default();
-        let output = match parts {
-            Some(parts) => iprod::split::run(
-                capability.as_ref(),
-                &video,
-                &parsed,
-                &mut sink,
-                &ctx,
-                &Segments {
-                    parts,
-                    workers: 2,
-                    segmenter: std::sync::Arc::new(iprod::media::join::FfmpegSegmenter),
-                },
-            )?,
-            None => capability.run(&video, &parsed, &mut sink, &ctx)?,
-        };
-        let file = sink
-            .into_files()
-            .into_iter()
-            .next()
-            .map(|f| f.local)
-            .unwrap_or_default();
+        let (output, files) =
+            iprod_tests::run_split(&capability, &video, &params, &dir.path().join(name), parts)?;
+        let file = files.into_iter().next().unwrap_or_default();
         results.push((output, iprod::bench::alpha_frames(&file, dir.path(), name)?));
     }
     let (whole, whole_alpha) = &results[0];

@@ -581,19 +581,7 @@ async fn the_long_job_step_events_plan_segments_and_end_a_failed_job() -> anyhow
     let world = World::new().await?;
     let dir = tempfile::tempdir()?;
     let clip = dir.path().join("long.mp4");
-    iprod::bench::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x1fb446:s=160x96:r=25:d=30",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "50",
-        &clip.to_string_lossy(),
-    ])?;
+    iprod::bench::synth::green_screen_clip(&clip, 30.0, (160, 96), 50)?;
     world.upload("library/presenter-long.mp4", &clip).await?;
     let mut config = world.config_with("{}")?;
     config.segment_s = 10.0;

@@ -6,43 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use iprod::capabilities::green_screen::GreenScreen;
-use iprod::capabilities::{CapabilityOutput, Context, DynCapability, OutputSink};
-use iprod::domain::{JobError, Limits, OutputTemplate};
+use iprod::capabilities::CapabilityOutput;
+use iprod::domain::{JobError, Limits};
 use iprod::media::join::{plan, FfmpegSegmenter};
 use iprod::media::{SamplingMode, VideoReader};
-use iprod::split::Segments;
 use serde_json::{json, Value};
 
 /// A green-screen clip of `seconds` with a moving subject and a tone,
 /// a keyframe every `gop` frames (25 fps) and B-frames.
 fn clip(dir: &Path, seconds: u32, gop: u32) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("clip-{seconds}-{gop}.mp4"));
-    iprod::bench::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &format!(
-            "color=c=0x1fb446:s=192x144:r=25:d={seconds}[bg];\
-             testsrc2=s=64x64:r=25:d={seconds}[fg];\
-             [bg][fg]overlay=x='40+50*sin(t)':y='30+20*cos(t/2)'"
-        ),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=f=330:d={seconds}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        &gop.to_string(),
-        "-bf",
-        "2",
-        "-c:a",
-        "aac",
-        "-shortest",
-        &path.to_string_lossy(),
-    ])?;
+    iprod::bench::synth::green_screen_clip(&path, f64::from(seconds), (192, 144), gop)?;
     Ok(path)
 }
 
@@ -53,31 +27,7 @@ fn run(
     out: &Path,
     parts: Option<usize>,
 ) -> Result<(CapabilityOutput, Vec<PathBuf>), JobError> {
-    std::fs::create_dir_all(out).expect("output folder");
-    let template = OutputTemplate::parse(&format!("{}/", out.display()))?;
-    let mut sink = OutputSink::new(out, template, "clip", 0, "job");
-    let capability: Arc<dyn DynCapability> = Arc::new(GreenScreen);
-    let parsed = capability.parse(params)?;
-    let ctx = Context::default();
-    let output = match parts {
-        Some(parts) => iprod::split::run(
-            capability.as_ref(),
-            input,
-            &parsed,
-            &mut sink,
-            &ctx,
-            &Segments {
-                parts,
-                workers: 2,
-                segmenter: Arc::new(FfmpegSegmenter),
-            },
-        )?,
-        None => capability.run(input, &parsed, &mut sink, &ctx)?,
-    };
-    Ok((
-        output,
-        sink.into_files().into_iter().map(|f| f.local).collect(),
-    ))
+    iprod_tests::run_split(&GreenScreen, input, params, out, parts)
 }
 
 /// Every frame's time and RGB pixels.
@@ -292,8 +242,18 @@ async fn walk(
     Ok((joined, segments))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> anyhow::Result<()> {
+/// A moto world with a 24-s clip uploaded, a green-screen handler that
+/// cuts segments of 10 s, and a job `id` on the clip as the state machine
+/// passes it to its steps.
+struct Long {
+    world: iprod_tests::World,
+    dir: tempfile::TempDir,
+    input: PathBuf,
+    handler: iprod::lambda::AwsHandler,
+    job: Value,
+}
+
+async fn long_job(id: &str) -> anyhow::Result<Long> {
     let world = iprod_tests::World::new().await?;
     let dir = tempfile::tempdir()?;
     let input = clip(dir.path(), 24, 25)?;
@@ -303,13 +263,31 @@ async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> any
     let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
         .with_segmenter(Arc::new(FfmpegSegmenter));
     let job = json!({
-        "JobId": "long-job-1",
+        "JobId": id,
         "FunctionName": "VideoGreenScreenMatting",
         "Input": format!("s3://{}/input/long.mp4", world.input_bucket),
         "Output": format!("s3://{}/long/", world.output_bucket),
         "JobParams": {"Format": "mov"},
         "CreateTime": "2026-12-07T00:00:00Z",
     });
+    Ok(Long {
+        world,
+        dir,
+        input,
+        handler,
+        job,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> anyhow::Result<()> {
+    let Long {
+        world,
+        dir,
+        input,
+        handler,
+        job,
+    } = long_job("long-job-1").await?;
     let (joined, segments) = walk(&handler, &job).await?;
     assert_eq!(segments.len(), 3, "{segments:?}");
     let record = &joined["Jobs"][0];
@@ -351,22 +329,12 @@ async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_job_whose_step_fails_ends_as_fail_with_its_cause_once() -> anyhow::Result<()> {
-    let world = iprod_tests::World::new().await?;
-    let dir = tempfile::tempdir()?;
-    let input = clip(dir.path(), 24, 25)?;
-    world.upload("input/long.mp4", &input).await?;
-    let mut config = world.config_with("{}")?;
-    config.segment_s = 10.0;
-    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
-        .with_segmenter(Arc::new(FfmpegSegmenter));
-    let job = json!({
-        "JobId": "long-job-2",
-        "FunctionName": "VideoGreenScreenMatting",
-        "Input": format!("s3://{}/input/long.mp4", world.input_bucket),
-        "Output": format!("s3://{}/long/", world.output_bucket),
-        "JobParams": {"Format": "mov"},
-        "CreateTime": "2026-12-07T00:00:00Z",
-    });
+    let Long {
+        world,
+        handler,
+        job,
+        ..
+    } = long_job("long-job-2").await?;
     // One segment ran, then another failed for good: the Catch's Fail step.
     let planned = handler
         .handle(json!({"Step": "Plan", "Job": job}), None)

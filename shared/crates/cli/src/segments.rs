@@ -33,35 +33,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let seconds = (options.minutes * 60.0).max(2.0);
     let height = options.height.max(144) & !1;
     let width = (height * 16 / 9) & !1;
-    let subject = height / 2;
     say!(
         "making {seconds:.0} s of {width}x{height} green screen at 25 fps (x264 ultrafast, a keyframe every 2 s)..."
     );
     let made = Instant::now();
-    iprod::bench::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &format!(
-            "color=c=0x1fb446:s={width}x{height}:r=25:d={seconds}[bg];\
-             testsrc2=s={subject}x{subject}:r=25:d={seconds}[fg];\
-             [bg][fg]overlay=x='(W-w)/2+(W-w)/2*sin(t/3)':y='(H-h)/2'"
-        ),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=f=330:d={seconds}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "50",
-        "-c:a",
-        "aac",
-        "-shortest",
-        &clip.to_string_lossy(),
-    ])?;
+    iprod::bench::synth::green_screen_clip(&clip, seconds, (width, height), 50)?;
     say!("made in {:.1} s", made.elapsed().as_secs_f64());
     let exe = std::env::current_exe()?;
     // H.264 over a colour: an output of reasonable size at any length.
