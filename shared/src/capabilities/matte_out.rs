@@ -348,6 +348,29 @@ pub fn split_for(format: Option<MatteFormat>) -> Split {
     }
 }
 
+/// The first segment's result and the joined video of a split matting
+/// job, whose result is the first's with the joined video's file,
+/// frames and duration.
+///
+/// # Errors
+/// `InternalError` when nothing was joined.
+pub fn joined_video<'a, T>(
+    parts: &'a [Report<T>],
+    joined: &'a [crate::capabilities::Joined],
+) -> Result<(&'a T, &'a crate::capabilities::Joined, f64), JobError> {
+    match (parts.first(), joined.first()) {
+        (Some(first), Some(video)) => Ok((
+            &first.result,
+            video,
+            (video.duration_s * 1000.0).round() / 1000.0,
+        )),
+        _ => Err(JobError::permanent(
+            ErrorCode::InternalError,
+            "a split job joined no video",
+        )),
+    }
+}
+
 /// A split matting job's segment result, read back from its JSON.
 ///
 /// # Errors

@@ -242,6 +242,14 @@ async fn walk(
     Ok((joined, segments))
 }
 
+/// How many notifications name job `id`.
+async fn notified(world: &iprod_tests::World, id: &str) -> anyhow::Result<usize> {
+    let notes = world
+        .notifications(std::time::Duration::from_secs(5))
+        .await?;
+    Ok(notes.iter().filter(|n| n["JobId"] == id).count())
+}
+
 /// A moto world with a 24-s clip uploaded, a green-screen handler that
 /// cuts segments of 10 s, and a job `id` on the clip as the state machine
 /// passes it to its steps.
@@ -313,17 +321,7 @@ async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> any
     assert!(a == b, "the joined frames differ from one pass's");
     assert_eq!(samples(&whole_files[0])?, samples(&joined_file)?);
     assert_eq!(world.record("long-job-1").await?["State"], "Success");
-    let notes = world
-        .notifications(std::time::Duration::from_secs(5))
-        .await?;
-    assert_eq!(
-        notes
-            .iter()
-            .filter(|n| n.to_string().contains("long-job-1"))
-            .count(),
-        1,
-        "{notes:?}"
-    );
+    assert_eq!(notified(&world, "long-job-1").await?, 1);
     Ok(())
 }
 
@@ -381,17 +379,7 @@ async fn a_long_job_whose_step_fails_ends_as_fail_with_its_cause_once() -> anyho
             None,
         )
         .await?;
-    let notes = world
-        .notifications(std::time::Duration::from_secs(5))
-        .await?;
-    assert_eq!(
-        notes
-            .iter()
-            .filter(|n| n.to_string().contains("long-job-2"))
-            .count(),
-        1,
-        "{notes:?}"
-    );
+    assert_eq!(notified(&world, "long-job-2").await?, 1);
     assert_eq!(world.record("long-job-2").await?["Code"], "InvalidMedia");
     Ok(())
 }
@@ -484,16 +472,6 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
         joined["Jobs"][0]["Result"]["Data"]["Frames"], 600,
         "{joined}"
     );
-    let notes = world
-        .notifications(std::time::Duration::from_secs(5))
-        .await?;
-    assert_eq!(
-        notes
-            .iter()
-            .filter(|n| n.to_string().contains("long-3"))
-            .count(),
-        1,
-        "{notes:?}"
-    );
+    assert_eq!(notified(&world, "long-3").await?, 1);
     Ok(())
 }

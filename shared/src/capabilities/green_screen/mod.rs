@@ -16,7 +16,9 @@ use std::path::Path;
 
 use image::{RgbImage, RgbaImage};
 
-use super::matte_out::{split_for, write_still, write_video, Background, Matter, VideoOut};
+use super::matte_out::{
+    joined_video, split_for, write_still, write_video, Background, Matter, VideoOut,
+};
 use super::{Capability, Context, ExtraInput, Joined, OutputSink, Report, Split};
 use crate::capabilities::green_screen::api::{GreenScreenParams, GreenScreenResult, KeyColor};
 use crate::capabilities::green_screen::key::{detect_screen, KeySettings, Keyer, Screen};
@@ -82,17 +84,12 @@ impl Capability for GreenScreen {
         parts: Vec<Report<GreenScreenResult>>,
         joined: &[Joined],
     ) -> Result<Report<GreenScreenResult>, JobError> {
-        let (Some(first), Some(video)) = (parts.into_iter().next(), joined.first()) else {
-            return Err(JobError::permanent(
-                ErrorCode::InternalError,
-                "a split green-screen job joined no video",
-            ));
-        };
+        let (first, video, duration) = joined_video(&parts, joined)?;
         let result = GreenScreenResult {
             file: video.location.to_string(),
             frames: video.frames,
-            duration: (video.duration_s * 1000.0).round() / 1000.0,
-            ..first.result
+            duration,
+            ..first.clone()
         };
         Ok(Report {
             message: message(&result),

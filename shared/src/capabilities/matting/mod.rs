@@ -25,7 +25,9 @@ pub mod settle;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::matte_out::{split_for, write_still, write_video, Background, Matter, VideoOut};
+use super::matte_out::{
+    joined_video, split_for, write_still, write_video, Background, Matter, VideoOut,
+};
 use super::{Capability, Context, ExtraInput, Joined, OutputSink, Report, Split};
 use crate::capabilities::matting::api::{Keyframe, MattingParams, MattingResult};
 use crate::capabilities::matting::figure::{Figures, Models};
@@ -158,12 +160,7 @@ impl Capability for Matting {
         parts: Vec<Report<MattingResult>>,
         joined: &[Joined],
     ) -> Result<Report<MattingResult>, JobError> {
-        let (Some(first), Some(video)) = (parts.first(), joined.first()) else {
-            return Err(JobError::permanent(
-                ErrorCode::InternalError,
-                "a split matting job joined no video",
-            ));
-        };
+        let (first, video, duration) = joined_video(&parts, joined)?;
         let frames: u64 = parts.iter().map(|p| p.result.frames).sum();
         let with_person: f64 = parts
             .iter()
@@ -188,10 +185,10 @@ impl Capability for Matting {
         let result = MattingResult {
             file: video.location.to_string(),
             frames: video.frames,
-            duration: (video.duration_s * 1000.0).round() / 1000.0,
+            duration,
             person_share: (share * 1000.0).round() / 1000.0,
             keyframes,
-            ..first.result.clone()
+            ..first.clone()
         };
         let found = parts.iter().any(|p| p.result.person_share > 0.0);
         Ok(Report {
