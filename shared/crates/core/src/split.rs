@@ -181,12 +181,14 @@ pub fn run(
                 match capability.run_part(input, params, part_sink, &part_ctx) {
                     Ok(out) => *output = Some(out),
                     Err(e) => {
-                        // The job fails: the other segments stop.
-                        ctx.cancel.store(true, Ordering::Relaxed);
-                        let mut first = failed
+                        // The job fails with this cause (noted before the
+                        // others are told to stop, whose errors would only
+                        // say they were stopped).
+                        failed
                             .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        first.get_or_insert(e);
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get_or_insert(e);
+                        ctx.cancel.store(true, Ordering::Relaxed);
                         return;
                     }
                 }
