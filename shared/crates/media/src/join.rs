@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::{encoder, media, Packet};
+use ffmpeg_next::{encoder, Packet};
 use iprod_core::domain::{Limits, Span};
 
 use super::encode::{ff, AudioTrack, VideoCodec};
 use super::process::Processed;
+use super::video::best_video;
 use super::{MediaError, VideoReader};
 
 /// Cuts `input`'s timeline into at most `parts` spans of about equal
@@ -190,19 +191,6 @@ pub fn join_parts(
         height,
         duration_s: end_ts as f64 * f64::from(out_tb),
     })
-}
-
-fn best_video<'a>(
-    input: &'a ffmpeg_next::format::context::Input,
-    path: &Path,
-) -> Result<ffmpeg_next::format::stream::Stream<'a>, MediaError> {
-    input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| MediaError::NoStream {
-            path: path.to_owned(),
-            kind: "video",
-        })
 }
 
 /// The codec's global header (SPS/PPS for H.264): parts joined must

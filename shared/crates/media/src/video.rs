@@ -121,6 +121,23 @@ impl std::fmt::Debug for DecodedFrame<'_> {
     }
 }
 
+/// The main video stream of `input` (read from `path`).
+///
+/// # Errors
+/// `NoStream` when it has none.
+pub(crate) fn best_video<'a>(
+    input: &'a format::context::Input,
+    path: &Path,
+) -> Result<format::stream::Stream<'a>, MediaError> {
+    input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| MediaError::NoStream {
+            path: path.to_owned(),
+            kind: "video",
+        })
+}
+
 /// An open video file: a demuxer and a decoder for its main video stream.
 pub struct VideoReader {
     path: PathBuf,
@@ -163,14 +180,7 @@ impl VideoReader {
     pub fn open(path: &Path, limits: &Limits) -> Result<Self, MediaError> {
         super::init();
         let input = crate::input::open(path, limits)?;
-        let stream =
-            input
-                .streams()
-                .best(media::Type::Video)
-                .ok_or_else(|| MediaError::NoStream {
-                    path: path.to_owned(),
-                    kind: "video",
-                })?;
+        let stream = best_video(&input, path)?;
         let stream_index = stream.index();
         let time_base = stream.time_base();
         let start_pts = if stream.start_time() == ffmpeg_next::ffi::AV_NOPTS_VALUE {
