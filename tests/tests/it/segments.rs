@@ -234,8 +234,29 @@ async fn walk(
         let input = json!({"Step": "Segment", "Job": planned["Job"], "Index": segment["Index"], "Span": segment["Span"]});
         parts.push(handler.handle(input, None).await?);
     }
-    // The Map hands its results back in its own order.
+    // The Map hands its results back in its own order; each is a
+    // pointer to what the segment put in the bucket.
     parts.reverse();
+    for part in &parts {
+        let keys: Vec<&str> = part
+            .as_object()
+            .map_or(vec![], |o| o.keys().map(String::as_str).collect());
+        assert_eq!(keys, ["Done", "Index"], "{part}");
+    }
+    // A Join is read only from the job's own parts, all of them.
+    let mut forged = parts.clone();
+    forged[0]["Done"] = json!(job["Input"]);
+    let refused = handler
+        .handle(json!({"Step": "Join", "Job": job, "Parts": forged}), None)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let missing = handler
+        .handle(
+            json!({"Step": "Join", "Job": job, "Parts": parts[1..]}),
+            None,
+        )
+        .await;
+    assert!(missing.is_err(), "{missing:?}");
     let joined = handler
         .handle(json!({"Step": "Join", "Job": job, "Parts": parts}), None)
         .await?;

@@ -4,10 +4,11 @@
 //! - `Plan` `{Job}` → `{Job, Segments: [{Index, Span}]}`: the input's
 //!   duration and keyframes, read by ranged GETs, cut into segments of
 //!   about `IPROD_SEGMENT_SECONDS`;
-//! - `Segment` `{Job, Index, Span}` → `{Index, Files, Result}`: one
-//!   segment run, its files put under the job's parts prefix;
-//! - `Join` `{Job, Parts}` → `{Jobs: [record]}`: the segments' files
-//!   joined and their results merged, then published, recorded and
+//! - `Segment` `{Job, Index, Span}` → `{Index, Done}`: one segment run,
+//!   its files and its `{Index, Files, Result}` (`Done`) put under the
+//!   job's parts prefix;
+//! - `Join` `{Job, Parts: [{Index, Done}]}` → `{Jobs: [record]}`: the
+//!   segments' files joined and their results merged, then published, recorded and
 //!   notified as any job; the parts removed;
 //! - `Fail` `{Job, Error: {Error, Cause}}` → `{Jobs: [record]}`: a step
 //!   that failed for good ends the job as `Fail` with its cause, parts
@@ -21,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::Handler;
 use iprod_core::domain::{ErrorCode, Job, JobError, MediaLocation, Span};
-use iprod_core::fanout::{failure, SegmentDone};
+use iprod_core::fanout::{failure, SegmentDone, SegmentRef};
 use iprod_core::pipeline::RunOptions;
 use iprod_core::ports::{JobStore, Links, Notifier, ObjectStore, Segmenter};
 use iprod_core::split::{Prepared, PreparedFile, PreparedPart};
@@ -62,6 +63,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         match step {
             "Plan" => {
                 let spans = self.plan_job(&job).await?;
+                self.pipeline.keep_plan(&job, &spans).await?;
                 let segments: Vec<Value> = spans
                     .iter()
                     .enumerate()
@@ -85,7 +87,8 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
                 })
             }
             "Join" => {
-                let parts: Vec<SegmentDone> = field(&payload, "Parts")?;
+                let refs: Vec<SegmentRef> = field(&payload, "Parts")?;
+                let parts = self.pipeline.segments_done(&job, refs).await?;
                 let prepared = self.prepared(&job, parts).await?;
                 let record = self
                     .pipeline
@@ -168,8 +171,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
     }
 
     /// What the join needs: the segments' files and the input, by URL.
-    async fn prepared(&self, job: &Job, mut parts: Vec<SegmentDone>) -> Result<Prepared, JobError> {
-        parts.sort_by_key(|p| p.index);
+    async fn prepared(&self, job: &Job, parts: Vec<SegmentDone>) -> Result<Prepared, JobError> {
         let mut prepared = Vec::with_capacity(parts.len());
         for part in parts {
             let mut files = Vec::with_capacity(part.files.len());

@@ -30,6 +30,19 @@ pub struct SegmentDone {
     pub result: serde_json::Value,
 }
 
+/// What a segment step hands back to the state machine: where its
+/// [`SegmentDone`] was put. Results stay in the bucket, so that the
+/// Map's output stays small however many segments or cues there are
+/// (a state holds at most 256 KB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentRef {
+    /// The segment's place in the plan.
+    pub index: usize,
+    /// Where its [`SegmentDone`] is (under the job's parts prefix).
+    pub done: String,
+}
+
 /// A file a segment wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -82,7 +95,8 @@ fn child(prefix: &MediaLocation, name: &str) -> MediaLocation {
 
 impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     /// Runs segment `index` (`span` of the input, read from `input_url`)
-    /// of `job` and puts its files under the job's parts prefix.
+    /// of `job` and puts its files and its [`SegmentDone`] under the
+    /// job's parts prefix.
     ///
     /// # Errors
     /// The capability's error for this segment; store faults (retryable).
@@ -94,7 +108,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         span: Span,
         input_url: String,
         options: &RunOptions,
-    ) -> Result<SegmentDone, JobError> {
+    ) -> Result<SegmentRef, JobError> {
         let params = accept(capability.as_ref(), job)?;
         self.readable("input", &job.input)?;
         let work = self.work_folder()?;
@@ -131,11 +145,119 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 content_type: file.content_type.to_owned(),
             });
         }
-        Ok(SegmentDone {
+        let done = SegmentDone {
             index,
             files,
             result: part.json().clone(),
+        };
+        let at = child(&prefix, &format!("{index}/done.json"));
+        self.guard(job, &at)?;
+        let body = serde_json::to_vec(&done).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("serialising segment {index}: {e}"),
+            )
+        })?;
+        self.objects
+            .put(&at, body, "application/json")
+            .await
+            .map_err(JobError::from)?;
+        Ok(SegmentRef {
+            index,
+            done: at.to_string(),
         })
+    }
+
+    /// Keeps the plan of `job` (its segments' spans) under its parts
+    /// prefix, for the join to check that every segment is there.
+    ///
+    /// # Errors
+    /// Store faults (retryable).
+    pub async fn keep_plan(&self, job: &Job, spans: &[Span]) -> Result<(), JobError> {
+        let at = child(&parts_prefix(job)?, "plan.json");
+        self.guard(job, &at)?;
+        let body = serde_json::to_vec(spans).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("serialising the plan: {e}"),
+            )
+        })?;
+        self.objects
+            .put(&at, body, "application/json")
+            .await
+            .map_err(JobError::from)
+    }
+
+    /// What the segments of `job` that `refs` point to produced, in time
+    /// order: each one read from under the job's parts prefix, one for
+    /// every span of its plan ([`Pipeline::keep_plan`]).
+    ///
+    /// # Errors
+    /// `InternalError` when the plan or a segment is missing, repeated or
+    /// points outside the job's parts; store faults (retryable).
+    pub async fn segments_done(
+        &self,
+        job: &Job,
+        mut refs: Vec<SegmentRef>,
+    ) -> Result<Vec<SegmentDone>, JobError> {
+        refs.sort_by_key(|r| r.index);
+        let plan_at = child(&parts_prefix(job)?, "plan.json");
+        let planned: Vec<Span> = self
+            .objects
+            .get(&plan_at)
+            .await
+            .map_err(JobError::from)?
+            .and_then(|body| serde_json::from_slice(&body).ok())
+            .ok_or_else(|| {
+                JobError::permanent(
+                    ErrorCode::InternalError,
+                    format!("the long job's plan ({plan_at}) is missing"),
+                )
+            })?;
+        if planned.len() != refs.len() {
+            return Err(JobError::permanent(
+                ErrorCode::InternalError,
+                format!(
+                    "the long job has {} of its {} segments",
+                    refs.len(),
+                    planned.len()
+                ),
+            ));
+        }
+        let prefix = parts_prefix(job)?.to_string();
+        let mut done = Vec::with_capacity(refs.len());
+        for (i, r) in refs.into_iter().enumerate() {
+            let broken = |why: String| {
+                JobError::permanent(
+                    ErrorCode::InternalError,
+                    format!("segment {} of the long job: {why}", r.index),
+                )
+            };
+            if r.index != i {
+                return Err(broken(format!("expected segment {i}")));
+            }
+            let inside = r.done.strip_prefix(&prefix).is_some_and(|rest| {
+                (prefix.ends_with('/') || rest.starts_with('/')) && !rest.contains("..")
+            });
+            if !inside {
+                return Err(broken(format!("{} is outside {prefix}", r.done)));
+            }
+            let at = MediaLocation::parse(&r.done, "a segment's result")?;
+            self.guard(job, &at)?;
+            let body = self
+                .objects
+                .get(&at)
+                .await
+                .map_err(JobError::from)?
+                .ok_or_else(|| broken(format!("{} is missing", r.done)))?;
+            let part: SegmentDone =
+                serde_json::from_slice(&body).map_err(|e| broken(format!("{}: {e}", r.done)))?;
+            if part.index != r.index {
+                return Err(broken(format!("{} is segment {}", r.done, part.index)));
+            }
+            done.push(part);
+        }
+        Ok(done)
     }
 
     /// Removes (best effort) every file the segments of `job` left under
