@@ -231,7 +231,7 @@ async fn walk(
     let segments = planned["Segments"].as_array().cloned().unwrap_or_default();
     let mut parts = Vec::new();
     for segment in &segments {
-        let input = json!({"Step": "Segment", "Job": planned["Job"], "Index": segment["Index"], "Span": segment["Span"]});
+        let input = json!({"Step": "Segment", "Job": planned["Job"], "Params": planned["Params"], "Index": segment["Index"], "Span": segment["Span"]});
         parts.push(handler.handle(input, None).await?);
     }
     // The Map hands its results back in its own order; each is a
@@ -258,7 +258,10 @@ async fn walk(
         .await;
     assert!(missing.is_err(), "{missing:?}");
     let joined = handler
-        .handle(json!({"Step": "Join", "Job": job, "Parts": parts}), None)
+        .handle(
+            json!({"Step": "Join", "Job": job, "Parts": parts, "Params": planned["Params"]}),
+            None,
+        )
         .await?;
     Ok((joined, segments))
 }
@@ -494,5 +497,152 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
         "{joined}"
     );
     assert_eq!(notified(&world, "long-3").await?, 1);
+    Ok(())
+}
+
+/// A 24-s clip with captions, a keyframe every 2.5 s whatever the
+/// picture does (so that every likely cut falls inside a caption), and
+/// the cues burned into it.
+fn captioned(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cues = [
+        (0.5, 2.0, "The first caption."),
+        (2.3, 4.0, "你好，世界"),
+        (4.3, 6.5, "Two lines stay\none caption."),
+        (7.0, 9.0, "Short and sweet."),
+        (9.5, 11.0, "Across the cut."),
+        (11.3, 13.5, "The river runs on."),
+        (14.0, 16.0, "Joy-Con是真的牛皮"),
+        (16.5, 18.0, "Still reading?"),
+        (18.5, 22.5, "A long one over the last cut."),
+        (23.0, 23.8, "The end."),
+    ];
+    let (burned, srt) = iprod_tests::subtitles::burn(dir, "long-captions", &cues, 24.0, "")?;
+    let clip = dir.join("long-captions-gop.mp4");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &burned.to_string_lossy(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "20",
+        "-g",
+        "60",
+        "-keyint_min",
+        "60",
+        "-sc_threshold",
+        "0",
+        &clip.to_string_lossy(),
+    ])?;
+    Ok((clip, srt))
+}
+
+fn captions() -> iprod::capabilities::caption_extraction::CaptionExtraction {
+    iprod::capabilities::caption_extraction::CaptionExtraction::load(
+        &iprod::inference::ModelDir::from_env(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: run scripts/fetch-models"))
+}
+
+/// What a caption result says, less where its files are.
+fn cues_of(data: &Value) -> Value {
+    json!({
+        "Captions": data["Captions"],
+        "Roi": data["Roi"],
+        "Frames": data["Frames"],
+        "OcrFrames": data["OcrFrames"],
+        "Duration": data["Duration"],
+    })
+}
+
+#[test]
+fn captions_read_in_segments_are_the_cues_of_one_pass() -> anyhow::Result<()> {
+    use iprod::capabilities::caption_extraction::bench::score;
+    use iprod::capabilities::caption_extraction::subtitle::parse_srt;
+    let dir = tempfile::tempdir()?;
+    let (clip, srt) = captioned(dir.path())?;
+    let capability = captions();
+    let params = json!({"roi": "auto"});
+    // The cuts fall inside captions: the join must make them one cue.
+    let spans = plan(&clip, &Limits::default(), 3, 5.0)?;
+    assert!(spans.len() >= 2, "{spans:?}");
+    let truth = parse_srt(&std::fs::read_to_string(&srt)?);
+    for cut in spans.iter().skip(1).map(|s| s.start_s) {
+        assert!(
+            truth.iter().any(|c| c.0 < cut && cut < c.1),
+            "no caption spans the cut at {cut}"
+        );
+    }
+    let (whole, whole_files) =
+        iprod_tests::run_split(&capability, &clip, &params, &dir.path().join("w"), None)?;
+    let (split, split_files) =
+        iprod_tests::run_split(&capability, &clip, &params, &dir.path().join("s"), Some(3))?;
+    assert_eq!(cues_of(&split.data), cues_of(&whole.data));
+    assert_eq!(split.message, whole.message);
+    assert_eq!(whole_files.len(), split_files.len());
+    for (a, b) in whole_files.iter().zip(&split_files) {
+        assert_eq!(std::fs::read_to_string(a)?, std::fs::read_to_string(b)?);
+    }
+    // And they are the captions burned in.
+    let srt_file = split_files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "srt"))
+        .ok_or_else(|| anyhow::anyhow!("no SRT in {split_files:?}"))?;
+    let found = parse_srt(&std::fs::read_to_string(srt_file)?);
+    let s = score(&truth, &found);
+    assert_eq!((s.missing, s.extra), (0, 0), "{found:?}");
+    assert_eq!(split.data["Frames"], 576);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_caption_job_fixes_its_region_once_and_joins_its_cues_across_segments(
+) -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let (clip, _) = captioned(dir.path())?;
+    world.upload("input/talk.mp4", &clip).await?;
+    let mut config = world.config_with("{}")?;
+    config.segment_s = 8.0;
+    let capability = Arc::new(captions());
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, capability.clone())
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let job = json!({
+        "JobId": "long-captions-1",
+        "FunctionName": "CaptionExtraction",
+        "Input": format!("s3://{}/input/talk.mp4", world.input_bucket),
+        "Output": format!("s3://{}/subs/", world.output_bucket),
+        "JobParams": {"roi": "auto", "fps": 5},
+        "CreateTime": "2026-12-07T00:00:00Z",
+    });
+    let planned = handler
+        .handle(json!({"Step": "Plan", "Job": job}), None)
+        .await?;
+    // The region is found once, over the whole video, for every segment.
+    let roi = &planned["Params"]["roi"];
+    assert!(roi.as_array().is_some_and(|r| r.len() == 2), "{planned}");
+    assert_eq!(planned["Params"]["fps"], 5);
+    let (joined, segments) = walk(&handler, &job).await?;
+    assert!(segments.len() >= 2, "{segments:?}");
+    let record = &joined["Jobs"][0];
+    assert_eq!(record["State"], "Success", "{record}");
+    // The record keeps the params the user sent.
+    assert_eq!(record["JobParams"]["roi"], "auto");
+    let (whole, _) = tokio::task::spawn_blocking(move || {
+        iprod_tests::run_split(
+            capability.as_ref(),
+            &clip,
+            &json!({"roi": "auto", "fps": 5}),
+            &dir.path().join("w"),
+            None,
+        )
+    })
+    .await??;
+    assert_eq!(cues_of(&record["Result"]["Data"]), cues_of(&whole.data));
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.iter().all(|k| !k.contains(".iprod-parts")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with(".srt")), "{keys:?}");
+    assert_eq!(notified(&world, "long-captions-1").await?, 1);
     Ok(())
 }

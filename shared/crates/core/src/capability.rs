@@ -420,6 +420,27 @@ pub enum Split {
         /// such state).
         warm_up_s: f64,
     },
+    /// An analysis: each segment reads its [`Context::span`] and writes no
+    /// files ([`Capability::read_span`]); one step then decides from
+    /// every segment's readings and writes the job's files
+    /// ([`Capability::conclude`]). What must be decided over the whole
+    /// input before (a region to read) is fixed once by
+    /// [`Capability::fix_params`].
+    Readings {
+        /// Seconds of input before a segment that its run must see for
+        /// its state to be settled.
+        warm_up_s: f64,
+    },
+}
+
+impl Split {
+    /// The warm-up of work that splits, `None` for work that does not.
+    pub fn warm_up_s(self) -> Option<f64> {
+        match self {
+            Self::Whole => None,
+            Self::Frames { warm_up_s } | Self::Readings { warm_up_s } => Some(warm_up_s),
+        }
+    }
 }
 
 /// A file joined from the segments' files.
@@ -524,6 +545,55 @@ pub trait Capability: Send + Sync + 'static {
     ) -> Result<Report<Self::Output>, JobError> {
         Err(no_split(self.function()))
     }
+
+    /// Before a [`Split::Readings`] job is split: the decisions that need
+    /// the whole input (e.g. where the captions are), taken once with a
+    /// cheap look at it and written into the job's params (`raw`, as the
+    /// user sent them), so that every segment and the conclusion work
+    /// with the same. `None` keeps the params as they are.
+    ///
+    /// # Errors
+    /// Media errors reading the input.
+    fn fix_params(
+        &self,
+        _input: &Path,
+        _params: &Self::Params,
+        _raw: &serde_json::Value,
+        _ctx: &Context,
+    ) -> Result<Option<serde_json::Value>, JobError> {
+        Ok(None)
+    }
+
+    /// [`Split::Readings`]: what segment [`Context::span`] of the input
+    /// shows, for [`Capability::conclude`] (any JSON the capability reads
+    /// back there).
+    ///
+    /// # Errors
+    /// As [`Capability::run`]; `InternalError` for a capability that does
+    /// not split this way.
+    fn read_span(
+        &self,
+        _input: &Path,
+        _params: &Self::Params,
+        _ctx: &Context,
+    ) -> Result<serde_json::Value, JobError> {
+        Err(no_split(self.function()))
+    }
+
+    /// [`Split::Readings`]: the job's result and files from every
+    /// segment's readings, in time order.
+    ///
+    /// # Errors
+    /// `InternalError` for readings it cannot read back; output errors.
+    fn conclude(
+        &self,
+        _params: &Self::Params,
+        _readings: Vec<serde_json::Value>,
+        _sink: &mut OutputSink,
+        _ctx: &Context,
+    ) -> Result<Report<Self::Output>, JobError> {
+        Err(no_split(self.function()))
+    }
 }
 
 /// One segment's result, kept typed until [`DynCapability::merge`], and
@@ -554,6 +624,7 @@ impl PartOutput {
 pub struct ParsedParams {
     value: Box<dyn std::any::Any + Send + Sync>,
     extra_inputs: Vec<(ExtraInput, MediaLocation)>,
+    raw: serde_json::Value,
 }
 
 impl std::fmt::Debug for ParsedParams {
@@ -568,6 +639,11 @@ impl ParsedParams {
     /// The objects to fetch besides the input.
     pub fn extra_inputs(&self) -> &[(ExtraInput, MediaLocation)] {
         &self.extra_inputs
+    }
+
+    /// The `JobParams` they were parsed from.
+    pub fn raw(&self) -> &serde_json::Value {
+        &self.raw
     }
 }
 
@@ -631,8 +707,9 @@ pub trait DynCapability: Send + Sync + 'static {
         Err(no_split(self.function()))
     }
 
-    /// Merges the segments' results (in time order) and serialises the
-    /// job's result.
+    /// Merges the segments' results (in time order) and the files joined
+    /// from theirs, or concludes from their readings writing the job's
+    /// files through `sink`, and serialises the job's result.
     ///
     /// # Errors
     /// `InternalError` when the parts or params come from another
@@ -642,8 +719,24 @@ pub trait DynCapability: Send + Sync + 'static {
         _params: &ParsedParams,
         _parts: Vec<PartOutput>,
         _joined: &[Joined],
+        _sink: &mut OutputSink,
+        _ctx: &Context,
     ) -> Result<CapabilityOutput, JobError> {
         Err(no_split(self.function()))
+    }
+
+    /// The params a split job's segments run with
+    /// ([`Capability::fix_params`]): `None` keeps the job's.
+    ///
+    /// # Errors
+    /// Media errors reading the input.
+    fn fix_params(
+        &self,
+        _input: &Path,
+        _params: &ParsedParams,
+        _ctx: &Context,
+    ) -> Result<Option<serde_json::Value>, JobError> {
+        Ok(None)
     }
 
     /// A segment's result from its [`PartOutput::json`].
@@ -677,6 +770,7 @@ impl<C: Capability> DynCapability for C {
         Ok(ParsedParams {
             value: Box::new(value),
             extra_inputs,
+            raw: params.clone(),
         })
     }
 
@@ -702,11 +796,35 @@ impl<C: Capability> DynCapability for C {
         sink: &mut OutputSink,
         ctx: &Context,
     ) -> Result<PartOutput, JobError> {
-        let report = Capability::run(self, input, typed::<C>(self, params)?, sink, ctx)?;
+        let typed_params = typed::<C>(self, params)?;
+        if let Split::Readings { .. } = Capability::split(self, typed_params) {
+            let readings = Capability::read_span(self, input, typed_params, ctx)?;
+            return Ok(PartOutput {
+                json: serde_json::json!({ "Readings": readings }),
+                typed: Box::new(readings),
+            });
+        }
+        let report = Capability::run(self, input, typed_params, sink, ctx)?;
         part_output(report)
     }
 
+    fn fix_params(
+        &self,
+        input: &Path,
+        params: &ParsedParams,
+        ctx: &Context,
+    ) -> Result<Option<serde_json::Value>, JobError> {
+        Capability::fix_params(self, input, typed::<C>(self, params)?, &params.raw, ctx)
+    }
+
     fn part_from_json(&self, json: &serde_json::Value) -> Result<PartOutput, JobError> {
+        if json.get("Readings").is_some() {
+            let readings = json["Readings"].clone();
+            return Ok(PartOutput {
+                typed: Box::new(readings),
+                json: json.clone(),
+            });
+        }
         let message = json
             .get("Message")
             .and_then(serde_json::Value::as_str)
@@ -721,8 +839,22 @@ impl<C: Capability> DynCapability for C {
         params: &ParsedParams,
         parts: Vec<PartOutput>,
         joined: &[Joined],
+        sink: &mut OutputSink,
+        ctx: &Context,
     ) -> Result<CapabilityOutput, JobError> {
         let params = typed::<C>(self, params)?;
+        if let Split::Readings { .. } = Capability::split(self, params) {
+            let readings = parts
+                .into_iter()
+                .map(|p| {
+                    p.typed
+                        .downcast::<serde_json::Value>()
+                        .map(|r| *r)
+                        .map_err(|_| mixed(self, "segment readings"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return serialised(Capability::conclude(self, params, readings, sink, ctx)?);
+        }
         let parts = parts
             .into_iter()
             .map(|p| {

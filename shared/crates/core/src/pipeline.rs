@@ -378,10 +378,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             // The run here says what is wrong with it.
             return Ok(None);
         };
-        if !matches!(
-            capability.split(&params),
-            crate::capability::Split::Frames { .. }
-        ) {
+        if capability.split(&params).warm_up_s().is_none() {
             return Ok(None);
         }
         self.readable("input", &job.input)?;
@@ -770,7 +767,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         self.on_blocking(sink, inputs, options, None, move |ctx, sink| {
             match (&prepared, &segments) {
                 (Some(prepared), _) => {
-                    crate::split::join_prepared(capability.as_ref(), &params, sink, prepared)
+                    crate::split::join_prepared(capability.as_ref(), &params, sink, ctx, prepared)
                 }
                 (None, Some(segments)) => {
                     crate::split::run(capability.as_ref(), &input, &params, sink, ctx, segments)

@@ -46,6 +46,9 @@ pub struct Prepared {
     pub parts: Vec<PreparedPart>,
     /// Joins the segments' videos.
     pub segmenter: Arc<dyn Segmenter>,
+    /// The params the segments ran with, when the plan fixed them
+    /// ([`DynCapability::fix_params`]); `None`: the job's own.
+    pub params: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -87,8 +90,17 @@ pub fn join_prepared(
     capability: &dyn DynCapability,
     params: &ParsedParams,
     sink: &mut OutputSink,
+    ctx: &Context,
     prepared: &Prepared,
 ) -> Result<CapabilityOutput, JobError> {
+    let fixed;
+    let params = match &prepared.params {
+        Some(json) => {
+            fixed = capability.parse(json)?;
+            &fixed
+        }
+        None => params,
+    };
     let parts = prepared
         .parts
         .iter()
@@ -117,7 +129,7 @@ pub fn join_prepared(
         .collect::<Result<Vec<_>, JobError>>()?;
     let input = PathBuf::from(&prepared.input_url);
     let joined = join_files(&files, &input, sink, prepared.segmenter.as_ref())?;
-    capability.merge(params, parts, &joined)
+    capability.merge(params, parts, &joined, sink, ctx)
 }
 
 /// The MIME types of the videos segments write.
@@ -142,8 +154,17 @@ pub fn run(
     ctx: &Context,
     segments: &Segments,
 ) -> Result<CapabilityOutput, JobError> {
-    let Split::Frames { warm_up_s } = capability.split(params) else {
+    let split = capability.split(params);
+    let Some(warm_up_s) = split.warm_up_s() else {
         return capability.run(input, params, sink, ctx);
+    };
+    let fixed;
+    let params = match capability.fix_params(input, params, ctx)? {
+        Some(json) if matches!(split, Split::Readings { .. }) => {
+            fixed = capability.parse(&json)?;
+            &fixed
+        }
+        _ => params,
     };
     let spans = segments
         .segmenter
@@ -216,7 +237,7 @@ pub fn run(
         sinks.push(part_sink.into_files());
     }
     let joined = join_files(&sinks, input, sink, segments.segmenter.as_ref())?;
-    capability.merge(params, parts, &joined)
+    capability.merge(params, parts, &joined, sink, ctx)
 }
 
 /// Joins the files each segment wrote, one by one (the same names in

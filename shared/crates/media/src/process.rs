@@ -133,21 +133,10 @@ pub fn transform_video(
         let (info_tx, info_rx) = mpsc::sync_channel(1);
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
             let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
-            let slack = half_frame(info.frame_rate);
-            if let Some(span) = span {
-                reader.seek_before(span.warm_s)?;
-            }
-            reader.for_each_frame(SamplingMode::All, |reader, f| {
+            let (from_s, until_s) = span.map_or((0.0, f64::INFINITY), |s| (s.warm_s, s.end_s));
+            reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
-                }
-                if let Some(span) = span {
-                    if span.is_past(f.time_s, slack) {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                    if !span.sees(f.time_s, slack) {
-                        return Ok(ControlFlow::Continue(()));
-                    }
                 }
                 let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
                 let upright = info.rotation.apply(rgb);

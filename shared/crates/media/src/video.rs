@@ -322,6 +322,44 @@ impl VideoReader {
         (pts - self.start_pts) as f64 * f64::from(self.time_base)
     }
 
+    /// Half a frame at the stream's rate: the slack for comparing frame
+    /// times, which are rounded to the time base.
+    pub fn half_frame(&self) -> f64 {
+        if self.info.frame_rate > 0.0 {
+            0.5 / self.info.frame_rate
+        } else {
+            0.001
+        }
+    }
+
+    /// [`Self::for_each_frame`] over the frames from `from_s` (decoding
+    /// from the keyframe at or before it; from the current position for
+    /// 0) up to, not including, `until_s`.
+    ///
+    /// # Errors
+    /// As [`Self::for_each_frame`] and [`Self::seek_before`].
+    pub fn for_each_frame_between(
+        &mut self,
+        from_s: f64,
+        until_s: f64,
+        mode: SamplingMode,
+        mut visit: impl FnMut(&mut Self, &DecodedFrame<'_>) -> Result<ControlFlow<()>, MediaError>,
+    ) -> Result<(), MediaError> {
+        if from_s > 0.0 {
+            self.seek_before(from_s)?;
+        }
+        let slack = self.half_frame();
+        self.for_each_frame(mode, |reader, f| {
+            if f.time_s >= until_s - slack {
+                return Ok(ControlFlow::Break(()));
+            }
+            if f.time_s < from_s - slack {
+                return Ok(ControlFlow::Continue(()));
+            }
+            visit(reader, f)
+        })
+    }
+
     /// Decodes from the current position to the end, calling `visit` for
     /// each frame produced under `mode` until it breaks. Damaged packets
     /// are skipped; a stream of which nothing decodes is an error.
@@ -423,11 +461,7 @@ impl VideoReader {
         let mut found: Option<frame::Video> = None;
         let mut last: Option<frame::Video> = None;
         // Half a frame of slack: timestamps are rounded to the time base.
-        let slack = if self.info.frame_rate > 0.0 {
-            0.5 / self.info.frame_rate
-        } else {
-            0.001
-        };
+        let slack = self.half_frame();
         self.for_each_frame(SamplingMode::All, |_, f| {
             if f.time_s + slack >= time_s {
                 found = Some(f.frame.clone());

@@ -223,7 +223,7 @@ impl TryFrom<&serde_json::Value> for CaptionExtractionParams {
 }
 
 /// One line of text inside a cue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CaptionLine {
     /// The text as read (spaces and punctuation kept).

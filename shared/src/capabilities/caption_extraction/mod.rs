@@ -20,6 +20,7 @@ pub mod bench;
 pub mod cues;
 pub mod mask;
 pub mod runs;
+pub mod segments;
 pub mod spaces;
 pub mod subtitle;
 
@@ -32,15 +33,16 @@ use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame;
 use image::{imageops, RgbImage};
 
-use super::{Capability, Context, OutputSink, Report};
+use super::{Capability, Context, OutputSink, Report, Split};
 use crate::capabilities::caption_extraction::api::{
     Caption, CaptionExtractionParams, CaptionExtractionResult, CaptionFile, CaptionLine, Lang,
 };
 use crate::capabilities::caption_extraction::cues::{cues, split_languages, Reading};
 use crate::capabilities::caption_extraction::mask::TextMask;
 use crate::capabilities::caption_extraction::runs::{Run, Runs, Step};
+use crate::capabilities::caption_extraction::segments::SpanReadings;
 use crate::capabilities::caption_extraction::subtitle::{to_srt, to_vtt};
-use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::domain::{ErrorCode, FunctionName, JobError, Span};
 use crate::inference::{available_threads, InferenceError, ModelDir};
 use crate::media::{MediaError, SamplingMode, VideoReader};
 use crate::ocr::words::Words;
@@ -106,20 +108,111 @@ impl Capability for CaptionExtraction {
         ctx: &Context,
     ) -> Result<Report<CaptionExtractionResult>, JobError> {
         let extracted = self.extract(input, params, ctx)?;
-        let result = write(&extracted, params, sink)?;
-        let roi = format_roi(&result.roi);
-        let message = if result.captions.is_empty() {
-            format!("no captions found in region {roi}: the video shows no burned-in subtitles there (roi \"auto\" searches the whole frame); the subtitle files are empty")
-        } else {
-            format!(
-                "{} captions in region {roi} ({} of {} frames read)",
-                result.captions.len(),
-                result.ocr_frames,
-                result.frames
-            )
-        };
-        Ok(Report { message, result })
+        let result = write(
+            &extracted.captions,
+            Stats {
+                roi: extracted.roi,
+                duration: extracted.duration,
+                frames: extracted.frames,
+                ocr_frames: extracted.ocr_frames,
+            },
+            params,
+            sink,
+        )?;
+        Ok(report(result))
     }
+
+    fn split(&self, _params: &CaptionExtractionParams) -> Split {
+        // Five seconds settle the run splitter (a caption change or two).
+        Split::Readings { warm_up_s: 5.0 }
+    }
+
+    fn fix_params(
+        &self,
+        input: &Path,
+        params: &CaptionExtractionParams,
+        raw: &serde_json::Value,
+        ctx: &Context,
+    ) -> Result<Option<serde_json::Value>, JobError> {
+        if params.roi.bounds().is_some() {
+            return Ok(None);
+        }
+        let mut reader = VideoReader::open(input, &ctx.limits)?;
+        let roi = region_of(&self.ocr, &mut reader, params)?;
+        let mut fixed: serde_json::Map<String, serde_json::Value> = raw
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("roi"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        fixed.insert("roi".into(), serde_json::json!(roi));
+        Ok(Some(serde_json::Value::Object(fixed)))
+    }
+
+    fn read_span(
+        &self,
+        input: &Path,
+        params: &CaptionExtractionParams,
+        ctx: &Context,
+    ) -> Result<serde_json::Value, JobError> {
+        let mut reader = VideoReader::open(input, &ctx.limits)?;
+        let roi = region_of(&self.ocr, &mut reader, params)?;
+        let slack = reader.half_frame();
+        let pass = read_pass(&self.ocr, &self.words, &mut reader, roi, params, ctx)?;
+        let span = ctx
+            .span
+            .unwrap_or_else(|| Span::new(0.0, f64::INFINITY, 0.0));
+        let runs = pass.runs.clone();
+        let readings = to_readings(pass.runs, pass.read, pass.rect);
+        let read = SpanReadings::new(span, slack, pass.frames, pass.duration, &runs, readings);
+        serde_json::to_value(read).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("serialising a segment's readings: {e}"),
+            )
+        })
+    }
+
+    fn conclude(
+        &self,
+        params: &CaptionExtractionParams,
+        readings: Vec<serde_json::Value>,
+        sink: &mut OutputSink,
+        _ctx: &Context,
+    ) -> Result<Report<CaptionExtractionResult>, JobError> {
+        let joined = segments::join(readings)?;
+        let result = write(
+            &cues(joined.readings, params.track),
+            Stats {
+                roi: params.roi.bounds().unwrap_or(FALLBACK),
+                duration: joined.duration,
+                frames: joined.frames,
+                ocr_frames: joined.ocr_frames,
+            },
+            params,
+            sink,
+        )?;
+        Ok(report(result))
+    }
+}
+
+/// The job's message for its result.
+fn report(result: CaptionExtractionResult) -> Report<CaptionExtractionResult> {
+    let roi = format_roi(&result.roi);
+    let message = if result.captions.is_empty() {
+        format!("no captions found in region {roi}: the video shows no burned-in subtitles there (roi \"auto\" searches the whole frame); the subtitle files are empty")
+    } else {
+        format!(
+            "{} captions in region {roi} ({} of {} frames read)",
+            result.captions.len(),
+            result.ocr_frames,
+            result.frames
+        )
+    };
+    Report { message, result }
 }
 
 fn format_roi(r: &[[f64; 2]; 2]) -> String {
@@ -297,6 +390,21 @@ fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>
     Ok(Some([[f64::from(top), f64::from(bottom)], [0.0, 1.0]]))
 }
 
+/// Where captions are read when `roi` is `"auto"` and no text was seen.
+const FALLBACK: [[f64; 2]; 2] = [[0.75, 1.0], [0.0, 1.0]];
+
+/// The region to read: the params' own, or the band where text recurs.
+fn region_of(
+    ocr: &Ocr,
+    reader: &mut VideoReader,
+    params: &CaptionExtractionParams,
+) -> Result<[[f64; 2]; 2], JobError> {
+    Ok(match params.roi.bounds() {
+        Some(fixed) => fixed,
+        None => find_roi(ocr, reader)?.unwrap_or(FALLBACK),
+    })
+}
+
 /// Reads the captions of `input`.
 ///
 /// # Errors
@@ -310,12 +418,68 @@ fn extract(
     ctx: &Context,
 ) -> Result<Extracted, JobError> {
     let mut reader = VideoReader::open(input, &ctx.limits)?;
+    let roi = region_of(ocr, &mut reader, params)?;
+    let pass = read_pass(ocr, words, &mut reader, roi, params, ctx)?;
+    let anchors = pass
+        .masks
+        .into_iter()
+        .filter_map(|(id, mask)| {
+            let run = pass.runs.iter().find(|r| r.id == id)?;
+            Some(Anchor {
+                start: run.start,
+                end: run.end,
+                mask,
+            })
+        })
+        .collect();
+    let ocr_frames = pass.read.len() as u64;
+    let readings = to_readings(pass.runs, pass.read, pass.rect);
+    Ok(Extracted {
+        captions: cues(readings, params.track),
+        roi,
+        duration: pass.duration,
+        frames: pass.frames,
+        ocr_frames,
+        region: [pass.rect.x, pass.rect.y, pass.rect.w, pass.rect.h],
+        min_pixels: pass.min_pixels,
+        anchors,
+    })
+}
+
+/// What one pass over the video (or over [`Context::span`] of it) saw.
+struct Pass {
+    /// Every run seen, in order.
+    runs: Vec<Run>,
+    /// What OCR read, by run id: the runs the pass owns.
+    read: Vec<(usize, Vec<TextLine>)>,
+    /// The mask each text run was matched against, by run id.
+    masks: Vec<(usize, TextMask)>,
+    /// Frames decoded (those the span outputs, for a segment).
+    frames: u64,
+    rect: Rect,
+    min_pixels: u32,
+    duration: f64,
+}
+
+/// One pass over the frames of `roi`: runs, and OCR once per text run.
+///
+/// With a span in `ctx`, decoding starts at its warm-up; frames count and
+/// runs are read only where the span owns them (a run by its first
+/// frame); decoding goes on for one confirmation time past its end, so
+/// that a run that begins just before the end is recognised here.
+///
+/// # Errors
+/// As [`extract`].
+fn read_pass(
+    ocr: &Ocr,
+    words: &Words,
+    reader: &mut VideoReader,
+    roi: [[f64; 2]; 2],
+    params: &CaptionExtractionParams,
+    ctx: &Context,
+) -> Result<Pass, JobError> {
     let info = reader.info().clone();
-    const FALLBACK: [[f64; 2]; 2] = [[0.75, 1.0], [0.0, 1.0]];
-    let roi = match params.roi.bounds() {
-        Some(fixed) => fixed,
-        None => find_roi(ocr, &mut reader)?.unwrap_or(FALLBACK),
-    };
+    let slack = reader.half_frame();
     let rect = rect_of(roi, info.width, info.height);
     let scale = (DETECT_WIDTH / rect.w as f32).min(1.0);
     let latin = params.lang == Lang::English;
@@ -326,7 +490,15 @@ fn extract(
     let min_pixels = ((rect.w as usize * rect.h as usize / 4) / 2000).max(24) as u32;
     let mut runs = Runs::new(1.0 / params.fps, min_pixels);
     let mut frames = 0u64;
-    let duration = info.duration_s.max(1e-3);
+    let (from_s, until_s) = ctx.span.map_or((0.0, f64::INFINITY), |s| {
+        (s.warm_s, s.end_s + 1.0 / params.fps + 8.0 * slack)
+    });
+    let owns = |t: f64| ctx.span.is_none_or(|s| s.outputs(t, slack));
+    let (first_s, length) = if until_s.is_finite() {
+        (from_s, (until_s - from_s).max(1e-3))
+    } else {
+        (from_s, (info.duration_s - from_s).max(1e-3))
+    };
 
     let (to_ocr, jobs) = mpsc::sync_channel::<(usize, Rect, RgbImage)>(4);
     let (readings, results) = std::thread::scope(|scope| {
@@ -355,29 +527,35 @@ fn extract(
                 Ok(out)
             },
         );
-        let decoded = reader.for_each_frame(SamplingMode::All, |reader, f| {
-            if ctx.cancelled() {
-                return Err(MediaError::Cancelled);
-            }
-            frames += 1;
-            let mask = mask_of(reader, f.frame, rect)?;
-            let bounds = mask.bounds();
-            if let Step::Capture { id } = runs.push(f.time_s, mask) {
-                // Only the part of the region with text in it, with room
-                // for the outline and for detection's context.
-                let part = bounds.map_or(rect, |b| text_part(rect, b));
-                let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
-                let crop = imageops::crop_imm(&rgb, part.x, part.y, part.w, part.h).to_image();
-                if to_ocr.send((id, part, crop)).is_err() {
-                    // The worker stopped on an error; it is reported below.
-                    return Ok(ControlFlow::Break(()));
+        let decoded =
+            reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
+                if ctx.cancelled() {
+                    return Err(MediaError::Cancelled);
                 }
-            }
-            if frames % 64 == 0 {
-                ctx.progress.update((f.time_s / duration).clamp(0.0, 0.95));
-            }
-            Ok(ControlFlow::Continue(()))
-        });
+                if owns(f.time_s) {
+                    frames += 1;
+                }
+                let mask = mask_of(reader, f.frame, rect)?;
+                let bounds = mask.bounds();
+                let step = runs.push(f.time_s, mask);
+                let read_here = runs.open_start().is_some_and(owns);
+                if let (Step::Capture { id }, true) = (step, read_here) {
+                    // Only the part of the region with text in it, with room
+                    // for the outline and for detection's context.
+                    let part = bounds.map_or(rect, |b| text_part(rect, b));
+                    let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
+                    let crop = imageops::crop_imm(&rgb, part.x, part.y, part.w, part.h).to_image();
+                    if to_ocr.send((id, part, crop)).is_err() {
+                        // The worker stopped on an error; it is reported below.
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                if frames % 64 == 0 {
+                    ctx.progress
+                        .update(((f.time_s - first_s) / length).clamp(0.0, 0.95));
+                }
+                Ok(ControlFlow::Continue(()))
+            });
         drop(to_ocr);
         let read = worker.join().unwrap_or_else(|_| {
             Err(InferenceError::Run {
@@ -389,29 +567,15 @@ fn extract(
     });
     results?;
     let read = readings.map_err(|e| ocr_error(&e))?;
-    let ocr_frames = read.len() as u64;
     let (runs, masks) = runs.finish_with_anchors();
-    let anchors = masks
-        .into_iter()
-        .filter_map(|(id, mask)| {
-            let run = runs.iter().find(|r| r.id == id)?;
-            Some(Anchor {
-                start: run.start,
-                end: run.end,
-                mask,
-            })
-        })
-        .collect();
-    let readings = to_readings(runs, read, rect);
-    Ok(Extracted {
-        captions: cues(readings, params.track),
-        roi,
-        duration: info.duration_s,
+    Ok(Pass {
+        runs,
+        read,
+        masks,
         frames,
-        ocr_frames,
-        region: [rect.x, rect.y, rect.w, rect.h],
+        rect,
         min_pixels,
-        anchors,
+        duration: info.duration_s,
     })
 }
 
@@ -448,13 +612,22 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// What the result says besides the cues.
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    roi: [[f64; 2]; 2],
+    duration: f64,
+    frames: u64,
+    ocr_frames: u64,
+}
+
 fn write(
-    extracted: &Extracted,
+    captions: &[Caption],
+    stats: Stats,
     params: &CaptionExtractionParams,
     sink: &mut OutputSink,
 ) -> Result<CaptionExtractionResult, JobError> {
-    let captions: Vec<Caption> = extracted
-        .captions
+    let captions: Vec<Caption> = captions
         .iter()
         .map(|c| Caption {
             start: round3(c.start),
@@ -500,10 +673,10 @@ fn write(
     let result = CaptionExtractionResult {
         captions,
         files: Vec::new(),
-        roi: extracted.roi,
-        duration: round3(extracted.duration),
-        frames: extracted.frames,
-        ocr_frames: extracted.ocr_frames,
+        roi: stats.roi,
+        duration: round3(stats.duration),
+        frames: stats.frames,
+        ocr_frames: stats.ocr_frames,
     };
     put(
         "caption",

@@ -184,6 +184,11 @@ impl Runs {
         }
     }
 
+    /// The first frame's time of the run open now, if any.
+    pub fn open_start(&self) -> Option<f64> {
+        self.open.as_ref().map(|o| o.start)
+    }
+
     /// Ends the stream; returns every run. A run never confirmed (shorter
     /// than `min_duration`) has `text` false.
     pub fn finish(self) -> Vec<Run> {
