@@ -185,7 +185,7 @@ pub fn decode_mono_stream(
     let mut done = false;
     while !done {
         if !eof {
-            match packet.read(&mut input) {
+            match crate::read_packet(&mut packet, &mut input) {
                 Ok(()) if packet.stream() != index => continue,
                 Ok(()) => {
                     if let Err(e) = decoder.send_packet(&packet) {

@@ -675,7 +675,7 @@ impl AudioTrack {
             .map_or(self.in_tb, |s| s.time_base());
         let mut packet = Packet::empty();
         while !self.done && until.is_none_or(|u| self.read_to < u) {
-            match packet.read(&mut self.input) {
+            match crate::read_packet(&mut packet, &mut self.input) {
                 Ok(()) => {}
                 Err(ffmpeg_next::Error::Eof) => {
                     self.done = true;

@@ -137,7 +137,7 @@ pub fn join_parts(
         };
         let mut packet = Packet::empty();
         loop {
-            match packet.read(&mut input) {
+            match crate::read_packet(&mut packet, &mut input) {
                 Ok(()) => {}
                 Err(ffmpeg_next::Error::Eof) => break,
                 Err(e) => {

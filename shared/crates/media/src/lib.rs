@@ -47,3 +47,18 @@ pub fn init() {
         ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
     });
 }
+
+/// Reads `input`'s next packet into `packet`, first releasing the data the
+/// packet held: `av_read_frame` does not, so a packet read into again and
+/// again would keep every packet of the file alive (memory growing with
+/// the file's size).
+///
+/// # Errors
+/// As `av_read_frame`: `Eof` at the end, others for damaged data.
+pub(crate) fn read_packet(
+    packet: &mut ffmpeg_next::Packet,
+    input: &mut ffmpeg_next::format::context::Input,
+) -> Result<(), ffmpeg_next::Error> {
+    *packet = ffmpeg_next::Packet::empty();
+    packet.read(input)
+}

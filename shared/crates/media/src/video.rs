@@ -381,7 +381,7 @@ impl VideoReader {
         let mut eof = false;
         loop {
             if !eof {
-                match packet.read(&mut self.input) {
+                match crate::read_packet(&mut packet, &mut self.input) {
                     Ok(()) => {
                         if packet.stream() != self.stream_index {
                             continue;
@@ -509,7 +509,7 @@ impl VideoReader {
         self.decoder.flush();
         let mut packet = Packet::empty();
         loop {
-            match packet.read(&mut self.input) {
+            match crate::read_packet(&mut packet, &mut self.input) {
                 Ok(()) if packet.stream() == self.stream_index => {
                     let Some(pts) = packet.pts().or(packet.dts()) else {
                         return Ok(None);
