@@ -29,13 +29,13 @@ use crate::audio::SAMPLE_RATE;
 use crate::capabilities::beat_detection::api::{
     BeatDetectionParams, BeatDetectionResult, BeatModel, TempoPoint,
 };
-use crate::capabilities::beat_detection::madmom::RhythmNet;
+use crate::capabilities::beat_detection::madmom::{RhythmNet, Windowed};
 use crate::capabilities::beat_detection::tracker::{
     track, track_activations, BeatTrack, TrackerSettings,
 };
 use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{InferenceError, ModelDir};
-use crate::media::{decode_mono, decode_mono_stream};
+use crate::media::decode_mono_stream;
 
 /// The `AudioBeatDetection` capability. The default method needs no model;
 /// the opt-in networks are opened on the first job that asks for them.
@@ -159,6 +159,16 @@ impl Capability for BeatDetection {
         Ok(Report { message, result })
     }
 }
+
+/// Seconds of audio the networks' activations are taken from at once
+/// (the opt-in path), and the audio they see on either side of it. A song
+/// of up to 6 minutes is one window, run whole; longer audio keeps the
+/// memory of one window (about 1 GB at most, where 30 minutes run whole
+/// took 4 GB). The networks' memory fades over seconds, so a window's
+/// frames differ from a whole run's by little (a test measures it).
+pub const NEURAL_WINDOW_S: f64 = 300.0;
+/// See [`NEURAL_WINDOW_S`].
+pub const NEURAL_CONTEXT_S: f64 = 30.0;
 
 /// Below this level (the RMS of the loudest half second, dBFS) audio is
 /// silence or noise: no beats are looked for. Music sits around -20 dBFS;
@@ -332,19 +342,60 @@ fn analyse_neural(
     params: &BeatDetectionParams,
     ctx: &Context,
 ) -> Result<Beats, JobError> {
-    let audio = decode_mono(
-        input,
-        rnn::SAMPLE_RATE,
-        &ctx.limits,
-        params.start_time,
-        params.end_time,
-    )?;
+    // Decoded on its own thread and run through the networks window by
+    // window as it comes: the audio is never held whole.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<f32>>(8);
+    let limits = ctx.limits;
+    let (decoded, ran) = std::thread::scope(|scope| {
+        let decoder = scope.spawn(move || {
+            const PIECE: usize = 1 << 16;
+            let mut piece: Vec<f32> = Vec::with_capacity(PIECE);
+            let info = decode_mono_stream(
+                input,
+                rnn::SAMPLE_RATE,
+                &limits,
+                params.start_time,
+                params.end_time,
+                &mut |chunk| {
+                    piece.extend_from_slice(chunk);
+                    if piece.len() >= PIECE {
+                        let _ = tx.send(std::mem::replace(&mut piece, Vec::with_capacity(PIECE)));
+                    }
+                },
+            );
+            let _ = tx.send(piece);
+            info
+        });
+        let mut meter = LoudnessMeter::default();
+        let mut windows = Windowed::new(net, NEURAL_WINDOW_S, NEURAL_CONTEXT_S);
+        let mut failed = None;
+        for chunk in rx {
+            if failed.is_some() || ctx.cancelled() {
+                // Drained so that the decoder is not left blocked.
+                continue;
+            }
+            meter.push(&chunk);
+            if let Err(e) = windows.push(&chunk) {
+                failed = Some(e);
+            }
+        }
+        let ran = match failed {
+            Some(e) => Err(e),
+            None => windows.finish(),
+        };
+        (decoder.join(), ran.map(|act| (act, meter.finish())))
+    });
+    let audio = decoded.map_err(|_| {
+        JobError::permanent(
+            ErrorCode::InternalError,
+            "the audio decoder thread panicked",
+        )
+    })??;
     if ctx.cancelled() {
         return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
     }
-    let mut meter = LoudnessMeter::default();
-    meter.push(&audio.samples);
-    let loudest_db = meter.finish();
+    let (act, loudest_db) =
+        ran.map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
     if loudest_db < LOUDNESS_FLOOR_DB {
         return Ok(Beats {
             track: None,
@@ -353,12 +404,6 @@ fn analyse_neural(
             loudest_db,
         });
     }
-    ctx.progress.update(0.2);
-    let x = rnn::input(&audio.samples);
-    ctx.progress.update(0.4);
-    let act = net
-        .activations(&x)
-        .map_err(|e| JobError::permanent(ErrorCode::InternalError, e.to_string()))?;
     ctx.progress.update(0.8);
     // The networks fire on beats, hardly on subdivisions: a clear peak
     // between two tracked beats is a skipped beat.

@@ -16,6 +16,8 @@ pub const SAMPLE_RATE: u32 = 44_100;
 pub const FPS: f64 = 100.0;
 /// Samples between frames (441 at 44.1 kHz).
 const HOP: f64 = SAMPLE_RATE as f64 / FPS;
+/// [`HOP`] as a count.
+pub const HOP_SAMPLES: usize = HOP as usize;
 /// Frame sizes and bands per octave of the three spectrograms.
 const LAYOUT: [(usize, usize); 3] = [(1024, 3), (2048, 6), (4096, 12)];
 const FMIN: f64 = 30.0;
