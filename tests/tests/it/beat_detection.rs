@@ -350,12 +350,12 @@ fn a_late_start_is_sought_and_lands_on_the_same_samples() -> anyhow::Result<()> 
 }
 
 #[test]
-fn the_opt_in_networks_run_in_windows_find_what_one_run_over_the_whole_finds(
-) -> anyhow::Result<()> {
+fn the_opt_in_networks_run_in_windows_find_what_one_run_over_the_whole_finds() -> anyhow::Result<()>
+{
     use iprod::capabilities::beat_detection::madmom::{RhythmNet, Windowed};
-    use iprod::capabilities::beat_detection::NEURAL_CONTEXT_S;
     use iprod::capabilities::beat_detection::rnn;
     use iprod::capabilities::beat_detection::tracker::{track_activations, TrackerSettings};
+    use iprod::capabilities::beat_detection::NEURAL_CONTEXT_S;
     // Needs `scripts/fetch-models --opt-in madmom` (scripts/test runs it).
     let net = RhythmNet::load(&iprod::inference::ModelDir::from_env())?;
     // 70 s with a tempo change, cut into 20-s windows seen with the
