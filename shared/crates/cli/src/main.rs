@@ -82,7 +82,10 @@ enum Command {
         /// Cut a video into up to N segments on keyframes, run them on
         /// threads and join the results without re-encoding (the plan a
         /// deployed stack runs over many Lambdas). Functions whose work
-        /// cannot be split run whole.
+        /// cannot be split run whole. Without it, a local video longer
+        /// than IPROD_SPLIT_ABOVE_SECONDS (default 600) is split into two
+        /// segments per core when the function splits; `--segments 1`
+        /// runs it whole.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
         segments: Option<u16>,
         /// Segments run at once (default: one per core).
@@ -777,6 +780,46 @@ fn write_schemas(dir: &std::path::Path, check: bool) -> ExitCode {
 
 /// Where `iprod run` reads its input, and the store that reaches it: a
 /// local path, or an S3 object through a client made from the environment.
+/// Segments for a local input longer than `IPROD_SPLIT_ABOVE_SECONDS`
+/// (600 by default) whose function splits with these params: two per
+/// core, on every core. `None` to run it whole.
+fn long_input(
+    capability: &dyn capabilities::DynCapability,
+    params: &serde_json::Value,
+    input: &MediaLocation,
+) -> Option<Segments> {
+    use iprod::ports::Segmenter;
+    let MediaLocation::Local(path) = input else {
+        return None;
+    };
+    let above_s = std::env::var("IPROD_SPLIT_ABOVE_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(600.0);
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let parsed = capability.parse(params).ok()?;
+    capability.split(&parsed).warm_up_s()?;
+    let segmenter = iprod::media::join::FfmpegSegmenter;
+    let duration = segmenter
+        .duration(path, &PipelineSettings::default().limits)
+        .ok()?;
+    if workers < 2 || duration <= above_s {
+        return None;
+    }
+    eprintln!(
+        "{}: {duration:.0} s is longer than {above_s:.0} s (IPROD_SPLIT_ABOVE_SECONDS): \
+         running in up to {} segments on {workers} threads (--segments 1 runs it whole)",
+        capability.function(),
+        2 * workers
+    );
+    Some(Segments {
+        parts: 2 * workers,
+        workers,
+        segmenter: Arc::new(segmenter),
+    })
+}
+
 async fn input_location(input: &str) -> Result<(MediaLocation, store::LocalOrS3), String> {
     if input.starts_with("s3://") {
         let location = MediaLocation::parse(input, "input").map_err(|e| e.message)?;
@@ -845,6 +888,7 @@ async fn run(
         Ok(found) => found,
         Err(message) => return fail(message),
     };
+    let segments = segments.or_else(|| long_input(capability.as_ref(), &params, &input));
     // Each input and function has a folder of its own: runs of several
     // functions on one file, or of one function on files of one name in
     // different folders, do not overwrite each other's results.

@@ -42,7 +42,9 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     // H.264 over a colour: an output of reasonable size at any length.
     let params = r##"{"Format":"mp4","bgcolor":"#101010","crf":28}"##;
-    let mut runs: Vec<(String, Vec<String>)> = vec![("one pass".into(), Vec::new())];
+    // One segment is one pass (a long clip would otherwise be split).
+    let mut runs: Vec<(String, Vec<String>)> =
+        vec![("one pass".into(), vec!["--segments".into(), "1".into()])];
     for &w in &options.workers {
         runs.push((
             format!("{} segments, {w} workers", options.segments),

@@ -92,6 +92,39 @@ fn run_writes_covers_and_prints_the_job_record() {
 }
 
 #[test]
+fn a_long_video_is_split_on_its_own_unless_told_to_run_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("keyed.mp4");
+    iprod::bench::synth::green_screen_clip(&input, 6.0, (192, 144), 25).expect("clip");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_iprod"))
+            .args(["run", "VideoGreenScreenMatting", &input.to_string_lossy()])
+            .args(["--params", r#"{"Format":"mov"}"#])
+            .args(["--out", &dir.path().join("out").to_string_lossy()])
+            .args(extra)
+            .env("IPROD_SPLIT_ABOVE_SECONDS", "4")
+            .output()
+            .expect("iprod runs");
+        let record: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (record, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (record, stderr) = run(&[]);
+    assert_eq!(record["State"], "Success", "{stderr}");
+    assert_eq!(record["Result"]["Data"]["Frames"], 150, "{record}");
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores > 1 {
+        assert!(
+            stderr.contains("longer than 4 s") && stderr.contains("segments"),
+            "{stderr}"
+        );
+    }
+    let (record, stderr) = run(&["--segments", "1"]);
+    assert_eq!(record["Result"]["Data"]["Frames"], 150, "{record}");
+    assert!(!stderr.contains("segments"), "{stderr}");
+}
+
+#[test]
 fn bad_params_fail_the_job_and_name_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = clip(dir.path());
