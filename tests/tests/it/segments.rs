@@ -231,7 +231,7 @@ async fn walk(
     let segments = planned["Segments"].as_array().cloned().unwrap_or_default();
     let mut parts = Vec::new();
     for segment in &segments {
-        let input = json!({"Step": "Segment", "Job": planned["Job"], "Params": planned["Params"], "Index": segment["Index"], "Span": segment["Span"]});
+        let input = json!({"Step": "Segment", "Job": planned["Job"], "Index": segment["Index"], "Span": segment["Span"]});
         parts.push(handler.handle(input, None).await?);
     }
     // The Map hands its results back in its own order; each is a
@@ -258,10 +258,7 @@ async fn walk(
         .await;
     assert!(missing.is_err(), "{missing:?}");
     let joined = handler
-        .handle(
-            json!({"Step": "Join", "Job": job, "Parts": parts, "Params": planned["Params"]}),
-            None,
-        )
+        .handle(json!({"Step": "Join", "Job": job, "Parts": parts}), None)
         .await?;
     Ok((joined, segments))
 }
@@ -408,6 +405,46 @@ async fn a_long_job_whose_step_fails_ends_as_fail_with_its_cause_once() -> anyho
     Ok(())
 }
 
+/// A state machine of long jobs (moto's Step Functions) made from the
+/// real definition, for `function`.
+async fn long_jobs_machine(sfn: &aws_sdk_sfn::Client, function: &str) -> anyhow::Result<String> {
+    let definition = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../statemachines/long-job.asl.json"),
+    )?
+    .replace("${MaxConcurrency}", "4")
+    .replace(
+        "${FunctionArn}",
+        &format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+    );
+    Ok(sfn
+        .create_state_machine()
+        .name(iprod_tests::unique("long"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/long-jobs")
+        .send()
+        .await?
+        .state_machine_arn)
+}
+
+/// The input of the one execution of `machine`.
+async fn execution_input(sfn: &aws_sdk_sfn::Client, machine: &str) -> anyhow::Result<Value> {
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(machine)
+        .send()
+        .await?
+        .executions;
+    anyhow::ensure!(executions.len() == 1, "{executions:?}");
+    Ok(serde_json::from_str(
+        &sfn.describe_execution()
+            .execution_arn(&executions[0].execution_arn)
+            .send()
+            .await?
+            .input
+            .unwrap_or_default(),
+    )?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::Result<()> {
     let world = iprod_tests::World::new().await?;
@@ -419,22 +456,7 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
         .upload("input/short.mp4", &clip(dir.path(), 6, 25)?)
         .await?;
     let sfn = aws_sdk_sfn::Client::new(&world.sdk);
-    let definition = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../statemachines/long-job.asl.json"),
-    )?
-    .replace("${MaxConcurrency}", "4")
-    .replace(
-        "${FunctionArn}",
-        "arn:aws:lambda:us-east-1:123456789012:function:green-screen",
-    );
-    let machine = sfn
-        .create_state_machine()
-        .name(iprod_tests::unique("long"))
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/long-jobs")
-        .send()
-        .await?
-        .state_machine_arn;
+    let machine = long_jobs_machine(&sfn, "green-screen").await?;
     let mut config = world.config_with("{}")?;
     config.state_machine_arn = Some(machine.clone());
     config.split_above_s = 15.0;
@@ -603,32 +625,45 @@ async fn a_long_caption_job_fixes_its_region_once_and_joins_its_cues_across_segm
     let dir = tempfile::tempdir()?;
     let (clip, _) = captioned(dir.path())?;
     world.upload("input/talk.mp4", &clip).await?;
+    let sfn = aws_sdk_sfn::Client::new(&world.sdk);
+    let machine = long_jobs_machine(&sfn, "caption-extraction").await?;
     let mut config = world.config_with("{}")?;
+    config.state_machine_arn = Some(machine.clone());
+    config.split_above_s = 10.0;
     config.segment_s = 8.0;
     let capability = Arc::new(captions());
     let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, capability.clone())
         .with_segmenter(Arc::new(FfmpegSegmenter));
-    let job = json!({
+    let message = json!({
         "JobId": "long-captions-1",
         "FunctionName": "CaptionExtraction",
         "Input": format!("s3://{}/input/talk.mp4", world.input_bucket),
         "Output": format!("s3://{}/subs/", world.output_bucket),
         "JobParams": {"roi": "auto", "fps": 5},
-        "CreateTime": "2026-12-07T00:00:00Z",
     });
-    let planned = handler
-        .handle(json!({"Step": "Plan", "Job": job}), None)
-        .await?;
-    // The region is found once, over the whole video, for every segment.
-    let roi = &planned["Params"]["roi"];
-    assert!(roi.as_array().is_some_and(|r| r.len() == 2), "{planned}");
-    assert_eq!(planned["Params"]["fps"], 5);
+    let handed = handler.handle(message, None).await?;
+    assert_eq!(handed["Jobs"][0]["State"], "Analyzing", "{handed}");
+    // The region is found once, over the whole video, for every step.
+    let decision: Value = serde_json::from_slice(
+        &world
+            .read(
+                &world.output_bucket,
+                ".iprod-parts/long-captions-1/decision.json",
+            )
+            .await?,
+    )?;
+    assert!(
+        decision["Roi"].as_array().is_some_and(|r| r.len() == 2),
+        "{decision}"
+    );
+    let job = execution_input(&sfn, &machine).await?["Job"].clone();
     let (joined, segments) = walk(&handler, &job).await?;
     assert!(segments.len() >= 2, "{segments:?}");
     let record = &joined["Jobs"][0];
     assert_eq!(record["State"], "Success", "{record}");
     // The record keeps the params the user sent.
     assert_eq!(record["JobParams"]["roi"], "auto");
+    assert_eq!(cues_of(&record["Result"]["Data"])["Roi"], decision["Roi"]);
     let (whole, _) = tokio::task::spawn_blocking(move || {
         iprod_tests::run_split(
             capability.as_ref(),

@@ -1,15 +1,16 @@
 //! The steps of a long job's state machine (`statemachines/long-job.asl.json`),
-//! each an invocation of the job's own function with `{"Step": ...}`:
+//! each an invocation of the job's own function with `{"Step": ...}`.
+//! What was decided over the whole input before the split (the function
+//! that handed the job over kept it as `decision.json` under the job's
+//! parts prefix) is read by every step:
 //!
-//! - `Plan` `{Job}` → `{Job, Segments: [{Index, Span}], Params}`: the
-//!   input's duration and keyframes, read by ranged GETs, cut into
-//!   segments of about `IPROD_SEGMENT_SECONDS`; `Params` are the job's
-//!   params with what must be decided over the whole input fixed (null
-//!   when nothing is), for every later step;
-//! - `Segment` `{Job, Index, Span, Params}` → `{Index, Done}`: one segment run,
+//! - `Plan` `{Job}` → `{Job, Segments: [{Index, Span}]}`: the input's
+//!   duration and keyframes, read by ranged GETs, cut into segments of
+//!   about `IPROD_SEGMENT_SECONDS`;
+//! - `Segment` `{Job, Index, Span}` → `{Index, Done}`: one segment run,
 //!   its files and its `{Index, Files, Result}` (`Done`) put under the
 //!   job's parts prefix;
-//! - `Join` `{Job, Parts: [{Index, Done}], Params}` → `{Jobs: [record]}`: the
+//! - `Join` `{Job, Parts: [{Index, Done}]}` → `{Jobs: [record]}`: the
 //!   segments' files joined and their results merged, then published, recorded and
 //!   notified as any job; the parts removed;
 //! - `Fail` `{Job, Error: {Error, Cause}}` → `{Jobs: [record]}`: a step
@@ -44,11 +45,6 @@ fn field<T: serde::de::DeserializeOwned>(payload: &Value, key: &str) -> Result<T
     serde_json::from_value(value).map_err(|e| invalid(format!("the step's {key}: {e}")))
 }
 
-/// The params a plan fixed (`Params`), when it did.
-fn fixed_params(payload: &Value) -> Option<Value> {
-    payload.get("Params").filter(|p| p.is_object()).cloned()
-}
-
 impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
     /// Runs one step of a long job's state machine.
     ///
@@ -69,24 +65,19 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         };
         match step {
             "Plan" => {
-                let (spans, params) = self.plan_job(&job).await?;
+                let spans = self.plan_job(&job).await?;
                 self.pipeline.keep_plan(&job, &spans).await?;
                 let segments: Vec<Value> = spans
                     .iter()
                     .enumerate()
                     .map(|(i, span)| json!({"Index": i, "Span": span}))
                     .collect();
-                Ok(json!({"Job": job, "Segments": segments, "Params": params}))
+                Ok(json!({"Job": job, "Segments": segments}))
             }
             "Segment" => {
                 let index: usize = field(&payload, "Index")?;
                 let span: Span = field(&payload, "Span")?;
                 let url = self.read_url(&job.input).await?;
-                // The params the plan fixed, if it did.
-                let job = match fixed_params(&payload) {
-                    Some(params) => Job { params, ..job },
-                    None => job,
-                };
                 let done = self
                     .pipeline
                     .run_segment(self.capability.clone(), &job, index, span, url, &options)
@@ -101,8 +92,8 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
             "Join" => {
                 let refs: Vec<SegmentRef> = field(&payload, "Parts")?;
                 let parts = self.pipeline.segments_done(&job, refs).await?;
-                let mut prepared = self.prepared(&job, parts).await?;
-                prepared.params = fixed_params(&payload);
+                let prepared = self.prepared(&job, parts).await?;
+                let decision = self.pipeline.decision(&job).await?;
                 let record = self
                     .pipeline
                     .run(
@@ -110,6 +101,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
                         job.clone(),
                         RunOptions {
                             prepared: Some(prepared),
+                            decision,
                             ..options
                         },
                     )
@@ -155,13 +147,15 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
             .map_err(JobError::from)
     }
 
-    /// The segments of `job`'s input, by its duration and keyframes, and
-    /// the params its segments run with when the capability fixes them
-    /// over the whole input first (`None`: the job's own).
-    async fn plan_job(&self, job: &Job) -> Result<(Vec<Span>, Option<Value>), JobError> {
+    /// The segments of `job`'s input, by its duration and keyframes.
+    async fn plan_job(&self, job: &Job) -> Result<Vec<Span>, JobError> {
         let params = self.capability.parse(&job.params)?;
+        let params = match self.pipeline.decision(job).await? {
+            Some(decision) => self.capability.decided(&params, &decision)?,
+            None => params,
+        };
         let Some(warm_up_s) = self.capability.split(&params).warm_up_s() else {
-            return Ok((vec![Span::new(0.0, f64::INFINITY, 0.0)], None));
+            return Ok(vec![Span::new(0.0, f64::INFINITY, 0.0)]);
         };
         let segmenter = self.segmenter()?;
         let url = self.read_url(&job.input).await?;
@@ -169,18 +163,11 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         let segment_s = self.events.segment_s;
         let input = job.input.to_string();
         let shown = url.clone();
-        let capability = self.capability.clone();
         tokio::task::spawn_blocking(move || {
             let path = PathBuf::from(&url);
             let duration = segmenter.duration(&path, &limits)?;
             let parts = (duration / segment_s).ceil().max(1.0) as usize;
-            let spans = segmenter.plan(&path, &limits, parts, warm_up_s)?;
-            let ctx = iprod_core::capability::Context {
-                limits,
-                ..iprod_core::capability::Context::default()
-            };
-            let fixed = capability.fix_params(&path, &params, &ctx)?;
-            Ok::<_, JobError>((spans, fixed))
+            segmenter.plan(&path, &limits, parts, warm_up_s)
         })
         .await
         .map_err(|e| JobError::permanent(ErrorCode::InternalError, format!("planning: {e}")))?
@@ -214,7 +201,6 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
             input_url: self.read_url(&job.input).await?,
             parts: prepared,
             segmenter: self.segmenter()?,
-            params: None,
         })
     }
 }

@@ -424,8 +424,8 @@ pub enum Split {
     /// files ([`Capability::read_span`]); one step then decides from
     /// every segment's readings and writes the job's files
     /// ([`Capability::conclude`]). What must be decided over the whole
-    /// input before (a region to read) is fixed once by
-    /// [`Capability::fix_params`].
+    /// input before (a region to read) is decided once by
+    /// [`Capability::decide`].
     Readings {
         /// Seconds of input before a segment that its run must see for
         /// its state to be settled.
@@ -546,22 +546,33 @@ pub trait Capability: Send + Sync + 'static {
         Err(no_split(self.function()))
     }
 
-    /// Before a [`Split::Readings`] job is split: the decisions that need
-    /// the whole input (e.g. where the captions are), taken once with a
-    /// cheap look at it and written into the job's params (`raw`, as the
-    /// user sent them), so that every segment and the conclusion work
-    /// with the same. `None` keeps the params as they are.
+    /// Before a job is split: what must be decided over the whole input
+    /// (where the captions are, which logos to take away), by a look at
+    /// it, so that every segment and the merge work with the same; any
+    /// JSON [`Capability::decided`] reads back. `None`: nothing to decide.
     ///
     /// # Errors
     /// Media errors reading the input.
-    fn fix_params(
+    fn decide(
         &self,
         _input: &Path,
         _params: &Self::Params,
-        _raw: &serde_json::Value,
         _ctx: &Context,
     ) -> Result<Option<serde_json::Value>, JobError> {
         Ok(None)
+    }
+
+    /// `params` with `decision` ([`Capability::decide`]) taken: what a
+    /// run with them does is what a whole run with `params` does.
+    ///
+    /// # Errors
+    /// `InternalError` for a decision it cannot read.
+    fn decided(
+        &self,
+        _params: &Self::Params,
+        _decision: &serde_json::Value,
+    ) -> Result<Self::Params, JobError> {
+        Err(no_split(self.function()))
     }
 
     /// [`Split::Readings`]: what segment [`Context::span`] of the input
@@ -624,7 +635,6 @@ impl PartOutput {
 pub struct ParsedParams {
     value: Box<dyn std::any::Any + Send + Sync>,
     extra_inputs: Vec<(ExtraInput, MediaLocation)>,
-    raw: serde_json::Value,
 }
 
 impl std::fmt::Debug for ParsedParams {
@@ -639,11 +649,6 @@ impl ParsedParams {
     /// The objects to fetch besides the input.
     pub fn extra_inputs(&self) -> &[(ExtraInput, MediaLocation)] {
         &self.extra_inputs
-    }
-
-    /// The `JobParams` they were parsed from.
-    pub fn raw(&self) -> &serde_json::Value {
-        &self.raw
     }
 }
 
@@ -725,18 +730,30 @@ pub trait DynCapability: Send + Sync + 'static {
         Err(no_split(self.function()))
     }
 
-    /// The params a split job's segments run with
-    /// ([`Capability::fix_params`]): `None` keeps the job's.
+    /// What must be decided over the whole input before a split
+    /// ([`Capability::decide`]); `None`: nothing.
     ///
     /// # Errors
     /// Media errors reading the input.
-    fn fix_params(
+    fn decide(
         &self,
         _input: &Path,
         _params: &ParsedParams,
         _ctx: &Context,
     ) -> Result<Option<serde_json::Value>, JobError> {
         Ok(None)
+    }
+
+    /// `params` with `decision` taken ([`Capability::decided`]).
+    ///
+    /// # Errors
+    /// `InternalError` for a decision it cannot read.
+    fn decided(
+        &self,
+        _params: &ParsedParams,
+        _decision: &serde_json::Value,
+    ) -> Result<ParsedParams, JobError> {
+        Err(no_split(self.function()))
     }
 
     /// A segment's result from its [`PartOutput::json`].
@@ -770,7 +787,6 @@ impl<C: Capability> DynCapability for C {
         Ok(ParsedParams {
             value: Box::new(value),
             extra_inputs,
-            raw: params.clone(),
         })
     }
 
@@ -808,13 +824,25 @@ impl<C: Capability> DynCapability for C {
         part_output(report)
     }
 
-    fn fix_params(
+    fn decide(
         &self,
         input: &Path,
         params: &ParsedParams,
         ctx: &Context,
     ) -> Result<Option<serde_json::Value>, JobError> {
-        Capability::fix_params(self, input, typed::<C>(self, params)?, &params.raw, ctx)
+        Capability::decide(self, input, typed::<C>(self, params)?, ctx)
+    }
+
+    fn decided(
+        &self,
+        params: &ParsedParams,
+        decision: &serde_json::Value,
+    ) -> Result<ParsedParams, JobError> {
+        let value = Capability::decided(self, typed::<C>(self, params)?, decision)?;
+        Ok(ParsedParams {
+            value: Box::new(value),
+            extra_inputs: params.extra_inputs.clone(),
+        })
     }
 
     fn part_from_json(&self, json: &serde_json::Value) -> Result<PartOutput, JobError> {

@@ -110,6 +110,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         options: &RunOptions,
     ) -> Result<SegmentRef, JobError> {
         let params = accept(capability.as_ref(), job)?;
+        let params = match self.decision(job).await? {
+            Some(decision) => capability.decided(&params, &decision)?,
+            None => params,
+        };
         self.readable("input", &job.input)?;
         let work = self.work_folder()?;
         let (sink, _) = self.plan_outputs(job, work.path())?;
@@ -165,6 +169,43 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         Ok(SegmentRef {
             index,
             done: at.to_string(),
+        })
+    }
+
+    /// Keeps what was decided over the whole input of `job` before its
+    /// split ([`DynCapability::decide`]) under its parts prefix, for the
+    /// state machine's steps.
+    ///
+    /// # Errors
+    /// Store faults (retryable).
+    pub async fn keep_decision(
+        &self,
+        job: &Job,
+        decision: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        let at = child(&parts_prefix(job)?, "decision.json");
+        self.guard(job, &at)?;
+        self.objects
+            .put(&at, decision.to_string().into_bytes(), "application/json")
+            .await
+            .map_err(JobError::from)
+    }
+
+    /// What was decided over the whole input of `job` before its split,
+    /// if anything ([`Pipeline::keep_decision`]).
+    ///
+    /// # Errors
+    /// `InternalError` for a decision that is not JSON; store faults.
+    pub async fn decision(&self, job: &Job) -> Result<Option<serde_json::Value>, JobError> {
+        let at = child(&parts_prefix(job)?, "decision.json");
+        let Some(body) = self.objects.get(&at).await.map_err(JobError::from)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("the long job's decision ({at}): {e}"),
+            )
         })
     }
 

@@ -98,6 +98,14 @@ impl Default for PipelineSettings {
     }
 }
 
+/// Where a long job goes.
+enum HandOver {
+    /// It runs here, with what was decided over its input, if anything.
+    Here(Option<serde_json::Value>),
+    /// A state machine runs it: the execution's ARN.
+    Started(String),
+}
+
 /// How one attempt of a job runs.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -119,6 +127,9 @@ pub struct RunOptions {
     /// Hands jobs over a length to a state machine that runs them in
     /// segments (a deployed function).
     pub long: Option<Long>,
+    /// What was decided over the whole input before this job was split
+    /// ([`DynCapability::decide`]): its params are taken with it.
+    pub decision: Option<serde_json::Value>,
 }
 
 /// When and how a job is handed to the state machine of long jobs.
@@ -149,6 +160,7 @@ impl std::fmt::Debug for RunOptions {
             .field("segments", &self.segments)
             .field("prepared", &self.prepared)
             .field("long", &self.long)
+            .field("decision", &self.decision)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +175,7 @@ impl Default for RunOptions {
             segments: None,
             prepared: None,
             long: None,
+            decision: None,
         }
     }
 }
@@ -245,7 +258,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         &self,
         capability: Arc<dyn DynCapability>,
         mut job: Job,
-        options: RunOptions,
+        mut options: RunOptions,
     ) -> Result<JobRecord, JobError> {
         if let Some(existing) = self.jobs.get(&job.id).await.map_err(JobError::from)? {
             if existing.state.is_final() {
@@ -262,9 +275,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         };
         tracing::info!("job started");
 
-        if let Some(long) = &options.long {
-            match self.hand_over(capability.as_ref(), &job, long).await {
-                Ok(Some(execution)) => {
+        if let Some(long) = options.long.clone() {
+            match self.hand_over(capability.clone(), &job, &long).await {
+                Ok(HandOver::Here(decision)) => options.decision = decision,
+                Ok(HandOver::Started(execution)) => {
                     // The state machine's Join step takes the job from here.
                     record.message = Some(format!(
                         "the input is long: it runs in segments ({execution})"
@@ -276,7 +290,6 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                         .map_err(JobError::from)?;
                     return Ok(record);
                 }
-                Ok(None) => {}
                 Err(e) if e.retryable && !options.last_attempt => {
                     record.apply(Outcome::Retry(e.clone()), Utc::now());
                     let _ = self.jobs.update(&record, &attempt).await;
@@ -367,40 +380,64 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
 
     /// Starts the state machine of long jobs on `job` when its capability
     /// splits and its input (read by ranged GETs) is longer than
-    /// `long.above_s`; the execution's ARN, or `None` to run it here.
+    /// `long.above_s`. What must be decided over the whole input is
+    /// decided first and kept for the state machine's steps; a decision
+    /// that leaves nothing to split (no logo) runs the job here with it.
     async fn hand_over(
         &self,
-        capability: &dyn DynCapability,
+        capability: Arc<dyn DynCapability>,
         job: &Job,
         long: &Long,
-    ) -> Result<Option<String>, JobError> {
-        let Ok(params) = accept(capability, job) else {
+    ) -> Result<HandOver, JobError> {
+        let here = Ok(HandOver::Here(None));
+        let Ok(params) = accept(capability.as_ref(), job) else {
             // The run here says what is wrong with it.
-            return Ok(None);
+            return here;
         };
         if capability.split(&params).warm_up_s().is_none() {
-            return Ok(None);
+            return here;
         }
         self.readable("input", &job.input)?;
         if self.objects.head(&job.input).await?.is_none() {
-            return Ok(None);
+            return here;
         }
         let url = long.jobs.read_url(&job.input).await?;
         let segmenter = long.segmenter.clone();
         let limits = self.settings.limits;
-        let duration = tokio::task::spawn_blocking(move || {
-            segmenter.duration(std::path::Path::new(&url), &limits)
+        let above_s = long.above_s;
+        let looked = tokio::task::spawn_blocking(move || {
+            let path = std::path::Path::new(&url);
+            let seconds = segmenter.duration(path, &limits)?;
+            if seconds <= above_s {
+                return Ok((seconds, None, false));
+            }
+            let ctx = Context {
+                limits,
+                ..Context::default()
+            };
+            let decision = capability.decide(path, &params, &ctx)?;
+            let splits = match &decision {
+                Some(d) => capability.decided(&params, d)?,
+                None => params,
+            };
+            let splits = capability.split(&splits).warm_up_s().is_some();
+            Ok::<_, JobError>((seconds, decision, splits))
         })
         .await
         .map_err(|e| JobError::permanent(ErrorCode::InternalError, format!("probing: {e}")))?;
         // What cannot be probed this way is left to the run here to explain.
-        match duration {
-            Ok(seconds) if seconds > long.above_s => {
+        match looked {
+            Ok((seconds, decision, true)) if seconds > long.above_s => {
+                if let Some(decision) = &decision {
+                    self.keep_decision(job, decision).await?;
+                }
                 let execution = long.jobs.start(job).await?;
                 tracing::info!(seconds, %execution, "long input: handed to the state machine");
-                Ok(Some(execution))
+                Ok(HandOver::Started(execution))
             }
-            _ => Ok(None),
+            Ok((_, decision, _)) => Ok(HandOver::Here(decision)),
+            Err(e) if e.retryable => Err(e),
+            Err(_) => here,
         }
     }
 
@@ -604,6 +641,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         options: &RunOptions,
     ) -> Result<Ready, JobError> {
         let params = accept(capability.as_ref(), job)?;
+        let params = match &options.decision {
+            Some(decision) => capability.decided(&params, decision)?,
+            None => params,
+        };
         let (work, input) = match &options.prepared {
             // The segments read the input; the join reads only its audio,
             // through the same address.

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::capability::{
     CapabilityOutput, Context, DynCapability, Joined, OutputSink, ParsedParams, PartOutput, Passes,
-    Split,
 };
 use crate::domain::{ErrorCode, JobError};
 use crate::ports::Segmenter;
@@ -46,9 +45,6 @@ pub struct Prepared {
     pub parts: Vec<PreparedPart>,
     /// Joins the segments' videos.
     pub segmenter: Arc<dyn Segmenter>,
-    /// The params the segments ran with, when the plan fixed them
-    /// ([`DynCapability::fix_params`]); `None`: the job's own.
-    pub params: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -93,14 +89,6 @@ pub fn join_prepared(
     ctx: &Context,
     prepared: &Prepared,
 ) -> Result<CapabilityOutput, JobError> {
-    let fixed;
-    let params = match &prepared.params {
-        Some(json) => {
-            fixed = capability.parse(json)?;
-            &fixed
-        }
-        None => params,
-    };
     let parts = prepared
         .parts
         .iter()
@@ -154,17 +142,21 @@ pub fn run(
     ctx: &Context,
     segments: &Segments,
 ) -> Result<CapabilityOutput, JobError> {
-    let split = capability.split(params);
-    let Some(warm_up_s) = split.warm_up_s() else {
+    if capability.split(params).warm_up_s().is_none() {
         return capability.run(input, params, sink, ctx);
-    };
-    let fixed;
-    let params = match capability.fix_params(input, params, ctx)? {
-        Some(json) if matches!(split, Split::Readings { .. }) => {
-            fixed = capability.parse(&json)?;
-            &fixed
+    }
+    // What needs the whole input is decided once; the decision may leave
+    // nothing to split (no logo: the source as it is).
+    let decided;
+    let params = match capability.decide(input, params, ctx)? {
+        Some(decision) => {
+            decided = capability.decided(params, &decision)?;
+            &decided
         }
-        _ => params,
+        None => params,
+    };
+    let Some(warm_up_s) = capability.split(params).warm_up_s() else {
+        return capability.run(input, params, sink, ctx);
     };
     let spans = segments
         .segmenter
@@ -292,7 +284,7 @@ fn internal(message: String) -> JobError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capability::{Capability, Report};
+    use crate::capability::{Capability, Report, Split};
     use crate::domain::{FunctionName, Limits, OutputTemplate, Span};
 
     /// Writes one "video" holding its span's start; fails on a segment

@@ -35,7 +35,7 @@ use image::{imageops, RgbImage};
 
 use super::{Capability, Context, OutputSink, Report, Split};
 use crate::capabilities::caption_extraction::api::{
-    Caption, CaptionExtractionParams, CaptionExtractionResult, CaptionFile, CaptionLine, Lang,
+    Caption, CaptionExtractionParams, CaptionExtractionResult, CaptionFile, CaptionLine, Lang, Roi,
 };
 use crate::capabilities::caption_extraction::cues::{cues, split_languages, Reading};
 use crate::capabilities::caption_extraction::mask::TextMask;
@@ -127,11 +127,10 @@ impl Capability for CaptionExtraction {
         Split::Readings { warm_up_s: 5.0 }
     }
 
-    fn fix_params(
+    fn decide(
         &self,
         input: &Path,
         params: &CaptionExtractionParams,
-        raw: &serde_json::Value,
         ctx: &Context,
     ) -> Result<Option<serde_json::Value>, JobError> {
         if params.roi.bounds().is_some() {
@@ -139,17 +138,29 @@ impl Capability for CaptionExtraction {
         }
         let mut reader = VideoReader::open(input, &ctx.limits)?;
         let roi = region_of(&self.ocr, &mut reader, params)?;
-        let mut fixed: serde_json::Map<String, serde_json::Value> = raw
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter(|(k, _)| !k.eq_ignore_ascii_case("roi"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        fixed.insert("roi".into(), serde_json::json!(roi));
-        Ok(Some(serde_json::Value::Object(fixed)))
+        Ok(Some(serde_json::json!({ "Roi": roi })))
+    }
+
+    fn decided(
+        &self,
+        params: &CaptionExtractionParams,
+        decision: &serde_json::Value,
+    ) -> Result<CaptionExtractionParams, JobError> {
+        let roi: [[f64; 2]; 2] = serde_json::from_value(decision["Roi"].clone()).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("the decided caption region {decision}: {e}"),
+            )
+        })?;
+        Ok(CaptionExtractionParams {
+            roi: Roi::Fixed {
+                top: roi[0][0],
+                bottom: roi[0][1],
+                left: roi[1][0],
+                right: roi[1][1],
+            },
+            ..params.clone()
+        })
     }
 
     fn read_span(
