@@ -681,3 +681,78 @@ async fn a_long_caption_job_fixes_its_region_once_and_joins_its_cues_across_segm
     assert_eq!(notified(&world, "long-captions-1").await?, 1);
     Ok(())
 }
+
+#[test]
+fn a_logo_decided_once_is_removed_in_segments_as_in_one_pass() -> anyhow::Result<()> {
+    use iprod::capabilities::delogo::Delogo;
+    use iprod_tests::fixtures::logos::{self, Placement};
+    let dir = tempfile::tempdir()?;
+    let place = Placement {
+        x: 30,
+        y: 20,
+        opacity: 0.8,
+        span: Some((1.0, 11.0)),
+    };
+    let drawn = logos::clip(dir.path(), "promo", 12, Some(place))?;
+    // With a keyframe every 2 s to cut at, and a tone.
+    let src = dir.path().join("promo-gop.mp4");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &drawn.to_string_lossy(),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=330:d=12",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "16",
+        "-g",
+        "50",
+        "-keyint_min",
+        "50",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-shortest",
+        &src.to_string_lossy(),
+    ])?;
+    let spans = plan(&src, &Limits::default(), 3, 0.0)?;
+    assert!(spans.len() >= 2, "{spans:?}");
+    // Lossless, so that the segments' pixels can be compared exactly.
+    let params = json!({"Crf": 0});
+    let (whole, whole_files) =
+        iprod_tests::run_split(&Delogo, &src, &params, &dir.path().join("w"), None)?;
+    let (split, split_files) =
+        iprod_tests::run_split(&Delogo, &src, &params, &dir.path().join("s"), Some(3))?;
+    let strip = |data: &Value| {
+        let mut d = data.clone();
+        d["File"] = Value::Null;
+        d
+    };
+    assert_eq!(strip(&split.data), strip(&whole.data));
+    assert_eq!(split.message, whole.message);
+    assert!(split.data.get("TrackSpans").is_none(), "{}", split.data);
+    assert!(
+        whole.data["Logos"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{}",
+        whole.data
+    );
+    assert!(whole.data["FramesChanged"].as_u64().unwrap_or(0) > 200);
+    let (a, b) = (frames(&whole_files[0])?, frames(&split_files[0])?);
+    assert_eq!(a.len(), 300);
+    assert!(a == b, "the segments' frames differ from one pass's");
+    assert_eq!(samples(&whole_files[0])?, samples(&split_files[0])?);
+    // No logo: nothing to split, the source is copied as it is.
+    let plain = logos::clip(dir.path(), "plain", 8, None)?;
+    let (copied, files) =
+        iprod_tests::run_split(&Delogo, &plain, &json!({}), &dir.path().join("c"), Some(3))?;
+    assert_eq!(copied.data["Encoded"], false, "{}", copied.data);
+    assert_eq!(std::fs::read(&files[0])?, std::fs::read(&plain)?);
+    Ok(())
+}

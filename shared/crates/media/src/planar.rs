@@ -20,7 +20,7 @@ use image::RgbImage;
 use super::encode::{VideoCodec, VideoFormat, VideoWriter};
 use super::process::{finished, joined, open_announcing, stopped, Processed, YuvCropper};
 use super::{MediaError, SamplingMode, VideoInfo, VideoReader};
-use iprod_core::domain::Limits;
+use iprod_core::domain::{Limits, Span};
 
 /// Three 8-bit planes: Y, U, V (4:2:0 when `shift` is 1) or R, G, B
 /// (`shift` 0, all full size).
@@ -241,12 +241,14 @@ const QUEUE: usize = 3;
 /// # Errors
 /// Media errors from decoding or encoding; `Cancelled` when `cancel` is
 /// set; whatever `edit` returns.
+#[allow(clippy::too_many_arguments)]
 pub fn edit_video(
     input: &Path,
     output: &Path,
     codec: VideoCodec,
     limits: &Limits,
     cancel: &AtomicBool,
+    span: Option<Span>,
     mut edit: impl FnMut(&mut Planar, f64, u64) -> Result<(), MediaError> + Send,
 ) -> Result<Processed, MediaError> {
     let (to_edit, decoded) = mpsc::sync_channel::<(Planar, f64)>(QUEUE);
@@ -256,7 +258,10 @@ pub fn edit_video(
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
             let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
             let mut upright = Upright::default();
-            reader.for_each_frame(SamplingMode::All, |reader, f| {
+            // A segment starts at its first frame: editing carries nothing
+            // from frame to frame, so it needs no warm-up.
+            let (from_s, until_s) = span.map_or((0.0, f64::INFINITY), |s| (s.start_s, s.end_s));
+            reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
                 }
@@ -282,7 +287,10 @@ pub fn edit_video(
                         colour: info.colour,
                         ..VideoFormat::new(size.0, size.1, info.frame_rate)
                     };
-                    writer = Some(VideoWriter::create(output, codec, format, Some(input))?);
+                    // A segment's part has no audio: the join adds the
+                    // source's once.
+                    let audio_from = if span.is_some() { None } else { Some(input) };
+                    writer = Some(VideoWriter::create(output, codec, format, audio_from)?);
                 }
                 if let Some(w) = writer.as_mut() {
                     w.push_yuv(picture.to_yuv420(size.0, size.1), time)?;

@@ -8,7 +8,7 @@ use crate::domain::params::{
 };
 
 /// How a logo is taken away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The picture under the logo brought back: the blend inverted where
@@ -129,6 +129,10 @@ pub struct DelogoParams {
     pub crf: u8,
     /// Re-encode even when no logo is found.
     pub always_encode: bool,
+    /// The logos already found over the whole video, when a long video
+    /// is split (decided once, before the split; never a user's param).
+    #[serde(skip)]
+    pub found: Option<crate::capabilities::delogo::Findings>,
 }
 
 impl Default for DelogoParams {
@@ -140,6 +144,7 @@ impl Default for DelogoParams {
             color: [0, 0, 0],
             crf: 18,
             always_encode: false,
+            found: None,
         }
     }
 }
@@ -349,6 +354,7 @@ impl TryFrom<&serde_json::Value> for DelogoParams {
             color: r.choice("Color", parse_hex_colour)?.unwrap_or(d.color),
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
             always_encode: r.flag("AlwaysEncode")?.unwrap_or(d.always_encode),
+            found: None,
         };
         r.finish()?;
         Ok(parsed)
@@ -356,7 +362,7 @@ impl TryFrom<&serde_json::Value> for DelogoParams {
 }
 
 /// One logo removed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LogoFound {
     /// `[x, y, w, h]` in pixels of the (upright) frame.
@@ -371,11 +377,11 @@ pub struct LogoFound {
     /// How sure the search is (0–1); 1 for a given box.
     pub confidence: f64,
     /// `detected` or `given`.
-    pub source: &'static str,
+    pub source: String,
 }
 
 /// Result of `VideoDelogo` and `ImageDelogo`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DelogoResult {
     /// The output file.
@@ -394,6 +400,11 @@ pub struct DelogoResult {
     pub frames: u64,
     /// Frames in which a logo was removed.
     pub frames_changed: u64,
+    /// For a segment of a split job: the first and last second each
+    /// logo (in the order found) was removed in it, for the merge. Never
+    /// in a job's result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_spans: Vec<Option<[f64; 2]>>,
 }
 
 #[cfg(test)]

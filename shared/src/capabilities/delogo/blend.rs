@@ -9,7 +9,7 @@
 use crate::media::planar::Planar;
 
 /// A rectangle in pixels of plane 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rect {
     /// Left column.
     pub x: u32,
@@ -88,7 +88,7 @@ pub const ALPHA_FLOOR: f32 = 0.04;
 
 /// A logo's blend over `region` (its box with a margin of picture around
 /// it), per plane at that plane's resolution.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Blend {
     /// The region, in plane-0 pixels (even corners).
     pub region: Rect,

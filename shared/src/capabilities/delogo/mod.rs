@@ -20,7 +20,7 @@ pub mod search;
 
 use std::path::Path;
 
-use super::{Capability, Context, OutputSink, Passes, Report};
+use super::{Capability, Context, Joined, OutputSink, Passes, Report, Split};
 use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::image_out::read_still;
@@ -78,50 +78,130 @@ impl Capability for Delogo {
             Some(image) => image_delogo(&image, params, sink)?,
             None => video_delogo(input, params, sink, ctx)?,
         };
-        let message = if result.logos.is_empty() {
-            format!(
-                "no logo found: nothing stays put while the picture changes{}",
-                if result.encoded {
-                    "; re-encoded as asked"
-                } else {
-                    "; the source is copied unchanged"
+        Ok(report(result))
+    }
+
+    fn split(&self, params: &DelogoParams) -> Split {
+        match &params.found {
+            // Nothing to remove: the source is copied as it is.
+            Some(found) if found.tracks.is_empty() && !params.always_encode => Split::Whole,
+            _ => Split::Frames { warm_up_s: 0.0 },
+        }
+    }
+
+    fn decide(
+        &self,
+        input: &Path,
+        params: &DelogoParams,
+        ctx: &Context,
+    ) -> Result<Option<serde_json::Value>, JobError> {
+        if params.found.is_some() || read_still(input, &ctx.limits)?.is_some() {
+            return Ok(None);
+        }
+        let (findings, _) = find(input, params, ctx, None)?;
+        serde_json::to_value(FindingsWire::from(&findings))
+            .map(Some)
+            .map_err(internal)
+    }
+
+    fn decided(
+        &self,
+        params: &DelogoParams,
+        decision: &serde_json::Value,
+    ) -> Result<DelogoParams, JobError> {
+        let wire: FindingsWire = serde_json::from_value(decision.clone()).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("the logos decided for a split job do not read back: {e}"),
+            )
+        })?;
+        Ok(DelogoParams {
+            found: Some(wire.into()),
+            ..params.clone()
+        })
+    }
+
+    fn part_from_json(
+        &self,
+        message: String,
+        data: serde_json::Value,
+    ) -> Result<Report<DelogoResult>, JobError> {
+        crate::capabilities::matte_out::part_from_json(message, data)
+    }
+
+    fn merge(
+        &self,
+        params: &DelogoParams,
+        parts: Vec<Report<DelogoResult>>,
+        joined: &[Joined],
+    ) -> Result<Report<DelogoResult>, JobError> {
+        let (first, video, _) = crate::capabilities::matte_out::joined_video(&parts, joined)?;
+        let tracks = params.found.as_ref().map_or(&[][..], |f| &f.tracks[..]);
+        let mut seen: Vec<Option<(f64, f64)>> = vec![None; tracks.len()];
+        for part in &parts {
+            for (all, span) in seen.iter_mut().zip(&part.result.track_spans) {
+                if let Some([s, e]) = *span {
+                    *all = Some(all.map_or((s, e), |(a, b)| (a.min(s), b.max(e))));
                 }
-            )
-        } else {
-            let what: Vec<String> = result
-                .logos
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{}x{} at {},{} ({}, opacity {:.2}{})",
-                        l.rect[2],
-                        l.rect[3],
-                        l.rect[0],
-                        l.rect[1],
-                        l.source,
-                        l.opacity,
-                        if result.frames > 1 {
-                            format!(", {:.2}–{:.2} s", l.start, l.end)
-                        } else {
-                            String::new()
-                        }
-                    )
-                })
-                .collect();
-            format!(
-                "{} logo{} removed ({}): {}",
-                result.logos.len(),
-                if result.logos.len() == 1 { "" } else { "s" },
-                result.mode.name(),
-                what.join("; ")
-            )
+            }
+        }
+        let result = DelogoResult {
+            file: video.location.to_string(),
+            logos: logos_of(tracks, &seen),
+            frames: video.frames,
+            frames_changed: parts.iter().map(|p| p.result.frames_changed).sum(),
+            track_spans: Vec::new(),
+            ..first.clone()
         };
-        Ok(Report { message, result })
+        Ok(report(result))
     }
 }
 
+/// The job's message for its result.
+fn report(result: DelogoResult) -> Report<DelogoResult> {
+    let message = if result.logos.is_empty() {
+        format!(
+            "no logo found: nothing stays put while the picture changes{}",
+            if result.encoded {
+                "; re-encoded as asked"
+            } else {
+                "; the source is copied unchanged"
+            }
+        )
+    } else {
+        let what: Vec<String> = result
+            .logos
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}x{} at {},{} ({}, opacity {:.2}{})",
+                    l.rect[2],
+                    l.rect[3],
+                    l.rect[0],
+                    l.rect[1],
+                    l.source,
+                    l.opacity,
+                    if result.frames > 1 {
+                        format!(", {:.2}–{:.2} s", l.start, l.end)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        format!(
+            "{} logo{} removed ({}): {}",
+            result.logos.len(),
+            if result.logos.len() == 1 { "" } else { "s" },
+            result.mode.name(),
+            what.join("; ")
+        )
+    };
+    Report { message, result }
+}
+
 /// A logo to take away over a time span.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Track {
     /// Its blend.
     pub blend: Blend,
@@ -140,12 +220,74 @@ pub struct Track {
 }
 
 /// What the evidence shows: the logos to remove, and the sampling step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Findings {
     /// Logos and when they show.
     pub tracks: Vec<Track>,
     /// Seconds between samples.
     pub step: f64,
+}
+
+/// [`Findings`] as JSON, decided once for the segments of a long video.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FindingsWire {
+    tracks: Vec<TrackWire>,
+    step: f64,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrackWire {
+    blend: Blend,
+    rect: Rect,
+    start: f64,
+    end: f64,
+    check_edges: bool,
+    confidence: f64,
+    given: bool,
+}
+
+impl From<&Findings> for FindingsWire {
+    fn from(f: &Findings) -> Self {
+        Self {
+            tracks: f
+                .tracks
+                .iter()
+                .map(|t| TrackWire {
+                    blend: t.blend.clone(),
+                    rect: t.rect,
+                    start: t.start,
+                    end: t.end,
+                    check_edges: t.check_edges,
+                    confidence: t.confidence,
+                    given: t.source == "given",
+                })
+                .collect(),
+            step: f.step,
+        }
+    }
+}
+
+impl From<FindingsWire> for Findings {
+    fn from(f: FindingsWire) -> Self {
+        Self {
+            tracks: f
+                .tracks
+                .into_iter()
+                .map(|t| Track {
+                    blend: t.blend,
+                    rect: t.rect,
+                    start: t.start,
+                    end: t.end,
+                    check_edges: t.check_edges,
+                    confidence: t.confidence,
+                    source: if t.given { "given" } else { "detected" },
+                })
+                .collect(),
+            step: f.step,
+        }
+    }
 }
 
 /// Finds (or measures the given) logos in sampled frames of a
@@ -358,7 +500,7 @@ fn image_delogo(
             end: 0.0,
             opacity: 1.0,
             confidence: 1.0,
-            source: "given",
+            source: "given".to_owned(),
         });
     }
     let out = picture
@@ -375,6 +517,7 @@ fn image_delogo(
         height: frame.1,
         frames: 1,
         frames_changed: 1,
+        track_spans: Vec::new(),
     })
 }
 
@@ -403,6 +546,8 @@ pub struct Outcome {
     pub frames: u64,
     /// Frames in which a logo was removed.
     pub frames_changed: u64,
+    /// Over a segment of a split job: when each track was seen in it.
+    pub track_spans: Vec<Option<[f64; 2]>>,
 }
 
 /// Finds and removes the logos of the video `input`, writing H.264 MP4
@@ -423,28 +568,11 @@ pub fn process_video(
     let count = sample_count(probe.width, probe.height);
     let expected = Passes::frames(probe.duration_s, probe.frame_rate);
     let progress = Passes::new(ctx.progress.clone(), &[count as u64, expected]);
-    let (info, samples) = sample_frames(input, &ctx.limits, &ctx.cancel, count)?;
-    progress.finish(0);
-    let Some((_, first)) = samples.first() else {
-        return Err(JobError::permanent(
-            ErrorCode::InvalidMedia,
-            "no frame decoded",
-        ));
+    let (findings, frame) = match &params.found {
+        Some(found) => (found.clone(), probe.display_size()),
+        None => find(input, params, ctx, Some(&progress))?,
     };
-    let frame = (first.width, first.height);
-    for hint in &params.boxes {
-        if hint.pixels(frame).is_none() {
-            return Err(JobError::param(
-                "Boxes",
-                format!(
-                    "box {:?} lies outside the {}x{} frame",
-                    hint.rect, frame.0, frame.1
-                ),
-            ));
-        }
-    }
-    let findings = find_logos(&samples, info.duration_s, params);
-    drop(samples);
+    let info = probe;
     if findings.tracks.is_empty() && !params.always_encode {
         return Ok(Outcome {
             logos: Vec::new(),
@@ -453,6 +581,7 @@ pub fn process_video(
             height: frame.1,
             frames: expected,
             frames_changed: 0,
+            track_spans: Vec::new(),
         });
     }
     let codec = codec(params);
@@ -471,6 +600,7 @@ pub fn process_video(
         codec,
         &ctx.limits,
         &ctx.cancel,
+        ctx.span,
         |picture, time, index| {
             let mut any = false;
             for (track, seen) in findings.tracks.iter().zip(seen.iter_mut()) {
@@ -494,10 +624,69 @@ pub fn process_video(
             Ok(())
         },
     )?;
-    let logos = findings
-        .tracks
+    let logos = logos_of(&findings.tracks, &seen);
+    // A segment's spans, for the merge of a split job.
+    let track_spans = if ctx.span.is_some() {
+        seen.iter().map(|s| s.map(|(a, b)| [a, b])).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Outcome {
+        logos,
+        encoded: true,
+        width: done.width,
+        height: done.height,
+        frames: done.frames,
+        frames_changed: changed,
+        track_spans,
+    })
+}
+
+/// Samples `input` and finds its logos (or measures the given boxes):
+/// the findings and the upright frame size.
+///
+/// # Errors
+/// `InvalidParameter` for boxes outside the frame; media errors.
+fn find(
+    input: &Path,
+    params: &DelogoParams,
+    ctx: &Context,
+    progress: Option<&Passes>,
+) -> Result<(Findings, (u32, u32)), JobError> {
+    let probe = crate::media::VideoReader::open(input, &ctx.limits)?
+        .info()
+        .clone();
+    let count = sample_count(probe.width, probe.height);
+    let (info, samples) = sample_frames(input, &ctx.limits, &ctx.cancel, count)?;
+    if let Some(p) = progress {
+        p.finish(0);
+    }
+    let Some((_, first)) = samples.first() else {
+        return Err(JobError::permanent(
+            ErrorCode::InvalidMedia,
+            "no frame decoded",
+        ));
+    };
+    let frame = (first.width, first.height);
+    for hint in &params.boxes {
+        if hint.pixels(frame).is_none() {
+            return Err(JobError::param(
+                "Boxes",
+                format!(
+                    "box {:?} lies outside the {}x{} frame",
+                    hint.rect, frame.0, frame.1
+                ),
+            ));
+        }
+    }
+    Ok((find_logos(&samples, info.duration_s, params), frame))
+}
+
+/// The logos removed: each track seen, over the span it was seen.
+fn logos_of(tracks: &[Track], seen: &[Option<(f64, f64)>]) -> Vec<LogoFound> {
+    tracks
         .iter()
-        .zip(&seen)
+        .zip(seen)
         .filter_map(|(t, seen)| {
             let (start, end) = (*seen)?;
             Some(LogoFound {
@@ -506,18 +695,10 @@ pub fn process_video(
                 end: (end * 1000.0).round() / 1000.0,
                 opacity: (f64::from(t.blend.opacity()) * 100.0).round() / 100.0,
                 confidence: (t.confidence * 100.0).round() / 100.0,
-                source: t.source,
+                source: t.source.to_owned(),
             })
         })
-        .collect();
-    Ok(Outcome {
-        logos,
-        encoded: true,
-        width: done.width,
-        height: done.height,
-        frames: done.frames,
-        frames_changed: changed,
-    })
+        .collect()
 }
 
 /// The output codec: H.264 at the job's CRF.
@@ -553,6 +734,7 @@ fn video_delogo(
         height: outcome.height,
         frames: outcome.frames,
         frames_changed: outcome.frames_changed,
+        track_spans: outcome.track_spans,
     })
 }
 

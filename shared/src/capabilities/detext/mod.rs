@@ -352,6 +352,7 @@ impl Detext {
             codec(params),
             &ctx.limits,
             &ctx.cancel,
+            None,
             |picture, time, index| {
                 passes.set(1, index + 1);
                 if targets.is_empty() {
