@@ -519,6 +519,21 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
         "{joined}"
     );
     assert_eq!(notified(&world, "long-3").await?, 1);
+    // Over the function's limit: it fails here at once, nothing started.
+    config.limits.max_duration_s = 20.0;
+    let limited = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let refused = limited.handle(message("long-4", "long.mp4"), None).await?;
+    let record = &refused["Jobs"][0];
+    assert_eq!(record["State"], "Fail", "{record}");
+    assert_eq!(record["Code"], "LimitExceeded", "{record}");
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await?
+        .executions;
+    assert_eq!(executions.len(), 1, "{executions:?}");
     Ok(())
 }
 

@@ -408,7 +408,8 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         let looked = tokio::task::spawn_blocking(move || {
             let path = std::path::Path::new(&url);
             let seconds = segmenter.duration(path, &limits)?;
-            if seconds <= above_s {
+            // Over the limit, the run here fails it at once, saying so.
+            if seconds <= above_s || seconds > limits.max_duration_s {
                 return Ok((seconds, None, false));
             }
             let ctx = Context {
