@@ -252,47 +252,18 @@ pub fn analyse(
     ctx: &Context,
 ) -> Result<Analysis, JobError> {
     let started = std::time::Instant::now();
-    // The decoder runs on its own thread and hands its samples over as it
-    // goes; the spectrogram is computed beside it.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<f32>>(8);
-    let limits = ctx.limits;
-    let (decoded, f) = std::thread::scope(|scope| {
-        let decoder = scope.spawn(move || {
-            // Handed over in pieces of about 1.5 s: fewer wake-ups.
-            const PIECE: usize = 1 << 15;
-            let mut piece: Vec<f32> = Vec::with_capacity(PIECE);
-            let info = decode_mono_stream(
-                input,
-                SAMPLE_RATE,
-                &limits,
-                params.start_time,
-                params.end_time,
-                &mut |chunk| {
-                    piece.extend_from_slice(chunk);
-                    if piece.len() >= PIECE {
-                        // The receiver only stops early when it panicked.
-                        let _ = tx.send(std::mem::replace(&mut piece, Vec::with_capacity(PIECE)));
-                    }
-                },
-            );
-            let _ = tx.send(piece);
-            info
-        });
+    // The spectrogram is computed beside the decoder.
+    let (decoded, f) = streamed(input, SAMPLE_RATE, params, ctx.limits, |pieces| {
         let mut stream = FeatureStream::new();
         let mut meter = LoudnessMeter::default();
-        for chunk in rx {
+        for chunk in pieces {
             meter.push(&chunk);
             stream.push(&chunk);
         }
-        (decoder.join(), (stream.finish(), meter.finish()))
+        (stream.finish(), meter.finish())
     });
     let (f, loudest_db) = f;
-    let audio = decoded.map_err(|_| {
-        JobError::permanent(
-            ErrorCode::InternalError,
-            "the audio decoder thread panicked",
-        )
-    })??;
+    let audio = decoded?;
     if ctx.cancelled() {
         return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
     }
@@ -316,6 +287,52 @@ pub fn analyse(
         offset: audio.offset_s,
         loudest_db,
     })
+}
+
+/// Decodes `input` (the part `params` names) to mono at `rate` on a
+/// thread of its own and hands its samples to `consume` in pieces of
+/// about 1.5 s as they come: what the decoder said, and what `consume`
+/// returned.
+fn streamed<T: Send>(
+    input: &Path,
+    rate: u32,
+    params: &BeatDetectionParams,
+    limits: crate::domain::Limits,
+    consume: impl FnOnce(std::sync::mpsc::Receiver<Vec<f32>>) -> T + Send,
+) -> (Result<crate::media::StreamInfo, JobError>, T) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<f32>>(8);
+    let (decoded, out) = std::thread::scope(|scope| {
+        let decoder = scope.spawn(move || {
+            const PIECE: usize = 1 << 16;
+            let mut piece: Vec<f32> = Vec::with_capacity(PIECE);
+            let info = decode_mono_stream(
+                input,
+                rate,
+                &limits,
+                params.start_time,
+                params.end_time,
+                &mut |chunk| {
+                    piece.extend_from_slice(chunk);
+                    if piece.len() >= PIECE {
+                        // The receiver only stops early when it panicked.
+                        let _ = tx.send(std::mem::replace(&mut piece, Vec::with_capacity(PIECE)));
+                    }
+                },
+            );
+            let _ = tx.send(piece);
+            info
+        });
+        let out = consume(rx);
+        (decoder.join(), out)
+    });
+    let decoded = match decoded {
+        Ok(info) => info.map_err(JobError::from),
+        Err(_) => Err(JobError::permanent(
+            ErrorCode::InternalError,
+            "the audio decoder thread panicked",
+        )),
+    };
+    (decoded, out)
 }
 
 /// The tracker within the tempo range of `params`.
@@ -342,34 +359,13 @@ fn analyse_neural(
     params: &BeatDetectionParams,
     ctx: &Context,
 ) -> Result<Beats, JobError> {
-    // Decoded on its own thread and run through the networks window by
-    // window as it comes: the audio is never held whole.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<f32>>(8);
-    let limits = ctx.limits;
-    let (decoded, ran) = std::thread::scope(|scope| {
-        let decoder = scope.spawn(move || {
-            const PIECE: usize = 1 << 16;
-            let mut piece: Vec<f32> = Vec::with_capacity(PIECE);
-            let info = decode_mono_stream(
-                input,
-                rnn::SAMPLE_RATE,
-                &limits,
-                params.start_time,
-                params.end_time,
-                &mut |chunk| {
-                    piece.extend_from_slice(chunk);
-                    if piece.len() >= PIECE {
-                        let _ = tx.send(std::mem::replace(&mut piece, Vec::with_capacity(PIECE)));
-                    }
-                },
-            );
-            let _ = tx.send(piece);
-            info
-        });
+    // Run through the networks window by window as it is decoded: the
+    // audio is never held whole.
+    let (decoded, ran) = streamed(input, rnn::SAMPLE_RATE, params, ctx.limits, |pieces| {
         let mut meter = LoudnessMeter::default();
         let mut windows = Windowed::new(net, NEURAL_WINDOW_S, NEURAL_CONTEXT_S);
         let mut failed = None;
-        for chunk in rx {
+        for chunk in pieces {
             if failed.is_some() || ctx.cancelled() {
                 // Drained so that the decoder is not left blocked.
                 continue;
@@ -383,14 +379,9 @@ fn analyse_neural(
             Some(e) => Err(e),
             None => windows.finish(),
         };
-        (decoder.join(), ran.map(|act| (act, meter.finish())))
+        ran.map(|act| (act, meter.finish()))
     });
-    let audio = decoded.map_err(|_| {
-        JobError::permanent(
-            ErrorCode::InternalError,
-            "the audio decoder thread panicked",
-        )
-    })??;
+    let audio = decoded?;
     if ctx.cancelled() {
         return Err(JobError::permanent(ErrorCode::Timeout, "cancelled"));
     }
