@@ -426,7 +426,8 @@ async fn long_jobs_machine(sfn: &aws_sdk_sfn::Client, function: &str) -> anyhow:
         .state_machine_arn)
 }
 
-/// The input of the one execution of `machine`.
+/// The input of the one execution of `machine` (an error when there is
+/// none or more than one).
 async fn execution_input(sfn: &aws_sdk_sfn::Client, machine: &str) -> anyhow::Result<Value> {
     let executions = sfn
         .list_executions()
@@ -489,26 +490,9 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
             "{record}"
         );
     }
-    let executions = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await?
-        .executions;
-    assert_eq!(
-        executions.len(),
-        1,
-        "a second delivery started another: {executions:?}"
-    );
-    assert_eq!(executions[0].name, "long-3");
-    let input: Value = serde_json::from_str(
-        &sfn.describe_execution()
-            .execution_arn(&executions[0].execution_arn)
-            .send()
-            .await?
-            .input
-            .unwrap_or_default(),
-    )?;
+    // A second delivery started nothing more.
+    let input = execution_input(&sfn, &machine).await?;
+    assert_eq!(input["Job"]["JobId"], "long-3");
     assert_eq!(world.record("long-3").await?["State"], "Analyzing");
     // The steps, as the state machine runs them on its input.
     let (joined, segments) = walk(&handler, &input["Job"]).await?;
@@ -527,13 +511,38 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
     let record = &refused["Jobs"][0];
     assert_eq!(record["State"], "Fail", "{record}");
     assert_eq!(record["Code"], "LimitExceeded", "{record}");
-    let executions = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await?
-        .executions;
-    assert_eq!(executions.len(), 1, "{executions:?}");
+    assert_eq!(
+        execution_input(&sfn, &machine).await?["Job"]["JobId"],
+        "long-3"
+    );
+    Ok(())
+}
+
+/// `src` encoded again with a keyframe every `gop` frames whatever the
+/// picture does (so that segments are cut where a test wants them), with
+/// `extra` arguments (another input, its codec) before the output.
+fn with_keyframes_every(src: &Path, gop: u32, extra: &[&str], out: &Path) -> anyhow::Result<()> {
+    let gop = gop.to_string();
+    let src = src.to_string_lossy();
+    let out = out.to_string_lossy();
+    let mut args = vec!["-i", &src];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "16",
+        "-g",
+        &gop,
+        "-keyint_min",
+        &gop,
+        "-sc_threshold",
+        "0",
+        &out,
+    ]);
+    iprod::bench::ffmpeg(&args)?;
     Ok(())
 }
 
@@ -555,23 +564,7 @@ fn captioned(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     ];
     let (burned, srt) = iprod_tests::subtitles::burn(dir, "long-captions", &cues, 24.0, "")?;
     let clip = dir.join("long-captions-gop.mp4");
-    iprod::bench::ffmpeg(&[
-        "-i",
-        &burned.to_string_lossy(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "20",
-        "-g",
-        "60",
-        "-keyint_min",
-        "60",
-        "-sc_threshold",
-        "0",
-        &clip.to_string_lossy(),
-    ])?;
+    with_keyframes_every(&burned, 60, &[], &clip)?;
     Ok((clip, srt))
 }
 
@@ -711,30 +704,20 @@ fn a_logo_decided_once_is_removed_in_segments_as_in_one_pass() -> anyhow::Result
     let drawn = logos::clip(dir.path(), "promo", 12, Some(place))?;
     // With a keyframe every 2 s to cut at, and a tone.
     let src = dir.path().join("promo-gop.mp4");
-    iprod::bench::ffmpeg(&[
-        "-i",
-        &drawn.to_string_lossy(),
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=f=330:d=12",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "16",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-shortest",
-        &src.to_string_lossy(),
-    ])?;
+    with_keyframes_every(
+        &drawn,
+        50,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=330:d=12",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        &src,
+    )?;
     let spans = plan(&src, &Limits::default(), 3, 0.0)?;
     assert!(spans.len() >= 2, "{spans:?}");
     // Lossless, so that the segments' pixels can be compared exactly.
