@@ -156,15 +156,15 @@ fn an_unknown_function_is_refused_with_the_list_of_known_ones() {
 #[test]
 fn a_signal_ends_the_run_as_interrupted_and_leaves_no_work_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // A clip long enough that the job is still running when stopped.
+    // A clip long enough that the job would run for minutes.
     let input = dir.path().join("long.mp4");
     iprod::bench::ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=s=640x360:r=25",
+        "testsrc2=s=480x270:r=25",
         "-t",
-        "60",
+        "300",
         "-c:v",
         "libx264",
         "-preset",
@@ -208,7 +208,12 @@ fn a_signal_ends_the_run_as_interrupted_and_leaves_no_work_folder() {
         .status()
         .expect("kill");
     assert!(killed.success());
+    let stopped = std::time::Instant::now();
     let output = child.wait_with_output().expect("iprod ends");
+    // The work stops with the job, instead of holding the process until
+    // it is done.
+    let took = stopped.elapsed().as_secs_f64();
+    assert!(took < 5.0, "iprod took {took:.1} s to end after SIGTERM");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let record: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
     assert_eq!(output.status.code(), Some(130), "{stdout}");

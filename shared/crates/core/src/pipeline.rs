@@ -98,6 +98,16 @@ impl Default for PipelineSettings {
     }
 }
 
+/// Sets its flag when dropped: tells blocking work to stop when whoever
+/// waited for it has gone.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Where a long job goes.
 enum HandOver {
     /// It runs here, with what was decided over its input, if anything.
@@ -839,6 +849,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             inputs,
             span,
         };
+        // When the job stops waiting for the work (a signal ends the job,
+        // its future is dropped), the work is told to stop too; a thread
+        // left running would hold the process and its CPU until done.
+        let _stop_work = StopOnDrop(cancel.clone());
         // The job's span follows the work onto the blocking thread, so that
         // what the capability logs carries the JobId too.
         let trace = tracing::Span::current();

@@ -193,9 +193,25 @@ impl Upright {
     }
 }
 
-/// Up to `count` frames spread evenly over `input` (the first frame at or
-/// after each of `count` evenly spaced times), upright, with their times.
-/// Only reference frames are decoded (cheaper; B-frames are skipped).
+/// How [`sample_frames_by`] reaches its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleBy {
+    /// One pass over the reference frames of the whole video.
+    Pass,
+    /// A seek before each sample, decoding reference frames from the
+    /// keyframe before it: a small part of a long video.
+    Seeks,
+}
+
+/// Samples this far apart (seconds) are reached by seeking: a pass would
+/// decode far more than the keyframe interval between two of them.
+pub const SEEK_BETWEEN_SAMPLES_S: f64 = 10.0;
+
+/// Up to `count` frames spread evenly over `input` (the first reference
+/// frame at or after each of `count` evenly spaced times), upright, with
+/// their times. Only reference frames are decoded (cheaper; B-frames are
+/// skipped). Samples [`SEEK_BETWEEN_SAMPLES_S`] or more apart are reached
+/// by seeking, which finds the same frames.
 ///
 /// # Errors
 /// Media errors from opening or decoding; `Cancelled` when `cancel` is set.
@@ -206,12 +222,69 @@ pub fn sample_frames(
     count: usize,
 ) -> Result<(VideoInfo, Vec<(f64, Planar)>), MediaError> {
     let mut reader = VideoReader::open(input, limits)?;
+    let duration = reader.info().duration_s.max(0.0);
+    let mut by = SampleBy::Pass;
+    if duration / count.max(1) as f64 >= SEEK_BETWEEN_SAMPLES_S {
+        // Only a file with an index to seek by (else every seek would
+        // decode from the start).
+        if reader.keyframe_before(duration / 2.0)?.is_some() {
+            by = SampleBy::Seeks;
+        }
+        reader.rewind()?;
+    }
+    sample_with(reader, cancel, count, by)
+}
+
+/// [`sample_frames`], reaching the frames `by` a pass or by seeks.
+///
+/// # Errors
+/// As [`sample_frames`].
+pub fn sample_frames_by(
+    input: &Path,
+    limits: &Limits,
+    cancel: &AtomicBool,
+    count: usize,
+    by: SampleBy,
+) -> Result<(VideoInfo, Vec<(f64, Planar)>), MediaError> {
+    sample_with(VideoReader::open(input, limits)?, cancel, count, by)
+}
+
+fn sample_with(
+    mut reader: VideoReader,
+    cancel: &AtomicBool,
+    count: usize,
+    by: SampleBy,
+) -> Result<(VideoInfo, Vec<(f64, Planar)>), MediaError> {
     let info = reader.info().clone();
     let duration = info.duration_s.max(0.0);
     let count = count.max(1);
     let step = duration / count as f64;
     let mut upright = Upright::default();
     let mut out: Vec<(f64, Planar)> = Vec::with_capacity(count);
+    if by == SampleBy::Seeks && step > 0.0 {
+        for k in 0..count {
+            let target = (k as f64 + 0.5) * step;
+            let after = out.last().map_or(f64::NEG_INFINITY, |(t, _)| *t);
+            reader.seek_before(target)?;
+            let mut found = None;
+            reader.for_each_frame(SamplingMode::ReferenceOnly, |reader, f| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(MediaError::Cancelled);
+                }
+                if f.time_s + 1e-6 < target || f.time_s <= after {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                found = Some((f.time_s, upright.convert(reader, f.frame, &info)?));
+                Ok(ControlFlow::Break(()))
+            })?;
+            match found {
+                Some(sample) => out.push(sample),
+                // Past the last frame.
+                None => break,
+            }
+        }
+        return Ok((info, out));
+    }
     reader.for_each_frame(SamplingMode::ReferenceOnly, |reader, f| {
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
