@@ -347,6 +347,44 @@ async fn a_long_job_run_step_by_step_equals_one_run_and_leaves_no_parts() -> any
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_whose_join_would_not_fit_fails_at_its_first_segment() -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    world
+        .upload("input/long.mp4", &clip(dir.path(), 24, 25)?)
+        .await?;
+    let mut config = world.config_with("{}")?;
+    config.segment_s = 10.0;
+    // ProRes 4444 of 24 s at 192x144 takes a few MB: over 1 MB.
+    config.limits.max_output_bytes = 1 << 20;
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, Arc::new(GreenScreen))
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let job = json!({
+        "JobId": "too-big-1",
+        "FunctionName": "VideoGreenScreenMatting",
+        "Input": format!("s3://{}/input/long.mp4", world.input_bucket),
+        "Output": format!("s3://{}/long/", world.output_bucket),
+        "JobParams": {"Format": "mov"},
+        "CreateTime": "2026-12-07T00:00:00Z",
+    });
+    let planned = handler
+        .handle(json!({"Step": "Plan", "Job": job}), None)
+        .await?;
+    let first = &planned["Segments"][0];
+    let failed = handler
+        .handle(
+            json!({"Step": "Segment", "Job": job, "Index": first["Index"], "Span": first["Span"]}),
+            None,
+        )
+        .await
+        .expect_err("the join would not fit");
+    let text = failed.to_string();
+    assert!(text.contains("LimitExceeded"), "{text}");
+    assert!(text.contains("IPROD_MAX_OUTPUT_BYTES"), "{text}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_job_whose_step_fails_ends_as_fail_with_its_cause_once() -> anyhow::Result<()> {
     let Long {
         world,

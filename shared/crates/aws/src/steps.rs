@@ -181,11 +181,21 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
     /// What the join needs: the segments' files and the input, by URL.
     async fn prepared(&self, job: &Job, parts: Vec<SegmentDone>) -> Result<Prepared, JobError> {
         let mut prepared = Vec::with_capacity(parts.len());
+        let mut bytes = 0u64;
         for part in parts {
             let mut files = Vec::with_capacity(part.files.len());
             for file in &part.files {
                 let location = MediaLocation::parse(&file.location, "a segment's file")?;
                 let stored = MediaLocation::parse(&file.part, "a segment's file")?;
+                if let Some(meta) = self
+                    .pipeline
+                    .objects
+                    .head(&stored)
+                    .await
+                    .map_err(JobError::from)?
+                {
+                    bytes = bytes.saturating_add(meta.size);
+                }
                 files.push(PreparedFile {
                     location,
                     url: self.read_url(&stored).await?,
@@ -197,6 +207,8 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
                 result: part.result,
             });
         }
+        // The joined file is written whole in the work folder first.
+        self.pipeline.fits(bytes, None)?;
         Ok(Prepared {
             input_url: self.read_url(&job.input).await?,
             parts: prepared,

@@ -53,7 +53,7 @@ pub struct LambdaConfig {
     /// (`IPROD_SEGMENT_SECONDS`, default 120).
     pub segment_s: f64,
     /// Input limits (`IPROD_MAX_INPUT_BYTES`, `IPROD_MAX_DURATION_S`,
-    /// `IPROD_MAX_FRAME_PIXELS`).
+    /// `IPROD_MAX_FRAME_PIXELS`, `IPROD_MAX_OUTPUT_BYTES`).
     pub limits: Limits,
     /// Work folder (`IPROD_WORK_DIR`, default the system temp folder).
     pub work_dir: std::path::PathBuf,
@@ -170,6 +170,10 @@ impl LambdaConfig {
                 max_frame_pixels: number(
                     "IPROD_MAX_FRAME_PIXELS",
                     defaults.max_frame_pixels as f64,
+                )? as u64,
+                max_output_bytes: number(
+                    "IPROD_MAX_OUTPUT_BYTES",
+                    defaults.max_output_bytes as f64,
                 )? as u64,
             },
             work_dir: get("IPROD_WORK_DIR")

@@ -131,8 +131,18 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 e
             })?;
         let prefix = parts_prefix(job)?;
-        let mut files = Vec::new();
-        for (j, file) in sink.into_files().into_iter().enumerate() {
+        let files = sink.into_files();
+        // What this segment wrote, times the segments of the plan: the
+        // join would not fit, so the job fails now, not after them all.
+        let bytes: u64 = files
+            .iter()
+            .filter_map(|f| std::fs::metadata(&f.local).ok())
+            .map(|m| m.len())
+            .sum();
+        let planned = self.planned(job).await?.map_or(1, |p| p.len()) as u64;
+        self.fits(bytes.saturating_mul(planned), Some(index))?;
+        let mut stored = Vec::new();
+        for (j, file) in files.into_iter().enumerate() {
             let name = file
                 .local
                 .file_name()
@@ -143,7 +153,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 .upload(&file.local, &part, file.content_type)
                 .await
                 .map_err(JobError::from)?;
-            files.push(PartFile {
+            stored.push(PartFile {
                 location: file.location.to_string(),
                 part: part.to_string(),
                 content_type: file.content_type.to_owned(),
@@ -151,7 +161,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         }
         let done = SegmentDone {
             index,
-            files,
+            files: stored,
             result: part.json().clone(),
         };
         let at = child(&prefix, &format!("{index}/done.json"));
@@ -209,6 +219,43 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         })
     }
 
+    /// The spans of `job`'s plan, when it has been kept.
+    async fn planned(&self, job: &Job) -> Result<Option<Vec<Span>>, JobError> {
+        let at = child(&parts_prefix(job)?, "plan.json");
+        Ok(self
+            .objects
+            .get(&at)
+            .await
+            .map_err(JobError::from)?
+            .and_then(|body| serde_json::from_slice(&body).ok()))
+    }
+
+    /// Whether a joined output of `bytes` fits the work folder
+    /// (`Limits::max_output_bytes`); `estimated_from` names the segment
+    /// the size was estimated from.
+    ///
+    /// # Errors
+    /// `LimitExceeded` saying how large it would be and what to do.
+    pub fn fits(&self, bytes: u64, estimated_from: Option<usize>) -> Result<(), JobError> {
+        let limit = self.settings.limits.max_output_bytes;
+        if bytes <= limit {
+            return Ok(());
+        }
+        let gb = |b: u64| b as f64 / f64::from(1u32 << 30);
+        let how = estimated_from.map_or_else(
+            || "the segments' files".to_owned(),
+            |i| format!("segment {i}'s files, times the segments"),
+        );
+        Err(JobError::permanent(
+            ErrorCode::LimitExceeded,
+            format!(
+                "the joined output would take about {:.1} GB ({how}), more than the {:.1} GB this function can write (IPROD_MAX_OUTPUT_BYTES, its /tmp): choose a more compact output (e.g. Format mp4 or webm) or a shorter input",
+                gb(bytes),
+                gb(limit)
+            ),
+        ))
+    }
+
     /// Keeps the plan of `job` (its segments' spans) under its parts
     /// prefix, for the join to check that every segment is there.
     ///
@@ -242,19 +289,12 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         mut refs: Vec<SegmentRef>,
     ) -> Result<Vec<SegmentDone>, JobError> {
         refs.sort_by_key(|r| r.index);
-        let plan_at = child(&parts_prefix(job)?, "plan.json");
-        let planned: Vec<Span> = self
-            .objects
-            .get(&plan_at)
-            .await
-            .map_err(JobError::from)?
-            .and_then(|body| serde_json::from_slice(&body).ok())
-            .ok_or_else(|| {
-                JobError::permanent(
-                    ErrorCode::InternalError,
-                    format!("the long job's plan ({plan_at}) is missing"),
-                )
-            })?;
+        let planned: Vec<Span> = self.planned(job).await?.ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                "the long job's plan (plan.json beside its parts) is missing",
+            )
+        })?;
         if planned.len() != refs.len() {
             return Err(JobError::permanent(
                 ErrorCode::InternalError,
