@@ -98,7 +98,11 @@ impl Capability for Delogo {
         if params.found.is_some() || read_still(input, &ctx.limits)?.is_some() {
             return Ok(None);
         }
-        let (findings, _) = find(input, params, ctx, None)?;
+        let probe = crate::media::VideoReader::open(input, &ctx.limits)?
+            .info()
+            .clone();
+        let count = sample_count(probe.width, probe.height);
+        let (findings, _) = find(input, params, ctx, count, None)?;
         serde_json::to_value(FindingsWire::from(&findings))
             .map(Some)
             .map_err(internal)
@@ -570,7 +574,7 @@ pub fn process_video(
     let progress = Passes::new(ctx.progress.clone(), &[count as u64, expected]);
     let (findings, frame) = match &params.found {
         Some(found) => (found.clone(), probe.display_size()),
-        None => find(input, params, ctx, Some(&progress))?,
+        None => find(input, params, ctx, count, Some(&progress))?,
     };
     let info = probe;
     if findings.tracks.is_empty() && !params.always_encode {
@@ -642,8 +646,8 @@ pub fn process_video(
     })
 }
 
-/// Samples `input` and finds its logos (or measures the given boxes):
-/// the findings and the upright frame size.
+/// Samples `count` frames of `input` and finds its logos (or measures
+/// the given boxes): the findings and the upright frame size.
 ///
 /// # Errors
 /// `InvalidParameter` for boxes outside the frame; media errors.
@@ -651,12 +655,9 @@ fn find(
     input: &Path,
     params: &DelogoParams,
     ctx: &Context,
+    count: usize,
     progress: Option<&Passes>,
 ) -> Result<(Findings, (u32, u32)), JobError> {
-    let probe = crate::media::VideoReader::open(input, &ctx.limits)?
-        .info()
-        .clone();
-    let count = sample_count(probe.width, probe.height);
     let (info, samples) = sample_frames(input, &ctx.limits, &ctx.cancel, count)?;
     if let Some(p) = progress {
         p.finish(0);
