@@ -229,6 +229,36 @@ async fn walk(
         .handle(json!({"Step": "Plan", "Job": job}), None)
         .await?;
     let segments = planned["Segments"].as_array().cloned().unwrap_or_default();
+    if planned["Gathers"] == true {
+        // A first Map reads every segment; Settle decides from them all.
+        let mut gathered = Vec::new();
+        for segment in &segments {
+            let input = json!({"Step": "Gather", "Job": planned["Job"], "Index": segment["Index"], "Span": segment["Span"]});
+            gathered.push(handler.handle(input, None).await?);
+        }
+        gathered.reverse();
+        let mut forged = gathered.clone();
+        forged[0]["Done"] = json!(job["Input"]);
+        let refused = handler
+            .handle(
+                json!({"Step": "Settle", "Job": job, "Gathered": forged}),
+                None,
+            )
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        let settled = handler
+            .handle(
+                json!({"Step": "Settle", "Job": job, "Gathered": gathered}),
+                None,
+            )
+            .await?;
+        if settled["Split"] == false {
+            return Ok((settled, segments));
+        }
+        assert_eq!(settled, json!({"Split": true}));
+    } else {
+        assert_eq!(planned["Gathers"], false, "{planned}");
+    }
     let mut parts = Vec::new();
     for segment in &segments {
         let input = json!({"Step": "Segment", "Job": planned["Job"], "Index": segment["Index"], "Span": segment["Span"]});
@@ -790,5 +820,150 @@ fn a_logo_decided_once_is_removed_in_segments_as_in_one_pass() -> anyhow::Result
         iprod_tests::run_split(&Delogo, &plain, &json!({}), &dir.path().join("c"), Some(3))?;
     assert_eq!(copied.data["Encoded"], false, "{}", copied.data);
     assert_eq!(std::fs::read(&files[0])?, std::fs::read(&plain)?);
+    Ok(())
+}
+
+fn detext() -> iprod::capabilities::detext::Detext {
+    iprod::capabilities::detext::Detext::load(&iprod::inference::ModelDir::from_env())
+        .unwrap_or_else(|e| panic!("{e}: run scripts/fetch-models"))
+}
+
+/// The captioned clip with a tone, cut where `captioned` cuts it.
+fn captioned_with_tone(dir: &Path) -> anyhow::Result<PathBuf> {
+    let (burned, _) = captioned(dir)?;
+    let clip = dir.join("long-captions-tone.mp4");
+    with_keyframes_every(
+        &burned,
+        60,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=24",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        &clip,
+    )?;
+    Ok(clip)
+}
+
+/// A caption-removal result, less where its file is.
+fn removal_of(data: &Value) -> Value {
+    let mut d = data.clone();
+    d["File"] = Value::Null;
+    d
+}
+
+#[test]
+fn captions_gathered_in_segments_are_removed_as_in_one_pass() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let clip = captioned_with_tone(dir.path())?;
+    let capability = detext();
+    // Lossless, so that the segments' pixels can be compared exactly.
+    let params = json!({"Crf": 0});
+    let (whole, whole_files) =
+        iprod_tests::run_split(&capability, &clip, &params, &dir.path().join("w"), None)?;
+    let (split, split_files) =
+        iprod_tests::run_split(&capability, &clip, &params, &dir.path().join("s"), Some(3))?;
+    assert_eq!(removal_of(&split.data), removal_of(&whole.data));
+    assert_eq!(split.message, whole.message);
+    assert!(split.data.get("Segment").is_none(), "{}", split.data);
+    let removed = whole.data["Captions"].as_array().map_or(0, Vec::len);
+    assert!(removed >= 9, "{}", whole.data);
+    // The caption across the last cut is one caption, as in one pass.
+    let long_one = whole.data["Captions"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["Text"] == "A long one over the last cut.")
+        })
+        .ok_or_else(|| anyhow::anyhow!("{}", whole.data))?;
+    assert!(
+        long_one["End"].as_f64().unwrap_or(0.0) - long_one["Start"].as_f64().unwrap_or(0.0) > 3.5
+    );
+    let (a, b) = (frames(&whole_files[0])?, frames(&split_files[0])?);
+    assert_eq!(a.len(), 576);
+    assert!(a == b, "the segments' frames differ from one pass's");
+    assert_eq!(samples(&whole_files[0])?, samples(&split_files[0])?);
+    // No caption: the segments read nothing, the source is copied.
+    let (plain, _) = iprod_tests::subtitles::burn(dir.path(), "plain", &[], 12.0, "")?;
+    let plain_gop = dir.path().join("plain-gop.mp4");
+    with_keyframes_every(&plain, 60, &[], &plain_gop)?;
+    let (copied, files) = iprod_tests::run_split(
+        &capability,
+        &plain_gop,
+        &json!({}),
+        &dir.path().join("c"),
+        Some(3),
+    )?;
+    assert_eq!(copied.data["Encoded"], false, "{}", copied.data);
+    assert_eq!(std::fs::read(&files[0])?, std::fs::read(&plain_gop)?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_caption_removal_gathers_its_captions_then_removes_them_in_segments(
+) -> anyhow::Result<()> {
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let clip = captioned_with_tone(dir.path())?;
+    world.upload("input/talk.mp4", &clip).await?;
+    let sfn = aws_sdk_sfn::Client::new(&world.sdk);
+    let machine = long_jobs_machine(&sfn, "detext").await?;
+    let mut config = world.config_with("{}")?;
+    config.state_machine_arn = Some(machine.clone());
+    config.split_above_s = 10.0;
+    config.segment_s = 8.0;
+    let capability = Arc::new(detext());
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, capability.clone())
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let message = json!({
+        "JobId": "long-detext-1",
+        "FunctionName": "VideoDetext",
+        "Input": format!("s3://{}/input/talk.mp4", world.input_bucket),
+        "Output": format!("s3://{}/clean/", world.output_bucket),
+        "JobParams": {"Crf": 0},
+    });
+    let handed = handler.handle(message, None).await?;
+    assert_eq!(handed["Jobs"][0]["State"], "Analyzing", "{handed}");
+    let decision_at = ".iprod-parts/long-detext-1/decision.json";
+    let decided: Value =
+        serde_json::from_slice(&world.read(&world.output_bucket, decision_at).await?)?;
+    // The band is decided when the job is handed over, the captions only
+    // once every segment has been read.
+    assert!(
+        decided["Roi"].is_array() && decided.get("Found").is_none(),
+        "{decided}"
+    );
+    let job = execution_input(&sfn, &machine).await?["Job"].clone();
+    let (joined, segments) = walk(&handler, &job).await?;
+    assert!(segments.len() >= 2, "{segments:?}");
+    let record = &joined["Jobs"][0];
+    assert_eq!(record["State"], "Success", "{record}");
+    assert_eq!(record["JobParams"], json!({"Crf": 0}));
+    let out = dir.path().join("w");
+    let (whole, whole_files) = tokio::task::spawn_blocking(move || {
+        iprod_tests::run_split(capability.as_ref(), &clip, &json!({"Crf": 0}), &out, None)
+    })
+    .await??;
+    assert_eq!(
+        removal_of(&record["Result"]["Data"]),
+        removal_of(&whole.data)
+    );
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.iter().all(|k| !k.contains(".iprod-parts")), "{keys:?}");
+    let output = keys
+        .iter()
+        .find(|k| k.ends_with(".mp4"))
+        .ok_or_else(|| anyhow::anyhow!("no video in {keys:?}"))?;
+    let local = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        local.path(),
+        world.read(&world.output_bucket, output).await?,
+    )?;
+    assert!(frames(local.path())? == frames(&whole_files[0])?);
+    assert_eq!(notified(&world, "long-detext-1").await?, 1);
     Ok(())
 }

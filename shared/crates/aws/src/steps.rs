@@ -4,9 +4,16 @@
 //! that handed the job over kept it as `decision.json` under the job's
 //! parts prefix) is read by every step:
 //!
-//! - `Plan` `{Job}` → `{Job, Segments: [{Index, Span}]}`: the input's
+//! - `Plan` `{Job}` → `{Job, Segments: [{Index, Span}], Gathers}`: the input's
 //!   duration and keyframes, read by ranged GETs, cut into segments of
 //!   about `IPROD_SEGMENT_SECONDS`;
+//! - `Gather` `{Job, Index, Span}` → `{Index, Done}` (when the Plan says
+//!   `Gathers`): one segment read for a decision that needs the whole
+//!   input, its readings put under the job's parts prefix;
+//! - `Settle` `{Job, Gathered: [{Index, Done}]}` → `{Split}`: the decision
+//!   made from every segment's readings and kept as `decision.json`; when
+//!   it leaves nothing to split, the job is run here (`Split: false`,
+//!   `Jobs`);
 //! - `Segment` `{Job, Index, Span}` → `{Index, Done}`: one segment run,
 //!   its files and its `{Index, Files, Result}` (`Done`) put under the
 //!   job's parts prefix;
@@ -65,14 +72,65 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         };
         match step {
             "Plan" => {
-                let spans = self.plan_job(&job).await?;
+                let (spans, gathers) = self.plan_job(&job).await?;
                 self.pipeline.keep_plan(&job, &spans).await?;
                 let segments: Vec<Value> = spans
                     .iter()
                     .enumerate()
                     .map(|(i, span)| json!({"Index": i, "Span": span}))
                     .collect();
-                Ok(json!({"Job": job, "Segments": segments}))
+                Ok(json!({"Job": job, "Segments": segments, "Gathers": gathers}))
+            }
+            "Gather" => {
+                let index: usize = field(&payload, "Index")?;
+                let span: Span = field(&payload, "Span")?;
+                let url = self.read_url(&job.input).await?;
+                let done = self
+                    .pipeline
+                    .run_gather(self.capability.clone(), &job, index, span, url, &options)
+                    .await?;
+                serde_json::to_value(done).map_err(|e| {
+                    JobError::permanent(
+                        ErrorCode::InternalError,
+                        format!("serialising a segment: {e}"),
+                    )
+                })
+            }
+            "Settle" => {
+                let refs: Vec<SegmentRef> = field(&payload, "Gathered")?;
+                let readings = self.pipeline.gathered(&job, refs).await?;
+                let params = self.capability.parse(&job.params)?;
+                let decided = match self.pipeline.decision(&job).await? {
+                    Some(decision) => self.capability.decided(&params, &decision)?,
+                    None => self.capability.parse(&job.params)?,
+                };
+                let capability = self.capability.clone();
+                let decision =
+                    tokio::task::spawn_blocking(move || capability.settle(&decided, readings))
+                        .await
+                        .map_err(|e| {
+                            JobError::permanent(ErrorCode::InternalError, format!("settling: {e}"))
+                        })??;
+                self.pipeline.keep_decision(&job, &decision).await?;
+                let settled = self.capability.decided(&params, &decision)?;
+                if self.capability.split(&settled).warm_up_s().is_some() {
+                    return Ok(json!({"Split": true}));
+                }
+                // Nothing to split (no caption to take away): the job
+                // runs here, with the decision.
+                let record = self
+                    .pipeline
+                    .run(
+                        self.capability.clone(),
+                        job.clone(),
+                        RunOptions {
+                            decision: Some(decision),
+                            ..options
+                        },
+                    )
+                    .await?;
+                self.pipeline.remove_parts(&job).await;
+                Ok(json!({"Split": false, "Jobs": [record]}))
             }
             "Segment" => {
                 let index: usize = field(&payload, "Index")?;
@@ -125,7 +183,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
                 Ok(json!({"Jobs": [record]}))
             }
             other => Err(invalid(format!(
-                "unknown Step {other}: Plan, Segment, Join or Fail"
+                "unknown Step {other}: Plan, Gather, Settle, Segment, Join or Fail"
             ))),
         }
     }
@@ -147,15 +205,17 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
             .map_err(JobError::from)
     }
 
-    /// The segments of `job`'s input, by its duration and keyframes.
-    async fn plan_job(&self, job: &Job) -> Result<Vec<Span>, JobError> {
+    /// The segments of `job`'s input, by its duration and keyframes, and
+    /// whether a decision is gathered over them first.
+    async fn plan_job(&self, job: &Job) -> Result<(Vec<Span>, bool), JobError> {
         let params = self.capability.parse(&job.params)?;
         let params = match self.pipeline.decision(job).await? {
             Some(decision) => self.capability.decided(&params, &decision)?,
             None => params,
         };
-        let Some(warm_up_s) = self.capability.split(&params).warm_up_s() else {
-            return Ok(vec![Span::new(0.0, f64::INFINITY, 0.0)]);
+        let gathers = self.capability.gathers(&params).is_some();
+        let Some(warm_up_s) = self.capability.plan_warm_up_s(&params) else {
+            return Ok((vec![Span::new(0.0, f64::INFINITY, 0.0)], false));
         };
         let segmenter = self.segmenter()?;
         let url = self.read_url(&job.input).await?;
@@ -163,7 +223,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         let segment_s = self.events.segment_s;
         let input = job.input.to_string();
         let shown = url.clone();
-        tokio::task::spawn_blocking(move || {
+        let spans = tokio::task::spawn_blocking(move || {
             let path = PathBuf::from(&url);
             let duration = segmenter.duration(&path, &limits)?;
             let parts = (duration / segment_s).ceil().max(1.0) as usize;
@@ -175,7 +235,8 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
             // Messages name the user's input, not its presigned URL.
             e.message = e.message.replace(&shown, &input);
             e
-        })
+        })?;
+        Ok((spans, gathers))
     }
 
     /// What the join needs: the segments' files and the input, by URL.

@@ -799,7 +799,7 @@ fn long_input(
         .unwrap_or(600.0);
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let parsed = capability.parse(params).ok()?;
-    capability.split(&parsed).warm_up_s()?;
+    capability.plan_warm_up_s(&parsed)?;
     let segmenter = iprod::media::join::FfmpegSegmenter;
     let duration = segmenter
         .duration(path, &PipelineSettings::default().limits)

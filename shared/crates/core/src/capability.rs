@@ -575,9 +575,35 @@ pub trait Capability: Send + Sync + 'static {
         Err(no_split(self.function()))
     }
 
-    /// [`Split::Readings`]: what segment [`Context::span`] of the input
-    /// shows, for [`Capability::conclude`] (any JSON the capability reads
-    /// back there).
+    /// Whether what must be decided before a split is gathered in
+    /// segments (`Some(warm_up_s)`): a first fan-out reads each segment
+    /// ([`Capability::read_span`]) and [`Capability::settle`] decides
+    /// from all of them, for the work that needs the whole input (which
+    /// captions to take away) but is too long to look at in one run.
+    /// `None` (the default): nothing is gathered.
+    fn gathers(&self, _params: &Self::Params) -> Option<f64> {
+        None
+    }
+
+    /// [`Capability::gathers`]: the decision from every segment's
+    /// readings, in time order; [`Capability::decided`] takes it with the
+    /// job's own params, so it holds what [`Capability::decide`] decided
+    /// before the gathering too.
+    ///
+    /// # Errors
+    /// `InternalError` for readings it cannot read back.
+    fn settle(
+        &self,
+        _params: &Self::Params,
+        _readings: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, JobError> {
+        Err(no_split(self.function()))
+    }
+
+    /// [`Split::Readings`] and [`Capability::gathers`]: what segment
+    /// [`Context::span`] of the input shows, for [`Capability::conclude`]
+    /// or [`Capability::settle`] (any JSON the capability reads back
+    /// there).
     ///
     /// # Errors
     /// As [`Capability::run`]; `InternalError` for a capability that does
@@ -763,6 +789,45 @@ pub trait DynCapability: Send + Sync + 'static {
     fn part_from_json(&self, _json: &serde_json::Value) -> Result<PartOutput, JobError> {
         Err(no_split(self.function()))
     }
+
+    /// Whether the decision before a split is gathered in segments
+    /// ([`Capability::gathers`]): their warm-up.
+    fn gathers(&self, _params: &ParsedParams) -> Option<f64> {
+        None
+    }
+
+    /// One segment's readings for the gathering ([`Capability::read_span`]).
+    ///
+    /// # Errors
+    /// As [`DynCapability::run`]; `InternalError` by default.
+    fn read_span(
+        &self,
+        _input: &Path,
+        _params: &ParsedParams,
+        _ctx: &Context,
+    ) -> Result<serde_json::Value, JobError> {
+        Err(no_split(self.function()))
+    }
+
+    /// The decision from the gathered readings ([`Capability::settle`]).
+    ///
+    /// # Errors
+    /// `InternalError` for readings it cannot read back.
+    fn settle(
+        &self,
+        _params: &ParsedParams,
+        _readings: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, JobError> {
+        Err(no_split(self.function()))
+    }
+
+    /// The warm-up a plan of segments needs for every fan-out of a job
+    /// with `params`: the gathering's and the split's; `None` when it
+    /// does not split at all.
+    fn plan_warm_up_s(&self, params: &ParsedParams) -> Option<f64> {
+        let split = self.split(params).warm_up_s()?;
+        Some(self.gathers(params).map_or(split, |g| g.max(split)))
+    }
 }
 
 fn no_split(function: FunctionName) -> JobError {
@@ -843,6 +908,29 @@ impl<C: Capability> DynCapability for C {
             value: Box::new(value),
             extra_inputs: params.extra_inputs.clone(),
         })
+    }
+
+    fn gathers(&self, params: &ParsedParams) -> Option<f64> {
+        typed::<C>(self, params)
+            .ok()
+            .and_then(|p| Capability::gathers(self, p))
+    }
+
+    fn read_span(
+        &self,
+        input: &Path,
+        params: &ParsedParams,
+        ctx: &Context,
+    ) -> Result<serde_json::Value, JobError> {
+        Capability::read_span(self, input, typed::<C>(self, params)?, ctx)
+    }
+
+    fn settle(
+        &self,
+        params: &ParsedParams,
+        readings: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, JobError> {
+        Capability::settle(self, typed::<C>(self, params)?, readings)
     }
 
     fn part_from_json(&self, json: &serde_json::Value) -> Result<PartOutput, JobError> {

@@ -30,6 +30,14 @@ pub struct SegmentDone {
     pub result: serde_json::Value,
 }
 
+/// What one segment of the gathering read ([`DynCapability::read_span`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GatherDone {
+    index: usize,
+    readings: serde_json::Value,
+}
+
 /// What a segment step hands back to the state machine: where its
 /// [`SegmentDone`] was put. Results stay in the bucket, so that the
 /// Map's output stays small however many segments or cues there are
@@ -182,6 +190,76 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         })
     }
 
+    /// Reads segment `index` (`span` of the input, read from `input_url`)
+    /// of `job` for the decision gathered before its split
+    /// ([`DynCapability::read_span`]) and puts its readings under the
+    /// job's parts prefix.
+    ///
+    /// # Errors
+    /// The capability's error for this segment; store faults (retryable).
+    pub async fn run_gather(
+        &self,
+        capability: Arc<dyn DynCapability>,
+        job: &Job,
+        index: usize,
+        span: Span,
+        input_url: String,
+        options: &RunOptions,
+    ) -> Result<SegmentRef, JobError> {
+        let params = accept(capability.as_ref(), job)?;
+        let params = match self.decision(job).await? {
+            Some(decision) => capability.decided(&params, &decision)?,
+            None => params,
+        };
+        self.readable("input", &job.input)?;
+        let work = self.work_folder()?;
+        let (sink, _) = self.plan_outputs(job, work.path())?;
+        let input = PathBuf::from(&input_url);
+        let (readings, _) = self
+            .on_blocking(sink, HashMap::new(), options, Some(span), move |ctx, _| {
+                capability.read_span(&input, &params, ctx)
+            })
+            .await
+            .map_err(|mut e| {
+                e.message = e.message.replace(&input_url, &job.input.to_string());
+                e
+            })?;
+        let at = child(&parts_prefix(job)?, &format!("gather/{index}.json"));
+        self.guard(job, &at)?;
+        let body = serde_json::to_vec(&GatherDone { index, readings }).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("serialising the readings of segment {index}: {e}"),
+            )
+        })?;
+        self.objects
+            .put(&at, body, "application/json")
+            .await
+            .map_err(JobError::from)?;
+        Ok(SegmentRef {
+            index,
+            done: at.to_string(),
+        })
+    }
+
+    /// What the gathering's segments of `job` that `refs` point to read,
+    /// in time order, one for every span of its plan.
+    ///
+    /// # Errors
+    /// As [`Pipeline::segments_done`].
+    pub async fn gathered(
+        &self,
+        job: &Job,
+        refs: Vec<SegmentRef>,
+    ) -> Result<Vec<serde_json::Value>, JobError> {
+        Ok(self
+            .read_refs::<GatherDone>(job, refs, |g| g.index)
+            .await?
+            .into_iter()
+            .map(|g| g.readings)
+            .collect())
+    }
+
     /// Keeps what was decided over the whole input of `job` before its
     /// split ([`DynCapability::decide`]) under its parts prefix, for the
     /// state machine's steps.
@@ -286,8 +364,19 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
     pub async fn segments_done(
         &self,
         job: &Job,
-        mut refs: Vec<SegmentRef>,
+        refs: Vec<SegmentRef>,
     ) -> Result<Vec<SegmentDone>, JobError> {
+        self.read_refs::<SegmentDone>(job, refs, |d| d.index).await
+    }
+
+    /// What `refs` point to, in time order: each one read from under the
+    /// job's parts prefix, one for every span of its plan.
+    async fn read_refs<T: serde::de::DeserializeOwned>(
+        &self,
+        job: &Job,
+        mut refs: Vec<SegmentRef>,
+        index_of: impl Fn(&T) -> usize,
+    ) -> Result<Vec<T>, JobError> {
         refs.sort_by_key(|r| r.index);
         let planned: Vec<Span> = self.planned(job).await?.ok_or_else(|| {
             JobError::permanent(
@@ -331,10 +420,10 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 .await
                 .map_err(JobError::from)?
                 .ok_or_else(|| broken(format!("{} is missing", r.done)))?;
-            let part: SegmentDone =
+            let part: T =
                 serde_json::from_slice(&body).map_err(|e| broken(format!("{}: {e}", r.done)))?;
-            if part.index != r.index {
-                return Err(broken(format!("{} is segment {}", r.done, part.index)));
+            if index_of(&part) != r.index {
+                return Err(broken(format!("{} is segment {}", r.done, index_of(&part))));
             }
             done.push(part);
         }

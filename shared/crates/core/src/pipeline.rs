@@ -404,7 +404,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             // The run here says what is wrong with it.
             return here;
         };
-        if capability.split(&params).warm_up_s().is_none() {
+        if capability.plan_warm_up_s(&params).is_none() {
             return here;
         }
         self.readable("input", &job.input)?;
@@ -431,7 +431,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 Some(d) => capability.decided(&params, d)?,
                 None => params,
             };
-            let splits = capability.split(&splits).warm_up_s().is_some();
+            let splits = capability.plan_warm_up_s(&splits).is_some();
             Ok::<_, JobError>((seconds, decision, splits))
         })
         .await

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::capability::{
-    CapabilityOutput, Context, DynCapability, Joined, OutputSink, ParsedParams, PartOutput, Passes,
+    CapabilityOutput, Context, DynCapability, Joined, OutputSink, ParsedParams, Passes,
 };
-use crate::domain::{ErrorCode, JobError};
+use crate::domain::{ErrorCode, JobError, Span};
 use crate::ports::Segmenter;
 
 /// How a job is split when it can be.
@@ -142,9 +142,10 @@ pub fn run(
     ctx: &Context,
     segments: &Segments,
 ) -> Result<CapabilityOutput, JobError> {
-    if capability.split(params).warm_up_s().is_none() {
+    if capability.plan_warm_up_s(params).is_none() {
         return capability.run(input, params, sink, ctx);
     }
+    let original = params;
     // What needs the whole input is decided once; the decision may leave
     // nothing to split (no logo: the source as it is).
     let decided;
@@ -155,7 +156,7 @@ pub fn run(
         }
         None => params,
     };
-    let Some(warm_up_s) = capability.split(params).warm_up_s() else {
+    let Some(warm_up_s) = capability.plan_warm_up_s(params) else {
         return capability.run(input, params, sink, ctx);
     };
     let spans = segments
@@ -164,16 +165,75 @@ pub fn run(
     if spans.len() < 2 {
         return capability.run(input, params, sink, ctx);
     }
-    let passes = Arc::new(Passes::new(ctx.progress.clone(), &vec![1000; spans.len()]));
-    let slots = spans
-        .iter()
-        .enumerate()
-        .map(|(i, _)| Ok(Mutex::new((sink.part(i)?, None))))
-        .collect::<Result<Vec<Mutex<(OutputSink, Option<PartOutput>)>>, JobError>>()?;
+    let gathering = usize::from(capability.gathers(params).is_some());
+    let passes = Arc::new(Passes::new(
+        ctx.progress.clone(),
+        &vec![1000; spans.len() * (1 + gathering)],
+    ));
+    let settled;
+    let params = if gathering == 1 {
+        // A first fan-out reads every segment; the decision is made from
+        // all of them, then the segments are worked on with it.
+        let readings = each_span(&spans, segments.workers, ctx, &passes, 0, |_, part_ctx| {
+            capability.read_span(input, params, part_ctx)
+        })?;
+        let decision = capability.settle(params, readings)?;
+        settled = capability.decided(original, &decision)?;
+        if capability.split(&settled).warm_up_s().is_none() {
+            return capability.run(input, &settled, sink, ctx);
+        }
+        &settled
+    } else {
+        params
+    };
+    let sinks = (0..spans.len())
+        .map(|i| Ok(Mutex::new(sink.part(i)?)))
+        .collect::<Result<Vec<Mutex<OutputSink>>, JobError>>()?;
+    let offset = spans.len() * gathering;
+    let parts = each_span(
+        &spans,
+        segments.workers,
+        ctx,
+        &passes,
+        offset,
+        |i, part_ctx| {
+            let mut part_sink = sinks[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            capability.run_part(input, params, &mut part_sink, part_ctx)
+        },
+    )?;
+    let sinks: Vec<_> = sinks
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .into_files()
+        })
+        .collect();
+    let joined = join_files(&sinks, input, sink, segments.segmenter.as_ref())?;
+    capability.merge(params, parts, &joined, sink, ctx)
+}
+
+/// Runs `work` on every span on `workers` threads, each segment with its
+/// span in its context and its own progress pass (`first_pass` + its
+/// index); the results in time order.
+///
+/// # Errors
+/// The first error of a segment (the others are told to stop).
+fn each_span<T: Send>(
+    spans: &[Span],
+    workers: usize,
+    ctx: &Context,
+    passes: &Arc<Passes>,
+    first_pass: usize,
+    work: impl Fn(usize, &Context) -> Result<T, JobError> + Sync,
+) -> Result<Vec<T>, JobError> {
+    let slots: Vec<Mutex<Option<T>>> = spans.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed: Mutex<Option<JobError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..segments.workers.clamp(1, spans.len()) {
+        for _ in 0..workers.clamp(1, spans.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let (Some(span), Some(slot)) = (spans.get(i), slots.get(i)) else {
@@ -183,16 +243,16 @@ pub fn run(
                     return;
                 }
                 let part_ctx = Context {
-                    progress: passes.pass(i),
+                    progress: passes.pass(first_pass + i),
                     span: Some(*span),
                     ..ctx.clone()
                 };
-                let mut slot = slot
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let (part_sink, output) = &mut *slot;
-                match capability.run_part(input, params, part_sink, &part_ctx) {
-                    Ok(out) => *output = Some(out),
+                match work(i, &part_ctx) {
+                    Ok(out) => {
+                        *slot
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(out);
+                    }
                     Err(e) => {
                         // The job fails with this cause (noted before the
                         // others are told to stop, whose errors would only
@@ -214,22 +274,19 @@ pub fn run(
     {
         return Err(e);
     }
-    let mut parts = Vec::with_capacity(slots.len());
-    let mut sinks = Vec::with_capacity(slots.len());
-    for slot in slots {
-        let (part_sink, output) = slot
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        parts.push(output.ok_or_else(|| {
-            JobError::permanent(
-                ErrorCode::Timeout,
-                "the job was stopped before all its segments ran",
-            )
-        })?);
-        sinks.push(part_sink.into_files());
-    }
-    let joined = join_files(&sinks, input, sink, segments.segmenter.as_ref())?;
-    capability.merge(params, parts, &joined, sink, ctx)
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .ok_or_else(|| {
+                    JobError::permanent(
+                        ErrorCode::Timeout,
+                        "the job was stopped before all its segments ran",
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Joins the files each segment wrote, one by one (the same names in

@@ -309,7 +309,8 @@ const QUEUE: usize = 3;
 /// Decodes every frame of `input` upright as `yuv420p`, lets `edit` change
 /// it in place (with its time and index) and encodes it as `codec` (a
 /// `yuv420p` codec) with the input's audio. Odd sizes lose their last row
-/// or column.
+/// or column. With a `span`, only its frames are encoded, without audio;
+/// `edit` sees its warm-up's frames too (from the keyframe before it).
 ///
 /// # Errors
 /// Media errors from decoding or encoding; `Cancelled` when `cancel` is
@@ -331,9 +332,9 @@ pub fn edit_video(
         let decoder = scope.spawn(move || -> Result<(), MediaError> {
             let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
             let mut upright = Upright::default();
-            // A segment starts at its first frame: editing carries nothing
-            // from frame to frame, so it needs no warm-up.
-            let (from_s, until_s) = span.map_or((0.0, f64::INFINITY), |s| (s.start_s, s.end_s));
+            // A segment's edits begin at its warm-up; only its own
+            // frames are encoded (below).
+            let (from_s, until_s) = span.map_or((0.0, f64::INFINITY), |s| (s.warm_s, s.end_s));
             reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
@@ -349,6 +350,11 @@ pub fn edit_video(
         let Ok(Some(info)) = info_rx.recv() else {
             drop(to_encoder);
             return joined(decoder, "decoding").and(Err(stopped()));
+        };
+        let slack = if info.frame_rate > 0.0 {
+            0.5 / info.frame_rate
+        } else {
+            0.001
         };
         let encoder = scope.spawn(move || -> Result<Processed, MediaError> {
             let mut writer: Option<VideoWriter> = None;
@@ -383,6 +389,10 @@ pub fn edit_video(
             if let Err(e) = edit(&mut picture, time, index) {
                 failed = Some(e);
                 break;
+            }
+            if span.is_some_and(|s| !s.outputs(time, slack)) {
+                // The warm-up's frames settle the edit and are dropped.
+                continue;
             }
             if to_encoder.send((picture, time)).is_err() {
                 break;

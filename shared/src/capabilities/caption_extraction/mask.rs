@@ -20,6 +20,78 @@ pub struct TextMask {
     count: u32,
 }
 
+/// A [`TextMask`] as JSON: its size and the lengths of the runs of
+/// clear and set pixels, row by row, beginning with clear ones (a text
+/// bitmap is mostly long runs, so this is a fraction of its bits).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MaskWire {
+    width: usize,
+    height: usize,
+    runs: Vec<u32>,
+}
+
+impl serde::Serialize for TextMask {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut runs = Vec::new();
+        let (mut set, mut length) = (false, 0u32);
+        for r in 0..self.height {
+            for c in 0..self.width {
+                let bit = self.bits[r * self.words + c / 64] >> (c % 64) & 1 == 1;
+                if bit != set {
+                    runs.push(length);
+                    (set, length) = (bit, 0);
+                }
+                length += 1;
+            }
+        }
+        runs.push(length);
+        MaskWire {
+            width: self.width,
+            height: self.height,
+            runs,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TextMask {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = MaskWire::deserialize(deserializer)?;
+        let area = wire
+            .width
+            .checked_mul(wire.height)
+            .filter(|&a| a <= 1 << 26);
+        let Some(area) = area else {
+            return Err(serde::de::Error::custom("a text mask too large"));
+        };
+        let words = wire.width.div_ceil(64);
+        let mut bits = vec![0u64; words * wire.height];
+        let (mut at, mut count, mut set) = (0usize, 0u32, false);
+        for &length in &wire.runs {
+            let end = at.saturating_add(length as usize);
+            if end > area {
+                return Err(serde::de::Error::custom("a text mask's runs overrun it"));
+            }
+            if set {
+                for i in at..end {
+                    let (r, c) = (i / wire.width, i % wire.width);
+                    bits[r * words + c / 64] |= 1 << (c % 64);
+                }
+                count += length;
+            }
+            (at, set) = (end, !set);
+        }
+        Ok(Self {
+            width: wire.width,
+            height: wire.height,
+            words,
+            bits,
+            count,
+        })
+    }
+}
+
 impl TextMask {
     /// The mask of the `w`×`h` region at (`x`, `y`) of an 8-bit luma plane
     /// with row `stride`.
@@ -289,5 +361,17 @@ mod tests {
         let busy = TextMask::from_luma(&plane(&[20, 60, 100, 140, 170], 0), 200, 0, 0, 200, 40);
         let rest = TextMask::from_luma(&plane(&[140, 170], 0), 200, 0, 0, 200, 40);
         assert!(busy.difference(&rest) > 1.0, "{}", busy.difference(&rest));
+    }
+
+    #[test]
+    fn a_mask_reads_back_from_its_json() {
+        let mask = TextMask::from_luma(&plane(&[20, 60, 100], 0), 200, 0, 0, 200, 40);
+        assert!(mask.count() > 30);
+        let json = serde_json::to_string(&mask).expect("json");
+        let back: TextMask = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back, mask);
+        assert!(json.len() < mask.area() / 2, "{} bytes", json.len());
+        let overrun = r#"{"Width":4,"Height":2,"Runs":[3,9]}"#;
+        assert!(serde_json::from_str::<TextMask>(overrun).is_err());
     }
 }

@@ -62,6 +62,10 @@ pub struct CaptionExtraction {
 }
 
 impl CaptionExtraction {
+    /// Seconds before a segment that its reading sees: they settle the
+    /// run splitter (a caption change or two).
+    pub const WARM_UP_S: f64 = 5.0;
+
     /// Loads ONNX Runtime and the OCR models from `models` (cold start).
     ///
     /// # Errors
@@ -86,6 +90,97 @@ impl CaptionExtraction {
     ) -> Result<Extracted, JobError> {
         extract(&self.ocr, &self.words, input, params, ctx)
     }
+
+    /// Reads the caption runs that begin in segment [`Context::span`] of
+    /// `input`, with their text masks, for [`Self::from_segments`].
+    ///
+    /// # Errors
+    /// As [`extract`].
+    pub fn read_segment(
+        &self,
+        input: &Path,
+        params: &CaptionExtractionParams,
+        ctx: &Context,
+    ) -> Result<SegmentRead, JobError> {
+        let mut reader = VideoReader::open(input, &ctx.limits)?;
+        let roi = region_of(&self.ocr, &mut reader, params)?;
+        let slack = reader.half_frame();
+        let pass = read_pass(&self.ocr, &self.words, &mut reader, roi, params, ctx)?;
+        let span = ctx
+            .span
+            .unwrap_or_else(|| Span::new(0.0, f64::INFINITY, 0.0));
+        let anchors = anchors_of(&pass)
+            .into_iter()
+            .filter(|a| span.outputs(a.start, slack))
+            .collect();
+        let region = [pass.rect.x, pass.rect.y, pass.rect.w, pass.rect.h];
+        let min_pixels = pass.min_pixels;
+        let runs = pass.runs.clone();
+        let readings = to_readings(pass.runs, pass.read, pass.rect);
+        Ok(SegmentRead {
+            readings: SpanReadings::new(span, slack, pass.frames, pass.duration, &runs, readings),
+            anchors,
+            roi,
+            region,
+            min_pixels,
+        })
+    }
+
+    /// What one pass over the whole video finds, from every segment's
+    /// [`SegmentRead`] in time order.
+    ///
+    /// # Errors
+    /// `InternalError` for no segment.
+    pub fn from_segments(
+        params: &CaptionExtractionParams,
+        parts: Vec<SegmentRead>,
+    ) -> Result<Extracted, JobError> {
+        let Some(first) = parts.first() else {
+            return Err(JobError::permanent(
+                ErrorCode::InternalError,
+                "no segment was read",
+            ));
+        };
+        let (roi, region, min_pixels) = (first.roi, first.region, first.min_pixels);
+        let mut anchors = Vec::new();
+        let mut readings = Vec::with_capacity(parts.len());
+        for part in parts {
+            anchors.extend(part.anchors);
+            readings.push(serde_json::to_value(part.readings).map_err(|e| {
+                JobError::permanent(
+                    ErrorCode::InternalError,
+                    format!("a segment's readings: {e}"),
+                )
+            })?);
+        }
+        let joined = segments::join(readings)?;
+        Ok(Extracted {
+            captions: cues(joined.readings, params.track),
+            roi,
+            duration: joined.duration,
+            frames: joined.frames,
+            ocr_frames: joined.ocr_frames,
+            region,
+            min_pixels,
+            anchors,
+        })
+    }
+}
+
+/// What one segment read, for [`CaptionExtraction::from_segments`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentRead {
+    /// The runs that begin in it and what OCR read in them.
+    pub readings: SpanReadings,
+    /// Their text masks.
+    pub anchors: Vec<Anchor>,
+    /// The region read, fractions `[[top,bottom],[left,right]]`.
+    pub roi: [[f64; 2]; 2],
+    /// The region read in pixels, `[x, y, w, h]`.
+    pub region: [u32; 4],
+    /// Fewest text-mask pixels that show text in the region.
+    pub min_pixels: u32,
 }
 
 impl Capability for CaptionExtraction {
@@ -123,8 +218,9 @@ impl Capability for CaptionExtraction {
     }
 
     fn split(&self, _params: &CaptionExtractionParams) -> Split {
-        // Five seconds settle the run splitter (a caption change or two).
-        Split::Readings { warm_up_s: 5.0 }
+        Split::Readings {
+            warm_up_s: Self::WARM_UP_S,
+        }
     }
 
     fn decide(
@@ -169,16 +265,7 @@ impl Capability for CaptionExtraction {
         params: &CaptionExtractionParams,
         ctx: &Context,
     ) -> Result<serde_json::Value, JobError> {
-        let mut reader = VideoReader::open(input, &ctx.limits)?;
-        let roi = region_of(&self.ocr, &mut reader, params)?;
-        let slack = reader.half_frame();
-        let pass = read_pass(&self.ocr, &self.words, &mut reader, roi, params, ctx)?;
-        let span = ctx
-            .span
-            .unwrap_or_else(|| Span::new(0.0, f64::INFINITY, 0.0));
-        let runs = pass.runs.clone();
-        let readings = to_readings(pass.runs, pass.read, pass.rect);
-        let read = SpanReadings::new(span, slack, pass.frames, pass.duration, &runs, readings);
+        let read = self.read_segment(input, params, ctx)?.readings;
         serde_json::to_value(read).map_err(|e| {
             JobError::permanent(
                 ErrorCode::InternalError,
@@ -256,7 +343,8 @@ pub struct Extracted {
 }
 
 /// A run of frames showing the same text, and its text mask.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Anchor {
     /// First frame's time, seconds.
     pub start: f64,
@@ -431,18 +519,7 @@ fn extract(
     let mut reader = VideoReader::open(input, &ctx.limits)?;
     let roi = region_of(ocr, &mut reader, params)?;
     let pass = read_pass(ocr, words, &mut reader, roi, params, ctx)?;
-    let anchors = pass
-        .masks
-        .into_iter()
-        .filter_map(|(id, mask)| {
-            let run = pass.runs.iter().find(|r| r.id == id)?;
-            Some(Anchor {
-                start: run.start,
-                end: run.end,
-                mask,
-            })
-        })
-        .collect();
+    let anchors = anchors_of(&pass);
     let ocr_frames = pass.read.len() as u64;
     let readings = to_readings(pass.runs, pass.read, pass.rect);
     Ok(Extracted {
@@ -455,6 +532,21 @@ fn extract(
         min_pixels: pass.min_pixels,
         anchors,
     })
+}
+
+/// The text masks of the runs of a pass.
+fn anchors_of(pass: &Pass) -> Vec<Anchor> {
+    pass.masks
+        .iter()
+        .filter_map(|(id, mask)| {
+            let run = pass.runs.iter().find(|r| r.id == *id)?;
+            Some(Anchor {
+                start: run.start,
+                end: run.end,
+                mask: mask.clone(),
+            })
+        })
+        .collect()
 }
 
 /// What one pass over the video (or over [`Context::span`] of it) saw.

@@ -16,6 +16,14 @@ pub struct DetextParams {
     pub crf: u8,
     /// Re-encode even when no caption is found.
     pub always_encode: bool,
+    /// The caption band found over the whole video, when a long video is
+    /// split (decided once, before the split; never a user's param).
+    #[serde(skip)]
+    pub roi: Option<[[f64; 2]; 2]>,
+    /// The captions found over the whole video, when a long video is
+    /// split (gathered from its segments; never a user's param).
+    #[serde(skip)]
+    pub found: Option<super::Found>,
 }
 
 impl Default for DetextParams {
@@ -24,6 +32,8 @@ impl Default for DetextParams {
             areas: Vec::new(),
             crf: 18,
             always_encode: false,
+            roi: None,
+            found: None,
         }
     }
 }
@@ -65,6 +75,7 @@ impl TryFrom<&serde_json::Value> for DetextParams {
                 .unwrap_or_default(),
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
             always_encode: r.flag("AlwaysEncode")?.unwrap_or(d.always_encode),
+            ..d
         };
         r.finish()?;
         Ok(parsed)
@@ -72,7 +83,7 @@ impl TryFrom<&serde_json::Value> for DetextParams {
 }
 
 /// One caption removed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CaptionRemoved {
     /// First second it was removed from.
@@ -86,13 +97,13 @@ pub struct CaptionRemoved {
     /// What it read (empty for a given area).
     pub text: String,
     /// `detected` or `given`.
-    pub source: &'static str,
+    pub source: String,
     /// Frames it was removed from.
     pub frames: u64,
 }
 
 /// Result of `VideoDetext`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DetextResult {
     /// The output file.
@@ -112,6 +123,23 @@ pub struct DetextResult {
     /// Share of the removed pixels filled from other frames (the rest
     /// from around them).
     pub from_other_frames: f64,
+    /// For a segment of a split job: what it removed, for the merge.
+    /// Never in a job's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentRemoved>,
+}
+
+/// What one segment of a split job removed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentRemoved {
+    /// Per caption found (in order): the first and last second it was
+    /// removed from in the segment, and from how many frames.
+    pub seen: Vec<Option<(f64, f64, u64)>>,
+    /// Luma pixels filled from other frames.
+    pub temporal: u64,
+    /// Luma pixels filled from around them.
+    pub spatial: u64,
 }
 
 #[cfg(test)]

@@ -22,17 +22,17 @@ use std::sync::Arc;
 
 use super::caption_extraction::api::{CaptionExtractionParams, Roi};
 use super::caption_extraction::mask::TextMask;
-use super::caption_extraction::CaptionExtraction;
+use super::caption_extraction::{CaptionExtraction, Extracted, SegmentRead};
 use super::delogo::blend::Rect;
 use super::delogo::copy_source;
-use super::{Capability, Context, OutputSink, Passes, Report};
+use super::{Capability, Context, Joined, OutputSink, Passes, Report, Split};
 use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{InferenceError, ModelDir};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::image_out::read_still;
 use crate::media::planar::{edit_video, Planar};
 use crate::media::VideoReader;
-use api::{CaptionRemoved, DetextParams, DetextResult};
+use api::{CaptionRemoved, DetextParams, DetextResult, SegmentRemoved};
 use fill::{Band, Filled};
 use mask::{caption_mask, Reach};
 
@@ -100,18 +100,163 @@ impl Capability for Detext {
         } else {
             copy_source(input, sink, "detext")?
         };
-        let result = DetextResult { file, ..outcome };
-        let message = if result.captions.is_empty() {
-            format!(
-                "no burned-in captions found{}",
-                if result.encoded {
-                    "; re-encoded as asked"
-                } else {
-                    "; the source is copied unchanged"
+        Ok(report(DetextResult { file, ..outcome }))
+    }
+
+    fn split(&self, params: &DetextParams) -> Split {
+        match &params.found {
+            // Nothing to remove: the source is copied as it is.
+            Some(found) if found.targets.is_empty() && !params.always_encode => Split::Whole,
+            _ => Split::Frames {
+                warm_up_s: FILL_WARM_UP_S,
+            },
+        }
+    }
+
+    fn decide(
+        &self,
+        input: &Path,
+        params: &DetextParams,
+        ctx: &Context,
+    ) -> Result<Option<serde_json::Value>, JobError> {
+        if params.found.is_some() || params.roi.is_some() || !params.areas.is_empty() {
+            return Ok(None);
+        }
+        if read_still(input, &ctx.limits)?.is_some() {
+            return Ok(None);
+        }
+        // The caption band, from the same eight frames a single pass looks at.
+        self.reader.decide(input, &reading(params, Roi::Auto), ctx)
+    }
+
+    fn gathers(&self, params: &DetextParams) -> Option<f64> {
+        params
+            .found
+            .is_none()
+            .then_some(CaptionExtraction::WARM_UP_S)
+    }
+
+    fn read_span(
+        &self,
+        input: &Path,
+        params: &DetextParams,
+        ctx: &Context,
+    ) -> Result<serde_json::Value, JobError> {
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let (_, roi) = areas_of(params, (info.width, info.height))?;
+        let read = self
+            .reader
+            .read_segment(input, &reading(params, roi), ctx)?;
+        serde_json::to_value(Gathered {
+            read,
+            frame: (info.width, info.height),
+        })
+        .map_err(internal)
+    }
+
+    fn settle(
+        &self,
+        params: &DetextParams,
+        readings: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, JobError> {
+        let mut frame = (0, 0);
+        let mut parts = Vec::with_capacity(readings.len());
+        for (i, r) in readings.into_iter().enumerate() {
+            let g: Gathered = serde_json::from_value(r).map_err(|e| {
+                internal(format!(
+                    "the captions read in segment {i} do not read back: {e}"
+                ))
+            })?;
+            frame = g.frame;
+            parts.push(g.read);
+        }
+        let (areas, roi) = areas_of(params, frame)?;
+        let read = CaptionExtraction::from_segments(&reading(params, roi), parts)?;
+        let roi = read.roi;
+        let found = found_in(read, &areas, frame);
+        Ok(serde_json::json!({ "Roi": roi, "Found": found }))
+    }
+
+    fn decided(
+        &self,
+        params: &DetextParams,
+        decision: &serde_json::Value,
+    ) -> Result<DetextParams, JobError> {
+        let broken = |e: serde_json::Error| {
+            internal(format!(
+                "the captions decided for a split job do not read back: {e}"
+            ))
+        };
+        let roi = match decision.get("Roi") {
+            Some(r) => Some(serde_json::from_value(r.clone()).map_err(broken)?),
+            None => params.roi,
+        };
+        let found = match decision.get("Found") {
+            Some(f) => Some(serde_json::from_value(f.clone()).map_err(broken)?),
+            None => params.found.clone(),
+        };
+        Ok(DetextParams {
+            roi,
+            found,
+            ..params.clone()
+        })
+    }
+
+    fn part_from_json(
+        &self,
+        message: String,
+        data: serde_json::Value,
+    ) -> Result<Report<DetextResult>, JobError> {
+        crate::capabilities::matte_out::part_from_json(message, data)
+    }
+
+    fn merge(
+        &self,
+        params: &DetextParams,
+        parts: Vec<Report<DetextResult>>,
+        joined: &[Joined],
+    ) -> Result<Report<DetextResult>, JobError> {
+        let (first, video, _) = crate::capabilities::matte_out::joined_video(&parts, joined)?;
+        let targets = params.found.as_ref().map_or(&[][..], |f| &f.targets[..]);
+        let mut seen: Vec<Option<(f64, f64, u64)>> = vec![None; targets.len()];
+        let (mut temporal, mut spatial) = (0u64, 0u64);
+        for part in &parts {
+            let Some(segment) = &part.result.segment else {
+                continue;
+            };
+            temporal += segment.temporal;
+            spatial += segment.spatial;
+            for (all, s) in seen.iter_mut().zip(&segment.seen) {
+                if let Some((a, b, n)) = *s {
+                    *all = Some(all.map_or((a, b, n), |(x, y, m)| (x.min(a), y.max(b), m + n)));
                 }
-            )
-        } else {
-            format!(
+            }
+        }
+        Ok(report(DetextResult {
+            file: video.location.to_string(),
+            captions: removed(targets, &seen),
+            frames: video.frames,
+            frames_changed: parts.iter().map(|p| p.result.frames_changed).sum(),
+            from_other_frames: share(temporal, spatial),
+            segment: None,
+            ..first.clone()
+        }))
+    }
+}
+
+/// The job's message for its result.
+fn report(result: DetextResult) -> Report<DetextResult> {
+    let message = if result.captions.is_empty() {
+        format!(
+            "no burned-in captions found{}",
+            if result.encoded {
+                "; re-encoded as asked"
+            } else {
+                "; the source is copied unchanged"
+            }
+        )
+    } else {
+        format!(
                 "{} caption{} removed from {} of {} frames ({:.0} % of the pixels filled from other frames)",
                 result.captions.len(),
                 if result.captions.len() == 1 { "" } else { "s" },
@@ -119,13 +264,181 @@ impl Capability for Detext {
                 result.frames,
                 result.from_other_frames * 100.0
             )
+    };
+    Report { message, result }
+}
+
+/// Seconds before a segment that its fill sees: what it remembers of the
+/// background lasts `fill::MAX_AGE` frames (5 s at 24 fps; 10 s covers
+/// 12 fps and more).
+const FILL_WARM_UP_S: f64 = 10.0;
+
+/// What a segment of a split job read for the gathering.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Gathered {
+    read: SegmentRead,
+    /// The coded frame size.
+    frame: (u32, u32),
+}
+
+/// `CaptionExtraction`'s params for reading `roi` (or the band decided).
+fn reading(params: &DetextParams, roi: Roi) -> CaptionExtractionParams {
+    let roi = match params.roi {
+        Some([[top, bottom], [left, right]]) => Roi::Fixed {
+            top,
+            bottom,
+            left,
+            right,
+        },
+        None => roi,
+    };
+    CaptionExtractionParams {
+        roi,
+        ..CaptionExtractionParams::default()
+    }
+}
+
+/// A given area in pixels, with the seconds it applies to.
+type Area = (Rect, (f64, f64));
+
+/// The given areas in pixels of a `frame`, with their spans, and the
+/// region that holds them all (the caption band when none is given).
+///
+/// # Errors
+/// `InvalidParameter` for an area outside the frame.
+fn areas_of(params: &DetextParams, frame: (u32, u32)) -> Result<(Vec<Area>, Roi), JobError> {
+    let mut areas = Vec::new();
+    for a in &params.areas {
+        let [x, y, w, h] = a.pixels(frame).ok_or_else(|| {
+            JobError::param(
+                "Areas",
+                format!(
+                    "area {:?} lies outside the {}x{} frame",
+                    a.rect, frame.0, frame.1
+                ),
+            )
+        })?;
+        areas.push((
+            Rect { x, y, w, h },
+            (a.start.unwrap_or(0.0), a.end.unwrap_or(f64::INFINITY)),
+        ));
+    }
+    let roi = if areas.is_empty() {
+        Roi::Auto
+    } else {
+        let (fw, fh) = (f64::from(frame.0), f64::from(frame.1));
+        let x0 = areas.iter().map(|(r, _)| r.x).min().unwrap_or(0);
+        let y0 = areas.iter().map(|(r, _)| r.y).min().unwrap_or(0);
+        let x1 = areas
+            .iter()
+            .map(|(r, _)| r.x + r.w)
+            .max()
+            .unwrap_or(frame.0);
+        let y1 = areas
+            .iter()
+            .map(|(r, _)| r.y + r.h)
+            .max()
+            .unwrap_or(frame.1);
+        Roi::Fixed {
+            top: f64::from(y0) / fh,
+            bottom: f64::from(y1) / fh,
+            left: f64::from(x0) / fw,
+            right: f64::from(x1) / fw,
+        }
+    };
+    Ok((areas, roi))
+}
+
+/// The captions to take away from what the first pass `read`: each
+/// caption's box, grown by the outline's reach, within each given area.
+fn found_in(read: Extracted, areas: &[Area], frame: (u32, u32)) -> Found {
+    let reach = Reach::for_height(frame.1);
+    // The outline reaches beyond the box OCR puts around the strokes.
+    let margin = (reach.outline + reach.margin + 2) as u32;
+    let mut targets = Vec::new();
+    for c in read.captions {
+        let (Some(x0), Some(y0), Some(x1), Some(y1)) = (
+            c.lines.iter().map(|l| l.bbox[0]).min(),
+            c.lines.iter().map(|l| l.bbox[1]).min(),
+            c.lines.iter().map(|l| l.bbox[0] + l.bbox[2]).max(),
+            c.lines.iter().map(|l| l.bbox[1] + l.bbox[3]).max(),
+        ) else {
+            continue;
         };
-        Ok(Report { message, result })
+        let rect = Rect {
+            x: x0,
+            y: y0,
+            w: x1.saturating_sub(x0),
+            h: y1.saturating_sub(y0),
+        }
+        .grown(margin, frame);
+        let anchors: Vec<TextMask> = read
+            .anchors
+            .iter()
+            .filter(|a| a.start >= c.start - 1e-3 && a.end <= c.end + 1e-3)
+            .map(|a| a.mask.clone())
+            .collect();
+        let target = |rect: Rect, span: (f64, f64), given: bool| Target {
+            rect,
+            start: c.start.max(span.0),
+            end: c.end.min(span.1),
+            text: c.text.clone(),
+            given,
+            anchors: anchors.clone(),
+            span,
+        };
+        if areas.is_empty() {
+            targets.push(target(rect, (0.0, f64::INFINITY), false));
+        }
+        for &(area, span) in areas {
+            if let Some(r) = rect.intersect(area) {
+                if c.start <= span.1 && c.end >= span.0 {
+                    targets.push(target(r, span, true));
+                }
+            }
+        }
+    }
+    let [x, y, w, h] = read.region;
+    Found {
+        targets,
+        region: Rect { x, y, w, h },
+        min_pixels: read.min_pixels,
+    }
+}
+
+/// The captions removed, from where each target was seen.
+fn removed(targets: &[Target], seen: &[Option<(f64, f64, u64)>]) -> Vec<CaptionRemoved> {
+    targets
+        .iter()
+        .zip(seen)
+        .filter_map(|(t, seen)| {
+            let (start, end, frames) = (*seen)?;
+            Some(CaptionRemoved {
+                start: round3(start),
+                end: round3(end),
+                rect: t.rect.array(),
+                text: t.text.clone(),
+                source: if t.given { "given" } else { "detected" }.to_owned(),
+                frames,
+            })
+        })
+        .collect()
+}
+
+/// The share of the filled pixels filled from other frames.
+fn share(temporal: u64, spatial: u64) -> f64 {
+    let filled = temporal + spatial;
+    if filled == 0 {
+        0.0
+    } else {
+        round3(temporal as f64 / filled as f64)
     }
 }
 
 /// A caption to take away: where its mask may lie and when it shows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Target {
     /// Where its pixels may be.
     pub rect: Rect,
@@ -141,6 +454,7 @@ pub struct Target {
     /// The text masks of the runs of frames it was read in.
     pub anchors: Vec<TextMask>,
     /// The span of the area it was found in, seconds.
+    #[serde(with = "open_span")]
     pub span: (f64, f64),
 }
 
@@ -171,8 +485,24 @@ impl Target {
     }
 }
 
+/// A span whose end may be open (infinite), as `[start, end or null]`.
+mod open_span {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn serialize<S: Serializer>(span: &(f64, f64), s: S) -> Result<S::Ok, S::Error> {
+        (span.0, span.1.is_finite().then_some(span.1)).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(f64, f64), D::Error> {
+        let (start, end) = <(f64, Option<f64>)>::deserialize(d)?;
+        Ok((start, end.unwrap_or(f64::INFINITY)))
+    }
+}
+
 /// What the first pass found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Found {
     /// The captions.
     pub targets: Vec<Target>,
@@ -194,107 +524,14 @@ impl Detext {
         params: &DetextParams,
         ctx: &Context,
     ) -> Result<Found, JobError> {
+        if let Some(found) = &params.found {
+            return Ok(found.clone());
+        }
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let frame = (info.width, info.height);
-        let reach = Reach::for_height(info.height);
-        let mut areas = Vec::new();
-        for a in &params.areas {
-            let [x, y, w, h] = a.pixels(frame).ok_or_else(|| {
-                JobError::param(
-                    "Areas",
-                    format!(
-                        "area {:?} lies outside the {}x{} frame",
-                        a.rect, frame.0, frame.1
-                    ),
-                )
-            })?;
-            areas.push((
-                Rect { x, y, w, h },
-                (a.start.unwrap_or(0.0), a.end.unwrap_or(f64::INFINITY)),
-            ));
-        }
-        let roi = if areas.is_empty() {
-            Roi::Auto
-        } else {
-            let (fw, fh) = (f64::from(frame.0), f64::from(frame.1));
-            let x0 = areas.iter().map(|(r, _)| r.x).min().unwrap_or(0);
-            let y0 = areas.iter().map(|(r, _)| r.y).min().unwrap_or(0);
-            let x1 = areas
-                .iter()
-                .map(|(r, _)| r.x + r.w)
-                .max()
-                .unwrap_or(frame.0);
-            let y1 = areas
-                .iter()
-                .map(|(r, _)| r.y + r.h)
-                .max()
-                .unwrap_or(frame.1);
-            Roi::Fixed {
-                top: f64::from(y0) / fh,
-                bottom: f64::from(y1) / fh,
-                left: f64::from(x0) / fw,
-                right: f64::from(x1) / fw,
-            }
-        };
-        let read = self.reader.extract(
-            input,
-            &CaptionExtractionParams {
-                roi,
-                ..CaptionExtractionParams::default()
-            },
-            ctx,
-        )?;
-        // The outline reaches beyond the box OCR puts around the strokes.
-        let margin = (reach.outline + reach.margin + 2) as u32;
-        let mut targets = Vec::new();
-        for c in read.captions {
-            let (Some(x0), Some(y0), Some(x1), Some(y1)) = (
-                c.lines.iter().map(|l| l.bbox[0]).min(),
-                c.lines.iter().map(|l| l.bbox[1]).min(),
-                c.lines.iter().map(|l| l.bbox[0] + l.bbox[2]).max(),
-                c.lines.iter().map(|l| l.bbox[1] + l.bbox[3]).max(),
-            ) else {
-                continue;
-            };
-            let rect = Rect {
-                x: x0,
-                y: y0,
-                w: x1.saturating_sub(x0),
-                h: y1.saturating_sub(y0),
-            }
-            .grown(margin, frame);
-            let anchors: Vec<TextMask> = read
-                .anchors
-                .iter()
-                .filter(|a| a.start >= c.start - 1e-3 && a.end <= c.end + 1e-3)
-                .map(|a| a.mask.clone())
-                .collect();
-            let target = |rect: Rect, span: (f64, f64), given: bool| Target {
-                rect,
-                start: c.start.max(span.0),
-                end: c.end.min(span.1),
-                text: c.text.clone(),
-                given,
-                anchors: anchors.clone(),
-                span,
-            };
-            if areas.is_empty() {
-                targets.push(target(rect, (0.0, f64::INFINITY), false));
-            }
-            for &(area, span) in &areas {
-                if let Some(r) = rect.intersect(area) {
-                    if c.start <= span.1 && c.end >= span.0 {
-                        targets.push(target(r, span, true));
-                    }
-                }
-            }
-        }
-        let [x, y, w, h] = read.region;
-        Ok(Found {
-            targets,
-            region: Rect { x, y, w, h },
-            min_pixels: read.min_pixels,
-        })
+        let (areas, roi) = areas_of(params, frame)?;
+        let read = self.reader.extract(input, &reading(params, roi), ctx)?;
+        Ok(found_in(read, &areas, frame))
     }
 
     /// Finds the captions of `input` and writes it without them to
@@ -311,7 +548,10 @@ impl Detext {
         ctx: &Context,
     ) -> Result<DetextResult, JobError> {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
-        let expected = Passes::frames(info.duration_s, info.frame_rate);
+        let seconds = ctx
+            .span
+            .map_or(info.duration_s, |s| s.end_s.min(info.duration_s) - s.warm_s);
+        let expected = Passes::frames(seconds, info.frame_rate);
         let passes = Arc::new(Passes::new(
             ctx.progress.clone(),
             &[if params.areas.is_empty() { expected } else { 0 }, expected],
@@ -326,7 +566,7 @@ impl Detext {
             min_pixels,
         } = self.targets(input, params, &first)?;
         passes.finish(0);
-        let mut result = DetextResult {
+        let result = DetextResult {
             file: String::new(),
             captions: Vec::new(),
             encoded: false,
@@ -335,6 +575,7 @@ impl Detext {
             frames: expected,
             frames_changed: 0,
             from_other_frames: 0.0,
+            segment: None,
         };
         if targets.is_empty() && !params.always_encode {
             return Ok(result);
@@ -346,18 +587,22 @@ impl Detext {
         let mut templates: Vec<Option<TextMask>> = vec![None; targets.len()];
         let mut total = Filled::default();
         let mut changed = 0u64;
+        // A segment's fill sees its warm-up; what is removed there is the
+        // previous segment's to report.
+        let owns = |time: f64| ctx.span.is_none_or(|s| s.outputs(time, frame_s / 2.0));
         let done = edit_video(
             input,
             output,
             codec(params),
             &ctx.limits,
             &ctx.cancel,
-            None,
+            ctx.span,
             |picture, time, index| {
                 passes.set(1, index + 1);
                 if targets.is_empty() {
                     return Ok(());
                 }
+                let owned = owns(time);
                 let band = band.get_or_insert_with(|| band_for(&targets, picture, reach));
                 let area = band.rect();
                 let mut mask = vec![false; (area.w * area.h) as usize];
@@ -405,46 +650,36 @@ impl Detext {
                         continue;
                     };
                     if mask_into(picture, r, area, reach, &mut mask) {
-                        let s = seen.get_or_insert((time, time, 0));
-                        s.1 = time;
-                        s.2 += 1;
+                        if owned {
+                            let s = seen.get_or_insert((time, time, 0));
+                            s.1 = time;
+                            s.2 += 1;
+                        }
                         any = true;
                     }
                 }
                 let filled = band.process(picture, any.then_some(mask.as_slice()));
-                total.temporal += filled.temporal;
-                total.spatial += filled.spatial;
-                changed += u64::from(any);
+                if owned {
+                    total.temporal += filled.temporal;
+                    total.spatial += filled.spatial;
+                    changed += u64::from(any);
+                }
                 Ok(())
             },
         )?;
-        result.captions = targets
-            .iter()
-            .zip(&seen)
-            .filter_map(|(t, seen)| {
-                let (start, end, frames) = (*seen)?;
-                Some(CaptionRemoved {
-                    start: round3(start),
-                    end: round3(end),
-                    rect: t.rect.array(),
-                    text: t.text.clone(),
-                    source: if t.given { "given" } else { "detected" },
-                    frames,
-                })
-            })
-            .collect();
-        let filled = total.temporal + total.spatial;
         Ok(DetextResult {
+            captions: removed(&targets, &seen),
             encoded: true,
             width: done.width,
             height: done.height,
             frames: done.frames,
             frames_changed: changed,
-            from_other_frames: if filled == 0 {
-                0.0
-            } else {
-                round3(total.temporal as f64 / filled as f64)
-            },
+            from_other_frames: share(total.temporal, total.spatial),
+            segment: ctx.span.map(|_| SegmentRemoved {
+                seen,
+                temporal: total.temporal,
+                spatial: total.spatial,
+            }),
             ..result
         })
     }
