@@ -349,3 +349,104 @@ fn progress_sums_the_analysis_and_the_render_and_only_moves_forward() -> anyhow:
     }
     Ok(())
 }
+
+#[test]
+fn a_reframe_gathered_in_segments_follows_the_subject_as_one_pass() -> anyhow::Result<()> {
+    use iprod::media::{SamplingMode, VideoReader};
+    let dir = tempfile::tempdir()?;
+    let (bg, other, face) = (coffee()?, stripes(), head(1.0)?);
+    // 12 s: the face paces across the frame, a cut at 7.2 s (inside a
+    // segment) to another background; one shot spans the first cut.
+    let x = |i: u32| 640.0 + 420.0 * (f64::from(i) / 40.0).sin() as f32;
+    let made = clip(&dir.path().join("pace.mp4"), 12.0, |i| {
+        if i < 180 {
+            frame(&bg, &face, x(i), 360.0)
+        } else {
+            frame(&other, &face, x(i), 330.0)
+        }
+    })?;
+    // A keyframe every 2 s to cut at.
+    let src = dir.path().join("pace-gop.mp4");
+    iprod::bench::ffmpeg(&[
+        "-i",
+        &made.to_string_lossy(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "16",
+        "-g",
+        "50",
+        "-keyint_min",
+        "50",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "copy",
+        &src.to_string_lossy(),
+    ])?;
+    let params = json!({"Crf": 0});
+    let (whole, whole_files) =
+        iprod_tests::run_split(reframe(), &src, &params, &dir.path().join("w"), None)?;
+    let (split, split_files) =
+        iprod_tests::run_split(reframe(), &src, &params, &dir.path().join("s"), Some(3))?;
+    let shots = |d: &Value| -> Vec<(f64, f64, String, String)> {
+        d["Shots"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .map(|s| {
+                        (
+                            s["Start"].as_f64().unwrap_or(-1.0),
+                            s["End"].as_f64().unwrap_or(-1.0),
+                            s["Camera"].to_string(),
+                            s["Subject"].to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The same shots, cut where one pass cuts them, the same subject.
+    assert_eq!(shots(&split.data), shots(&whole.data), "{}", split.data);
+    assert_eq!(shots(&whole.data).len(), 2, "{}", whole.data);
+    assert_eq!(split.message, whole.message);
+    assert_eq!(split.data["Duration"], whole.data["Duration"]);
+    // Every frame, at the same time; the audio of one pass; the face whole.
+    let times = |p: &Path| -> anyhow::Result<Vec<f64>> {
+        let mut r = VideoReader::open(p, &iprod::domain::Limits::default())?;
+        let mut t = Vec::new();
+        r.for_each_frame(SamplingMode::All, |_, f| {
+            t.push(f.time_s);
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+        Ok(t)
+    };
+    assert_eq!(times(&split_files[0])?, times(&whole_files[0])?);
+    assert_eq!(times(&split_files[0])?.len(), 300);
+    let samples = |p: &Path| -> anyhow::Result<Vec<f32>> {
+        Ok(
+            iprod::media::decode_mono(p, 44_100, &iprod::domain::Limits::default(), None, None)?
+                .samples,
+        )
+    };
+    assert_eq!(samples(&split_files[0])?, samples(&whole_files[0])?);
+    // The camera, solved over each whole shot, follows the same path:
+    // the face is whole and where one pass puts it.
+    let at: Vec<f64> = (0..24).map(|k| 0.3 + 0.5 * f64::from(k)).collect();
+    let one = frames_at(&whole_files[0], &at, &dir.path().join("w"))?;
+    let mut worst = 0f32;
+    for ((t, f), g) in at
+        .iter()
+        .zip(frames_at(&split_files[0], &at, dir.path())?)
+        .zip(one)
+    {
+        let (x, _) = whole_face(&f, 2.0, &format!("{t} s"))?;
+        let (y, _) = whole_face(&g, 2.0, &format!("{t} s, one pass"))?;
+        worst = worst.max((x - y).abs());
+    }
+    eprintln!("largest difference in the face's place: {worst} px");
+    assert!(worst <= 16.0, "{worst} px");
+    Ok(())
+}

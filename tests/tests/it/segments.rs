@@ -967,3 +967,64 @@ async fn a_long_caption_removal_gathers_its_captions_then_removes_them_in_segmen
     assert_eq!(notified(&world, "long-detext-1").await?, 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_reframe_gathers_its_shots_then_renders_them_in_segments() -> anyhow::Result<()> {
+    use iprod_tests::faces::{clip as face_clip, coffee, frame, head};
+    let world = iprod_tests::World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let (bg, face) = (coffee()?, head(1.0)?);
+    let made = face_clip(&dir.path().join("walk.mp4"), 12.0, |i| {
+        frame(&bg, &face, 300.0 + 60.0 * i as f32 / 25.0, 360.0)
+    })?;
+    let clip = dir.path().join("walk-gop.mp4");
+    with_keyframes_every(&made, 50, &[], &clip)?;
+    world.upload("input/walk.mp4", &clip).await?;
+    let sfn = aws_sdk_sfn::Client::new(&world.sdk);
+    let machine = long_jobs_machine(&sfn, "h2v").await?;
+    let mut config = world.config_with("{}")?;
+    config.state_machine_arn = Some(machine.clone());
+    config.split_above_s = 6.0;
+    config.segment_s = 4.0;
+    let capability = Arc::new(iprod::capabilities::h2v::H2v::load(
+        &iprod::inference::ModelDir::from_env(),
+    )?);
+    let handler = iprod::lambda::aws_handler_with(&world.sdk, &config, capability.clone())
+        .with_segmenter(Arc::new(FfmpegSegmenter));
+    let message = json!({
+        "JobId": "long-h2v-1",
+        "FunctionName": "VideoH2V",
+        "Input": format!("s3://{}/input/walk.mp4", world.input_bucket),
+        "Output": format!("s3://{}/portrait/", world.output_bucket),
+    });
+    let handed = handler.handle(message, None).await?;
+    assert_eq!(handed["Jobs"][0]["State"], "Analyzing", "{handed}");
+    let job = execution_input(&sfn, &machine).await?["Job"].clone();
+    let (joined, segments) = walk(&handler, &job).await?;
+    assert!(segments.len() >= 2, "{segments:?}");
+    let record = &joined["Jobs"][0];
+    assert_eq!(record["State"], "Success", "{record}");
+    let out = dir.path().join("w");
+    let (whole, _) = tokio::task::spawn_blocking(move || {
+        iprod_tests::run_split(capability.as_ref(), &clip, &json!({}), &out, None)
+    })
+    .await??;
+    let data = &record["Result"]["Data"];
+    for key in ["Width", "Height", "Mode", "Duration"] {
+        assert_eq!(data[key], whole.data[key], "{key}: {data}");
+    }
+    let shots = |d: &Value| -> Vec<(Value, Value, Value)> {
+        d["Shots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| (s["Start"].clone(), s["End"].clone(), s["Subject"].clone()))
+            .collect()
+    };
+    assert_eq!(shots(data), shots(&whole.data));
+    let keys = world.keys(&world.output_bucket).await?;
+    assert!(keys.iter().all(|k| !k.contains(".iprod-parts")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with(".mp4")), "{keys:?}");
+    assert_eq!(notified(&world, "long-h2v-1").await?, 1);
+    Ok(())
+}

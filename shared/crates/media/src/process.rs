@@ -349,8 +349,11 @@ pub struct Crop<F> {
     pub window: (u32, u32),
     /// Output size (the window is scaled to it).
     pub output: (u32, u32),
-    /// Frame index → window position.
+    /// Frame index (from the first frame cropped) and time → window
+    /// position.
     pub position: F,
+    /// Only these frames, without audio (a segment of a split job).
+    pub span: Option<Span>,
 }
 
 /// The `crop.window`-sized crop of every frame of `input`, scaled to
@@ -370,12 +373,13 @@ pub fn crop_video(
     codec: VideoCodec,
     limits: &Limits,
     cancel: &AtomicBool,
-    crop: Crop<impl Fn(u64) -> (u32, u32) + Send>,
+    crop: Crop<impl Fn(u64, f64) -> (u32, u32) + Send>,
 ) -> Result<Processed, MediaError> {
     let Crop {
         window,
         output,
         position,
+        span,
     } = crop;
     let (tx, frames) = mpsc::sync_channel::<(Cropped, f64)>(QUEUE);
     std::thread::scope(|scope| {
@@ -384,11 +388,12 @@ pub fn crop_video(
             let (mut reader, info) = open_announcing(input, limits, &info_tx)?;
             let mut cropper = YuvCropper::new(window, output);
             let mut index = 0u64;
-            reader.for_each_frame(SamplingMode::All, |reader, f| {
+            let (from_s, until_s) = span.map_or((0.0, f64::INFINITY), |s| (s.start_s, s.end_s));
+            reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
                 }
-                let (x, y) = position(index);
+                let (x, y) = position(index, f.time_s);
                 index += 1;
                 let (w, h) = window;
                 let frame = f.frame;
@@ -431,7 +436,8 @@ pub fn crop_video(
             ..VideoFormat::new(output.0, output.1, info.frame_rate)
         };
         let encoded = (|| -> Result<Processed, MediaError> {
-            let mut writer = VideoWriter::create(output_path, codec, format, Some(input))?;
+            let audio_from = if span.is_some() { None } else { Some(input) };
+            let mut writer = VideoWriter::create(output_path, codec, format, audio_from)?;
             let mut last_time = 0.0;
             for (frame, time) in frames.iter() {
                 match frame {

@@ -1,13 +1,13 @@
 //! `VideoH2V` / `ImageH2V`: params and results.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::error::JobError;
 use crate::domain::format::ImageFormat;
 use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
 
 /// What the camera does during a shot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Camera {
     /// Does not move.
@@ -19,7 +19,7 @@ pub enum Camera {
 }
 
 /// How the new frame is filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FillMode {
     /// A window of the source that follows the subject (the default).
@@ -59,6 +59,10 @@ pub struct H2vParams {
     pub crf: u8,
     /// Image output format.
     pub format: ImageFormat,
+    /// The camera decided over the whole video, when a long video is
+    /// split (gathered from its segments; never a user's param).
+    #[serde(skip)]
+    pub decided: Option<std::sync::Arc<super::Decided>>,
 }
 
 impl Default for H2vParams {
@@ -71,6 +75,7 @@ impl Default for H2vParams {
             subject: SubjectHint::Auto,
             crf: 21,
             format: ImageFormat::Jpg,
+            decided: None,
         }
     }
 }
@@ -157,6 +162,7 @@ impl TryFrom<&serde_json::Value> for H2vParams {
                 .unwrap_or(d.subject),
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
             format: r.choice("Format", ImageFormat::parse)?.unwrap_or(d.format),
+            decided: None,
         };
         r.finish()?;
         Ok(parsed)
@@ -164,7 +170,7 @@ impl TryFrom<&serde_json::Value> for H2vParams {
 }
 
 /// The crop window at one moment, source pixels (upright frame).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Window {
     /// Seconds.
@@ -180,7 +186,7 @@ pub struct Window {
 }
 
 /// One shot of the result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ShotResult {
     /// Seconds.
@@ -191,13 +197,13 @@ pub struct ShotResult {
     pub camera: Camera,
     /// What was followed: `face`, `faces`, `salient`, `motion` or
     /// `centre` (`whole picture` when padding).
-    pub subject: &'static str,
+    pub subject: String,
     /// The window at the analysed frames (at most two a second).
     pub keyframes: Vec<Window>,
 }
 
 /// Result of `VideoH2V` / `ImageH2V`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct H2vResult {
     /// The output file.

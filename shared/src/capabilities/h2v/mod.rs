@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage, RgbaImage};
 
-use super::{Capability, Context, OutputSink, Passes, Report};
+use super::{Capability, Context, Joined, OutputSink, Passes, Report, Split};
 use crate::capabilities::h2v::api::{
     Camera, FillMode, H2vParams, H2vResult, ShotResult, SubjectHint, Window,
 };
@@ -36,7 +36,7 @@ use crate::capabilities::h2v::path::{solve, Target};
 use crate::detect::face::FaceDetector;
 use crate::detect::saliency::Saliency;
 use crate::detect::Rect;
-use crate::domain::{ErrorCode, FunctionName, JobError};
+use crate::domain::{ErrorCode, FunctionName, JobError, Span};
 use crate::inference::{available_threads, InferenceError, ModelDir};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::image_out::{read_still, write_image};
@@ -115,29 +115,278 @@ impl Capability for H2v {
             Some(image) => self.image(&image, params, sink)?,
             None => self.video(input, params, sink, ctx)?,
         };
-        let followed: Vec<&str> = {
-            let mut names: Vec<&str> = result.shots.iter().map(|s| s.subject).collect();
-            names.sort_unstable();
-            names.dedup();
-            names
-        };
-        let message = format!(
-            "{} {}x{} ({}:{}), {} shot{}, following {}{}",
-            match result.mode {
-                FillMode::Crop => "cropped to",
-                FillMode::Pad => "padded to",
-            },
-            result.width,
-            result.height,
-            params.aspect.0,
-            params.aspect.1,
-            result.shots.len(),
-            if result.shots.len() == 1 { "" } else { "s" },
-            followed.join(", "),
-            note.map(|n| format!("; {n}")).unwrap_or_default()
-        );
-        Ok(Report { message, result })
+        Ok(report(result, params, note))
     }
+
+    fn split(&self, _params: &H2vParams) -> Split {
+        // Rendering carries nothing from frame to frame: the camera is
+        // decided first, over the whole video.
+        Split::Frames { warm_up_s: 0.0 }
+    }
+
+    fn gathers(&self, params: &H2vParams) -> Option<f64> {
+        (params.mode == FillMode::Crop && params.decided.is_none()).then_some(GATHER_WARM_UP_S)
+    }
+
+    fn read_span(
+        &self,
+        input: &Path,
+        params: &H2vParams,
+        ctx: &Context,
+    ) -> Result<serde_json::Value, JobError> {
+        let info = VideoReader::open(input, &ctx.limits)?.info().clone();
+        let slack = 0.5 / info.frame_rate.max(1.0);
+        let size = info.display_size();
+        let geometry = Geometry::new(size, params);
+        let span = ctx
+            .span
+            .unwrap_or_else(|| Span::new(0.0, f64::INFINITY, 0.0));
+        let mut shots = Vec::new();
+        self.analyse_shots(input, &geometry, params, ctx, |ShotSeen { shot, seen }| {
+            let first = shot.times.first().copied().unwrap_or(0.0);
+            // Its first frame is a cut this segment saw, or the video's
+            // first frame; else it goes on from the previous segment.
+            let cut = (shot.start > 0 || span.warm_s <= 0.0) && first >= span.start_s - slack;
+            let owned = |t: f64| span.outputs(t, slack);
+            let times: Vec<f64> = shot.times.iter().copied().filter(|&t| owned(t)).collect();
+            if !times.is_empty() {
+                shots.push(ShotReading {
+                    cut,
+                    times,
+                    seen: seen
+                        .iter()
+                        .filter(|s| owned(s.time))
+                        .map(SeenWire::from)
+                        .collect(),
+                });
+            }
+            ControlFlow::Continue(())
+        })?;
+        serde_json::to_value(Gathered { size, shots }).map_err(|e| {
+            JobError::permanent(ErrorCode::InternalError, format!("a segment's shots: {e}"))
+        })
+    }
+
+    fn settle(
+        &self,
+        params: &H2vParams,
+        readings: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, JobError> {
+        let mut size = (0, 0);
+        // The shots of the whole video: a segment's first shot goes on
+        // from the previous segment's last unless it begins with a cut.
+        let mut shots: Vec<(Vec<f64>, Vec<Seen>)> = Vec::new();
+        for (i, r) in readings.into_iter().enumerate() {
+            let part: Gathered = serde_json::from_value(r).map_err(|e| {
+                JobError::permanent(
+                    ErrorCode::InternalError,
+                    format!("the shots read in segment {i} do not read back: {e}"),
+                )
+            })?;
+            size = part.size;
+            for shot in part.shots {
+                let seen = shot.seen.into_iter().map(Seen::from);
+                match shots.last_mut() {
+                    Some((times, all)) if !shot.cut => {
+                        times.extend(shot.times);
+                        all.extend(seen);
+                    }
+                    _ => shots.push((shot.times, seen.collect())),
+                }
+            }
+        }
+        let geometry = Geometry::new(size, params);
+        let mut decided = Decided::default();
+        let starts: Vec<Option<f64>> = shots.iter().map(|(t, _)| t.first().copied()).collect();
+        for (k, (times, mut seen)) in shots.into_iter().enumerate() {
+            for s in &mut seen {
+                s.frame = times.partition_point(|&t| t < s.time - 1e-6) as u64;
+            }
+            let shot = ShotEnd {
+                start: 0,
+                times,
+                next: starts.get(k + 1).copied().flatten(),
+                back: 1.0,
+            };
+            let plan = camera(ShotSeen { shot, seen }, &geometry);
+            decided.too_wide = decided.too_wide.or(plan.too_wide);
+            decided.times.extend(plan.times);
+            decided.starts.extend(plan.path);
+            decided.shots.push(plan.result);
+        }
+        serde_json::to_value(decided)
+            .map_err(|e| JobError::permanent(ErrorCode::InternalError, format!("the camera: {e}")))
+    }
+
+    fn decided(
+        &self,
+        params: &H2vParams,
+        decision: &serde_json::Value,
+    ) -> Result<H2vParams, JobError> {
+        let decided: Decided = serde_json::from_value(decision.clone()).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InternalError,
+                format!("the camera decided for a split job does not read back: {e}"),
+            )
+        })?;
+        Ok(H2vParams {
+            decided: Some(Arc::new(decided)),
+            ..params.clone()
+        })
+    }
+
+    fn part_from_json(
+        &self,
+        message: String,
+        data: serde_json::Value,
+    ) -> Result<Report<H2vResult>, JobError> {
+        crate::capabilities::matte_out::part_from_json(message, data)
+    }
+
+    fn merge(
+        &self,
+        params: &H2vParams,
+        parts: Vec<Report<H2vResult>>,
+        joined: &[Joined],
+    ) -> Result<Report<H2vResult>, JobError> {
+        let (first, video, duration) =
+            crate::capabilities::matte_out::joined_video(&parts, joined)?;
+        let note = params
+            .decided
+            .as_ref()
+            .and_then(|d| d.too_wide)
+            .map(|t| too_wide_note(t, params));
+        let result = H2vResult {
+            file: video.location.to_string(),
+            duration,
+            ..first.clone()
+        };
+        Ok(report(result, params, note))
+    }
+}
+
+/// Seconds before a segment that its analysis sees: the cut detector's
+/// history, so that a cut on its first frame is found.
+const GATHER_WARM_UP_S: f64 = 2.0;
+
+/// The camera decided over the whole video for a split job.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Decided {
+    /// Every frame's time.
+    pub times: Vec<f64>,
+    /// Every frame's window start along the long axis (source pixels).
+    pub starts: Vec<f32>,
+    /// The shots of the result.
+    pub shots: Vec<ShotResult>,
+    /// When a subject first did not fit the window: the video is padded.
+    pub too_wide: Option<f64>,
+}
+
+impl Decided {
+    /// The window start of the frame at `time`.
+    fn start_at(&self, time: f64) -> f32 {
+        let i = self.times.partition_point(|&t| t < time - 1e-4);
+        self.starts
+            .get(i.min(self.starts.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// What a segment's analysis saw, for the camera of the whole video.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Gathered {
+    /// The upright frame size.
+    size: (u32, u32),
+    shots: Vec<ShotReading>,
+}
+
+/// A shot, or the part of one, a segment owns.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ShotReading {
+    /// Whether it begins with a cut (or the video), not in the middle
+    /// of the previous segment's last shot.
+    cut: bool,
+    /// Every frame's time.
+    times: Vec<f64>,
+    seen: Vec<SeenWire>,
+}
+
+/// [`Seen`] as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SeenWire {
+    time: f64,
+    keep: Option<[f32; 4]>,
+    focus: Option<(f32, f32)>,
+    subject: String,
+}
+
+/// Every subject a frame may show.
+const SUBJECTS: [&str; 5] = ["face", "faces", "salient", "motion", "centre"];
+
+impl From<&Seen> for SeenWire {
+    fn from(s: &Seen) -> Self {
+        Self {
+            time: s.time,
+            keep: s.keep.map(|r| [r.x, r.y, r.w, r.h]),
+            focus: s.focus,
+            subject: s.subject.to_owned(),
+        }
+    }
+}
+
+impl From<SeenWire> for Seen {
+    fn from(s: SeenWire) -> Self {
+        Self {
+            time: s.time,
+            frame: 0,
+            keep: s.keep.map(|[x, y, w, h]| Rect { x, y, w, h }),
+            focus: s.focus,
+            subject: SUBJECTS
+                .into_iter()
+                .find(|k| *k == s.subject)
+                .unwrap_or("centre"),
+            faces: None,
+        }
+    }
+}
+
+/// What a padded video says about a subject too wide for the window.
+fn too_wide_note(t: f64, params: &H2vParams) -> String {
+    format!(
+        "the subject at {t:.1} s is wider than a {}:{} window, so the whole picture is padded instead of cropped",
+        params.aspect.0, params.aspect.1
+    )
+}
+
+/// The job's message for its result.
+fn report(result: H2vResult, params: &H2vParams, note: Option<String>) -> Report<H2vResult> {
+    let followed: Vec<&str> = {
+        let mut names: Vec<&str> = result.shots.iter().map(|s| s.subject.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
+    let message = format!(
+        "{} {}x{} ({}:{}), {} shot{}, following {}{}",
+        match result.mode {
+            FillMode::Crop => "cropped to",
+            FillMode::Pad => "padded to",
+        },
+        result.width,
+        result.height,
+        params.aspect.0,
+        params.aspect.1,
+        result.shots.len(),
+        if result.shots.len() == 1 { "" } else { "s" },
+        followed.join(", "),
+        note.map(|n| format!("; {n}")).unwrap_or_default()
+    );
+    Report { message, result }
 }
 
 /// The crop window's size in the source and the output size.
@@ -728,6 +977,21 @@ impl H2v {
         ctx: &Context,
         mut on_shot: impl FnMut(ShotPlan) -> ControlFlow<()>,
     ) -> Result<(), JobError> {
+        self.analyse_shots(input, geometry, params, ctx, |shot| {
+            on_shot(camera(shot, geometry))
+        })
+    }
+
+    /// [`Self::analyse`] up to what each shot showed, before its camera
+    /// is solved (over [`Context::span`] and its warm-up, for a segment).
+    fn analyse_shots(
+        &self,
+        input: &Path,
+        geometry: &Geometry,
+        params: &H2vParams,
+        ctx: &Context,
+        mut on_shot: impl FnMut(ShotSeen) -> ControlFlow<()>,
+    ) -> Result<(), JobError> {
         let (to_detect, samples) = std::sync::mpsc::sync_channel::<Decoded>(4);
         let (to_map, waiting) = std::sync::mpsc::sync_channel::<Waiting>(8);
         let (to_plan, analysed) = std::sync::mpsc::sync_channel::<ShotSeen>(2);
@@ -793,7 +1057,7 @@ impl H2v {
             let mut shots = 0;
             for shot in analysed.iter() {
                 shots += 1;
-                if on_shot(camera(shot, geometry)).is_break() {
+                if on_shot(shot).is_break() {
                     break;
                 }
             }
@@ -850,7 +1114,10 @@ impl H2v {
         let (mut index, mut start, mut times) = (0usize, 0usize, Vec::new());
         let mut next_sample = 0.0;
         let mut stopped = false;
-        reader.for_each_frame(SamplingMode::All, |reader, f| {
+        let (from_s, until_s) = ctx
+            .span
+            .map_or((0.0, f64::INFINITY), |s| (s.warm_s, s.end_s));
+        reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
             if ctx.cancelled() {
                 return Err(MediaError::Cancelled);
             }
@@ -972,13 +1239,43 @@ impl H2v {
                 start: 0.0,
                 end: round3(info.duration_s),
                 camera: Camera::Stationary,
-                subject: "whole picture",
+                subject: "whole picture".to_owned(),
                 keyframes: Vec::new(),
             }]
         };
         if params.mode == FillMode::Pad {
             let done = self.pad_video(input, &file.local, codec, geometry.output, ctx)?;
             return Ok((result(done, FillMode::Pad, whole()), None));
+        }
+        if let Some(decided) = params.decided.clone() {
+            // The camera was decided over the whole video: render only.
+            if let Some(t) = decided.too_wide {
+                let done = self.pad_video(input, &file.local, codec, geometry.output, ctx)?;
+                let note = too_wide_note(t, params);
+                return Ok((result(done, FillMode::Pad, whole()), Some(note)));
+            }
+            let (from, until) = ctx.span.map_or((0.0, info.duration_s), |s| {
+                (s.start_s, s.end_s.min(info.duration_s))
+            });
+            let done = crop_video(
+                input,
+                &file.local,
+                codec,
+                &ctx.limits,
+                &ctx.cancel,
+                Crop {
+                    window: geometry.window,
+                    output: geometry.output,
+                    position: |_, time: f64| {
+                        ctx.progress
+                            .update((time - from) / (until - from).max(1e-3));
+                        let w = geometry.window_at(decided.start_at(time), 0.0);
+                        (w.x, w.y)
+                    },
+                    span: ctx.span,
+                },
+            )?;
+            return Ok((result(done, FillMode::Crop, decided.shots.clone()), None));
         }
         // Two passes over every frame, side by side: the analysis (which
         // reports media time) and the render (which counts frames).
@@ -1002,7 +1299,8 @@ impl H2v {
                     Crop {
                         window: geometry.window,
                         output: geometry.output,
-                        position: |index: u64| {
+                        span: None,
+                        position: |index: u64, _| {
                             if ctx.cancelled() {
                                 stop.store(true, Ordering::Relaxed);
                             }
@@ -1040,10 +1338,7 @@ impl H2v {
         });
         analysed?;
         if let Some(t) = too_wide {
-            let note = format!(
-                "the subject at {t:.1} s is wider than a {}:{} window, so the whole picture is padded instead of cropped",
-                params.aspect.0, params.aspect.1
-            );
+            let note = too_wide_note(t, params);
             let done = self.pad_video(input, &file.local, codec, geometry.output, ctx)?;
             return Ok((result(done, FillMode::Pad, whole()), Some(note)));
         }
@@ -1073,7 +1368,7 @@ impl H2v {
             codec,
             &ctx.limits,
             &ctx.cancel,
-            None,
+            ctx.span,
             |frame, _, index| {
                 progress.set(0, index + 1);
                 Ok(rgba(&pad(&frame, output)))
@@ -1152,7 +1447,7 @@ impl H2v {
                     start: 0.0,
                     end: 0.0,
                     camera: Camera::Stationary,
-                    subject: seen.as_ref().map_or("centre", |s| s.subject),
+                    subject: seen.as_ref().map_or("centre", |s| s.subject).to_owned(),
                     keyframes: vec![window],
                 }],
             },
@@ -1196,7 +1491,7 @@ fn camera(ShotSeen { shot, seen }: ShotSeen, geometry: &Geometry) -> ShotPlan {
             start: round3(first),
             end: round3(end),
             camera,
-            subject: dominant(&seen),
+            subject: dominant(&seen).to_owned(),
             keyframes,
         },
         times: shot.times,
