@@ -367,25 +367,7 @@ fn a_reframe_gathered_in_segments_follows_the_subject_as_one_pass() -> anyhow::R
     })?;
     // A keyframe every 2 s to cut at.
     let src = dir.path().join("pace-gop.mp4");
-    iprod::bench::ffmpeg(&[
-        "-i",
-        &made.to_string_lossy(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "16",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "copy",
-        &src.to_string_lossy(),
-    ])?;
+    iprod_tests::media::with_keyframes_every(&made, 50, &["-c:a", "copy"], &src)?;
     let params = json!({"Crf": 0});
     let (whole, whole_files) =
         iprod_tests::run_split(reframe(), &src, &params, &dir.path().join("w"), None)?;

@@ -10,6 +10,7 @@ use iprod::capabilities::CapabilityOutput;
 use iprod::domain::{JobError, Limits};
 use iprod::media::join::{plan, FfmpegSegmenter};
 use iprod::media::{SamplingMode, VideoReader};
+use iprod_tests::media::with_keyframes_every;
 use serde_json::{json, Value};
 
 /// A green-screen clip of `seconds` with a moving subject and a tone,
@@ -583,34 +584,6 @@ async fn a_job_over_the_length_is_handed_to_the_state_machine_once() -> anyhow::
         execution_input(&sfn, &machine).await?["Job"]["JobId"],
         "long-3"
     );
-    Ok(())
-}
-
-/// `src` encoded again with a keyframe every `gop` frames whatever the
-/// picture does (so that segments are cut where a test wants them), with
-/// `extra` arguments (another input, its codec) before the output.
-fn with_keyframes_every(src: &Path, gop: u32, extra: &[&str], out: &Path) -> anyhow::Result<()> {
-    let gop = gop.to_string();
-    let src = src.to_string_lossy();
-    let out = out.to_string_lossy();
-    let mut args = vec!["-i", &src];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "16",
-        "-g",
-        &gop,
-        "-keyint_min",
-        &gop,
-        "-sc_threshold",
-        "0",
-        &out,
-    ]);
-    iprod::bench::ffmpeg(&args)?;
     Ok(())
 }
 

@@ -81,29 +81,14 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
                     .collect();
                 Ok(json!({"Job": job, "Segments": segments, "Gathers": gathers}))
             }
-            "Gather" => {
-                let index: usize = field(&payload, "Index")?;
-                let span: Span = field(&payload, "Span")?;
-                let url = self.read_url(&job.input).await?;
-                let done = self
-                    .pipeline
-                    .run_gather(self.capability.clone(), &job, index, span, url, &options)
-                    .await?;
-                serde_json::to_value(done).map_err(|e| {
-                    JobError::permanent(
-                        ErrorCode::InternalError,
-                        format!("serialising a segment: {e}"),
-                    )
-                })
-            }
             "Settle" => {
                 let refs: Vec<SegmentRef> = field(&payload, "Gathered")?;
                 let readings = self.pipeline.gathered(&job, refs).await?;
                 let params = self.capability.parse(&job.params)?;
-                let decided = match self.pipeline.decision(&job).await? {
-                    Some(decision) => self.capability.decided(&params, &decision)?,
-                    None => self.capability.parse(&job.params)?,
-                };
+                let decided = self
+                    .pipeline
+                    .decided_params(self.capability.as_ref(), &job)
+                    .await?;
                 let capability = self.capability.clone();
                 let decision =
                     tokio::task::spawn_blocking(move || capability.settle(&decided, readings))
@@ -132,14 +117,20 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
                 self.pipeline.remove_parts(&job).await;
                 Ok(json!({"Split": false, "Jobs": [record]}))
             }
-            "Segment" => {
+            "Gather" | "Segment" => {
                 let index: usize = field(&payload, "Index")?;
                 let span: Span = field(&payload, "Span")?;
                 let url = self.read_url(&job.input).await?;
-                let done = self
-                    .pipeline
-                    .run_segment(self.capability.clone(), &job, index, span, url, &options)
-                    .await?;
+                let capability = self.capability.clone();
+                let done = if step == "Gather" {
+                    self.pipeline
+                        .run_gather(capability, &job, index, span, url, &options)
+                        .await?
+                } else {
+                    self.pipeline
+                        .run_segment(capability, &job, index, span, url, &options)
+                        .await?
+                };
                 serde_json::to_value(done).map_err(|e| {
                     JobError::permanent(
                         ErrorCode::InternalError,

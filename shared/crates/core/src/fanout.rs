@@ -117,11 +117,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         input_url: String,
         options: &RunOptions,
     ) -> Result<SegmentRef, JobError> {
-        let params = accept(capability.as_ref(), job)?;
-        let params = match self.decision(job).await? {
-            Some(decision) => capability.decided(&params, &decision)?,
-            None => params,
-        };
+        let params = self.decided_params(capability.as_ref(), job).await?;
         self.readable("input", &job.input)?;
         let work = self.work_folder()?;
         let (sink, _) = self.plan_outputs(job, work.path())?;
@@ -172,9 +168,38 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
             files: stored,
             result: part.json().clone(),
         };
-        let at = child(&prefix, &format!("{index}/done.json"));
+        self.keep_ref(job, &format!("{index}/done.json"), index, &done)
+            .await
+    }
+
+    /// `job`'s params with what was decided before its split taken.
+    ///
+    /// # Errors
+    /// As the job's own run for bad params; store faults.
+    pub async fn decided_params(
+        &self,
+        capability: &dyn DynCapability,
+        job: &Job,
+    ) -> Result<crate::capability::ParsedParams, JobError> {
+        let params = accept(capability, job)?;
+        match self.decision(job).await? {
+            Some(decision) => capability.decided(&params, &decision),
+            None => Ok(params),
+        }
+    }
+
+    /// Puts what segment `index` did, as JSON, at `name` under the job's
+    /// parts prefix: the pointer the state machine keeps.
+    async fn keep_ref<T: Serialize>(
+        &self,
+        job: &Job,
+        name: &str,
+        index: usize,
+        done: &T,
+    ) -> Result<SegmentRef, JobError> {
+        let at = child(&parts_prefix(job)?, name);
         self.guard(job, &at)?;
-        let body = serde_json::to_vec(&done).map_err(|e| {
+        let body = serde_json::to_vec(done).map_err(|e| {
             JobError::permanent(
                 ErrorCode::InternalError,
                 format!("serialising segment {index}: {e}"),
@@ -206,11 +231,7 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
         input_url: String,
         options: &RunOptions,
     ) -> Result<SegmentRef, JobError> {
-        let params = accept(capability.as_ref(), job)?;
-        let params = match self.decision(job).await? {
-            Some(decision) => capability.decided(&params, &decision)?,
-            None => params,
-        };
+        let params = self.decided_params(capability.as_ref(), job).await?;
         self.readable("input", &job.input)?;
         let work = self.work_folder()?;
         let (sink, _) = self.plan_outputs(job, work.path())?;
@@ -224,22 +245,9 @@ impl<O: ObjectStore, J: JobStore, N: Notifier> Pipeline<O, J, N> {
                 e.message = e.message.replace(&input_url, &job.input.to_string());
                 e
             })?;
-        let at = child(&parts_prefix(job)?, &format!("gather/{index}.json"));
-        self.guard(job, &at)?;
-        let body = serde_json::to_vec(&GatherDone { index, readings }).map_err(|e| {
-            JobError::permanent(
-                ErrorCode::InternalError,
-                format!("serialising the readings of segment {index}: {e}"),
-            )
-        })?;
-        self.objects
-            .put(&at, body, "application/json")
+        let done = GatherDone { index, readings };
+        self.keep_ref(job, &format!("gather/{index}.json"), index, &done)
             .await
-            .map_err(JobError::from)?;
-        Ok(SegmentRef {
-            index,
-            done: at.to_string(),
-        })
     }
 
     /// What the gathering's segments of `job` that `refs` point to read,
