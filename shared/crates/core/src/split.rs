@@ -507,4 +507,126 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidMedia);
         assert!(e.message.contains("damaged at 20"), "{}", e.message);
     }
+
+    /// Gathers every segment's start, settles on their sum, then writes
+    /// each segment's start and the sum; nothing to split when the sum is
+    /// `nothing_at`.
+    struct Gathers {
+        nothing_at: f64,
+    }
+
+    /// `Gathers`' params: the settled sum, once decided.
+    #[derive(Clone)]
+    struct Sum(Option<f64>);
+
+    impl Capability for Gathers {
+        type Params = Sum;
+        type Output = Vec<f64>;
+
+        fn function(&self) -> FunctionName {
+            FunctionName::VideoDetext
+        }
+
+        fn parse(&self, _: &serde_json::Value) -> Result<Sum, JobError> {
+            Ok(Sum(None))
+        }
+
+        fn run(
+            &self,
+            _: &Path,
+            sum: &Sum,
+            sink: &mut OutputSink,
+            ctx: &Context,
+        ) -> Result<Report<Vec<f64>>, JobError> {
+            let start = ctx.span.map_or(-1.0, |s| s.start_s);
+            let file = sink.plan("clean", "mp4", "video/mp4", false)?;
+            std::fs::write(&file.local, start.to_string()).map_err(|e| internal(e.to_string()))?;
+            Ok(Report {
+                message: String::new(),
+                result: vec![start, sum.0.unwrap_or(-1.0)],
+            })
+        }
+
+        fn split(&self, sum: &Sum) -> Split {
+            if sum.0 == Some(self.nothing_at) {
+                Split::Whole
+            } else {
+                Split::Frames { warm_up_s: 0.0 }
+            }
+        }
+
+        fn gathers(&self, sum: &Sum) -> Option<f64> {
+            sum.0.is_none().then_some(1.0)
+        }
+
+        fn read_span(
+            &self,
+            _: &Path,
+            _: &Sum,
+            ctx: &Context,
+        ) -> Result<serde_json::Value, JobError> {
+            Ok(serde_json::json!(ctx.span.map_or(-1.0, |s| s.start_s)))
+        }
+
+        fn settle(
+            &self,
+            _: &Sum,
+            readings: Vec<serde_json::Value>,
+        ) -> Result<serde_json::Value, JobError> {
+            let sum: f64 = readings.iter().filter_map(serde_json::Value::as_f64).sum();
+            Ok(serde_json::json!({ "Sum": sum }))
+        }
+
+        fn decided(&self, _: &Sum, decision: &serde_json::Value) -> Result<Sum, JobError> {
+            Ok(Sum(decision["Sum"].as_f64()))
+        }
+
+        fn merge(
+            &self,
+            _: &Sum,
+            parts: Vec<Report<Vec<f64>>>,
+            _: &[Joined],
+        ) -> Result<Report<Vec<f64>>, JobError> {
+            Ok(Report {
+                message: String::new(),
+                result: parts.into_iter().flat_map(|p| p.result).collect(),
+            })
+        }
+    }
+
+    fn run_gathers(nothing_at: f64) -> Result<CapabilityOutput, JobError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let template =
+            OutputTemplate::parse(&format!("{}/", dir.path().display())).expect("template");
+        let mut sink = OutputSink::new(dir.path(), template, "clip", 0, "job");
+        let capability = Gathers { nothing_at };
+        let params = DynCapability::parse(&capability, &serde_json::Value::Null).expect("params");
+        let segments = Segments {
+            parts: 4,
+            workers: 2,
+            segmenter: Arc::new(Cuts),
+        };
+        run(
+            &capability,
+            Path::new("in.mp4"),
+            &params,
+            &mut sink,
+            &Context::default(),
+            &segments,
+        )
+    }
+
+    #[test]
+    fn a_gathered_decision_is_made_from_every_segment_before_any_is_worked_on() {
+        // Every segment read (0 + 10 + 20 + 30), then each worked with the
+        // sum.
+        let out = run_gathers(-5.0).expect("split run");
+        assert_eq!(
+            out.data,
+            serde_json::json!([0.0, 60.0, 10.0, 60.0, 20.0, 60.0, 30.0, 60.0])
+        );
+        // A decision that leaves nothing to split runs whole, with it.
+        let whole = run_gathers(60.0).expect("whole run");
+        assert_eq!(whole.data, serde_json::json!([-1.0, 60.0]));
+    }
 }

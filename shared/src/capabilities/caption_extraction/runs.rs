@@ -184,6 +184,11 @@ impl Runs {
         }
     }
 
+    /// The mask the run open now is matched against, if any.
+    pub fn open_anchor(&self) -> Option<&TextMask> {
+        self.open.as_ref().map(|o| &o.anchor)
+    }
+
     /// The first frame's time of the run open now, if any.
     pub fn open_start(&self) -> Option<f64> {
         self.open.as_ref().map(|o| o.start)
