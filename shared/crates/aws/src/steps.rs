@@ -215,10 +215,7 @@ impl<O: ObjectStore + Links, J: JobStore, N: Notifier> Handler<O, J, N> {
         let input = job.input.to_string();
         let shown = url.clone();
         let spans = tokio::task::spawn_blocking(move || {
-            let path = PathBuf::from(&url);
-            let duration = segmenter.duration(&path, &limits)?;
-            let parts = (duration / segment_s).ceil().max(1.0) as usize;
-            segmenter.plan(&path, &limits, parts, warm_up_s)
+            segmenter.plan_every(&PathBuf::from(&url), &limits, segment_s, warm_up_s)
         })
         .await
         .map_err(|e| JobError::permanent(ErrorCode::InternalError, format!("planning: {e}")))?

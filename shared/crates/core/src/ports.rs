@@ -300,6 +300,22 @@ pub trait Segmenter: Send + Sync {
         warm_up_s: f64,
     ) -> Result<Vec<crate::domain::Span>, crate::domain::JobError>;
 
+    /// [`Segmenter::plan`] into segments of about `segment_s` seconds.
+    ///
+    /// # Errors
+    /// A permanent error for media that cannot be read.
+    fn plan_every(
+        &self,
+        input: &Path,
+        limits: &crate::domain::Limits,
+        segment_s: f64,
+        warm_up_s: f64,
+    ) -> Result<Vec<crate::domain::Span>, crate::domain::JobError> {
+        let duration = self.duration(input, limits)?;
+        let parts = (duration / segment_s.max(1.0)).ceil().max(1.0) as usize;
+        self.plan(input, limits, parts, warm_up_s)
+    }
+
     /// Joins the videos `parts` (of MIME type `content_type`, in time
     /// order) into `output` without re-encoding, with the audio of
     /// `audio_from`; returns the frames and seconds of video written.

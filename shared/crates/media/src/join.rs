@@ -28,8 +28,37 @@ pub fn plan(
     parts: usize,
     warm_up_s: f64,
 ) -> Result<Vec<Span>, MediaError> {
+    plan_by(input, limits, |_| parts, warm_up_s)
+}
+
+/// [`plan`] with segments of about `segment_s` seconds.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_every(
+    input: &Path,
+    limits: &Limits,
+    segment_s: f64,
+    warm_up_s: f64,
+) -> Result<Vec<Span>, MediaError> {
+    plan_by(
+        input,
+        limits,
+        |duration| (duration / segment_s.max(1.0)).ceil().max(1.0) as usize,
+        warm_up_s,
+    )
+}
+
+/// [`plan`] into `parts(duration)` segments: the input is opened once.
+fn plan_by(
+    input: &Path,
+    limits: &Limits,
+    parts: impl Fn(f64) -> usize,
+    warm_up_s: f64,
+) -> Result<Vec<Span>, MediaError> {
     let mut reader = VideoReader::open(input, limits)?;
     let duration = reader.info().duration_s;
+    let parts = parts(duration);
     let mut cuts = vec![0.0];
     if duration > 0.0 {
         for k in 1..parts.max(1) {
@@ -247,6 +276,16 @@ impl iprod_core::ports::Segmenter for FfmpegSegmenter {
         warm_up_s: f64,
     ) -> Result<Vec<Span>, iprod_core::domain::JobError> {
         Ok(plan(input, limits, parts, warm_up_s)?)
+    }
+
+    fn plan_every(
+        &self,
+        input: &Path,
+        limits: &Limits,
+        segment_s: f64,
+        warm_up_s: f64,
+    ) -> Result<Vec<Span>, iprod_core::domain::JobError> {
+        Ok(plan_every(input, limits, segment_s, warm_up_s)?)
     }
 
     fn join(
