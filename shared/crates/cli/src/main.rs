@@ -354,6 +354,10 @@ enum Bench {
     H2v {
         /// Folder of extra videos (no subject truth: jerk and time only).
         dir: Option<PathBuf>,
+        /// A video whose first 10 s are one moving shot, under the subjects
+        /// without a face (default: a pan across the coffee photograph).
+        #[arg(long)]
+        footage: Option<PathBuf>,
         /// Where the composites and outputs are written.
         #[arg(long, default_value = "out/bench-h2v")]
         out: PathBuf,
@@ -525,9 +529,17 @@ async fn main() -> ExitCode {
                     &script,
                     background.as_deref(),
                 ),
-                Bench::H2v { dir, out, runs } => {
-                    iprod::capabilities::h2v::bench::run(dir.as_deref(), &out, runs)
-                }
+                Bench::H2v {
+                    dir,
+                    footage,
+                    out,
+                    runs,
+                } => iprod::capabilities::h2v::bench::run(
+                    dir.as_deref(),
+                    footage.as_deref(),
+                    &out,
+                    runs,
+                ),
                 Bench::Cover { paths, count, runs } => {
                     iprod::capabilities::cover::bench::run(&paths, count, runs)
                 }

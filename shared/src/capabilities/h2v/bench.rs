@@ -1,18 +1,24 @@
 //! `iprod bench h2v`: re-framing to 9:16 on composites whose subject path
-//! is known (a real face moving over real backgrounds: steady walk,
-//! pacing, stop-and-go, a cut, a small far face) and on the videos of a
-//! folder (no subject truth: path smoothness and time only). Reported per
-//! clip: the share of frames whose subject box is wholly inside the
-//! window (ours, and a static centre crop's), the path's jerk (mean
-//! |third difference| of the window centre within shots, px/frame³), and
-//! wall time
-//! against FFmpeg's static centre `crop`+`scale` with the same encoder
-//! settings, run in the same command.
+//! is known and on the videos of a folder (no subject truth: path
+//! smoothness and time only). The composites: a real face moving over
+//! still backgrounds (steady walk, pacing, stop-and-go, a cut, a small
+//! far face), and subjects without a face (a horse, a cat's head, a cup)
+//! cut out with their alpha and moving over moving footage (`--footage`:
+//! the first 10 s of a video that are one shot, else a pan across a
+//! photograph). Reported per clip: the share of frames whose subject box
+//! is wholly inside the window (ours, and a static centre crop's), the
+//! cuts reported against the true ones, the path's jerk (mean |third
+//! difference| of the window centre within shots, px/frame³) against the
+//! subject's own, and wall time against FFmpeg's static centre
+//! `crop`+`scale` with the same encoder settings, run in the same
+//! command.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::bench::composite::{clip, coffee, frame, head, stripes, PATCH};
+use crate::bench::composite::{
+    blend, clip, coffee, cutout, frame, head, opaque_box, stripes, try_clip, Cutout, Footage, PATCH,
+};
 use crate::bench::ffmpeg;
 use crate::capabilities::h2v::api::H2vParams;
 use crate::capabilities::h2v::path::jerk;
@@ -92,12 +98,105 @@ const COMPOSITES: [Composite; 5] = [
     },
 ];
 
+/// A subject without a face moving over footage: its centre at a time.
+struct Moving {
+    name: &'static str,
+    subject: Cutout,
+    width: u32,
+    at: fn(f64) -> (f32, f32),
+}
+
+/// The length of the composites over footage.
+const MOVING_S: f64 = 10.0;
+
+const MOVING: [Moving; 4] = [
+    // Walks back and forth, turning at each end, with a stride's bob.
+    Moving {
+        name: "horse-pace",
+        subject: Cutout::Horse,
+        width: 260,
+        at: |t| {
+            let tau = std::f64::consts::TAU;
+            (
+                (640.0 + 430.0 * (tau * t / 5.0).sin()) as f32,
+                (470.0 + 6.0 * (tau * 2.0 * t).sin()) as f32,
+            )
+        },
+    },
+    // Small and far, across the frame.
+    Moving {
+        name: "horse-far",
+        subject: Cutout::Horse,
+        width: 110,
+        at: |t| ((1150.0 - 100.0 * t) as f32, 430.0),
+    },
+    Moving {
+        name: "cat-stop-go",
+        subject: Cutout::Cat,
+        width: 240,
+        at: |t| {
+            let x = if t < 2.0 {
+                250.0
+            } else if t < 4.5 {
+                250.0 + 750.0 * smooth((t - 2.0) / 2.5)
+            } else if t < 6.5 {
+                1000.0
+            } else {
+                1000.0 - 550.0 * smooth((t - 6.5) / 2.5)
+            };
+            (x as f32, 380.0)
+        },
+    },
+    // Drifts across while rising and falling.
+    Moving {
+        name: "cup-drift",
+        subject: Cutout::Cup,
+        width: 220,
+        at: |t| {
+            let tau = std::f64::consts::TAU;
+            (
+                (250.0 + 800.0 * smooth(t / MOVING_S)) as f32,
+                (360.0 + 120.0 * (tau * t / 4.0).sin()) as f32,
+            )
+        },
+    },
+];
+
+/// Whether a subject moving along `at` faces left at `t` (it turns to
+/// where it goes).
+fn faces_left(at: fn(f64) -> (f32, f32), t: f64) -> bool {
+    let mut dt = 0.04;
+    while dt < 4.0 {
+        let dx = at(t + dt).0 - at(t).0;
+        if dx.abs() > 0.01 {
+            return dx < 0.0;
+        }
+        dt *= 2.0;
+    }
+    false
+}
+
+/// What a clip's figures are compared with.
+struct Truth<'a> {
+    /// The subject's span along the window's axis at a time.
+    span: &'a dyn Fn(f64) -> (f32, f32),
+    /// Its centre along that axis (not rounded to pixels).
+    centre: &'a dyn Fn(f64) -> f32,
+    /// How many cuts the clip has.
+    cuts: usize,
+}
+
 /// One clip's figures.
 struct Row {
     name: String,
     frames: usize,
+    /// Ours, the static centre crop's.
     inside: Option<(f64, f64)>,
+    /// Reported, true.
+    cuts: (usize, Option<usize>),
     jerk: f64,
+    /// Of the subject's own centre.
+    true_jerk: Option<f64>,
     ours_s: f64,
     peer_s: f64,
 }
@@ -106,7 +205,12 @@ struct Row {
 ///
 /// # Errors
 /// When the models, fixtures or ffmpeg are missing, or a run fails.
-pub fn run(dir: Option<&Path>, out: &Path, runs: usize) -> anyhow::Result<()> {
+pub fn run(
+    dir: Option<&Path>,
+    footage: Option<&Path>,
+    out: &Path,
+    runs: usize,
+) -> anyhow::Result<()> {
     let runs = runs.max(1);
     std::fs::create_dir_all(out)?;
     let reframe = H2v::load(&ModelDir::from_env())?;
@@ -127,11 +231,64 @@ pub fn run(dir: Option<&Path>, out: &Path, runs: usize) -> anyhow::Result<()> {
             let half = PATCH.0 as f32 * c.scale / 2.0;
             (x - half, x + half)
         };
+        let centre = |t: f64| at(t).0;
+        let truth = Truth {
+            span: &truth,
+            centre: &centre,
+            cuts: usize::from(c.name == "two-shots"),
+        };
         rows.push(measure(
             &reframe,
             &params,
             &path,
             c.name,
+            Some(&truth),
+            out,
+            runs,
+        )?);
+    }
+    let faces = rows.len();
+    let background = Footage::new(footage, MOVING_S + 0.5, out)?;
+    for m in &MOVING {
+        let subject = cutout(m.subject, m.width)?;
+        let mirrored = image::imageops::flip_horizontal(&subject);
+        let (left, _, right, _) = opaque_box(&subject);
+        let path = out.join(format!("{}.mp4", m.name));
+        let at = m.at;
+        let turns = m.subject == Cutout::Horse;
+        try_clip(&path, MOVING_S, |i| {
+            let t = f64::from(i) / 25.0;
+            let (x, y) = at(t);
+            let look = if turns && faces_left(at, t) {
+                &mirrored
+            } else {
+                &subject
+            };
+            Ok(blend(&background.frame(i)?, look, x, y))
+        })?;
+        let width = subject.width();
+        let span = |t: f64| {
+            let (x, _) = at(t);
+            let x0 = (x - width as f32 / 2.0).round();
+            // The mirrored subject's opaque columns are mirrored too.
+            let (a, b) = if turns && faces_left(at, t) {
+                (width - right, width - left)
+            } else {
+                (left, right)
+            };
+            (x0 + a as f32, x0 + b as f32)
+        };
+        let centre = |t: f64| at(t).0;
+        let truth = Truth {
+            span: &span,
+            centre: &centre,
+            cuts: 0,
+        };
+        rows.push(measure(
+            &reframe,
+            &params,
+            &path,
+            m.name,
             Some(&truth),
             out,
             runs,
@@ -156,26 +313,66 @@ pub fn run(dir: Option<&Path>, out: &Path, runs: usize) -> anyhow::Result<()> {
         }
     }
 
-    println!("times: median of {runs} alternating runs each");
     println!(
-        "{:<32} {:>6} {:>11} {:>11} {:>9} {:>8} {:>8} {:>7}",
-        "clip", "frames", "inside", "centre", "jerk", "iprod s", "ffmpeg s", "ratio"
+        "times: median of {runs} alternating runs each; footage under the subjects without a face: {}",
+        footage.map_or("a pan across the coffee photograph".to_owned(), |f| f
+            .display()
+            .to_string())
     );
-    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", 100.0 * v));
+    println!(
+        "{:<32} {:>6} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "clip",
+        "frames",
+        "inside",
+        "centre",
+        "cuts",
+        "jerk",
+        "subject",
+        "iprod s",
+        "ffmpeg s",
+        "ratio"
+    );
     for r in &rows {
-        println!(
-            "{:<32} {:>6} {:>11} {:>11} {:>9.4} {:>8.2} {:>8.2} {:>6.2}x",
-            r.name,
-            r.frames,
-            pct(r.inside.map(|i| i.0)),
-            pct(r.inside.map(|i| i.1)),
-            r.jerk,
-            r.ours_s,
-            r.peer_s,
-            r.ours_s / r.peer_s.max(1e-9)
-        );
+        print_row(r);
     }
-    let with_truth: Vec<&Row> = rows.iter().filter(|r| r.inside.is_some()).collect();
+    for (name, group) in [
+        ("faces", &rows[..faces]),
+        (
+            "no face",
+            &rows[faces..rows.len().min(faces + MOVING.len())],
+        ),
+        ("all", &rows[..]),
+    ] {
+        print_row(&total(name, group));
+    }
+    Ok(())
+}
+
+fn print_row(r: &Row) {
+    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", 100.0 * v));
+    let cuts = match r.cuts {
+        (ours, Some(truth)) => format!("{ours}/{truth}"),
+        (ours, None) => ours.to_string(),
+    };
+    println!(
+        "{:<32} {:>6} {:>9} {:>9} {:>6} {:>8.4} {:>8} {:>8.2} {:>8.2} {:>6.2}x",
+        r.name,
+        r.frames,
+        pct(r.inside.map(|i| i.0)),
+        pct(r.inside.map(|i| i.1)),
+        cuts,
+        r.jerk,
+        r.true_jerk.map_or("-".to_owned(), |j| format!("{j:.4}")),
+        r.ours_s,
+        r.peer_s,
+        r.ours_s / r.peer_s.max(1e-9)
+    );
+}
+
+/// The rows of `group` together: shares weighted by frames, jerks the
+/// mean over clips, times summed.
+fn total(name: &str, group: &[Row]) -> Row {
+    let with_truth: Vec<&Row> = group.iter().filter(|r| r.inside.is_some()).collect();
     let frames: usize = with_truth.iter().map(|r| r.frames).sum();
     let weighted = |pick: fn(&(f64, f64)) -> f64| {
         with_truth
@@ -184,22 +381,21 @@ pub fn run(dir: Option<&Path>, out: &Path, runs: usize) -> anyhow::Result<()> {
             .sum::<f64>()
             / frames.max(1) as f64
     };
-    let (ours, peer): (f64, f64) = (
-        rows.iter().map(|r| r.ours_s).sum(),
-        rows.iter().map(|r| r.peer_s).sum(),
-    );
-    println!(
-        "{:<32} {:>6} {:>11} {:>11} {:>9.4} {:>8.2} {:>8.2} {:>6.2}x",
-        "all",
-        rows.iter().map(|r| r.frames).sum::<usize>(),
-        pct(Some(weighted(|i| i.0))),
-        pct(Some(weighted(|i| i.1))),
-        rows.iter().map(|r| r.jerk).sum::<f64>() / rows.len().max(1) as f64,
-        ours,
-        peer,
-        ours / peer.max(1e-9)
-    );
-    Ok(())
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let true_jerks: Vec<f64> = group.iter().filter_map(|r| r.true_jerk).collect();
+    Row {
+        name: name.to_owned(),
+        frames: group.iter().map(|r| r.frames).sum(),
+        inside: (!with_truth.is_empty()).then(|| (weighted(|i| i.0), weighted(|i| i.1))),
+        cuts: (
+            group.iter().map(|r| r.cuts.0).sum(),
+            group.iter().map(|r| r.cuts.1).sum(),
+        ),
+        jerk: mean(group.iter().map(|r| r.jerk).collect()),
+        true_jerk: (!true_jerks.is_empty()).then(|| mean(true_jerks)),
+        ours_s: group.iter().map(|r| r.ours_s).sum(),
+        peer_s: group.iter().map(|r| r.peer_s).sum(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -208,7 +404,7 @@ fn measure(
     params: &H2vParams,
     video: &Path,
     name: &str,
-    truth: Option<&dyn Fn(f64) -> (f32, f32)>,
+    truth: Option<&Truth<'_>>,
     out: &Path,
     runs: usize,
 ) -> anyhow::Result<Row> {
@@ -275,7 +471,7 @@ fn measure(
         let centre_x = (g.source.0 - g.window.0) / 2;
         let (mut ours, mut centre) = (0usize, 0usize);
         for (i, &t) in plan.times.iter().enumerate() {
-            let (a, b) = truth(t);
+            let (a, b) = (truth.span)(t);
             let w = plan.window(i);
             let fits = |x: u32| a >= x as f32 - 0.5 && b <= (x + w.width) as f32 + 0.5;
             ours += usize::from(fits(w.x));
@@ -284,11 +480,25 @@ fn measure(
         let n = plan.times.len().max(1) as f64;
         (ours as f64 / n, centre as f64 / n)
     });
+    // The subject's own jerk, within the same shots.
+    let true_jerk = truth.map(|truth| {
+        let mut sum = 0.0;
+        for pair in starts.windows(2) {
+            let centres: Vec<f32> = plan.times[pair[0]..pair[1]]
+                .iter()
+                .map(|&t| (truth.centre)(t))
+                .collect();
+            sum += jerk(&centres) * centres.len() as f64;
+        }
+        sum / plan.times.len().max(1) as f64
+    });
     Ok(Row {
         name: name.to_owned(),
         frames: plan.times.len(),
         inside,
+        cuts: (plan.shots.len().saturating_sub(1), truth.map(|t| t.cuts)),
         jerk: jerk_sum / plan.times.len().max(1) as f64,
+        true_jerk,
         ours_s,
         peer_s,
     })
@@ -325,5 +535,31 @@ mod tests {
                 assert!(y > 0.0 && y < SIZE.1 as f32);
             }
         }
+    }
+
+    #[test]
+    fn the_subjects_without_a_face_stay_in_the_frame_and_turn_where_they_go() {
+        for m in &MOVING {
+            for k in 0..=(MOVING_S * 25.0) as u32 {
+                let (x, y) = (m.at)(f64::from(k) / 25.0);
+                let half = m.width as f32 / 2.0;
+                assert!(
+                    x - half >= 0.0 && x + half <= SIZE.0 as f32,
+                    "{} {k}",
+                    m.name
+                );
+                assert!(
+                    y - half * 0.8 > 0.0 && y + half * 0.8 < SIZE.1 as f32,
+                    "{} {k}",
+                    m.name
+                );
+            }
+        }
+        let pace = MOVING[0].at;
+        assert!(!faces_left(pace, 0.0));
+        assert!(faces_left(pace, 2.5));
+        assert!(!faces_left(pace, 5.0));
+        // Standing still, it faces where it goes next.
+        assert!(faces_left(MOVING[2].at, 5.0));
     }
 }
