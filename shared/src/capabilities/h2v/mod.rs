@@ -18,6 +18,7 @@ pub mod api;
 pub mod bench;
 pub mod cuts;
 pub mod path;
+mod track;
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -33,6 +34,7 @@ use crate::capabilities::h2v::api::{
 };
 use crate::capabilities::h2v::cuts::{CutDetector, Signature};
 use crate::capabilities::h2v::path::{solve, Target};
+use crate::capabilities::h2v::track::Tracker;
 use crate::detect::face::FaceDetector;
 use crate::detect::saliency::Saliency;
 use crate::detect::Rect;
@@ -603,7 +605,6 @@ struct Pending {
 /// What the detectors remember from one sample to the next within a shot.
 #[derive(Default)]
 struct Follower {
-    next_saliency: f64,
     /// The whole frame is searched now and then; in between, faces are
     /// followed where they were.
     next_full: f64,
@@ -628,7 +629,6 @@ impl Follower {
         if sample.shot_start {
             self.finish(maps);
             *self = Self {
-                next_saliency: sample.time,
                 next_full: sample.time,
                 ..Self::default()
             };
@@ -662,14 +662,10 @@ impl Follower {
                 self.previous_focus = s.focus;
                 seen = Some(s);
             }
-            None if matches!(hint, SubjectHint::Auto | SubjectHint::Person)
-                && now + 1e-6 >= self.next_saliency =>
-            {
-                // Nothing stands out in a flat picture (black, a fade):
-                // the map waits for the next frame that shows something.
+            None if matches!(hint, SubjectHint::Auto | SubjectHint::Person) => {
+                // Nothing stands out in a flat picture (black, a fade).
                 let thumb = image::imageops::resize(&gray, THUMB.0, THUMB.1, FilterType::Triangle);
                 if !is_flat(&thumb) {
-                    self.next_saliency = now + SALIENCY_EVERY_S;
                     self.pending.push(Pending { sample, thumb });
                 }
             }
@@ -692,13 +688,21 @@ impl Follower {
     }
 }
 
-/// Saliency maps for the samples without a face, computed on a thread of
-/// their own while the faces of later samples are looked for.
+/// The salient object of the samples without a face, on a thread of its
+/// own while the faces of later samples are looked for: a saliency map
+/// now and then, and in between the object it found is followed from
+/// sample to sample ([`Tracker`]).
 #[derive(Default)]
 struct Mapper {
-    /// The last map's frame in this shot (a thumbnail) and what it showed:
-    /// while the picture stays the same, so does the answer.
+    /// The last map's frame in this shot (a thumbnail) and what it showed,
+    /// while nothing is followed: while the picture stays the same, so
+    /// does the answer.
     last: Option<(GrayImage, Option<Seen>)>,
+    tracker: Option<Tracker>,
+    /// When the next map is due.
+    next_map: f64,
+    /// Maps in a row whose salient object was not the one followed.
+    elsewhere: u32,
 }
 
 impl Mapper {
@@ -709,26 +713,104 @@ impl Mapper {
         Pending { sample, thumb }: Pending,
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
-        let unchanged = self
-            .last
-            .as_ref()
-            .filter(|(before, _)| changed_share(before, &thumb) <= SAME_PICTURE_CHANGE);
-        let found = if let Some((_, before)) = unchanged {
-            before.clone()
-        } else {
-            let found = reframe.salient(
-                &sample.small,
-                1.0,
-                &geometry.scaled_to(sample.small.dimensions()),
-            )?;
-            self.last = Some((thumb, found.clone()));
-            found
-        };
-        Ok(found.map(|s| Seen {
-            time: sample.time,
+        let now = sample.time;
+        let geometry = geometry.scaled_to(sample.small.dimensions());
+        let mut sure = false;
+        let followed = self.tracker.as_mut().and_then(|t| {
+            let (rect, score) = t.follow(&sample.small, now);
+            sure = score >= track::SURE_SCORE;
+            if std::env::var_os("H2V_DEBUG").is_some() {
+                eprintln!("TRK {now:.2} x={:.0} w={:.0} score={score:.3}", rect.x * 2.0, rect.w * 2.0);
+            }
+            (score >= track::MIN_SCORE).then_some(rect)
+        });
+        let lost = self.tracker.is_some() && followed.is_none();
+        if lost {
+            self.tracker = None;
+        }
+        let at = |seen: Seen| Seen {
+            time: now,
             frame: sample.index as u64,
-            ..s
-        }))
+            ..seen
+        };
+        if now + 1e-6 < self.next_map && !lost {
+            return Ok(followed.map(|r| at(salient_seen(r, &geometry))));
+        }
+        self.next_map = now + SALIENCY_EVERY_S;
+        if followed.is_none() {
+            let unchanged = self
+                .last
+                .as_ref()
+                .filter(|(before, _)| changed_share(before, &thumb) <= SAME_PICTURE_CHANGE);
+            if let Some((_, before)) = unchanged {
+                return Ok(before.clone().map(at));
+            }
+        }
+        let map = reframe.saliency.map(&sample.small).map_err(inference)?;
+        let blobs = map.blobs(SALIENT);
+        if std::env::var_os("H2V_DEBUG").is_some() {
+            eprintln!("MAP {now:.2} {:?}", blobs.iter().take(4).map(|(b, s)| (b.x as i32 * 2, b.w as i32 * 2, (s * 100.0) as i32)).collect::<Vec<_>>());
+        }
+        let overlaps = |b: &Rect| followed.is_some_and(|r| b.iou(&r) > 0.0);
+        // The object followed, as the map outlines it now (not a part of
+        // it that happens to stand out more).
+        let outlined = followed.and_then(|r| {
+            blobs
+                .iter()
+                .find(|(b, _)| overlaps(b) && b.area() >= 0.7 * r.area())
+                .map(|(b, _)| *b)
+        });
+        let chosen = match followed {
+            Some(_) if outlined.is_some() => {
+                self.elsewhere = 0;
+                outlined
+            }
+            // The map stands out elsewhere while the object followed is
+            // clearly still there: a flicker, unless it stays.
+            Some(r) if sure && (self.elsewhere == 0 || blobs.iter().any(|(b, _)| overlaps(b))) => {
+                self.elsewhere = if blobs.iter().any(|(b, _)| overlaps(b)) {
+                    0
+                } else {
+                    self.elsewhere + 1
+                };
+                return Ok(Some(at(salient_seen(r, &geometry))));
+            }
+            _ => {
+                self.elsewhere = 0;
+                main_blob(&blobs)
+            }
+        };
+        let found = chosen.map(|region| salient_seen(region, &geometry));
+        self.tracker =
+            chosen.and_then(|region| Tracker::new(&sample.small, region, now, |x, y| map.at(x, y)));
+        self.last = self
+            .tracker
+            .is_none()
+            .then(|| (thumb, found.clone()));
+        Ok(found.map(at))
+    }
+}
+
+/// Values at least this share of the saliency map's peak are salient.
+const SALIENT: f32 = 0.5;
+
+/// The salient object of a map's blobs: the largest, when what stands out
+/// holds most of the map's mass.
+fn main_blob(blobs: &[(Rect, f32)]) -> Option<Rect> {
+    let standing_out: f32 = blobs.iter().map(|b| b.1).sum();
+    (standing_out > 0.5).then(|| blobs.first().map(|b| b.0)).flatten()
+}
+
+/// A salient object at `region` (analysis pixels).
+fn salient_seen(region: Rect, geometry: &Geometry) -> Seen {
+    let (extent, _) = geometry.extent();
+    Seen {
+        time: 0.0,
+        frame: 0,
+        keep: (along(&region, geometry) <= extent).then_some(region),
+        focus: Some(region.centre()),
+        subject: "salient",
+        faces: None,
     }
 }
 
@@ -871,19 +953,7 @@ impl H2v {
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
         let map = self.saliency.map(small).map_err(inference)?;
-        let Some((region, _)) = map.region(0.5).filter(|&(_, mass)| mass > 0.5) else {
-            return Ok(None);
-        };
-        let region = region.scaled(scale, scale);
-        let (extent, _) = geometry.extent();
-        Ok(Some(Seen {
-            time: 0.0,
-            frame: 0,
-            keep: (along(&region, geometry) <= extent).then_some(region),
-            focus: Some(region.centre()),
-            subject: "salient",
-            faces: None,
-        }))
+        Ok(main_blob(&map.blobs(SALIENT)).map(|region| salient_seen(region.scaled(scale, scale), geometry)))
     }
 
     fn detect(
@@ -1045,6 +1115,11 @@ impl H2v {
                             for s in &mut seen {
                                 s.keep = s.keep.map(|r| r.scaled(back, back));
                                 s.focus = s.focus.map(|(x, y)| (x * back, y * back));
+                            }
+                            if std::env::var_os("H2V_DEBUG").is_some() {
+                                for s in &seen {
+                                    eprintln!("DBG {:.2} {} keep={:?} focus={:?}", s.time, s.subject, s.keep.map(|r| (r.x as i32, r.w as i32)), s.focus.map(|f| f.0 as i32));
+                                }
                             }
                             if to_plan.send(ShotSeen { shot, seen }).is_err() {
                                 break;

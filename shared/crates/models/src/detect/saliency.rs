@@ -88,6 +88,63 @@ impl SaliencyMap {
         ))
     }
 
+    /// The separate salient parts (values ≥ `threshold` of the map's
+    /// maximum, 8-connected), each as its box in frame pixels and its
+    /// share of the map's whole mass, the largest share first; empty when
+    /// nothing stands out.
+    pub fn blobs(&self, threshold: f32) -> Vec<(Rect, f32)> {
+        let max = self.values.iter().copied().fold(0.0f32, f32::max);
+        let total: f32 = self.values.iter().sum();
+        if max < 0.2 || total <= 0.0 {
+            return Vec::new();
+        }
+        let (mw, mh) = (self.size.0 as usize, self.size.1 as usize);
+        let on: Vec<bool> = self.values.iter().map(|&v| v / max >= threshold).collect();
+        let mut seen = vec![false; on.len()];
+        let (sx, sy) = (
+            self.frame.0 as f32 / mw as f32,
+            self.frame.1 as f32 / mh as f32,
+        );
+        let mut blobs = Vec::new();
+        let mut stack = Vec::new();
+        for start in 0..on.len() {
+            if !on[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let (mut x0, mut y0, mut x1, mut y1) = (mw, mh, 0, 0);
+            let mut mass = 0.0f32;
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i % mw, i / mw);
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                mass += self.values[i];
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                        if nx < 0 || ny < 0 || nx >= mw as i64 || ny >= mh as i64 {
+                            continue;
+                        }
+                        let n = ny as usize * mw + nx as usize;
+                        if on[n] && !seen[n] {
+                            seen[n] = true;
+                            stack.push(n);
+                        }
+                    }
+                }
+            }
+            let rect = Rect {
+                x: x0 as f32,
+                y: y0 as f32,
+                w: (x1 - x0 + 1) as f32,
+                h: (y1 - y0 + 1) as f32,
+            };
+            blobs.push((rect.scaled(sx, sy), mass / total));
+        }
+        blobs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        blobs
+    }
+
     /// The map's value at frame pixel (`x`, `y`).
     pub fn at(&self, x: f32, y: f32) -> f32 {
         let (mw, mh) = self.size;
@@ -177,5 +234,36 @@ mod tests {
         assert!((mass - 1.0).abs() < 1e-6);
         assert_eq!((r.x, r.y, r.w, r.h), (640.0, 360.0, 320.0, 180.0));
         assert!(map.at(700.0, 400.0) > 0.9 && map.at(100.0, 100.0) < 0.1);
+    }
+
+    #[test]
+    fn separate_salient_parts_are_separate_blobs_largest_first() {
+        let (mw, mh) = (320u32, 192u32);
+        let mut values = vec![0.0; (mw * mh) as usize];
+        let mut fill = |xs: std::ops::Range<u32>, ys: std::ops::Range<u32>, v: f32| {
+            for y in ys {
+                for x in xs.clone() {
+                    values[(y * mw + x) as usize] = v;
+                }
+            }
+        };
+        fill(10..30, 10..20, 1.0);
+        fill(200..260, 100..150, 0.8);
+        // Touching diagonally: one blob.
+        fill(260..270, 150..160, 0.8);
+        let map = SaliencyMap {
+            values,
+            size: (mw, mh),
+            frame: (1280, 768),
+        };
+        let blobs = map.blobs(0.5);
+        assert_eq!(blobs.len(), 2);
+        let (big, share) = blobs[0];
+        assert_eq!((big.x, big.y, big.w, big.h), (800.0, 400.0, 280.0, 240.0));
+        let small = 200.0;
+        let whole = 0.8 * (3000.0 + 100.0) + small;
+        assert!((share - 0.8 * 3100.0 / whole).abs() < 1e-4);
+        assert_eq!((blobs[1].0.x, blobs[1].0.w), (40.0, 80.0));
+        assert!(map.blobs(0.5).iter().map(|b| b.1).sum::<f32>() <= 1.0 + 1e-6);
     }
 }
