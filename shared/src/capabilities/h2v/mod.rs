@@ -714,13 +714,16 @@ impl Mapper {
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
         let now = sample.time;
+        if std::env::var_os("H2V_DEBUG").is_some() {
+            let _ = sample.small.save(format!("/tmp/s_{now:.2}.png"));
+        }
         let geometry = geometry.scaled_to(sample.small.dimensions());
         let mut sure = false;
         let followed = self.tracker.as_mut().and_then(|t| {
             let (rect, score) = t.follow(&sample.small, now);
             sure = score >= track::SURE_SCORE;
             if std::env::var_os("H2V_DEBUG").is_some() {
-                eprintln!("TRK {now:.2} x={:.0} w={:.0} score={score:.3}", rect.x * 2.0, rect.w * 2.0);
+                eprintln!("TRK {now:.2} x={:.0} y={:.0} w={:.0} score={score:.3}", rect.x * 2.0, rect.y * 2.0, rect.w * 2.0);
             }
             (score >= track::MIN_SCORE).then_some(rect)
         });
@@ -781,8 +784,12 @@ impl Mapper {
             }
         };
         let found = chosen.map(|region| salient_seen(region, &geometry));
-        self.tracker =
-            chosen.and_then(|region| Tracker::new(&sample.small, region, now, |x, y| map.at(x, y)));
+        // Something wider than the window is scenery, not a subject to
+        // follow.
+        self.tracker = found
+            .as_ref()
+            .and_then(|f| f.keep)
+            .and_then(|region| Tracker::new(&sample.small, region, now, |x, y| map.at(x, y)));
         self.last = self
             .tracker
             .is_none()

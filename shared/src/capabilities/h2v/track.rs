@@ -49,17 +49,48 @@ impl Plane {
     }
 }
 
-/// The subject at one level: its pixels less their weighted mean, and
-/// the weights.
+impl Plane {
+    /// The plane at half the size (2×2 means).
+    fn half(&self) -> Self {
+        let (width, height) = ((self.width / 2).max(1), (self.height / 2).max(1));
+        let mut pixels = Vec::with_capacity(width * height);
+        for y in 0..height {
+            for x in 0..width {
+                let at = |dx: usize, dy: usize| {
+                    let (sx, sy) = ((2 * x + dx).min(self.width - 1), (2 * y + dy).min(self.height - 1));
+                    self.pixels[sy * self.width + sx]
+                };
+                let (a, b, c, d) = (at(0, 0), at(1, 0), at(0, 1), at(1, 1));
+                pixels.push([0, 1, 2].map(|k| (a[k] + b[k] + c[k] + d[k]) / 4.0));
+            }
+        }
+        Self {
+            width,
+            height,
+            pixels,
+        }
+    }
+}
+
+/// One pixel of the subject at a level: where (row, column of the
+/// block), its weight, and its colour less the weighted mean.
+#[derive(Clone, Copy)]
+struct Tap {
+    row: usize,
+    column: usize,
+    weight: f32,
+    colour: [f32; 3],
+}
+
+/// The subject at one level: the pixels of its block that count.
 #[derive(Clone)]
 struct Template {
     width: usize,
     height: usize,
-    pixels: Vec<[f32; 3]>,
-    weights: Vec<f32>,
+    taps: Vec<Tap>,
     /// Σ weights.
     mass: f32,
-    /// Σ weight · pixel² over the channels (of the centred pixels).
+    /// Σ weight · colour² over the channels.
     energy: f32,
 }
 
@@ -76,56 +107,60 @@ impl Template {
         if width == 0 || height == 0 || x + width > plane.width || y + height > plane.height {
             return None;
         }
-        let mut pixels = Vec::with_capacity(width * height);
-        let mut weights = Vec::with_capacity(width * height);
-        for r in 0..height {
-            for c in 0..width {
-                pixels.push(plane.pixels[(y + r) * plane.width + x + c]);
-                weights.push(weight(c, r));
+        let mut taps = Vec::with_capacity(width * height);
+        for row in 0..height {
+            for column in 0..width {
+                let weight = weight(column, row);
+                if weight > 0.0 {
+                    taps.push(Tap {
+                        row,
+                        column,
+                        weight,
+                        colour: plane.pixels[(y + row) * plane.width + x + column],
+                    });
+                }
             }
         }
-        let mass: f32 = weights.iter().sum();
+        Self::centred(width, height, taps)
+    }
+
+    /// A template of `taps` with their colours less their weighted mean;
+    /// `None` when they show nothing.
+    fn centred(width: usize, height: usize, mut taps: Vec<Tap>) -> Option<Self> {
+        let mass: f32 = taps.iter().map(|t| t.weight).sum();
         if mass <= 0.0 {
             return None;
         }
         let mut mean = [0.0f32; 3];
-        for (p, &w) in pixels.iter().zip(&weights) {
+        for t in &taps {
             for k in 0..3 {
-                mean[k] += w * p[k];
+                mean[k] += t.weight * t.colour[k];
             }
         }
         mean = mean.map(|m| m / mass);
         let mut energy = 0.0;
-        for (p, &w) in pixels.iter_mut().zip(&weights) {
+        for t in &mut taps {
             for k in 0..3 {
-                p[k] -= mean[k];
-                energy += w * p[k] * p[k];
+                t.colour[k] -= mean[k];
+                energy += t.weight * t.colour[k] * t.colour[k];
             }
         }
         (energy > 1e-3 * mass).then_some(Self {
             width,
             height,
-            pixels,
-            weights,
+            taps,
             mass,
             energy,
         })
     }
 
     fn mirrored(&self) -> Self {
-        let flip = |v: &[f32]| -> Vec<f32> {
-            v.chunks(self.width)
-                .flat_map(|row| row.iter().rev().copied())
-                .collect()
-        };
-        let pixels = self
-            .pixels
-            .chunks(self.width)
-            .flat_map(|row| row.iter().rev().copied())
-            .collect();
+        let mut taps = self.taps.clone();
+        for t in &mut taps {
+            t.column = self.width - 1 - t.column;
+        }
         Self {
-            pixels,
-            weights: flip(&self.weights),
+            taps,
             ..self.clone()
         }
     }
@@ -134,17 +169,14 @@ impl Template {
     /// `plane` at top-left (`x`, `y`), all channels together (−1 to 1).
     fn score(&self, plane: &Plane, x: usize, y: usize) -> f32 {
         let (mut sum, mut square, mut cross) = ([0.0f32; 3], 0.0f32, 0.0f32);
-        for r in 0..self.height {
-            let row = &plane.pixels[(y + r) * plane.width + x..][..self.width];
-            let t = &self.pixels[r * self.width..][..self.width];
-            let w = &self.weights[r * self.width..][..self.width];
-            for ((p, t), &w) in row.iter().zip(t).zip(w) {
-                for k in 0..3 {
-                    let wp = w * p[k];
-                    sum[k] += wp;
-                    square += wp * p[k];
-                    cross += wp * t[k];
-                }
+        let at = &plane.pixels[y * plane.width + x..];
+        for t in &self.taps {
+            let p = at[t.row * plane.width + t.column];
+            for k in 0..3 {
+                let wp = t.weight * p[k];
+                sum[k] += wp;
+                square += wp * p[k];
+                cross += wp * t.colour[k];
             }
         }
         let variance = square - sum.iter().map(|s| s * s).sum::<f32>() / self.mass;
@@ -155,23 +187,36 @@ impl Template {
     }
 
     /// The best top-left within `x` and `y` (inclusive ranges, clipped to
-    /// where the template fits), and its score.
+    /// where the template fits) on a grid of `step`, then refined to the
+    /// pixel around it; and its score.
     fn best(
         &self,
         plane: &Plane,
         x: (i32, i32),
         y: (i32, i32),
+        step: usize,
     ) -> Option<((usize, usize), f32)> {
         let max_x = plane.width as i32 - self.width as i32;
         let max_y = plane.height as i32 - self.height as i32;
         let (x0, x1) = (x.0.max(0), x.1.min(max_x));
         let (y0, y1) = (y.0.max(0), y.1.min(max_y));
-        let mut best: Option<((usize, usize), f32)> = None;
-        for ty in y0..=y1 {
-            for tx in x0..=x1 {
-                let s = self.score(plane, tx as usize, ty as usize);
-                if best.is_none_or(|(_, b)| s > b) {
-                    best = Some(((tx as usize, ty as usize), s));
+        let look = |best: &mut Option<((usize, usize), f32)>, tx: i32, ty: i32| {
+            let s = self.score(plane, tx as usize, ty as usize);
+            if best.is_none_or(|(_, b)| s > b) {
+                *best = Some(((tx as usize, ty as usize), s));
+            }
+        };
+        let mut best = None;
+        for ty in (y0..=y1).step_by(step.max(1)) {
+            for tx in (x0..=x1).step_by(step.max(1)) {
+                look(&mut best, tx, ty);
+            }
+        }
+        if let (true, Some(((bx, by), _))) = (step > 1, best) {
+            let r = step as i32 - 1;
+            for ty in (by as i32 - r).max(y0)..=(by as i32 + r).min(y1) {
+                for tx in (bx as i32 - r).max(x0)..=(bx as i32 + r).min(x1) {
+                    look(&mut best, tx, ty);
                 }
             }
         }
@@ -188,8 +233,8 @@ struct Look {
 /// A subject being followed (boxes in the sampled frames' pixels).
 pub struct Tracker {
     look: Look,
-    /// Frame pixels → coarse and fine level pixels.
-    scales: (f32, f32),
+    /// Frame pixels → fine level pixels (the coarse level is half that).
+    scale: f32,
     /// The subject's box where last seen, and when.
     rect: Rect,
     time: f64,
@@ -208,8 +253,7 @@ impl Tracker {
         salience: impl Fn(f32, f32) -> f32,
     ) -> Option<Self> {
         let long = rect.w.max(rect.h).max(1.0);
-        let coarse = (COARSE_SIDE / long).min(1.0);
-        let fine = (2.0 * coarse).min(1.0);
+        let fine = (2.0 * COARSE_SIDE / long).min(1.0);
         let peak = (0..16)
             .flat_map(|i| (0..16).map(move |j| (i, j)))
             .map(|(i, j)| {
@@ -220,13 +264,12 @@ impl Tracker {
             })
             .fold(0.0f32, f32::max)
             .max(1e-6);
-        let level = |scale: f32| -> Option<[Template; 2]> {
-            let plane = Plane::new(frame, scale);
+        let level = |plane: &Plane, scale: f32| -> Option<[Template; 2]> {
             let x = (rect.x * scale).round().max(0.0) as usize;
             let y = (rect.y * scale).round().max(0.0) as usize;
             let w = ((rect.w * scale).round() as usize).min(plane.width.saturating_sub(x));
             let h = ((rect.h * scale).round() as usize).min(plane.height.saturating_sub(y));
-            let t = Template::cut(&plane, (x, y), (w, h), |c, r| {
+            let t = Template::cut(plane, (x, y), (w, h), |c, r| {
                 let v = salience(
                     (x as f32 + c as f32 + 0.5) / scale,
                     (y as f32 + r as f32 + 0.5) / scale,
@@ -240,12 +283,13 @@ impl Tracker {
             let m = t.mirrored();
             Some([t, m])
         };
+        let fine_plane = Plane::new(frame, fine);
         Some(Self {
             look: Look {
-                coarse: level(coarse)?,
-                fine: level(fine)?,
+                coarse: level(&fine_plane.half(), fine / 2.0)?,
+                fine: level(&fine_plane, fine)?,
             },
-            scales: (coarse, fine),
+            scale: fine,
             rect,
             time,
             velocity: (0.0, 0.0),
@@ -256,39 +300,47 @@ impl Tracker {
     /// score (−1 to 1). The tracker moves there whatever the score; the
     /// caller decides what to believe.
     pub fn follow(&mut self, frame: &RgbImage, time: f64) -> (Rect, f32) {
-        let (cs, fs) = self.scales;
+        let fs = self.scale;
+        let cs = fs / 2.0;
         let dt = (time - self.time).max(0.0) as f32;
         let was = (self.rect.x, self.rect.y);
         let expected = (was.0 + self.velocity.0 * dt, was.1 + self.velocity.1 * dt);
-        let coarse = Plane::new(frame, cs);
+        let fine = Plane::new(frame, fs);
+        let coarse = fine.half();
         let reach = (REACH * self.rect.w.max(self.rect.h) * cs).ceil() as i32;
         let span = |a: f32, b: f32| {
             let (lo, hi) = (a.min(b) * cs, a.max(b) * cs);
             (lo.floor() as i32 - reach, hi.ceil() as i32 + reach)
         };
         let (xs, ys) = (span(was.0, expected.0), span(was.1, expected.1));
+        // The way the subject faces is decided at the fine level: at the
+        // coarse one a small subject may match as well either way.
+        let mut coarse_best = None;
+        for t in &self.look.coarse {
+            if let Some((at, s)) = t.best(&coarse, xs, ys, 2) {
+                if coarse_best.is_none_or(|(_, b)| s > b) {
+                    coarse_best = Some((at, s));
+                }
+            }
+        }
+        let Some(((cx, cy), _)) = coarse_best else {
+            return (self.rect, -1.0);
+        };
+        let (fx, fy) = (2 * cx as i32, 2 * cy as i32);
         let mut found = None;
-        for (side, t) in self.look.coarse.iter().enumerate() {
-            if let Some((at, s)) = t.best(&coarse, xs, ys) {
+        for (side, t) in self.look.fine.iter().enumerate() {
+            if let Some((at, s)) = t.best(
+                &fine,
+                (fx - REFINE, fx + REFINE),
+                (fy - REFINE, fy + REFINE),
+                1,
+            ) {
                 if found.is_none_or(|(_, _, b)| s > b) {
                     found = Some((side, at, s));
                 }
             }
         }
-        let Some((side, (cx, cy), _)) = found else {
-            return (self.rect, -1.0);
-        };
-        let fine = Plane::new(frame, fs);
-        let (fx, fy) = (
-            (cx as f32 / cs * fs).round() as i32,
-            (cy as f32 / cs * fs).round() as i32,
-        );
-        let t = &self.look.fine[side];
-        let Some(((x, y), score)) = t.best(
-            &fine,
-            (fx - REFINE, fx + REFINE),
-            (fy - REFINE, fy + REFINE),
-        ) else {
+        let Some((_, (x, y), score)) = found else {
             return (self.rect, -1.0);
         };
         let rect = Rect {
