@@ -49,6 +49,9 @@ use crate::media::{MediaError, SamplingMode, VideoReader};
 const SAMPLE_EVERY_S: f64 = 0.5;
 /// Seconds between saliency maps (the costlier model) within a shot.
 const SALIENCY_EVERY_S: f64 = 3.0;
+/// Seconds a saliency map may wait while the object it found is clearly
+/// followed.
+const SURE_MAP_EVERY_S: f64 = 6.0;
 /// Seconds between searches of the whole frame for faces (in between,
 /// faces are looked for where they were).
 const FULL_SEARCH_EVERY_S: f64 = 1.5;
@@ -609,6 +612,8 @@ struct Follower {
     /// followed where they were.
     next_full: f64,
     near: Option<Rect>,
+    /// When a face was last seen in the shot (or the shot began).
+    last_face: f64,
     previous_focus: Option<(f32, f32)>,
     previous_gray: Option<GrayImage>,
     pending: Vec<Pending>,
@@ -630,6 +635,7 @@ impl Follower {
             self.finish(maps);
             *self = Self {
                 next_full: sample.time,
+                last_face: sample.time,
                 ..Self::default()
             };
         }
@@ -637,6 +643,12 @@ impl Follower {
         let gray = image::DynamicImage::ImageRgb8(sample.small.clone()).to_luma8();
         let motion = self.previous_gray.as_ref().map(|p| difference(p, &gray));
         let full_search = sample.time + 1e-6 >= self.next_full;
+        // Long without a face, faces are looked for at the full searches
+        // only (the salient object is followed in between).
+        let faces_due = hint == SubjectHint::Face
+            || full_search
+            || self.near.is_some()
+            || sample.time - self.last_face < FULL_SEARCH_EVERY_S - 1e-6;
         let look = Look {
             small: &sample.small,
             scale: 1.0,
@@ -644,11 +656,19 @@ impl Follower {
             saliency_due: false,
             motion: motion.as_ref(),
             full_search,
+            faces_due,
             near: self.near,
         };
+        let t0 = std::time::Instant::now();
         let found = reframe.detect(&look, &geometry.scaled_to(sample.small.dimensions()), hint)?;
+        if std::env::var_os("H2V_DEBUG").is_some() {
+            eprintln!("DETTIME {:?}", t0.elapsed());
+        }
         if full_search {
-            self.next_full = sample.time + FULL_SEARCH_EVERY_S;
+            // Twice as far apart in a shot long without a face.
+            let faceless = sample.time - self.last_face >= 2.0 * FULL_SEARCH_EVERY_S - 1e-6;
+            self.next_full =
+                sample.time + FULL_SEARCH_EVERY_S * if faceless { 2.0 } else { 1.0 };
         }
         self.near = found.as_ref().and_then(|s| s.faces);
         let now = sample.time;
@@ -656,6 +676,7 @@ impl Follower {
             Some(mut s) => {
                 if s.faces.is_some() {
                     self.pending.retain(|p| p.sample.time < now - FACE_NEAR_S);
+                    self.last_face = now;
                 }
                 s.time = now;
                 s.frame = sample.index as u64;
@@ -699,8 +720,9 @@ struct Mapper {
     /// does the answer.
     last: Option<(GrayImage, Option<Seen>)>,
     tracker: Option<Tracker>,
-    /// When the next map is due.
+    /// When the next map is due, and when the last one was made.
     next_map: f64,
+    last_map: f64,
     /// Maps in a row whose salient object was not the one followed.
     elsewhere: u32,
 }
@@ -720,7 +742,11 @@ impl Mapper {
         let geometry = geometry.scaled_to(sample.small.dimensions());
         let mut sure = false;
         let followed = self.tracker.as_mut().and_then(|t| {
+            let t0 = std::time::Instant::now();
             let (rect, score) = t.follow(&sample.small, now);
+            if std::env::var_os("H2V_DEBUG").is_some() {
+                eprintln!("TRKTIME {:?}", t0.elapsed());
+            }
             sure = score >= track::SURE_SCORE;
             if std::env::var_os("H2V_DEBUG").is_some() {
                 eprintln!("TRK {now:.2} x={:.0} y={:.0} w={:.0} score={score:.3}", rect.x * 2.0, rect.y * 2.0, rect.w * 2.0);
@@ -736,10 +762,15 @@ impl Mapper {
             frame: sample.index as u64,
             ..seen
         };
-        if now + 1e-6 < self.next_map && !lost {
+        // A map is due now and then, but waits while the object followed
+        // is clearly matched.
+        let due = now + 1e-6 >= self.next_map
+            && !(sure && now - self.last_map < SURE_MAP_EVERY_S - 1e-6);
+        if !due && !lost {
             return Ok(followed.map(|r| at(salient_seen(r, &geometry))));
         }
         self.next_map = now + SALIENCY_EVERY_S;
+        self.last_map = now;
         if followed.is_none() {
             let unchanged = self
                 .last
@@ -749,7 +780,11 @@ impl Mapper {
                 return Ok(before.clone().map(at));
             }
         }
+        let t0 = std::time::Instant::now();
         let map = reframe.saliency.map(&sample.small).map_err(inference)?;
+        if std::env::var_os("H2V_DEBUG").is_some() {
+            eprintln!("MAPTIME {:?}", t0.elapsed());
+        }
         let blobs = map.blobs(SALIENT);
         if std::env::var_os("H2V_DEBUG").is_some() {
             eprintln!("MAP {now:.2} {:?}", blobs.iter().take(4).map(|(b, s)| (b.x as i32 * 2, b.w as i32 * 2, (s * 100.0) as i32)).collect::<Vec<_>>());
@@ -921,6 +956,8 @@ struct Look<'a> {
     /// (tiles of a wide frame); else around `near` when given, and the
     /// whole frame for large faces only.
     full_search: bool,
+    /// Whether faces are looked for at all.
+    faces_due: bool,
     /// Where faces were at the previous analysed frame (detector pixels).
     near: Option<Rect>,
 }
@@ -976,6 +1013,7 @@ impl H2v {
             saliency_due,
             motion,
             full_search,
+            faces_due,
             near,
         } = *look;
         let to_source = |r: Rect| r.scaled(scale, scale);
@@ -987,7 +1025,7 @@ impl H2v {
                 ..s
             })
         };
-        if matches!(hint, SubjectHint::Auto | SubjectHint::Face) {
+        if matches!(hint, SubjectHint::Auto | SubjectHint::Face) && faces_due {
             // Between full searches, faces are looked for where they were,
             // zoomed in: one small run instead of the whole frame and tiles.
             if let (Some(near), false) = (near, full_search) {
@@ -1486,6 +1524,7 @@ impl H2v {
             saliency_due: true,
             motion: None,
             full_search: true,
+            faces_due: true,
             near: None,
         };
         let seen = self.detect(&look, &geometry, hint)?;
