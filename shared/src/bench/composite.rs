@@ -247,24 +247,24 @@ pub fn blend(background: &RgbImage, cutout: &RgbaImage, cx: f32, cy: f32) -> Rgb
     f
 }
 
-/// Moving footage to put subjects over: the first seconds of a video
-/// (scaled to [`SIZE`], 25 fps), or else a slow pan across the coffee
-/// photograph.
+/// Moving footage to put subjects over: seconds of a video (scaled to
+/// [`SIZE`], 25 fps), or else a slow pan across the coffee photograph.
 #[derive(Debug)]
 pub enum Footage {
-    /// Raw RGB frames in a file, and how many.
-    Frames(PathBuf, u32),
+    /// Raw RGB frames in a file, how many, and the times of the cuts
+    /// between them (by FFmpeg's scene-change score, above 0.3).
+    Frames(PathBuf, u32, Vec<f64>),
     /// The photograph, larger than a frame.
     Pan(RgbImage),
 }
 
 impl Footage {
-    /// The first `seconds` of `video` (decoded by FFmpeg into `work`), or
-    /// the pan when `None`.
+    /// `seconds` of `video` from `from` seconds (decoded by FFmpeg into
+    /// `work`), or the pan when `None`.
     ///
     /// # Errors
     /// When FFmpeg fails or the fixture is missing.
-    pub fn new(video: Option<&Path>, seconds: f64, work: &Path) -> anyhow::Result<Self> {
+    pub fn new(video: Option<&Path>, from: f64, seconds: f64, work: &Path) -> anyhow::Result<Self> {
         let Some(video) = video else {
             let photo = image::open(fixture("coffee.png")?)?.to_rgb8();
             return Ok(Self::Pan(image::imageops::resize(
@@ -275,14 +275,21 @@ impl Footage {
             )));
         };
         let raw = work.join("footage.rgb");
+        let (from, seconds) = (from.to_string(), seconds.to_string());
+        let (input, scale) = (
+            video.to_string_lossy(),
+            format!("fps=25,scale={}:{}", SIZE.0, SIZE.1),
+        );
         super::ffmpeg(&[
+            "-ss",
+            &from,
             "-i",
-            &video.to_string_lossy(),
+            &input,
             "-t",
-            &seconds.to_string(),
+            &seconds,
             "-an",
             "-vf",
-            &format!("fps=25,scale={}:{}", SIZE.0, SIZE.1),
+            &scale,
             "-pix_fmt",
             "rgb24",
             "-f",
@@ -291,7 +298,47 @@ impl Footage {
         ])?;
         let frames = std::fs::metadata(&raw)?.len() / u64::from(SIZE.0 * SIZE.1 * 3);
         anyhow::ensure!(frames > 0, "{}: no frames", video.display());
-        Ok(Self::Frames(raw, frames as u32))
+        // The cuts, as FFmpeg's scene filter sees them.
+        let out = std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-ss",
+                &from,
+                "-i",
+                &input,
+                "-t",
+                &seconds,
+            ])
+            .args([
+                "-an",
+                "-vf",
+                &format!("{scale},select='gt(scene,0.3)',showinfo"),
+            ])
+            .args(["-f", "null", "-"])
+            .output()?;
+        anyhow::ensure!(out.status.success(), "ffmpeg's scene filter failed");
+        let cuts = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("Parsed_showinfo"))
+            .filter_map(|l| {
+                l.split("pts_time:")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        Ok(Self::Frames(raw, frames as u32, cuts))
+    }
+
+    /// The cuts in the first `seconds`.
+    pub fn cuts(&self, seconds: f64) -> usize {
+        match self {
+            Self::Pan(_) => 0,
+            Self::Frames(_, _, cuts) => cuts.iter().filter(|&&t| t < seconds).count(),
+        }
     }
 
     /// Frame `i` (the last one again past the end).
@@ -306,7 +353,7 @@ impl Footage {
                 let y = (i / 2).min(photo.height() - SIZE.1);
                 Ok(image::imageops::crop_imm(photo, x, y, SIZE.0, SIZE.1).to_image())
             }
-            Self::Frames(raw, frames) => {
+            Self::Frames(raw, frames, _) => {
                 let bytes = (SIZE.0 * SIZE.1 * 3) as usize;
                 let mut f = std::fs::File::open(raw)?;
                 f.seek(SeekFrom::Start((i.min(frames - 1) as usize * bytes) as u64))?;

@@ -432,3 +432,68 @@ fn a_reframe_gathered_in_segments_follows_the_subject_as_one_pass() -> anyhow::R
     assert!(worst <= 16.0, "{worst} px");
     Ok(())
 }
+
+/// A sky over a hill whose texture pans left, 4 px a frame (moving
+/// footage with nothing in it that stands out).
+fn panning_landscape(i: u32) -> RgbImage {
+    RgbImage::from_fn(SIZE.0, SIZE.1, |x, y| {
+        let u = (x + 4 * i) as f32;
+        let ripple = ((u / 37.0).sin() * (y as f32 / 23.0).cos() * 12.0) as i32;
+        let base: [i32; 3] = if y < SIZE.1 * 3 / 5 {
+            [150, 180, 225]
+        } else {
+            [70, 130, 60]
+        };
+        image::Rgb(base.map(|c| (c + ripple).clamp(0, 255) as u8))
+    })
+}
+
+#[test]
+fn an_animal_pacing_over_moving_footage_is_followed_between_saliency_maps() -> anyhow::Result<()> {
+    use iprod::bench::composite::{blend, cutout, opaque_box, try_clip, Cutout};
+    let dir = tempfile::tempdir()?;
+    let horse = cutout(Cutout::Horse, 220)?;
+    let turned = image::imageops::flip_horizontal(&horse);
+    let (left, _, right, _) = opaque_box(&horse);
+    // Back and forth every 3 s, turning where it goes: between two maps
+    // 3 s apart it crosses the frame twice.
+    let x_at = |t: f64| (640.0 + 380.0 * (std::f64::consts::TAU * t / 3.0).sin()) as f32;
+    let going_left = |t: f64| (std::f64::consts::TAU * t / 3.0).cos() < 0.0;
+    let src = try_clip(&dir.path().join("horse.mp4"), 6.0, |i| {
+        let t = f64::from(i) / 25.0;
+        let look = if going_left(t) { &turned } else { &horse };
+        Ok(blend(&panning_landscape(i), look, x_at(t), 430.0))
+    })?;
+    let plan = reframe().plan(&src, &Default::default(), &Context::default())?;
+    assert_eq!(
+        plan.shots.len(),
+        1,
+        "a cut inside one shot: {:?}",
+        plan.shots
+    );
+    assert_eq!(plan.shots[0].subject, "salient");
+    let width = horse.width() as f32;
+    let (mut inside, mut centred) = (0, 0);
+    let centre_x = (SIZE.0 - plan.geometry.window.0) / 2;
+    for (i, &t) in plan.times.iter().enumerate() {
+        let x0 = (x_at(t) - width / 2.0).round();
+        let (a, b) = if going_left(t) {
+            (x0 + width - right as f32, x0 + width - left as f32)
+        } else {
+            (x0 + left as f32, x0 + right as f32)
+        };
+        let fits = |x: u32| a >= x as f32 - 0.5 && b <= (x + plan.geometry.window.0) as f32 + 0.5;
+        inside += usize::from(fits(plan.window(i).x));
+        centred += usize::from(fits(centre_x));
+    }
+    let n = plan.times.len();
+    assert!(
+        inside * 100 >= 95 * n,
+        "wholly inside in {inside} of {n} frames"
+    );
+    assert!(
+        centred * 2 < n,
+        "a centred window holds it in {centred} of {n} frames"
+    );
+    Ok(())
+}

@@ -354,10 +354,13 @@ enum Bench {
     H2v {
         /// Folder of extra videos (no subject truth: jerk and time only).
         dir: Option<PathBuf>,
-        /// A video whose first 10 s are one moving shot, under the subjects
-        /// without a face (default: a pan across the coffee photograph).
+        /// A video under the subjects without a face: its 10 s from
+        /// `--footage-from` (default: a pan across the coffee photograph).
         #[arg(long)]
         footage: Option<PathBuf>,
+        /// Where the footage starts, in seconds.
+        #[arg(long, default_value_t = 0.0)]
+        footage_from: f64,
         /// Where the composites and outputs are written.
         #[arg(long, default_value = "out/bench-h2v")]
         out: PathBuf,
@@ -532,11 +535,12 @@ async fn main() -> ExitCode {
                 Bench::H2v {
                     dir,
                     footage,
+                    footage_from,
                     out,
                     runs,
                 } => iprod::capabilities::h2v::bench::run(
                     dir.as_deref(),
-                    footage.as_deref(),
+                    footage.as_deref().map(|f| (f, footage_from)),
                     &out,
                     runs,
                 ),

@@ -207,7 +207,7 @@ struct Row {
 /// When the models, fixtures or ffmpeg are missing, or a run fails.
 pub fn run(
     dir: Option<&Path>,
-    footage: Option<&Path>,
+    footage: Option<(&Path, f64)>,
     out: &Path,
     runs: usize,
 ) -> anyhow::Result<()> {
@@ -248,7 +248,13 @@ pub fn run(
         )?);
     }
     let faces = rows.len();
-    let background = Footage::new(footage, MOVING_S + 0.5, out)?;
+    let background = Footage::new(
+        footage.map(|f| f.0),
+        footage.map_or(0.0, |f| f.1),
+        MOVING_S,
+        out,
+    )?;
+    let cuts = background.cuts(MOVING_S);
     for m in &MOVING {
         let subject = cutout(m.subject, m.width)?;
         let mirrored = image::imageops::flip_horizontal(&subject);
@@ -282,7 +288,7 @@ pub fn run(
         let truth = Truth {
             span: &span,
             centre: &centre,
-            cuts: 0,
+            cuts,
         };
         rows.push(measure(
             &reframe,
@@ -315,9 +321,10 @@ pub fn run(
 
     println!(
         "times: median of {runs} alternating runs each; footage under the subjects without a face: {}",
-        footage.map_or("a pan across the coffee photograph".to_owned(), |f| f
-            .display()
-            .to_string())
+        footage.map_or("a pan across the coffee photograph".to_owned(), |(f, from)| format!(
+            "{} from {from} s ({cuts} cuts by FFmpeg's scene score)",
+            f.display()
+        ))
     );
     println!(
         "{:<32} {:>6} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7}",

@@ -52,6 +52,9 @@ const SALIENCY_EVERY_S: f64 = 3.0;
 /// Seconds a saliency map may wait while the object it found is clearly
 /// followed.
 const SURE_MAP_EVERY_S: f64 = 6.0;
+/// Seconds after a saliency map before an object lost is looked for
+/// with another.
+const LOST_MAP_AFTER_S: f64 = 1.0;
 /// Seconds between searches of the whole frame for faces (in between,
 /// faces are looked for where they were).
 const FULL_SEARCH_EVERY_S: f64 = 1.5;
@@ -659,16 +662,11 @@ impl Follower {
             faces_due,
             near: self.near,
         };
-        let t0 = std::time::Instant::now();
         let found = reframe.detect(&look, &geometry.scaled_to(sample.small.dimensions()), hint)?;
-        if std::env::var_os("H2V_DEBUG").is_some() {
-            eprintln!("DETTIME {:?}", t0.elapsed());
-        }
         if full_search {
             // Twice as far apart in a shot long without a face.
             let faceless = sample.time - self.last_face >= 2.0 * FULL_SEARCH_EVERY_S - 1e-6;
-            self.next_full =
-                sample.time + FULL_SEARCH_EVERY_S * if faceless { 2.0 } else { 1.0 };
+            self.next_full = sample.time + FULL_SEARCH_EVERY_S * if faceless { 2.0 } else { 1.0 };
         }
         self.near = found.as_ref().and_then(|s| s.faces);
         let now = sample.time;
@@ -736,21 +734,11 @@ impl Mapper {
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
         let now = sample.time;
-        if std::env::var_os("H2V_DEBUG").is_some() {
-            let _ = sample.small.save(format!("/tmp/s_{now:.2}.png"));
-        }
         let geometry = geometry.scaled_to(sample.small.dimensions());
         let mut sure = false;
         let followed = self.tracker.as_mut().and_then(|t| {
-            let t0 = std::time::Instant::now();
             let (rect, score) = t.follow(&sample.small, now);
-            if std::env::var_os("H2V_DEBUG").is_some() {
-                eprintln!("TRKTIME {:?}", t0.elapsed());
-            }
             sure = score >= track::SURE_SCORE;
-            if std::env::var_os("H2V_DEBUG").is_some() {
-                eprintln!("TRK {now:.2} x={:.0} y={:.0} w={:.0} score={score:.3}", rect.x * 2.0, rect.y * 2.0, rect.w * 2.0);
-            }
             (score >= track::MIN_SCORE).then_some(rect)
         });
         let lost = self.tracker.is_some() && followed.is_none();
@@ -764,9 +752,13 @@ impl Mapper {
         };
         // A map is due now and then, but waits while the object followed
         // is clearly matched.
-        let due = now + 1e-6 >= self.next_map
-            && !(sure && now - self.last_map < SURE_MAP_EVERY_S - 1e-6);
-        if !due && !lost {
+        let due =
+            now + 1e-6 >= self.next_map && !(sure && now - self.last_map < SURE_MAP_EVERY_S - 1e-6);
+        // A lost object is looked for again at once, unless a map was
+        // just made (a scene where nothing can be followed costs a map a
+        // second at most).
+        let look_again = lost && now - self.last_map >= LOST_MAP_AFTER_S - 1e-6;
+        if !due && !look_again {
             return Ok(followed.map(|r| at(salient_seen(r, &geometry))));
         }
         self.next_map = now + SALIENCY_EVERY_S;
@@ -780,15 +772,8 @@ impl Mapper {
                 return Ok(before.clone().map(at));
             }
         }
-        let t0 = std::time::Instant::now();
         let map = reframe.saliency.map(&sample.small).map_err(inference)?;
-        if std::env::var_os("H2V_DEBUG").is_some() {
-            eprintln!("MAPTIME {:?}", t0.elapsed());
-        }
         let blobs = map.blobs(SALIENT);
-        if std::env::var_os("H2V_DEBUG").is_some() {
-            eprintln!("MAP {now:.2} {:?}", blobs.iter().take(4).map(|(b, s)| (b.x as i32 * 2, b.w as i32 * 2, (s * 100.0) as i32)).collect::<Vec<_>>());
-        }
         let overlaps = |b: &Rect| followed.is_some_and(|r| b.iou(&r) > 0.0);
         // The object followed, as the map outlines it now (not a part of
         // it that happens to stand out more).
@@ -825,10 +810,7 @@ impl Mapper {
             .as_ref()
             .and_then(|f| f.keep)
             .and_then(|region| Tracker::new(&sample.small, region, now, |x, y| map.at(x, y)));
-        self.last = self
-            .tracker
-            .is_none()
-            .then(|| (thumb, found.clone()));
+        self.last = self.tracker.is_none().then(|| (thumb, found.clone()));
         Ok(found.map(at))
     }
 }
@@ -840,7 +822,9 @@ const SALIENT: f32 = 0.5;
 /// holds most of the map's mass.
 fn main_blob(blobs: &[(Rect, f32)]) -> Option<Rect> {
     let standing_out: f32 = blobs.iter().map(|b| b.1).sum();
-    (standing_out > 0.5).then(|| blobs.first().map(|b| b.0)).flatten()
+    (standing_out > 0.5)
+        .then(|| blobs.first().map(|b| b.0))
+        .flatten()
 }
 
 /// A salient object at `region` (analysis pixels).
@@ -997,7 +981,8 @@ impl H2v {
         geometry: &Geometry,
     ) -> Result<Option<Seen>, JobError> {
         let map = self.saliency.map(small).map_err(inference)?;
-        Ok(main_blob(&map.blobs(SALIENT)).map(|region| salient_seen(region.scaled(scale, scale), geometry)))
+        Ok(main_blob(&map.blobs(SALIENT))
+            .map(|region| salient_seen(region.scaled(scale, scale), geometry)))
     }
 
     fn detect(
@@ -1160,11 +1145,6 @@ impl H2v {
                             for s in &mut seen {
                                 s.keep = s.keep.map(|r| r.scaled(back, back));
                                 s.focus = s.focus.map(|(x, y)| (x * back, y * back));
-                            }
-                            if std::env::var_os("H2V_DEBUG").is_some() {
-                                for s in &seen {
-                                    eprintln!("DBG {:.2} {} keep={:?} focus={:?}", s.time, s.subject, s.keep.map(|r| (r.x as i32, r.w as i32)), s.focus.map(|f| f.0 as i32));
-                                }
                             }
                             if to_plan.send(ShotSeen { shot, seen }).is_err() {
                                 break;

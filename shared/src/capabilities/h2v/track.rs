@@ -57,7 +57,10 @@ impl Plane {
         for y in 0..height {
             for x in 0..width {
                 let at = |dx: usize, dy: usize| {
-                    let (sx, sy) = ((2 * x + dx).min(self.width - 1), (2 * y + dy).min(self.height - 1));
+                    let (sx, sy) = (
+                        (2 * x + dx).min(self.width - 1),
+                        (2 * y + dy).min(self.height - 1),
+                    );
                     self.pixels[sy * self.width + sx]
                 };
                 let (a, b, c, d) = (at(0, 0), at(1, 0), at(0, 1), at(1, 1));
@@ -383,7 +386,11 @@ mod tests {
                 let head = c2 >= 30 && r < 12;
                 let body = (5..30).contains(&c2) && (10..25).contains(&r);
                 if head || body {
-                    let shade = if head { Rgb([200, 40, 40]) } else { Rgb([40, 40, 180]) };
+                    let shade = if head {
+                        Rgb([200, 40, 40])
+                    } else {
+                        Rgb([40, 40, 180])
+                    };
                     frame.put_pixel(x + c, y + r, shade);
                 }
             }
@@ -413,7 +420,12 @@ mod tests {
         let mut tracker = Tracker::new(&first, box_at(40, 80), 0.0, salience).expect("a subject");
         // It walks right while the camera pans, faster than its width
         // between samples, then turns back.
-        let path = [(95, 76, false), (150, 84, false), (200, 80, false), (150, 78, true)];
+        let path = [
+            (95, 76, false),
+            (150, 84, false),
+            (200, 80, false),
+            (150, 78, true),
+        ];
         for (i, &(x, y, left)) in path.iter().enumerate() {
             let frame = with_subject(background(3 * (i as u32 + 1)), x, y, left);
             let (rect, score) = tracker.follow(&frame, 0.5 * (i + 1) as f64);
@@ -428,8 +440,7 @@ mod tests {
     #[test]
     fn a_subject_that_left_matches_poorly() {
         let first = with_subject(background(0), 40, 80, false);
-        let mut tracker =
-            Tracker::new(&first, box_at(40, 80), 0.0, |_, _| 1.0).expect("a subject");
+        let mut tracker = Tracker::new(&first, box_at(40, 80), 0.0, |_, _| 1.0).expect("a subject");
         let (_, score) = tracker.follow(&background(2), 0.5);
         assert!(score < 0.5, "{score}");
     }
