@@ -299,6 +299,43 @@ impl Tracker {
         })
     }
 
+    /// The subject's best place (fine level) with its top-left searched
+    /// within `xs` and `ys` (coarse level), and the score there.
+    fn search(
+        &self,
+        coarse: &Plane,
+        fine: &Plane,
+        xs: (i32, i32),
+        ys: (i32, i32),
+    ) -> Option<((usize, usize), f32)> {
+        // The way the subject faces is decided at the fine level: at the
+        // coarse one a small subject may match as well either way.
+        let mut coarse_best = None;
+        for t in &self.look.coarse {
+            if let Some((at, s)) = t.best(coarse, xs, ys, 2) {
+                if coarse_best.is_none_or(|(_, b)| s > b) {
+                    coarse_best = Some((at, s));
+                }
+            }
+        }
+        let ((cx, cy), _) = coarse_best?;
+        let (fx, fy) = (2 * cx as i32, 2 * cy as i32);
+        let mut found: Option<((usize, usize), f32)> = None;
+        for t in &self.look.fine {
+            if let Some((at, s)) = t.best(
+                fine,
+                (fx - REFINE, fx + REFINE),
+                (fy - REFINE, fy + REFINE),
+                1,
+            ) {
+                if found.is_none_or(|(_, b)| s > b) {
+                    found = Some((at, s));
+                }
+            }
+        }
+        found
+    }
+
     /// Finds the subject in `frame` at `time`: its box and the match's
     /// score (−1 to 1). The tracker moves there whatever the score; the
     /// caller decides what to believe.
@@ -316,34 +353,21 @@ impl Tracker {
             (lo.floor() as i32 - reach, hi.ceil() as i32 + reach)
         };
         let (xs, ys) = (span(was.0, expected.0), span(was.1, expected.1));
-        // The way the subject faces is decided at the fine level: at the
-        // coarse one a small subject may match as well either way.
-        let mut coarse_best = None;
-        for t in &self.look.coarse {
-            if let Some((at, s)) = t.best(&coarse, xs, ys, 2) {
-                if coarse_best.is_none_or(|(_, b)| s > b) {
-                    coarse_best = Some((at, s));
-                }
-            }
-        }
-        let Some(((cx, cy), _)) = coarse_best else {
-            return (self.rect, -1.0);
-        };
-        let (fx, fy) = (2 * cx as i32, 2 * cy as i32);
-        let mut found = None;
-        for (side, t) in self.look.fine.iter().enumerate() {
-            if let Some((at, s)) = t.best(
+        let mut found = self.search(&coarse, &fine, xs, ys);
+        // Not where it was expected (it turned, or went faster): the
+        // whole frame, still a fraction of a saliency map's cost.
+        if found.is_none_or(|(_, s)| s < MIN_SCORE) {
+            let everywhere = self.search(
+                &coarse,
                 &fine,
-                (fx - REFINE, fx + REFINE),
-                (fy - REFINE, fy + REFINE),
-                1,
-            ) {
-                if found.is_none_or(|(_, _, b)| s > b) {
-                    found = Some((side, at, s));
-                }
+                (0, coarse.width as i32),
+                (0, coarse.height as i32),
+            );
+            if everywhere.is_some_and(|(_, s)| found.is_none_or(|(_, b)| s > b)) {
+                found = everywhere;
             }
         }
-        let Some((_, (x, y), score)) = found else {
+        let Some(((x, y), score)) = found else {
             return (self.rect, -1.0);
         };
         let rect = Rect {
