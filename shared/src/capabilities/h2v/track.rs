@@ -134,18 +134,13 @@ impl Template {
         if mass <= 0.0 {
             return None;
         }
-        let mut mean = [0.0f32; 3];
-        for t in &taps {
-            for k in 0..3 {
-                mean[k] += t.weight * t.colour[k];
-            }
-        }
-        mean = mean.map(|m| m / mass);
+        let mean =
+            [0, 1, 2].map(|k| taps.iter().map(|t| t.weight * t.colour[k]).sum::<f32>() / mass);
         let mut energy = 0.0;
         for t in &mut taps {
-            for k in 0..3 {
-                t.colour[k] -= mean[k];
-                energy += t.weight * t.colour[k] * t.colour[k];
+            for (c, m) in t.colour.iter_mut().zip(mean) {
+                *c -= m;
+                energy += t.weight * *c * *c;
             }
         }
         (energy > 1e-3 * mass).then_some(Self {
