@@ -280,41 +280,19 @@ impl Footage {
             video.to_string_lossy(),
             format!("fps=25,scale={}:{}", SIZE.0, SIZE.1),
         );
-        super::ffmpeg(&[
-            "-ss",
-            &from,
-            "-i",
-            &input,
-            "-t",
-            &seconds,
-            "-an",
-            "-vf",
-            &scale,
-            "-pix_fmt",
-            "rgb24",
-            "-f",
-            "rawvideo",
-            &raw.to_string_lossy(),
-        ])?;
+        let span = ["-ss", &from, "-i", &input, "-t", &seconds, "-an"];
+        let raw_out = raw.to_string_lossy();
+        let decode = [
+            "-vf", &scale, "-pix_fmt", "rgb24", "-f", "rawvideo", &raw_out,
+        ];
+        super::ffmpeg(&[&span[..], &decode[..]].concat())?;
         let frames = std::fs::metadata(&raw)?.len() / u64::from(SIZE.0 * SIZE.1 * 3);
         anyhow::ensure!(frames > 0, "{}: no frames", video.display());
         // The cuts, as FFmpeg's scene filter sees them.
         let out = std::process::Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-nostdin",
-                "-ss",
-                &from,
-                "-i",
-                &input,
-                "-t",
-                &seconds,
-            ])
-            .args([
-                "-an",
-                "-vf",
-                &format!("{scale},select='gt(scene,0.3)',showinfo"),
-            ])
+            .args(["-hide_banner", "-nostdin"])
+            .args(span)
+            .args(["-vf", &format!("{scale},select='gt(scene,0.3)',showinfo")])
             .args(["-f", "null", "-"])
             .output()?;
         anyhow::ensure!(out.status.success(), "ffmpeg's scene filter failed");

@@ -47,47 +47,6 @@ fn input_size((w, h): (u32, u32)) -> (u32, u32) {
 }
 
 impl SaliencyMap {
-    /// The box around the salient part (values ≥ `threshold`, after the
-    /// map is normalised to its own maximum) in frame pixels, with the
-    /// share of the map's mass inside; `None` when nothing stands out.
-    pub fn region(&self, threshold: f32) -> Option<(Rect, f32)> {
-        let max = self.values.iter().copied().fold(0.0f32, f32::max);
-        if max < 0.2 {
-            return None;
-        }
-        let (mw, mh) = self.size;
-        let (mut x0, mut y0, mut x1, mut y1) = (mw, mh, 0, 0);
-        let (mut inside, mut total) = (0.0f32, 0.0f32);
-        for (i, &v) in self.values.iter().enumerate() {
-            total += v;
-            if v / max >= threshold {
-                let (x, y) = (i as u32 % mw, i as u32 / mw);
-                x0 = x0.min(x);
-                y0 = y0.min(y);
-                x1 = x1.max(x);
-                y1 = y1.max(y);
-                inside += v;
-            }
-        }
-        if x1 < x0 || total <= 0.0 {
-            return None;
-        }
-        let (sx, sy) = (
-            self.frame.0 as f32 / mw as f32,
-            self.frame.1 as f32 / mh as f32,
-        );
-        Some((
-            Rect {
-                x: x0 as f32,
-                y: y0 as f32,
-                w: (x1 - x0 + 1) as f32,
-                h: (y1 - y0 + 1) as f32,
-            }
-            .scaled(sx, sy),
-            inside / total,
-        ))
-    }
-
     /// The separate salient parts (values ≥ `threshold` of the map's
     /// maximum, 8-connected), each as its box in frame pixels and its
     /// share of the map's whole mass, the largest share first; empty when
@@ -217,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn a_region_is_mapped_back_to_frame_pixels() {
+    fn a_blob_is_mapped_back_to_frame_pixels() {
         let (mw, mh) = (320, 192);
         let mut values = vec![0.0; (mw * mh) as usize];
         for y in 96..144 {
@@ -230,7 +189,9 @@ mod tests {
             size: (mw, mh),
             frame: (1280, 720),
         };
-        let (r, mass) = map.region(0.5).expect("a region");
+        let blobs = map.blobs(0.5);
+        assert_eq!(blobs.len(), 1);
+        let (r, mass) = blobs[0];
         assert!((mass - 1.0).abs() < 1e-6);
         assert_eq!((r.x, r.y, r.w, r.h), (640.0, 360.0, 320.0, 180.0));
         assert!(map.at(700.0, 400.0) > 0.9 && map.at(100.0, 100.0) < 0.1);
