@@ -62,8 +62,22 @@ pub fn solve(
         let x = wants[wants.len() / 2].clamp(lo, hi);
         return (Camera::Stationary, vec![x; times.len()]);
     }
-    // Panning: the least-squares line through the wanted starts.
-    if let Some((a, b)) = line(&targets) {
+    // Panning: the least-squares line through the wanted starts, else
+    // through the middles of the allowed intervals, the narrow ones
+    // weighing most (the wanted starts bend where the frame's edge stops
+    // them; the intervals narrow there).
+    let middles: Vec<Target> = targets
+        .iter()
+        .map(|t| Target {
+            want: 0.5 * (t.lo + t.hi),
+            ..*t
+        })
+        .collect();
+    let by_width = |t: &Target| 1.0 / f64::from((t.hi - t.lo).max(1.0)).powi(2);
+    for (a, b) in [line(&targets, |_| 1.0), line(&middles, by_width)]
+        .into_iter()
+        .flatten()
+    {
         let at = |t: f64| (a + b * t) as f32;
         if targets.iter().all(|t| {
             let x = at(t.time);
@@ -78,21 +92,22 @@ pub fn solve(
     (Camera::Tracking, track(times, &targets, smoothing_s, clamp))
 }
 
-fn line(targets: &[Target]) -> Option<(f64, f64)> {
-    let n = targets.len() as f64;
+/// The least-squares line `(a, b)` (start = a + b·time) through the
+/// targets' wanted starts, each weighing `weight`.
+fn line(targets: &[Target], weight: impl Fn(&Target) -> f64) -> Option<(f64, f64)> {
     if targets.len() < 2 {
         return None;
     }
-    let mt = targets.iter().map(|t| t.time).sum::<f64>() / n;
-    let mx = targets.iter().map(|t| f64::from(t.want)).sum::<f64>() / n;
-    let stt: f64 = targets.iter().map(|t| (t.time - mt).powi(2)).sum();
+    let n: f64 = targets.iter().map(&weight).sum();
+    let mean =
+        |f: &dyn Fn(&Target) -> f64| targets.iter().map(|t| weight(t) * f(t)).sum::<f64>() / n;
+    let mt = mean(&|t| t.time);
+    let mx = mean(&|t| f64::from(t.want));
+    let stt = mean(&|t| (t.time - mt).powi(2));
     if stt <= 0.0 {
         return None;
     }
-    let stx: f64 = targets
-        .iter()
-        .map(|t| (t.time - mt) * (f64::from(t.want) - mx))
-        .sum();
+    let stx = mean(&|t| (t.time - mt) * (f64::from(t.want) - mx));
     let b = stx / stt;
     Some((mx - b * mt, b))
 }
@@ -278,6 +293,32 @@ mod tests {
         assert_eq!(camera, Camera::Stationary);
         assert!(path.iter().all(|&x| x == path[0]));
         assert!((path[0] - 304.0).abs() < 5.0);
+    }
+
+    #[test]
+    fn a_steady_walk_out_to_the_frame_edge_is_still_a_pan() {
+        // Walking left at 100 px/s from where the window cannot be
+        // centred on it (its wanted start is past the frame's edge): the
+        // wanted starts bend there, the allowed intervals do not.
+        let range = (0.0, 874.0);
+        let targets: Vec<Target> = (0..20)
+            .map(|k| {
+                let t = k as f64 * 0.5;
+                let left = 1096.0 - 100.0 * t as f32;
+                Target {
+                    time: t,
+                    want: (left + 52.0 - 203.0).clamp(range.0, range.1),
+                    lo: (left + 104.0 - 405.0).max(range.0),
+                    hi: left.min(range.1),
+                }
+            })
+            .collect();
+        let (camera, path) = solve(&frames(250), &targets, range, 1.5);
+        assert_eq!(camera, Camera::Panning);
+        let speed = path[1] - path[0];
+        assert!(path
+            .windows(2)
+            .all(|w| (w[1] - w[0] - speed).abs() < 1e-3 || w[1] == 0.0));
     }
 
     #[test]
