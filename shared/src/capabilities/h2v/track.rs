@@ -22,7 +22,7 @@ const REFINE: i32 = 2;
 const MIN_WEIGHT: f32 = 0.5;
 /// The least score of a match that is believed (weighted normalised
 /// cross-correlation, −1 to 1).
-pub const MIN_SCORE: f32 = 0.5;
+pub const MIN_SCORE: f32 = 0.6;
 /// A score past which the match outweighs a saliency map that disagrees.
 pub const SURE_SCORE: f32 = 0.8;
 
