@@ -775,6 +775,7 @@ impl Mapper {
         let map = reframe.saliency.map(&sample.small).map_err(inference)?;
         let blobs = map.blobs(SALIENT);
         let overlaps = |b: &Rect| followed.is_some_and(|r| b.iou(&r) > 0.0);
+        let touched = blobs.iter().any(|(b, _)| overlaps(b));
         // The object followed, as the map outlines it now (not a part of
         // it that happens to stand out more).
         let outlined = followed.and_then(|r| {
@@ -790,12 +791,8 @@ impl Mapper {
             }
             // The map stands out elsewhere while the object followed is
             // clearly still there: a flicker, unless it stays.
-            Some(r) if sure && (self.elsewhere == 0 || blobs.iter().any(|(b, _)| overlaps(b))) => {
-                self.elsewhere = if blobs.iter().any(|(b, _)| overlaps(b)) {
-                    0
-                } else {
-                    self.elsewhere + 1
-                };
+            Some(r) if sure && (self.elsewhere == 0 || touched) => {
+                self.elsewhere = if touched { 0 } else { self.elsewhere + 1 };
                 return Ok(Some(at(salient_seen(r, &geometry))));
             }
             _ => {
