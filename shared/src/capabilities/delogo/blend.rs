@@ -348,36 +348,41 @@ pub fn interpolate(values: &mut [f32], unknown: &[bool], w: usize, h: usize, swe
     if sweeps == 0 {
         return;
     }
-    // Each unknown pixel with its in-patch neighbours (1/count as weight).
-    let cells: Vec<(usize, [usize; 4], f32)> = (0..w * h)
+    // Successive over-relaxation in raster order. Each unknown pixel keeps
+    // its in-patch neighbours, a missing one pointing at a zero past the
+    // end; the left neighbour, written just before, is added last so the
+    // chain from one pixel to the next stays short.
+    let zero = w * h;
+    let mut v = Vec::with_capacity(w * h + 1);
+    v.extend_from_slice(values);
+    v.push(0.0);
+    let omega = 1.8f32;
+    let cells: Vec<(u32, [u32; 4], f32)> = (0..w * h)
         .filter(|&i| unknown[i])
         .map(|i| {
             let (x, y) = (i % w, i / w);
-            let mut nb = [i; 4];
-            let mut n = 0;
-            for (ok, j) in [
-                (x > 0, i.wrapping_sub(1)),
-                (x + 1 < w, i + 1),
-                (y > 0, i.wrapping_sub(w)),
-                (y + 1 < h, i + w),
-            ] {
-                if ok {
-                    nb[n] = j;
-                    n += 1;
-                }
-            }
-            // Missing neighbours repeat the pixel itself, weighted out.
-            (i, nb, n as f32)
+            let pick = |ok: bool, j: usize| if ok { j as u32 } else { zero as u32 };
+            let nb = [
+                pick(y > 0, i.wrapping_sub(w)),
+                pick(x + 1 < w, i + 1),
+                pick(y + 1 < h, i + w),
+                pick(x > 0, i.wrapping_sub(1)),
+            ];
+            let n = usize::from(x > 0)
+                + usize::from(x + 1 < w)
+                + usize::from(y > 0)
+                + usize::from(y + 1 < h);
+            (i as u32, nb, omega / n.max(1) as f32)
         })
         .collect();
-    let omega = 1.8f32;
     for _ in 0..sweeps {
-        for &(i, nb, n) in &cells {
-            let own = values[i];
-            let s = values[nb[0]] + values[nb[1]] + values[nb[2]] + values[nb[3]] - own * (4.0 - n);
-            values[i] = own + omega * (s / n - own);
+        for &(i, [up, right, down, left], k) in &cells {
+            let rest = v[up as usize] + v[right as usize] + v[down as usize];
+            let own = v[i as usize];
+            v[i as usize] = (1.0 - omega) * own + k * (rest + v[left as usize]);
         }
     }
+    values.copy_from_slice(&v[..w * h]);
 }
 
 /// Below this temporal spread (8-bit levels) of the surroundings, the

@@ -379,22 +379,31 @@ fn cost(
     rows: usize,
 ) -> Option<f32> {
     let (mut s, mut n) = (0u64, 0u64);
+    // The columns where both `x` and `x − dx` are inside.
+    let (x0, x1) = (dx.max(0) as usize, (w as i32 + dx.min(0)).max(0) as usize);
+    if x0 >= x1 {
+        return None;
+    }
     for y in (0..h).step_by(rows) {
         let fy = y as i32 - dy;
         if fy < 0 || fy >= h as i32 {
             continue;
         }
-        for x in 0..w {
-            let fx = x as i32 - dx;
-            if fx < 0 || fx >= w as i32 {
-                continue;
-            }
-            let (i, j) = (y * w + x, fy as usize * w + fx as usize);
-            if usable[i] && usable[j] {
-                s += u64::from(to[i].abs_diff(from[j]));
-                n += 1;
-            }
+        let (i, j) = (y * w + x0, fy as usize * w + (x0 as i32 - dx) as usize);
+        let len = x1 - x0;
+        let (mut rs, mut rn) = (0u32, 0u32);
+        for (((&t, &f), &ut), &uf) in to[i..i + len]
+            .iter()
+            .zip(&from[j..j + len])
+            .zip(&usable[i..i + len])
+            .zip(&usable[j..j + len])
+        {
+            let both = u32::from(ut & uf);
+            rs += both * u32::from(t.abs_diff(f));
+            rn += both;
         }
+        s += u64::from(rs);
+        n += u64::from(rn);
     }
     (n * 4 * rows as u64 >= (w * h) as u64).then(|| s as f32 / n as f32)
 }
