@@ -306,6 +306,50 @@ fn sample_with(
 /// Frames waiting between two stages.
 const QUEUE: usize = 3;
 
+/// An edit that may hold frames back before they are encoded (to look
+/// at the frames after them).
+pub trait FrameEditor: Send {
+    /// Takes the next frame (with its time and index, in order) and gives
+    /// back, in order, the frames that are done.
+    ///
+    /// # Errors
+    /// Whatever stops the edit.
+    fn push(
+        &mut self,
+        picture: Planar,
+        time: f64,
+        index: u64,
+    ) -> Result<Vec<(Planar, f64)>, MediaError>;
+
+    /// The input has ended: the frames still held, in order.
+    ///
+    /// # Errors
+    /// Whatever stops the edit.
+    fn finish(&mut self) -> Result<Vec<(Planar, f64)>, MediaError>;
+}
+
+/// A [`FrameEditor`] that edits each frame as it comes.
+struct InPlace<F>(F);
+
+impl<F> FrameEditor for InPlace<F>
+where
+    F: FnMut(&mut Planar, f64, u64) -> Result<(), MediaError> + Send,
+{
+    fn push(
+        &mut self,
+        mut picture: Planar,
+        time: f64,
+        index: u64,
+    ) -> Result<Vec<(Planar, f64)>, MediaError> {
+        (self.0)(&mut picture, time, index)?;
+        Ok(vec![(picture, time)])
+    }
+
+    fn finish(&mut self) -> Result<Vec<(Planar, f64)>, MediaError> {
+        Ok(Vec::new())
+    }
+}
+
 /// Decodes every frame of `input` upright as `yuv420p`, lets `edit` change
 /// it in place (with its time and index) and encodes it as `codec` (a
 /// `yuv420p` codec) with the input's audio. Odd sizes lose their last row
@@ -315,7 +359,6 @@ const QUEUE: usize = 3;
 /// # Errors
 /// Media errors from decoding or encoding; `Cancelled` when `cancel` is
 /// set; whatever `edit` returns.
-#[allow(clippy::too_many_arguments)]
 pub fn edit_video(
     input: &Path,
     output: &Path,
@@ -323,8 +366,35 @@ pub fn edit_video(
     limits: &Limits,
     cancel: &AtomicBool,
     span: Option<Span>,
-    mut edit: impl FnMut(&mut Planar, f64, u64) -> Result<(), MediaError> + Send,
+    edit: impl FnMut(&mut Planar, f64, u64) -> Result<(), MediaError> + Send,
 ) -> Result<Processed, MediaError> {
+    edit_video_ahead(
+        input,
+        output,
+        codec,
+        limits,
+        cancel,
+        span.map(|s| (s, 0.0)),
+        &mut InPlace(edit),
+    )
+}
+
+/// [`edit_video`] through an `editor` that may hold frames back. With a
+/// span, decoding goes on `ahead_s` past its end, so the editor sees the
+/// frames after the span's last (they are not encoded).
+///
+/// # Errors
+/// As [`edit_video`].
+pub fn edit_video_ahead(
+    input: &Path,
+    output: &Path,
+    codec: VideoCodec,
+    limits: &Limits,
+    cancel: &AtomicBool,
+    span: Option<(Span, f64)>,
+    editor: &mut dyn FrameEditor,
+) -> Result<Processed, MediaError> {
+    let (span, ahead_s) = span.map_or((None, 0.0), |(s, a)| (Some(s), a));
     let (to_edit, decoded) = mpsc::sync_channel::<(Planar, f64)>(QUEUE);
     let (to_encoder, edited) = mpsc::sync_channel::<(Planar, f64)>(QUEUE);
     std::thread::scope(|scope| {
@@ -334,7 +404,8 @@ pub fn edit_video(
             let mut upright = Upright::default();
             // A segment's edits begin at its warm-up; only its own
             // frames are encoded (below).
-            let (from_s, until_s) = span.map_or((0.0, f64::INFINITY), |s| (s.warm_s, s.end_s));
+            let (from_s, until_s) =
+                span.map_or((0.0, f64::INFINITY), |s| (s.warm_s, s.end_s + ahead_s));
             reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(MediaError::Cancelled);
@@ -385,17 +456,39 @@ pub fn edit_video(
             finished(w, size, last_time, info.frame_rate)
         });
         let mut failed = None;
-        for (index, (mut picture, time)) in (0u64..).zip(decoded) {
-            if let Err(e) = edit(&mut picture, time, index) {
-                failed = Some(e);
-                break;
+        let send = |ready: Vec<(Planar, f64)>| -> bool {
+            for (picture, time) in ready {
+                if span.is_some_and(|s| !s.outputs(time, slack)) {
+                    // The warm-up's frames settle the edit and are dropped.
+                    continue;
+                }
+                if to_encoder.send((picture, time)).is_err() {
+                    return false;
+                }
             }
-            if span.is_some_and(|s| !s.outputs(time, slack)) {
-                // The warm-up's frames settle the edit and are dropped.
-                continue;
+            true
+        };
+        let mut open = true;
+        for (index, (picture, time)) in (0u64..).zip(decoded) {
+            match editor.push(picture, time, index) {
+                Ok(ready) => {
+                    if !send(ready) {
+                        open = false;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
-            if to_encoder.send((picture, time)).is_err() {
-                break;
+        }
+        if open && failed.is_none() {
+            match editor.finish() {
+                Ok(ready) => {
+                    send(ready);
+                }
+                Err(e) => failed = Some(e),
             }
         }
         drop(to_encoder);

@@ -17,6 +17,7 @@ pub mod bench;
 pub mod fill;
 pub mod mask;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,10 +31,11 @@ use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{InferenceError, ModelDir};
 use crate::media::encode::{VideoCodec, X264Preset};
 use crate::media::image_out::read_still;
-use crate::media::planar::{edit_video, Planar};
+use crate::media::planar::{edit_video_ahead, FrameEditor, Planar};
+use crate::media::MediaError;
 use crate::media::VideoReader;
 use api::{CaptionRemoved, DetextParams, DetextResult, SegmentRemoved};
-use fill::{Band, Filled};
+use fill::{motion, Band, Filled, Motion, Recalled};
 use mask::{caption_mask, Reach};
 
 /// How far before or after the span it was read in a caption is looked
@@ -581,92 +583,51 @@ impl Detext {
             return Ok(result);
         }
         let frame_s = 1.0 / info.frame_rate.max(1.0);
-        let reach = Reach::for_height(info.height);
-        let mut band: Option<Band> = None;
-        let mut seen: Vec<Option<(f64, f64, u64)>> = vec![None; targets.len()];
-        let mut templates: Vec<Option<TextMask>> = vec![None; targets.len()];
-        let mut total = Filled::default();
-        let mut changed = 0u64;
-        // A segment's fill sees its warm-up; what is removed there is the
-        // previous segment's to report.
-        let owns = |time: f64| ctx.span.is_none_or(|s| s.outputs(time, frame_s / 2.0));
-        let done = edit_video(
+        // Frames are filled a block at a time, once the frames after the
+        // block have come, as many as the memory allows.
+        let frame_bytes = f64::from(info.width) * f64::from(info.height) * 1.5;
+        let block_frames = (HELD_BYTES / frame_bytes / 3.0)
+            .min(BLOCK_S * info.frame_rate.max(1.0))
+            .max(2.0)
+            .floor();
+        let block_s = block_frames * frame_s;
+        let mut remover = Remover {
+            masker: Masker {
+                targets: &targets,
+                region,
+                min_pixels,
+                frame_s,
+                reach: Reach::for_height(info.height),
+                seen: vec![None; targets.len()],
+                templates: vec![None; targets.len()],
+            },
+            // A segment's fill sees its warm-up; what is removed there is
+            // the previous segment's to report.
+            owns: &|time: f64| ctx.span.is_none_or(|s| s.outputs(time, frame_s / 2.0)),
+            passes: &passes,
+            band: None,
+            last: None,
+            held: VecDeque::new(),
+            swept: None,
+            block_s,
+            total: Filled::default(),
+            changed: 0,
+        };
+        let done = edit_video_ahead(
             input,
             output,
             codec(params),
             &ctx.limits,
             &ctx.cancel,
-            ctx.span,
-            |picture, time, index| {
-                passes.set(1, index + 1);
-                if targets.is_empty() {
-                    return Ok(());
-                }
-                let owned = owns(time);
-                let band = band.get_or_insert_with(|| band_for(&targets, picture, reach));
-                let area = band.rect();
-                let mut mask = vec![false; (area.w * area.h) as usize];
-                let mut any = false;
-                // The frame's text mask over the region, made when first
-                // needed.
-                let mut text: Option<TextMask> = None;
-                for ((t, seen), template) in targets
-                    .iter()
-                    .zip(seen.iter_mut())
-                    .zip(templates.iter_mut())
-                {
-                    let shows = t.shows(time, frame_s);
-                    if shows == Shows::No {
-                        continue;
-                    }
-                    let here = text_mask(picture, t.rect);
-                    match shows {
-                        Shows::No => continue,
-                        Shows::Yes => match template {
-                            Some(k) => k.keep_near(&here),
-                            None => *template = Some(here),
-                        },
-                        Shows::Maybe if time >= t.end - frame_s / 2.0 => {
-                            // After the span it was read in: as long as
-                            // its strokes stay.
-                            if !template.as_ref().is_some_and(|k| {
-                                k.count() >= MIN_TEMPLATE && k.share_in(&here) >= STAYS
-                            }) {
-                                continue;
-                            }
-                        }
-                        Shows::Maybe => {
-                            // Before it: from the frame the caption's run
-                            // matched.
-                            let m = text.get_or_insert_with(|| text_mask(picture, region));
-                            if !(m.count() >= min_pixels
-                                && t.anchors.iter().any(|a| a.share_in(m) >= STAYS))
-                            {
-                                continue;
-                            }
-                        }
-                    }
-                    let Some(r) = t.rect.intersect(area) else {
-                        continue;
-                    };
-                    if mask_into(picture, r, area, reach, &mut mask) {
-                        if owned {
-                            let s = seen.get_or_insert((time, time, 0));
-                            s.1 = time;
-                            s.2 += 1;
-                        }
-                        any = true;
-                    }
-                }
-                let filled = band.process(picture, any.then_some(mask.as_slice()));
-                if owned {
-                    total.temporal += filled.temporal;
-                    total.spatial += filled.spatial;
-                    changed += u64::from(any);
-                }
-                Ok(())
-            },
+            ctx.span.map(|s| (s, 3.0 * block_s)),
+            &mut remover,
         )?;
+        let Remover {
+            masker: Masker { seen, .. },
+            total,
+            changed,
+            ..
+        } = remover;
         Ok(DetextResult {
             captions: removed(&targets, &seen),
             encoded: true,
@@ -682,6 +643,272 @@ impl Detext {
             }),
             ..result
         })
+    }
+}
+
+/// Most bytes of pictures held back to fill them with the frames after
+/// them.
+const HELD_BYTES: f64 = 192.0 * 1024.0 * 1024.0;
+/// Longest block of frames filled together, seconds; as many seconds
+/// after a block are looked at.
+const BLOCK_S: f64 = 1.0;
+
+/// Which pixels of each frame are a caption's.
+struct Masker<'a> {
+    targets: &'a [Target],
+    region: Rect,
+    min_pixels: u32,
+    frame_s: f64,
+    reach: Reach,
+    /// Per target: first and last time removed, frames.
+    seen: Vec<Option<(f64, f64, u64)>>,
+    /// Per target: the text mask it showed.
+    templates: Vec<Option<TextMask>>,
+}
+
+impl Masker<'_> {
+    /// The band-sized mask of the captions on `picture` at `time`, if
+    /// any shows; `owned` frames count as removed.
+    fn mask(&mut self, picture: &Planar, time: f64, area: Rect, owned: bool) -> Option<Vec<bool>> {
+        let frame_s = self.frame_s;
+        let mut mask = vec![false; (area.w * area.h) as usize];
+        let mut any = false;
+        // The frame's text mask over the region, made when first needed.
+        let mut text: Option<TextMask> = None;
+        for ((t, seen), template) in self
+            .targets
+            .iter()
+            .zip(self.seen.iter_mut())
+            .zip(self.templates.iter_mut())
+        {
+            let shows = t.shows(time, frame_s);
+            if shows == Shows::No {
+                continue;
+            }
+            let here = text_mask(picture, t.rect);
+            match shows {
+                Shows::No => continue,
+                Shows::Yes => match template {
+                    Some(k) => k.keep_near(&here),
+                    None => *template = Some(here),
+                },
+                Shows::Maybe if time >= t.end - frame_s / 2.0 => {
+                    // After the span it was read in: as long as its
+                    // strokes stay.
+                    if !template
+                        .as_ref()
+                        .is_some_and(|k| k.count() >= MIN_TEMPLATE && k.share_in(&here) >= STAYS)
+                    {
+                        continue;
+                    }
+                }
+                Shows::Maybe => {
+                    // Before it: from the frame the caption's run matched.
+                    let m = text.get_or_insert_with(|| text_mask(picture, self.region));
+                    if !(m.count() >= self.min_pixels
+                        && t.anchors.iter().any(|a| a.share_in(m) >= STAYS))
+                    {
+                        continue;
+                    }
+                }
+            }
+            let Some(r) = t.rect.intersect(area) else {
+                continue;
+            };
+            if mask_into(picture, r, area, self.reach, &mut mask) {
+                if owned {
+                    let s = seen.get_or_insert((time, time, 0));
+                    s.1 = time;
+                    s.2 += 1;
+                }
+                any = true;
+            }
+        }
+        any.then_some(mask)
+    }
+}
+
+/// A frame waiting for the frames after it.
+struct Held {
+    picture: Planar,
+    time: f64,
+    mask: Option<Vec<bool>>,
+    /// From the frame before (none for the first).
+    motion: Option<Motion>,
+    owned: bool,
+}
+
+/// The second pass: masks each frame as it comes, and fills a block of
+/// frames once the frames after it have come, from the background seen
+/// before (a band fed the frames forward) and after (a band fed the
+/// block and the frames after it backward).
+struct Remover<'a> {
+    masker: Masker<'a>,
+    owns: &'a (dyn Fn(f64) -> bool + Sync),
+    passes: &'a Passes,
+    band: Option<Band>,
+    /// The last frame's band luma and mask.
+    last: Option<(Vec<u8>, Vec<bool>)>,
+    held: VecDeque<Held>,
+    /// The next block's sweep (its index), made while the last was filled.
+    swept: Option<(f64, Vec<Option<Recalled>>)>,
+    /// Blocks start at multiples of this (the same frames whether the
+    /// video is edited whole or in segments).
+    block_s: f64,
+    total: Filled,
+    changed: u64,
+}
+
+impl Remover<'_> {
+    /// Fills the blocks whose following frames have all come (every
+    /// block, at the end). While one block is filled, the next is swept
+    /// backwards on another thread.
+    fn release(&mut self, end: bool) -> Vec<(Planar, f64)> {
+        let mut out = Vec::new();
+        let Self {
+            band,
+            held,
+            swept,
+            total,
+            changed,
+            block_s,
+            masker,
+            ..
+        } = self;
+        let Some(band) = band.as_mut() else {
+            return out;
+        };
+        let blocks = Blocks {
+            length_s: *block_s,
+            eps: masker.frame_s / 4.0,
+        };
+        while let Some(first) = held.front() {
+            let b = blocks.of(first.time);
+            // This block and the next two: the next is swept while this
+            // one is filled, and looks at the one after it.
+            let complete = held.back().is_some_and(|h| blocks.of(h.time) >= b + 3.0);
+            if !end && !complete {
+                break;
+            }
+            let recalled = match swept.take() {
+                Some((k, r)) if k == b => r,
+                _ => blocks.sweep(held, band.fresh()),
+            };
+            let mut block: Vec<Held> = held.drain(..recalled.len().min(held.len())).collect();
+            let rest: &VecDeque<Held> = held;
+            let fresh = band.fresh();
+            let next = std::thread::scope(|scope| {
+                let next = scope.spawn(|| {
+                    rest.front()
+                        .map(|f| (blocks.of(f.time), blocks.sweep(rest, fresh)))
+                });
+                for (h, r) in block.iter_mut().zip(&recalled) {
+                    let filled =
+                        band.process_with(&mut h.picture, h.mask.as_deref(), h.motion, r.as_ref());
+                    if h.owned {
+                        total.temporal += filled.temporal;
+                        total.spatial += filled.spatial;
+                        *changed += u64::from(h.mask.is_some());
+                    }
+                }
+                next.join().ok().flatten()
+            });
+            *swept = next;
+            out.extend(block.into_iter().map(|h| (h.picture, h.time)));
+        }
+        out
+    }
+}
+
+/// Blocks of frames filled together: they start at multiples of
+/// `length_s` (the same frames whether the video is edited whole or in
+/// segments).
+#[derive(Debug, Clone, Copy)]
+struct Blocks {
+    length_s: f64,
+    eps: f64,
+}
+
+impl Blocks {
+    fn of(self, time: f64) -> f64 {
+        ((time + self.eps) / self.length_s).floor()
+    }
+
+    /// What `back` recalls behind the masks of the first block of `held`,
+    /// fed that block and the next backwards; `None` for frames without
+    /// a mask.
+    fn sweep(self, held: &VecDeque<Held>, mut back: Band) -> Vec<Option<Recalled>> {
+        let Some(first) = held.front() else {
+            return Vec::new();
+        };
+        let b = self.of(first.time);
+        let in_block = held.iter().take_while(|h| self.of(h.time) <= b).count();
+        let looked = held
+            .iter()
+            .take_while(|h| self.of(h.time) <= b + 1.0)
+            .count();
+        let mut after: Vec<Option<Recalled>> = vec![None; in_block];
+        if !held.iter().take(in_block).any(|h| h.mask.is_some()) {
+            return after;
+        }
+        for j in (0..looked).rev() {
+            let h = &held[j];
+            // Backwards, the motion from the frame after.
+            let motion = held
+                .get(j + 1)
+                .filter(|_| j + 1 < looked)
+                .and_then(|next| next.motion)
+                .map(Motion::reversed);
+            let r = back.recall(&h.picture, h.mask.as_deref(), motion, j < in_block);
+            if j < in_block && h.mask.is_some() {
+                after[j] = Some(r);
+            }
+        }
+        after
+    }
+}
+
+impl FrameEditor for Remover<'_> {
+    fn push(
+        &mut self,
+        picture: Planar,
+        time: f64,
+        index: u64,
+    ) -> Result<Vec<(Planar, f64)>, MediaError> {
+        self.passes.set(1, index + 1);
+        if self.masker.targets.is_empty() {
+            return Ok(vec![(picture, time)]);
+        }
+        let owned = (self.owns)(time);
+        let area = self
+            .band
+            .get_or_insert_with(|| band_for(self.masker.targets, &picture, self.masker.reach))
+            .rect();
+        let mask = self.masker.mask(&picture, time, area, owned);
+        let luma = self
+            .band
+            .as_ref()
+            .map(|b| b.luma(&picture))
+            .unwrap_or_default();
+        let cover = mask.clone().unwrap_or_else(|| vec![false; luma.len()]);
+        let (w, h) = (area.w as usize, area.h as usize);
+        let motion = self
+            .last
+            .as_ref()
+            .and_then(|(l, m)| motion(l, m, &luma, &cover, w, h));
+        self.last = Some((luma, cover));
+        self.held.push_back(Held {
+            picture,
+            time,
+            mask,
+            motion,
+            owned,
+        });
+        Ok(self.release(false))
+    }
+
+    fn finish(&mut self) -> Result<Vec<(Planar, f64)>, MediaError> {
+        Ok(self.release(true))
     }
 }
 
