@@ -10,6 +10,11 @@
 //! blend, so no seam shows when the light changed); what was never seen,
 //! or no longer fits, is filled from around it (the harmonic fill of the
 //! logo remover). Filled values are never remembered, so nothing drifts.
+//!
+//! A second band fed the frames after one backwards ([`Band::recall`])
+//! remembers what comes out from behind the mask later; [`Band::process_with`]
+//! weighs the background seen before and after by how near in time each
+//! was seen.
 
 use crate::capabilities::delogo::blend::{
     harmonic_fill, interpolate, read_patch, write_patch, Rect,
@@ -723,6 +728,79 @@ mod tests {
         // Before the caption came, the pan showed all it covers.
         assert!(last.temporal == 960 && last.spatial == 0, "{last:?}");
         assert!(error < 3.0, "mean error {error}");
+    }
+
+    #[test]
+    fn a_caption_from_a_shots_first_frame_is_filled_from_the_frames_after_it() {
+        let (w, h) = (192u32, 64u32);
+        let (wu, hu) = (w as usize, h as usize);
+        let rect = Rect { x: 0, y: 0, w, h };
+        let mask: Vec<bool> = (0..wu * hu)
+            .map(|i| (70..130).contains(&(i % wu)) && (24..40).contains(&(i / wu)))
+            .collect();
+        let empty = vec![false; wu * hu];
+        // A pan; the caption over the first four frames only.
+        let truths: Vec<Planar> = (0..12).map(|t| view(-4 * t, 0, w, h)).collect();
+        let masks: Vec<&[bool]> = (0..12)
+            .map(|t| {
+                if t < 4 {
+                    mask.as_slice()
+                } else {
+                    empty.as_slice()
+                }
+            })
+            .collect();
+        let pictures: Vec<Planar> = truths
+            .iter()
+            .zip(&masks)
+            .map(|(truth, m)| {
+                let mut p = truth.clone();
+                for (i, _) in m.iter().enumerate().filter(|(_, &on)| on) {
+                    p.planes[0][i] = 255;
+                }
+                p
+            })
+            .collect();
+        let motions: Vec<Option<Motion>> = (0..12)
+            .map(|t| {
+                (t > 0)
+                    .then(|| {
+                        let (a, b) = (&pictures[t - 1].planes[0], &pictures[t].planes[0]);
+                        motion(a, masks[t - 1], b, masks[t], wu, hu)
+                    })
+                    .flatten()
+            })
+            .collect();
+        let mut back = Band::new(rect, 0, 4);
+        let mut after = Vec::new();
+        for t in (0..12).rev() {
+            let m = motions.get(t + 1).copied().flatten().map(Motion::reversed);
+            after.push(back.recall(&pictures[t], Some(masks[t]), m, true));
+        }
+        after.reverse();
+
+        let mut alone = pictures[0].clone();
+        let before_only = Band::new(rect, 0, 4).process(&mut alone, Some(&mask));
+        assert_eq!(before_only.temporal, 0, "nothing was seen before");
+
+        let mut both = pictures[0].clone();
+        let filled =
+            Band::new(rect, 0, 4).process_with(&mut both, Some(&mask), None, Some(&after[0]));
+        assert!(filled.temporal == 960 && filled.spatial == 0, "{filled:?}");
+        let error = |p: &Planar| {
+            let masked = mask.iter().enumerate().filter(|(_, &m)| m);
+            masked
+                .map(|(i, _)| f64::from(p.planes[0][i].abs_diff(truths[0].planes[0][i])))
+                .sum::<f64>()
+                / 960.0
+        };
+        assert!(error(&both) < 3.0, "mean error {}", error(&both));
+        assert!(
+            error(&both) * 2.0 < error(&alone),
+            "{} vs {}",
+            error(&both),
+            error(&alone)
+        );
     }
 
     #[test]
