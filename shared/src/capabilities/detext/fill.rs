@@ -206,11 +206,17 @@ impl Band {
             // Measured even when not wanted: how stale each remembered
             // pixel is carries over to the next frame.
             let trusted = self.trusted(&current, mask, w, h);
-            for (p, slot) in recalled.planes.iter_mut().enumerate().filter(|_| wanted) {
-                let shift = if p == 0 { 0 } else { self.shift };
-                let (pm, _, _) = subsampled(mask, w, h, shift);
-                let (pt, _, _) = subsampled(&trusted, w, h, shift);
-                *slot = self.candidate(picture, p, &pm, &pt);
+            if wanted {
+                let (cm, _, _) = subsampled(mask, w, h, self.shift);
+                let (ct, _, _) = subsampled(&trusted, w, h, self.shift);
+                for (p, slot) in recalled.planes.iter_mut().enumerate() {
+                    let (pm, pt) = if p == 0 {
+                        (mask, trusted.as_slice())
+                    } else {
+                        (cm.as_slice(), ct.as_slice())
+                    };
+                    *slot = self.candidate(picture, p, pm, pt);
+                }
             }
         }
         self.remember(picture, mask);
@@ -404,9 +410,9 @@ impl Band {
     /// Remembers the unmasked pixels of the frame as background.
     fn remember(&mut self, picture: &Planar, mask: &[bool]) {
         let (_, _, w, h) = self.patch(0);
+        let (chroma, _, _) = subsampled(mask, w, h, self.shift);
         for p in 0..3 {
-            let shift = if p == 0 { 0 } else { self.shift };
-            let (pm, _, _) = subsampled(mask, w, h, shift);
+            let pm = if p == 0 { mask } else { chroma.as_slice() };
             let values = read_bytes(picture, p, self.patch(p));
             for (i, v) in values.into_iter().enumerate() {
                 if !pm[i] {

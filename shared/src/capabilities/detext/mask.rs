@@ -70,11 +70,13 @@ pub fn subsampled(mask: &[bool], w: usize, h: usize, shift: u32) -> (Vec<bool>, 
     let s = 1usize << shift;
     let (sw, sh) = (w.div_ceil(s), h.div_ceil(s));
     let mut out = vec![false; sw * sh];
-    for y in 0..h {
-        for x in 0..w {
-            if mask[y * w + x] {
-                out[(y / s) * sw + x / s] = true;
-            }
+    if w == 0 {
+        return (out, sw, sh);
+    }
+    for (y, row) in mask.chunks_exact(w).enumerate() {
+        let to = &mut out[(y / s) * sw..(y / s + 1) * sw];
+        for (x, &m) in row.iter().enumerate() {
+            to[x / s] |= m;
         }
     }
     (out, sw, sh)
