@@ -591,6 +591,8 @@ impl Detext {
             .max(2.0)
             .floor();
         let block_s = block_frames * frame_s;
+        // Whatever the frame rate says, no more than this many are held.
+        let max_held = (HELD_BYTES / frame_bytes).max(4.0 * block_frames + 2.0) as usize;
         let mut remover = Remover {
             masker: Masker {
                 targets: &targets,
@@ -610,6 +612,7 @@ impl Detext {
             held: VecDeque::new(),
             swept: None,
             block_s,
+            max_held,
             total: Filled::default(),
             changed: 0,
         };
@@ -755,6 +758,9 @@ struct Remover<'a> {
     /// Blocks start at multiples of this (the same frames whether the
     /// video is edited whole or in segments).
     block_s: f64,
+    /// Most frames held (a frame rate that understates the real one
+    /// would otherwise make blocks too long).
+    max_held: usize,
     total: Filled,
     changed: u64,
 }
@@ -772,6 +778,7 @@ impl Remover<'_> {
             total,
             changed,
             block_s,
+            max_held,
             masker,
             ..
         } = self;
@@ -786,7 +793,8 @@ impl Remover<'_> {
             let b = blocks.of(first.time);
             // This block and the next two: the next is swept while this
             // one is filled, and looks at the one after it.
-            let complete = held.back().is_some_and(|h| blocks.of(h.time) >= b + 3.0);
+            let complete = held.back().is_some_and(|h| blocks.of(h.time) >= b + 3.0)
+                || held.len() >= *max_held;
             if !end && !complete {
                 break;
             }
