@@ -284,3 +284,98 @@ fn stills_corrupt_files_and_areas_outside_the_frame_fail_cleanly() -> anyhow::Re
     assert!(e.message.contains("Areas"), "{}", e.message);
     Ok(())
 }
+
+/// A title card's style: dark letters on a light box at the top.
+const SIGN: &str = "FontSize=22,Alignment=8,MarginV=16,BorderStyle=3,Outline=5,Shadow=0,Bold=1,\
+PrimaryColour=&H00181818,OutlineColour=&H00D8E0E8,BackColour=&H00D8E0E8";
+/// The same box without its letters.
+const BLANK_SIGN: &str =
+    "FontSize=22,Alignment=8,MarginV=16,BorderStyle=3,Outline=5,Shadow=0,Bold=1,\
+PrimaryColour=&HFF181818,OutlineColour=&H00D8E0E8,BackColour=&H00D8E0E8";
+
+/// What the text detector reads anywhere in frame `t` of `video`.
+fn text_in_frame(video: &Path, t: f64, dir: &Path) -> anyhow::Result<String> {
+    let frame = frame_at(
+        video,
+        t,
+        &dir.join(format!("read{}.png", (t * 1000.0) as u32)),
+    )?;
+    let reader = CaptionExtraction::load(&ModelDir::from_env())?;
+    let lines = reader.ocr().read(&frame, 1.0, false)?;
+    Ok(lines
+        .iter()
+        .map(|l| l.text.to_uppercase())
+        .collect::<Vec<_>>()
+        .join(" | "))
+}
+
+#[test]
+fn with_target_all_a_title_card_loses_its_letters_and_keeps_its_card() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let clean = logos::clip(d, "clean", 4, None)?;
+    let title = [(0.5, 3.5, "SUMMER SALE")];
+    let (blank, _) = burn_over(d, "blank", &clean, &title, BLANK_SIGN)?;
+    let (signed, _) = burn_over(d, "signed", &clean, &title, SIGN)?;
+    let (captioned, srt) = burn_over(d, "captioned", &signed, &CUES[..1], STYLE)?;
+    let (blank_captioned, _) = burn_over(d, "blank_captioned", &blank, &CUES[..1], STYLE)?;
+    let mask = mask_clip(d, "mask", &srt, (SIZE, FPS, 4.0), STYLE)?;
+    let before = text_in_frame(&captioned, 2.0, d)?;
+    assert!(before.contains("SALE"), "read before: {before}");
+
+    let (out, file) = run(&captioned, json!({"Target": "all"}), &d.join("out"))?;
+    let r = &out.result;
+    let text: Vec<_> = r.captions.iter().filter(|c| c.source == "text").collect();
+    assert_eq!(text.len(), 1, "{}: {:?}", out.message, r.captions);
+    assert!(text[0].text.to_uppercase().contains("SALE"), "{text:?}");
+    assert!(text[0].start <= 0.56 && text[0].end >= 3.44, "{text:?}");
+    let [_, y, _, h] = text[0].rect;
+    assert!(y + h <= 100, "the title's box {:?}", text[0].rect);
+    let captions: Vec<_> = r
+        .captions
+        .iter()
+        .filter(|c| c.source == "detected")
+        .collect();
+    assert_eq!(captions.len(), 1, "{:?}", r.captions);
+    assert!((captions[0].start - 0.52).abs() <= 0.04, "{captions:?}");
+
+    for t in [1.0, 2.0, 3.0] {
+        let tag = (t * 1000.0) as u32;
+        let o = frame_at(&file, t, &d.join(format!("o{tag}.png")))?;
+        let c = frame_at(&captioned, t, &d.join(format!("c{tag}.png")))?;
+        let b = frame_at(&blank_captioned, t, &d.join(format!("b{tag}.png")))?;
+        // The letters: where the card with them differs from the card
+        // without.
+        let (mut after, mut was, mut letters) = (0.0, 0.0, 0usize);
+        for (x, y, p) in c.enumerate_pixels() {
+            let q = b.get_pixel(x, y);
+            if (0..3).any(|k| p[k].abs_diff(q[k]) > 40) {
+                after += diff(&o, &b, x, y);
+                was += diff(&c, &b, x, y);
+                letters += 1;
+            }
+        }
+        assert!(letters > 200, "{t}: {letters} letter pixels");
+        let (after, was) = (after / letters as f64, was / letters as f64);
+        assert!(
+            after < 12.0 && after * 5.0 < was,
+            "{t}: {after:.1} ({was:.1} before)"
+        );
+        // The caption at the bottom is gone too.
+        if t < 2.5 {
+            let cap = compare(&file, &clean, &mask, t, d)?;
+            assert!(cap.masked > 300, "{t}: {} caption pixels", cap.masked);
+            let cap_was = compare(&captioned, &clean, &mask, t, d)?;
+            assert!(cap.inside * 2.0 < cap_was.inside, "{t}: {:.1}", cap.inside);
+        }
+    }
+    // Nothing of the title is left to read.
+    for t in [1.0, 2.0, 3.0] {
+        let after = text_in_frame(&file, t, d)?;
+        assert!(
+            !after.contains("SALE") && !after.contains("SUMMER"),
+            "{t}: read after: {after}"
+        );
+    }
+    Ok(())
+}

@@ -84,6 +84,11 @@ impl CaptionExtraction {
         })
     }
 
+    /// The text detector and reader.
+    pub fn ocr(&self) -> &Ocr {
+        &self.ocr
+    }
+
     /// Reads the captions of `input` (see [`extract`]).
     ///
     /// # Errors

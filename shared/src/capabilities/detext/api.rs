@@ -6,12 +6,34 @@ use crate::capabilities::delogo::api::{parse_boxes, BoxHint};
 use crate::domain::error::JobError;
 use crate::domain::params::{Param, ParamDefault, ParamKind, ParamReader, ParamsSpec};
 
+/// Which text `VideoDetext` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextTarget {
+    /// The subtitle lines.
+    Captions,
+    /// Every text in the frame.
+    All,
+}
+
+impl TextTarget {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "captions" => Some(Self::Captions),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+}
+
 /// `JobParams` of `VideoDetext`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetextParams {
     /// Where to look for captions (Alibaba's `LimitRegion`), each with an
     /// optional time span; the whole frame's caption band when empty.
     pub areas: Vec<BoxHint>,
+    /// Which text to remove.
+    pub target: TextTarget,
     /// H.264 CRF of the output.
     pub crf: u8,
     /// Re-encode even when no caption is found.
@@ -30,6 +52,7 @@ impl Default for DetextParams {
     fn default() -> Self {
         Self {
             areas: Vec::new(),
+            target: TextTarget::Captions,
             crf: 18,
             always_encode: false,
             roi: None,
@@ -49,6 +72,12 @@ pub static PARAMS: ParamsSpec = ParamsSpec {
             },
             "Where to look for captions (as Alibaba's LimitRegion), instead of the whole frame's caption band: boxes in pixels, or fractions of the frame when all four numbers are at most 1, each with optional Start/End seconds. Captions are removed only inside them and their spans.",
         ),
+        Param::choice(
+            "Target",
+            &["captions", "all"],
+            "captions: the subtitle lines only; all: every text in the frame too (titles, signs, overlays), found by the text detector every half second.",
+        )
+        .default(ParamDefault::Text("captions")),
         Param::integer("Crf", 0, 51, "Video quality: the H.264 encoder's CRF, lower is better.")
             .default(ParamDefault::Integer(18)),
         Param::of(
@@ -73,6 +102,7 @@ impl TryFrom<&serde_json::Value> for DetextParams {
                 .map(|v| parse_boxes("Areas", v))
                 .transpose()?
                 .unwrap_or_default(),
+            target: r.choice("Target", TextTarget::parse)?.unwrap_or(d.target),
             crf: r.int("Crf")?.map_or(d.crf, |v| v as u8),
             always_encode: r.flag("AlwaysEncode")?.unwrap_or(d.always_encode),
             ..d
@@ -96,7 +126,8 @@ pub struct CaptionRemoved {
     pub rect: [u32; 4],
     /// What it read (empty for a given area).
     pub text: String,
-    /// `detected` or `given`.
+    /// `detected` (a caption), `text` (other text in the frame, with
+    /// `Target: "all"`) or `given` (inside `Areas`).
     pub source: String,
     /// Frames it was removed from.
     pub frames: u64,
@@ -153,6 +184,7 @@ mod tests {
         assert_eq!(p, DetextParams::default());
         let p = DetextParams::try_from(&json!({
             "Areas": [[0, 600, 1280, 120], {"Box": [0.1, 0.8, 0.8, 0.15], "Start": 2, "End": 4}],
+            "Target": "All",
             "Crf": 20,
             "AlwaysEncode": true,
         }))
@@ -160,6 +192,7 @@ mod tests {
         assert_eq!(p.areas.len(), 2);
         assert_eq!(p.areas[1].pixels((1000, 500)), Some([100, 400, 800, 75]));
         assert_eq!(p.areas[1].start, Some(2.0));
+        assert_eq!(p.target, TextTarget::All);
         assert_eq!(p.crf, 20);
         assert!(p.always_encode);
     }
@@ -179,6 +212,7 @@ mod tests {
                 "Areas",
             ),
             (json!({"Crf": -1}), "Crf"),
+            (json!({"Target": "signs"}), "Target"),
             (json!({"Region": 1}), "Region"),
         ] {
             let e = DetextParams::try_from(&v).expect_err("refused");

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::api::DetextParams;
+use super::api::{DetextParams, TextTarget};
 use super::Detext;
 use crate::capabilities::caption_extraction::api::{CaptionExtractionParams, Roi};
 use crate::capabilities::caption_extraction::cues::edit_distance;
@@ -45,6 +45,12 @@ struct Case {
     clean: PathBuf,
     srt: PathBuf,
     style: String,
+    /// The style that burns only the letters (the truth mask), when the
+    /// text sits on a card of its own.
+    letters: Option<String>,
+    /// Text that is not a subtitle: removed with `Target: "all"`, what
+    /// is left read over the whole frame.
+    title: bool,
 }
 
 /// Pixel errors of one output against the clean video.
@@ -221,6 +227,8 @@ fn cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Case>> {
         clean: clean.to_path_buf(),
         srt: srt.to_path_buf(),
         style: style.to_owned(),
+        letters: None,
+        title: false,
     };
     let mut out_cases = vec![
         case(
@@ -269,6 +277,37 @@ fn cases(dir: &Path, out: &Path) -> anyhow::Result<Vec<Case>> {
         }
         out_cases.push(case(name, video, &truth, srt, style));
     }
+    // Titles, not subtitles (`Target: "all"`): dark letters on a light
+    // card at the top (the truth: the card without its letters), and
+    // white letters without an outline over the picture at the left.
+    let card = |letters: &str| {
+        format!("FontName=DejaVu Sans,FontSize=20,Bold=1,Alignment=8,MarginV=40,BorderStyle=3,Outline=6,Shadow=0,PrimaryColour={letters},OutlineColour=&H00D8E0E8,BackColour=&H00D8E0E8")
+    };
+    let blank = out.join("card_blank.mp4");
+    if !blank.exists() {
+        burn(&clean, &sintel, &card("&HFF181818"), &blank)?;
+    }
+    let video = out.join("title_card.mp4");
+    if !video.exists() {
+        burn(&clean, &sintel, &card("&H00181818"), &video)?;
+    }
+    out_cases.push(Case {
+        letters: Some(
+            "FontName=DejaVu Sans,FontSize=20,Bold=1,Alignment=8,MarginV=40,BorderStyle=1,Outline=0,Shadow=0,PrimaryColour=&H00000000".into(),
+        ),
+        title: true,
+        ..case("title_card", video, &blank, &sintel, &card("&H00181818"))
+    });
+    let style =
+        "FontName=DejaVu Sans,FontSize=26,Outline=0,Shadow=0,Alignment=7,MarginL=60,MarginV=90";
+    let video = out.join("title_plain.mp4");
+    if !video.exists() {
+        burn(&clean, &vse, style, &video)?;
+    }
+    out_cases.push(Case {
+        title: true,
+        ..case("title_plain", video, &clean, &vse, style)
+    });
     Ok(out_cases)
 }
 
@@ -286,7 +325,7 @@ fn mask_video(case: &Case, out: &Path) -> anyhow::Result<PathBuf> {
             &format!(
                 "subtitles={}:force_style='{}'",
                 case.srt.display(),
-                case.style
+                case.letters.as_deref().unwrap_or(&case.style)
             ),
             "-c:v",
             "ffv1",
@@ -436,6 +475,59 @@ fn residual(
     Ok(matched as f64 / total.max(1) as f64)
 }
 
+/// [`residual`] for text anywhere in the frame: the text detector reads
+/// the whole frame once a second; each line it reads counts the
+/// characters it shares with the best-matching cue on screen then, out of
+/// the characters of the cues on screen.
+fn residual_anywhere(
+    reader: &CaptionExtraction,
+    video: &Path,
+    cues: &[(f64, f64, Vec<char>)],
+) -> anyhow::Result<f64> {
+    let mut r = crate::media::VideoReader::open(video, &crate::domain::Limits::default())?;
+    let info = r.info().clone();
+    let (mut total, mut matched) = (0usize, 0usize);
+    let mut next = 0.5;
+    let mut failed = None;
+    r.for_each_frame(crate::media::SamplingMode::All, |r, f| {
+        if f.time_s + 1e-3 < next {
+            return Ok(std::ops::ControlFlow::Continue(()));
+        }
+        next += 1.0;
+        let on: Vec<&Vec<char>> = cues
+            .iter()
+            .filter(|(s, e, _)| *s <= f.time_s && f.time_s < *e)
+            .map(|(_, _, t)| t)
+            .collect();
+        if on.is_empty() {
+            return Ok(std::ops::ControlFlow::Continue(()));
+        }
+        total += on.iter().map(|t| t.len()).sum::<usize>();
+        let rgb = r.to_rgb(f.frame, info.width, info.height)?;
+        match reader.ocr().read(&rgb, 1.0, false) {
+            Ok(lines) => {
+                for l in lines {
+                    let text: Vec<char> = l.text.chars().filter(|c| !c.is_whitespace()).collect();
+                    matched += on
+                        .iter()
+                        .map(|truth| text.len().saturating_sub(edit_distance(&text, truth)))
+                        .max()
+                        .unwrap_or(0);
+                }
+                Ok(std::ops::ControlFlow::Continue(()))
+            }
+            Err(e) => {
+                failed = Some(e);
+                Ok(std::ops::ControlFlow::Break(()))
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        anyhow::bail!("reading {}: {e}", video.display());
+    }
+    Ok(matched as f64 / total.max(1) as f64)
+}
+
 /// FFmpeg `delogo` over the true mask's box of each cue, while it shows.
 fn delogo_filter(mask: &Path, size: (u32, u32)) -> anyhow::Result<String> {
     let w = size.0 as usize;
@@ -508,7 +600,21 @@ pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Resu
         let mask = mask_video(&case, out)?;
         let cues = srt_cues(&case.srt)?;
         let ours_path = out.join(format!("{}-iprod.mp4", case.name));
-        let params = DetextParams::default();
+        let params = DetextParams {
+            target: if case.title {
+                TextTarget::All
+            } else {
+                TextTarget::Captions
+            },
+            ..DetextParams::default()
+        };
+        let residual = |path: &Path| {
+            if case.title {
+                residual_anywhere(&reader, path, &cues)
+            } else {
+                residual(&reader, path, &cues)
+            }
+        };
         let ours_s = timed(|| {
             detext
                 .process_video(&case.video, &ours_path, &params, &Context::default())
@@ -517,7 +623,7 @@ pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Resu
         })?;
         let ours = Scored {
             errors: errors(&ours_path, &case.clean, &mask, size)?,
-            residual: residual(&reader, &ours_path, &cues)?,
+            residual: residual(&ours_path)?,
             seconds: ours_s,
         };
         let telea_score = if telea {
@@ -536,7 +642,7 @@ pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Resu
             })?;
             Scored {
                 errors: errors(&path, &case.clean, &mask, size)?,
-                residual: residual(&reader, &path, &cues)?,
+                residual: residual(&path)?,
                 seconds: s,
             }
         } else {
@@ -563,7 +669,7 @@ pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Resu
         })?;
         let delogo = Scored {
             errors: errors(&delogo_path, &case.clean, &mask, size)?,
-            residual: residual(&reader, &delogo_path, &cues)?,
+            residual: residual(&delogo_path)?,
             seconds: delogo_s,
         };
         let decode_s = timed(|| {

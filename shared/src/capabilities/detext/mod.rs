@@ -16,6 +16,7 @@ pub mod api;
 pub mod bench;
 pub mod fill;
 pub mod mask;
+pub mod scene;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -34,9 +35,10 @@ use crate::media::image_out::read_still;
 use crate::media::planar::{edit_video_ahead, FrameEditor, Planar};
 use crate::media::MediaError;
 use crate::media::VideoReader;
-use api::{CaptionRemoved, DetextParams, DetextResult, SegmentRemoved};
+use api::{CaptionRemoved, DetextParams, DetextResult, SegmentRemoved, TextTarget};
 use fill::{motion, Band, Filled, Motion, Recalled};
 use mask::{caption_mask, Reach};
+use scene::Sighting;
 
 /// How far before or after the span it was read in a caption is looked
 /// for, frame by frame, seconds (run boundaries at a cut can be off).
@@ -149,9 +151,11 @@ impl Capability for Detext {
         let read = self
             .reader
             .read_segment(input, &reading(params, roi), ctx)?;
+        let sightings = self.sightings(input, params, ctx)?;
         serde_json::to_value(Gathered {
             read,
             frame: (info.width, info.height),
+            sightings,
         })
         .map_err(internal)
     }
@@ -163,6 +167,7 @@ impl Capability for Detext {
     ) -> Result<serde_json::Value, JobError> {
         let mut frame = (0, 0);
         let mut parts = Vec::with_capacity(readings.len());
+        let mut sightings = Vec::new();
         for (i, r) in readings.into_iter().enumerate() {
             let g: Gathered = serde_json::from_value(r).map_err(|e| {
                 internal(format!(
@@ -171,11 +176,12 @@ impl Capability for Detext {
             })?;
             frame = g.frame;
             parts.push(g.read);
+            sightings.extend(g.sightings);
         }
         let (areas, roi) = areas_of(params, frame)?;
         let read = CaptionExtraction::from_segments(&reading(params, roi), parts)?;
         let roi = read.roi;
-        let found = found_in(read, &areas, frame);
+        let found = found_in(read, &areas, frame, &sightings);
         Ok(serde_json::json!({ "Roi": roi, "Found": found }))
     }
 
@@ -282,6 +288,9 @@ struct Gathered {
     read: SegmentRead,
     /// The coded frame size.
     frame: (u32, u32),
+    /// The other text seen, with `Target: "all"`.
+    #[serde(default)]
+    sightings: Vec<Sighting>,
 }
 
 /// `CaptionExtraction`'s params for reading `roi` (or the band decided).
@@ -353,8 +362,10 @@ fn areas_of(params: &DetextParams, frame: (u32, u32)) -> Result<(Vec<Area>, Roi)
 }
 
 /// The captions to take away from what the first pass `read`: each
-/// caption's box, grown by the outline's reach, within each given area.
-fn found_in(read: Extracted, areas: &[Area], frame: (u32, u32)) -> Found {
+/// caption's box, grown by the outline's reach, within each given area;
+/// then the other text `sighted` (with `Target: "all"`), linked over time,
+/// where it is not a caption.
+fn found_in(read: Extracted, areas: &[Area], frame: (u32, u32), sighted: &[Sighting]) -> Found {
     let reach = Reach::for_height(frame.1);
     // The outline reaches beyond the box OCR puts around the strokes.
     let margin = (reach.outline + reach.margin + 2) as u32;
@@ -389,6 +400,7 @@ fn found_in(read: Extracted, areas: &[Area], frame: (u32, u32)) -> Found {
             given,
             anchors: anchors.clone(),
             span,
+            path: Vec::new(),
         };
         if areas.is_empty() {
             targets.push(target(rect, (0.0, f64::INFINITY), false));
@@ -401,12 +413,67 @@ fn found_in(read: Extracted, areas: &[Area], frame: (u32, u32)) -> Found {
             }
         }
     }
+    let text = other_text(sighted, areas, frame);
+    targets.extend(text);
     let [x, y, w, h] = read.region;
     Found {
         targets,
         region: Rect { x, y, w, h },
         min_pixels: read.min_pixels,
     }
+}
+
+/// Targets for the text `sighted`, linked into tracks, each within each
+/// given area and its span (where a caption's mask is made, the
+/// caption's own is used: [`Masker::mask`]).
+fn other_text(sighted: &[Sighting], areas: &[Area], frame: (u32, u32)) -> Vec<Target> {
+    let reach = Reach::for_height(frame.1);
+    let margin = (reach.outline + reach.margin) as u32;
+    let mut targets = Vec::new();
+    for track in scene::tracks(sighted) {
+        let (Some(&(first, _)), Some(&(last, _))) = (track.path.first(), track.path.last()) else {
+            continue;
+        };
+        let Some(rect) = track
+            .path
+            .iter()
+            .map(|&(_, r)| r)
+            .reduce(|a, b| {
+                let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+                let (x1, y1) = ((a.x + a.w).max(b.x + b.w), (a.y + a.h).max(b.y + b.h));
+                Rect {
+                    x: x0,
+                    y: y0,
+                    w: x1 - x0,
+                    h: y1 - y0,
+                }
+            })
+            .map(|r| r.grown(margin + r.h / 2, frame))
+        else {
+            continue;
+        };
+        let target = |rect: Rect, span: (f64, f64), given: bool| Target {
+            rect,
+            start: (first - scene::STEP_S).max(span.0),
+            end: (last + scene::STEP_S).min(span.1),
+            text: track.text.clone(),
+            given,
+            anchors: Vec::new(),
+            span,
+            path: track.path.clone(),
+        };
+        if areas.is_empty() {
+            targets.push(target(rect, (0.0, f64::INFINITY), false));
+        }
+        for &(area, span) in areas {
+            if let Some(r) = rect.intersect(area) {
+                if first - scene::STEP_S <= span.1 && last + scene::STEP_S >= span.0 {
+                    targets.push(target(r, span, true));
+                }
+            }
+        }
+    }
+    targets
 }
 
 /// The captions removed, from where each target was seen.
@@ -421,7 +488,14 @@ fn removed(targets: &[Target], seen: &[Option<(f64, f64, u64)>]) -> Vec<CaptionR
                 end: round3(end),
                 rect: t.rect.array(),
                 text: t.text.clone(),
-                source: if t.given { "given" } else { "detected" }.to_owned(),
+                source: if t.given {
+                    "given"
+                } else if t.path.is_empty() {
+                    "detected"
+                } else {
+                    "text"
+                }
+                .to_owned(),
                 frames,
             })
         })
@@ -458,6 +532,10 @@ pub struct Target {
     /// The span of the area it was found in, seconds.
     #[serde(with = "open_span")]
     pub span: (f64, f64),
+    /// For text other than captions (`Target: "all"`): where it was at
+    /// each look of the detector ([`scene::box_at`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<(f64, Rect)>,
 }
 
 /// How sure the first pass is that a caption is on screen at a time.
@@ -533,7 +611,22 @@ impl Detext {
         let frame = (info.width, info.height);
         let (areas, roi) = areas_of(params, frame)?;
         let read = self.reader.extract(input, &reading(params, roi), ctx)?;
-        Ok(found_in(read, &areas, frame))
+        let sightings = self.sightings(input, params, ctx)?;
+        Ok(found_in(read, &areas, frame, &sightings))
+    }
+
+    /// With `Target: "all"`, the text seen anywhere in the frame (in the
+    /// span of `ctx`); nothing otherwise.
+    fn sightings(
+        &self,
+        input: &Path,
+        params: &DetextParams,
+        ctx: &Context,
+    ) -> Result<Vec<Sighting>, JobError> {
+        match params.target {
+            TextTarget::Captions => Ok(Vec::new()),
+            TextTarget::All => scene::sample(self.reader.ocr(), input, ctx),
+        }
     }
 
     /// Finds the captions of `input` and writes it without them to
@@ -678,12 +771,43 @@ impl Masker<'_> {
         let mut any = false;
         // The frame's text mask over the region, made when first needed.
         let mut text: Option<TextMask> = None;
+        let frame = (picture.width, picture.height);
+        // Room around a text box: its letters' soft edges.
+        let room = self.reach.margin as u32 + 2;
+        // The captions masked in this frame: other text inside one is
+        // that caption, which its own mask covers.
+        let mut masked: Vec<Rect> = Vec::new();
         for ((t, seen), template) in self
             .targets
             .iter()
             .zip(self.seen.iter_mut())
             .zip(self.templates.iter_mut())
         {
+            if !t.path.is_empty() {
+                // Other text: what differs from the ground around where
+                // it is now.
+                let half = frame_s / 2.0;
+                let now = time >= t.start - half && time < t.end - half;
+                let here = if now {
+                    scene::box_at(&t.path, time, room, frame)
+                } else {
+                    None
+                }
+                .and_then(|r| r.intersect(t.rect))
+                .and_then(|r| r.intersect(area))
+                .filter(|r| !masked.iter().any(|c| mostly_inside(*r, *c)));
+                if let Some(r) = here {
+                    if scene::mask_text(picture, r, area, self.reach, &mut mask) {
+                        if owned {
+                            let s = seen.get_or_insert((time, time, 0));
+                            s.1 = time;
+                            s.2 += 1;
+                        }
+                        any = true;
+                    }
+                }
+                continue;
+            }
             let shows = t.shows(time, frame_s);
             if shows == Shows::No {
                 continue;
@@ -719,6 +843,7 @@ impl Masker<'_> {
                 continue;
             };
             if mask_into(picture, r, area, self.reach, &mut mask) {
+                masked.push(r);
                 if owned {
                     let s = seen.get_or_insert((time, time, 0));
                     s.1 = time;
@@ -918,6 +1043,14 @@ impl FrameEditor for Remover<'_> {
     fn finish(&mut self) -> Result<Vec<(Planar, f64)>, MediaError> {
         Ok(self.release(true))
     }
+}
+
+/// Whether most of `r` lies inside `holder`.
+fn mostly_inside(r: Rect, holder: Rect) -> bool {
+    let inside = r
+        .intersect(holder)
+        .map_or(0.0, |i| f64::from(i.w) * f64::from(i.h));
+    inside >= 0.6 * f64::from(r.w) * f64::from(r.h)
 }
 
 /// The text mask of `region` of a picture, as the first pass made it.
