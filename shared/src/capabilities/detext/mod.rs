@@ -772,8 +772,8 @@ impl Masker<'_> {
         // The frame's text mask over the region, made when first needed.
         let mut text: Option<TextMask> = None;
         let frame = (picture.width, picture.height);
-        // Room around a text box: its letters' soft edges.
-        let room = self.reach.margin as u32 + 2;
+        // Room around a text box where the detector cut a letter short.
+        let room = 1;
         // The captions masked in this frame: other text inside one is
         // that caption, which its own mask covers.
         let mut masked: Vec<Rect> = Vec::new();

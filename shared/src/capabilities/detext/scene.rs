@@ -9,8 +9,8 @@
 //! two looks a track's box moves in a straight line; a step before its
 //! first look and after its last it stays where it was seen, since the
 //! text may have come or gone anywhere in between. In each frame the mask
-//! is what inside the box differs in colour from the ring of picture
-//! around it ([`mask_text`]): the strokes of text on a plain ground, with
+//! is what inside the box differs in colour from its ground
+//! ([`mask_text`]): the strokes of text on a plain ground or a card, with
 //! their edges; the whole box where the ground itself is busy.
 
 use std::ops::ControlFlow;
@@ -32,16 +32,18 @@ pub const STEP_S: f64 = 0.5;
 const DETECT_SIDE: f32 = 960.0;
 /// Least mean character probability of a line that counts as text.
 const MIN_CONFIDENCE: f32 = 0.6;
+/// Least mean probability of a single character read alone.
+const SURE_LETTER: f32 = 0.9;
 /// Least overlap (IoU) of two looks' boxes, each grown by its height,
 /// for them to be the same text.
 const LINK_IOU: f64 = 0.3;
-/// Width of the ring of picture around a box that tells its ground,
-/// pixels.
-const RING: u32 = 3;
+/// Share of a detector's box's height that lies between its edge and
+/// the letters (it grows the lines it finds by about their height).
+const LOOSE: f32 = 0.2;
 /// Least colour difference from the ground that counts as text (8-bit
 /// levels).
 const MIN_DIFF: i32 = 24;
-/// How many times the ring's own spread a pixel must differ by.
+/// How many times the ground's own spread a pixel must differ by.
 const SPREAD: i32 = 3;
 /// Weight of chroma differences against luma ones.
 const CHROMA: i32 = 2;
@@ -105,13 +107,20 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
         match ocr.read(&rgb, scale, false) {
             Ok(lines) => {
                 found.extend(lines.into_iter().filter_map(|l| {
-                    let x0 = l.bbox.x0.max(0.0).floor() as u32;
-                    let y0 = l.bbox.y0.max(0.0).floor() as u32;
-                    let x1 = (l.bbox.x1.ceil() as u32).min(info.width);
-                    let y1 = (l.bbox.y1.ceil() as u32).min(info.height);
-                    let readable =
-                        l.confidence >= MIN_CONFIDENCE && l.text.chars().any(char::is_alphanumeric);
-                    (readable && x1 > x0 && y1 > y0).then(|| Sighting {
+                    // The letters and the ground between them: the box
+                    // less what the detector added around them.
+                    let loose = LOOSE * (l.bbox.y1 - l.bbox.y0);
+                    let x0 = (l.bbox.x0 + loose).max(0.0).floor() as u32;
+                    let y0 = (l.bbox.y0 + loose).max(0.0).floor() as u32;
+                    let x1 = ((l.bbox.x1 - loose).ceil().max(0.0) as u32).min(info.width);
+                    let y1 = ((l.bbox.y1 - loose).ceil().max(0.0) as u32).min(info.height);
+                    let letters = l.text.chars().filter(|c| c.is_alphanumeric()).count();
+                    let readable = l.confidence >= MIN_CONFIDENCE
+                        && (letters >= 2 || (letters == 1 && l.confidence >= SURE_LETTER));
+                    // A line as tall as a third of the frame is a
+                    // detector's mistake over a large plain area.
+                    let line = x1 > x0 && y1 > y0 && (y1 - y0) * 3 <= info.height;
+                    (readable && line).then(|| Sighting {
                         time: f.time_s,
                         rect: Rect {
                             x: x0,
@@ -275,45 +284,41 @@ fn median(values: &mut [i32]) -> i32 {
     *values.select_nth_unstable(mid).1
 }
 
-/// Masks into the band's `mask` (band `area`) the pixels inside `r` (a
-/// text box with a little room) whose colour differs from the ring of
-/// picture around `r`, grown by the margin of `reach` for their soft
-/// edges; the whole of `r` where most of it differs. False when nothing
-/// in `r` does.
+/// Masks into the band's `mask` (band `area`) the pixels inside the text
+/// box `r` whose colour differs from its ground (the median colour of
+/// the box: the letters are fewer than the pixels between and around
+/// them), grown by the margin of `reach` for
+/// their soft edges; the whole of `r` where most of it differs. False
+/// when nothing in `r` does.
 pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut [bool]) -> bool {
     let Some(r) = r.intersect(area) else {
         return false;
     };
     let (fw, fh) = (picture.width, picture.height);
-    // The ring: just outside `r`, inside the frame.
-    let outer = Rect {
-        x: r.x.saturating_sub(RING),
-        y: r.y.saturating_sub(RING),
-        w: 0,
-        h: 0,
+    let Some(r) = r.intersect(Rect {
+        x: 0,
+        y: 0,
+        w: fw,
+        h: fh,
+    }) else {
+        return false;
     };
-    let (ox1, oy1) = ((r.x + r.w + RING).min(fw), (r.y + r.h + RING).min(fh));
-    let mut ring: Vec<[i32; 3]> = Vec::new();
-    for y in outer.y..oy1 {
-        for x in outer.x..ox1 {
-            let inside = x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
-            if !inside {
-                ring.push(yuv(picture, x, y));
-            }
+    // Most of the box is the ground between and around the letters.
+    let mut pixels: Vec<[i32; 3]> = Vec::with_capacity((r.w * r.h) as usize);
+    for y in r.y..r.y + r.h {
+        for x in r.x..r.x + r.w {
+            pixels.push(yuv(picture, x, y));
         }
     }
-    if ring.is_empty() {
-        return false;
-    }
     let ground: [i32; 3] =
-        [0, 1, 2].map(|c| median(&mut ring.iter().map(|p| p[c]).collect::<Vec<_>>()));
+        [0, 1, 2].map(|c| median(&mut pixels.iter().map(|p| p[c]).collect::<Vec<_>>()));
     let distance = |p: [i32; 3]| {
         (p[0] - ground[0])
             .abs()
             .max(CHROMA * (p[1] - ground[1]).abs())
             .max(CHROMA * (p[2] - ground[2]).abs())
     };
-    let spread = median(&mut ring.iter().map(|&p| distance(p)).collect::<Vec<_>>());
+    let spread = median(&mut pixels.iter().map(|&p| distance(p)).collect::<Vec<_>>());
     let threshold = MIN_DIFF.max(SPREAD * spread);
     let (w, h) = (r.w as usize, r.h as usize);
     let mut text = vec![false; w * h];
