@@ -13,7 +13,7 @@ use iprod::capabilities::{Context, Report};
 use iprod::domain::{ErrorCode, JobError};
 use iprod::inference::ModelDir;
 use iprod_tests::fixtures::logos::{self, FPS, SIZE};
-use iprod_tests::subtitles::{burn_over, is_caption, mask_clip};
+use iprod_tests::subtitles::{burn_over, is_caption, mask_clip, BLANK_TITLE_CARD, TITLE_CARD};
 use iprod_tests::{frame_at, run_capability};
 use serde_json::{json, Value};
 
@@ -285,14 +285,6 @@ fn stills_corrupt_files_and_areas_outside_the_frame_fail_cleanly() -> anyhow::Re
     Ok(())
 }
 
-/// A title card's style: dark letters on a light box at the top.
-const SIGN: &str = "FontSize=22,Alignment=8,MarginV=16,BorderStyle=3,Outline=5,Shadow=0,Bold=1,\
-PrimaryColour=&H00181818,OutlineColour=&H00D8E0E8,BackColour=&H00D8E0E8";
-/// The same box without its letters.
-const BLANK_SIGN: &str =
-    "FontSize=22,Alignment=8,MarginV=16,BorderStyle=3,Outline=5,Shadow=0,Bold=1,\
-PrimaryColour=&HFF181818,OutlineColour=&H00D8E0E8,BackColour=&H00D8E0E8";
-
 /// What the text detector reads anywhere in frame `t` of `video`.
 fn text_in_frame(video: &Path, t: f64, dir: &Path) -> anyhow::Result<String> {
     let frame = frame_at(
@@ -315,8 +307,8 @@ fn with_target_all_a_title_card_loses_its_letters_and_keeps_its_card() -> anyhow
     let d = dir.path();
     let clean = logos::clip(d, "clean", 4, None)?;
     let title = [(0.5, 3.5, "SUMMER SALE")];
-    let (blank, _) = burn_over(d, "blank", &clean, &title, BLANK_SIGN)?;
-    let (signed, _) = burn_over(d, "signed", &clean, &title, SIGN)?;
+    let (blank, _) = burn_over(d, "blank", &clean, &title, BLANK_TITLE_CARD)?;
+    let (signed, _) = burn_over(d, "signed", &clean, &title, TITLE_CARD)?;
     let (captioned, srt) = burn_over(d, "captioned", &signed, &CUES[..1], STYLE)?;
     let (blank_captioned, _) = burn_over(d, "blank_captioned", &blank, &CUES[..1], STYLE)?;
     let mask = mask_clip(d, "mask", &srt, (SIZE, FPS, 4.0), STYLE)?;

@@ -876,6 +876,43 @@ fn captions_gathered_in_segments_are_removed_as_in_one_pass() -> anyhow::Result<
     Ok(())
 }
 
+#[test]
+fn other_text_gathered_in_segments_is_removed_as_in_one_pass() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cues = [(0.5, 9.0, "OPEN EVERY DAY")];
+    let (burned, _) = iprod_tests::subtitles::burn(
+        dir.path(),
+        "titled",
+        &cues,
+        12.0,
+        iprod_tests::subtitles::TITLE_CARD,
+    )?;
+    let clip = dir.path().join("titled-gop.mp4");
+    with_keyframes_every(&burned, 60, &[], &clip)?;
+    let capability = detext();
+    let params = json!({"Crf": 0, "Target": "all"});
+    let (whole, whole_files) =
+        iprod_tests::run_split(&capability, &clip, &params, &dir.path().join("w"), None)?;
+    let (split, split_files) =
+        iprod_tests::run_split(&capability, &clip, &params, &dir.path().join("s"), Some(3))?;
+    assert_eq!(removal_of(&split.data), removal_of(&whole.data));
+    let title = whole.data["Captions"]
+        .as_array()
+        .and_then(|c| {
+            c.iter().find(|c| {
+                c["Source"] == "text" && c["Text"].as_str().is_some_and(|t| t.contains("EVERY"))
+            })
+        })
+        .ok_or_else(|| anyhow::anyhow!("{}", whole.data))?;
+    // Seen from the first look after it came to the last before it went.
+    assert!(title["Start"].as_f64().unwrap_or(9.0) <= 0.55, "{title}");
+    assert!(title["End"].as_f64().unwrap_or(0.0) >= 8.95, "{title}");
+    let (a, b) = (frames(&whole_files[0])?, frames(&split_files[0])?);
+    assert_eq!(a.len(), 288);
+    assert!(a == b, "the segments' frames differ from one pass's");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_caption_removal_gathers_its_captions_then_removes_them_in_segments(
 ) -> anyhow::Result<()> {
