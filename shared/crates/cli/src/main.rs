@@ -323,6 +323,11 @@ enum Bench {
         /// The Telea peer script.
         #[arg(long, default_value = "scripts/bench/telea_peer.py")]
         script: PathBuf,
+        /// Only these videos (by name, comma-separated: bbb_sintel,
+        /// bbb_vse, serif_yellow_shadow, top_wqy, sintel_480p,
+        /// title_card, title_plain).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// VideoMatting/ImageMatting against true alpha, beside rembg's
     /// U²-Net-p and MediaPipe's selfie segmentation (general, landscape):
@@ -518,7 +523,8 @@ async fn main() -> ExitCode {
                     out,
                     python,
                     script,
-                } => iprod::capabilities::detext::bench::run(&dir, &out, &python, &script),
+                    only,
+                } => iprod::capabilities::detext::bench::run(&dir, &out, &python, &script, &only),
                 Bench::Matting {
                     dir,
                     out,

@@ -64,6 +64,8 @@ struct Errors {
     ssim_n: f64,
     flicker: f64,
     clean_flicker: f64,
+    /// Pixel pairs the flicker is summed over.
+    flicker_n: f64,
 }
 
 impl Errors {
@@ -84,8 +86,9 @@ impl Errors {
         self.ssim / self.ssim_n.max(1.0)
     }
     /// Flicker inside the mask over the clean video's own.
+    /// (A still picture's own is taken as at least half a level.)
     fn flicker_ratio(&self) -> f64 {
-        self.flicker / self.clean_flicker.max(1e-9)
+        self.flicker / self.clean_flicker.max(0.5 * self.flicker_n).max(1e-9)
     }
 }
 
@@ -405,6 +408,7 @@ fn errors(output: &Path, clean: &Path, mask: &Path, size: (u32, u32)) -> anyhow:
                     if mask[i] && pm[i] {
                         e.flicker += f64::from(of[i].abs_diff(po[i]));
                         e.clean_flicker += f64::from(cf[i].abs_diff(pc[i]));
+                        e.flicker_n += 1.0;
                     }
                 }
             }
@@ -569,12 +573,19 @@ fn delogo_filter(mask: &Path, size: (u32, u32)) -> anyhow::Result<String> {
     })
 }
 
-/// Runs the benchmark on the data in `dir`, writing outputs under `out`;
-/// `python` runs `script` (the Telea peer; skipped when it is missing).
+/// Runs the benchmark on the data in `dir` (the videos named in `only`,
+/// or all), writing outputs under `out`; `python` runs `script` (the
+/// Telea peer; skipped when it is missing).
 ///
 /// # Errors
 /// Missing data, models or tools.
-pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Result<()> {
+pub fn run(
+    dir: &Path,
+    out: &Path,
+    python: &Path,
+    script: &Path,
+    only: &[String],
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     let models = ModelDir::from_env();
     let detext = Detext::load(&models).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -594,7 +605,10 @@ pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Resu
     );
     let mut rows: Vec<[Row; 3]> = Vec::new();
     let mut decodes = Vec::new();
-    for case in cases(dir, out)? {
+    for case in cases(dir, out)?
+        .into_iter()
+        .filter(|c| only.is_empty() || only.contains(&c.name))
+    {
         let (w, h, _, _) = probe_size(&case.video)?;
         let size = (w, h);
         let mask = mask_video(&case, out)?;
@@ -696,7 +710,7 @@ pub fn run(dir: &Path, out: &Path, python: &Path, script: &Path) -> anyhow::Resu
         "time (mean s): iprod {:.2}, Telea {:.2}, FFmpeg delogo {:.2}, FFmpeg decode {:.2}",
         o.seconds, t.seconds, d.seconds, decode
     );
-    println!("P: luma PSNR (dB) inside the true caption mask; S: SSIM there; Bd: PSNR over the caption band (full width); resid%: the cues' characters CaptionExtraction still reads (matched to the cue on screen); flick: frame-to-frame change inside the mask over the clean video's own (1 = as steady); x dec: our wall time over FFmpeg's decode of the same file");
+    println!("P: luma PSNR (dB) inside the true caption mask; S: SSIM there; Bd: PSNR over the caption band (full width); resid%: the cues' characters CaptionExtraction still reads (matched to the cue on screen); flick: frame-to-frame change inside the mask over the clean video's own, taken as at least half a level (1 = as steady); title_*: text that is not a subtitle, ours with Target all, resid% read by the text detector over the whole frame once a second; x dec: our wall time over FFmpeg's decode of the same file");
     Ok(())
 }
 

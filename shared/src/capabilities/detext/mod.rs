@@ -148,10 +148,9 @@ impl Capability for Detext {
     ) -> Result<serde_json::Value, JobError> {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let (_, roi) = areas_of(params, (info.width, info.height))?;
-        let read = self
-            .reader
-            .read_segment(input, &reading(params, roi), ctx)?;
-        let sightings = self.sightings(input, params, ctx)?;
+        let (read, sightings) = self.beside(input, params, ctx, || {
+            self.reader.read_segment(input, &reading(params, roi), ctx)
+        })?;
         serde_json::to_value(Gathered {
             read,
             frame: (info.width, info.height),
@@ -424,8 +423,7 @@ fn found_in(read: Extracted, areas: &[Area], frame: (u32, u32), sighted: &[Sight
 }
 
 /// Targets for the text `sighted`, linked into tracks, each within each
-/// given area and its span (where a caption's mask is made, the
-/// caption's own is used: [`Masker::mask`]).
+/// given area and its span.
 fn other_text(sighted: &[Sighting], areas: &[Area], frame: (u32, u32)) -> Vec<Target> {
     let reach = Reach::for_height(frame.1);
     let margin = (reach.outline + reach.margin) as u32;
@@ -610,22 +608,32 @@ impl Detext {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let frame = (info.width, info.height);
         let (areas, roi) = areas_of(params, frame)?;
-        let read = self.reader.extract(input, &reading(params, roi), ctx)?;
-        let sightings = self.sightings(input, params, ctx)?;
+        let (read, sightings) = self.beside(input, params, ctx, || {
+            self.reader.extract(input, &reading(params, roi), ctx)
+        })?;
         Ok(found_in(read, &areas, frame, &sightings))
     }
 
-    /// With `Target: "all"`, the text seen anywhere in the frame (in the
-    /// span of `ctx`); nothing otherwise.
-    fn sightings(
+    /// What `read` (the captions) returns and, with `Target: "all"`,
+    /// the text seen anywhere in the frame (in the span of `ctx`), looked
+    /// for on another thread meanwhile; no text otherwise.
+    fn beside<T: Send>(
         &self,
         input: &Path,
         params: &DetextParams,
         ctx: &Context,
-    ) -> Result<Vec<Sighting>, JobError> {
+        read: impl FnOnce() -> Result<T, JobError> + Send,
+    ) -> Result<(T, Vec<Sighting>), JobError> {
         match params.target {
-            TextTarget::Captions => Ok(Vec::new()),
-            TextTarget::All => scene::sample(self.reader.ocr(), input, ctx),
+            TextTarget::Captions => Ok((read()?, Vec::new())),
+            TextTarget::All => std::thread::scope(|s| {
+                let other = s.spawn(|| scene::sample(self.reader.ocr(), input, ctx));
+                let read = read();
+                let other = other.join().unwrap_or_else(|_| {
+                    Err(internal("the text detector's thread stopped unexpectedly"))
+                });
+                Ok((read?, other?))
+            }),
         }
     }
 
@@ -775,7 +783,7 @@ impl Masker<'_> {
         // Room around a text box where the detector cut a letter short.
         let room = 1;
         // The captions masked in this frame: other text inside one is
-        // that caption, which its own mask covers.
+        // that caption.
         let mut masked: Vec<Rect> = Vec::new();
         for ((t, seen), template) in self
             .targets
@@ -794,11 +802,12 @@ impl Masker<'_> {
                     None
                 }
                 .and_then(|r| r.intersect(t.rect))
-                .and_then(|r| r.intersect(area))
-                .filter(|r| !masked.iter().any(|c| mostly_inside(*r, *c)));
+                .and_then(|r| r.intersect(area));
                 if let Some(r) = here {
                     if scene::mask_text(picture, r, area, self.reach, &mut mask) {
-                        if owned {
+                        // Inside a caption masked here, it is that caption
+                        // (masked both ways, counted once).
+                        if owned && !masked.iter().any(|c| mostly_inside(r, *c)) {
                             let s = seen.get_or_insert((time, time, 0));
                             s.1 = time;
                             s.2 += 1;

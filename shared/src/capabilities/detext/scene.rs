@@ -37,8 +37,8 @@ const SURE_LETTER: f32 = 0.9;
 /// Least overlap (IoU) of two looks' boxes, each grown by its height,
 /// for them to be the same text.
 const LINK_IOU: f64 = 0.3;
-/// Share of a detector's box's height that lies between its edge and
-/// the letters (it grows the lines it finds by about their height).
+/// Share of a detector's box's height above and below its middle rows,
+/// where its ground is measured.
 const LOOSE: f32 = 0.2;
 /// Least colour difference from the ground that counts as text (8-bit
 /// levels).
@@ -107,13 +107,10 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
         match ocr.read(&rgb, scale, false) {
             Ok(lines) => {
                 found.extend(lines.into_iter().filter_map(|l| {
-                    // The letters and the ground between them: the box
-                    // less what the detector added around them.
-                    let loose = LOOSE * (l.bbox.y1 - l.bbox.y0);
-                    let x0 = (l.bbox.x0 + loose).max(0.0).floor() as u32;
-                    let y0 = (l.bbox.y0 + loose).max(0.0).floor() as u32;
-                    let x1 = ((l.bbox.x1 - loose).ceil().max(0.0) as u32).min(info.width);
-                    let y1 = ((l.bbox.y1 - loose).ceil().max(0.0) as u32).min(info.height);
+                    let x0 = l.bbox.x0.max(0.0).floor() as u32;
+                    let y0 = l.bbox.y0.max(0.0).floor() as u32;
+                    let x1 = (l.bbox.x1.ceil().max(0.0) as u32).min(info.width);
+                    let y1 = (l.bbox.y1.ceil() as u32).min(info.height);
                     let letters = l.text.chars().filter(|c| c.is_alphanumeric()).count();
                     let readable = l.confidence >= MIN_CONFIDENCE
                         && (letters >= 2 || (letters == 1 && l.confidence >= SURE_LETTER));
@@ -286,10 +283,10 @@ fn median(values: &mut [i32]) -> i32 {
 
 /// Masks into the band's `mask` (band `area`) the pixels inside the text
 /// box `r` whose colour differs from its ground (the median colour of
-/// the box: the letters are fewer than the pixels between and around
-/// them), grown by the margin of `reach` for
-/// their soft edges; the whole of `r` where most of it differs. False
-/// when nothing in `r` does.
+/// the box's middle rows: the letters are fewer than the pixels between
+/// them) and reach those rows, grown by the margin of `reach` for their
+/// soft edges; the whole of `r` where most of its middle differs. False
+/// when nothing there does.
 pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut [bool]) -> bool {
     let Some(r) = r.intersect(area) else {
         return false;
@@ -303,11 +300,17 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
     }) else {
         return false;
     };
-    // Most of the box is the ground between and around the letters.
-    let mut pixels: Vec<[i32; 3]> = Vec::with_capacity((r.w * r.h) as usize);
-    for y in r.y..r.y + r.h {
-        for x in r.x..r.x + r.w {
-            pixels.push(yuv(picture, x, y));
+    let (w, h) = (r.w as usize, r.h as usize);
+    // The middle rows of the box: the letters' bodies and the ground
+    // between them, where the ground is most of the pixels (the detector
+    // grows its boxes by about their height; above and below, there may
+    // be picture around a card).
+    let loose = ((LOOSE * h as f32) as usize).min(h.saturating_sub(1) / 2);
+    let core = loose..h - loose;
+    let mut pixels: Vec<[i32; 3]> = Vec::with_capacity(w * core.len());
+    for y in core.clone() {
+        for x in 0..w {
+            pixels.push(yuv(picture, r.x + x as u32, r.y + y as u32));
         }
     }
     let ground: [i32; 3] =
@@ -320,23 +323,47 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
     };
     let spread = median(&mut pixels.iter().map(|&p| distance(p)).collect::<Vec<_>>());
     let threshold = MIN_DIFF.max(SPREAD * spread);
-    let (w, h) = (r.w as usize, r.h as usize);
-    let mut text = vec![false; w * h];
-    let mut count = 0usize;
+    let mut differs = vec![false; w * h];
     for y in 0..h {
         for x in 0..w {
-            if distance(yuv(picture, r.x + x as u32, r.y + y as u32)) > threshold {
-                text[y * w + x] = true;
-                count += 1;
-            }
+            differs[y * w + x] = distance(yuv(picture, r.x + x as u32, r.y + y as u32)) > threshold;
         }
     }
-    if count < (w * h / 100).max(8) {
+    let in_core = differs[core.start * w..core.end * w]
+        .iter()
+        .filter(|&&d| d)
+        .count();
+    let core_area = w * core.len();
+    if in_core < (core_area / 100).max(8) {
         return false;
     }
-    if count as f32 > WHOLE * (w * h) as f32 {
-        text.fill(true);
-    }
+    let text = if in_core as f32 > WHOLE * core_area as f32 {
+        vec![true; w * h]
+    } else {
+        // The letters: what differs and reaches the middle rows (an
+        // ascender or a descender with its letter; not the picture
+        // beyond a card's edge).
+        let mut text = vec![false; w * h];
+        let mut stack: Vec<usize> = (core.start * w..core.end * w)
+            .filter(|&i| differs[i])
+            .collect();
+        for &i in &stack {
+            text[i] = true;
+        }
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let j = ny * w + nx;
+                    if differs[j] && !text[j] {
+                        text[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        text
+    };
     // Grown by the margin for the letters' soft edges, within the band.
     let d = reach.margin + 1;
     let Some(p) = Rect {
