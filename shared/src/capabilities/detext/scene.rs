@@ -42,7 +42,7 @@ const LINK_IOU: f64 = 0.3;
 const LOOSE: f32 = 0.2;
 /// Least colour difference from the ground that counts as text (8-bit
 /// levels).
-const MIN_DIFF: i32 = 24;
+const MIN_DIFF: i32 = 16;
 /// How many times the ground's own spread a pixel must differ by.
 const SPREAD: i32 = 3;
 /// Weight of chroma differences against luma ones.
@@ -307,39 +307,55 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
     // be picture around a card).
     let loose = ((LOOSE * h as f32) as usize).min(h.saturating_sub(1) / 2);
     let core = loose..h - loose;
-    let mut pixels: Vec<[i32; 3]> = Vec::with_capacity(w * core.len());
-    for y in core.clone() {
-        for x in 0..w {
-            pixels.push(yuv(picture, r.x + x as u32, r.y + y as u32));
-        }
-    }
-    let ground: [i32; 3] =
-        [0, 1, 2].map(|c| median(&mut pixels.iter().map(|p| p[c]).collect::<Vec<_>>()));
-    let distance = |p: [i32; 3]| {
-        (p[0] - ground[0])
-            .abs()
-            .max(CHROMA * (p[1] - ground[1]).abs())
-            .max(CHROMA * (p[2] - ground[2]).abs())
-    };
-    let spread = median(&mut pixels.iter().map(|&p| distance(p)).collect::<Vec<_>>());
-    let threshold = MIN_DIFF.max(SPREAD * spread);
+    // The ground changes along a long line: measured over pieces of it,
+    // each twice the box's height wide (a few letters).
+    let pieces = w.div_ceil((2 * h).max(16)).max(1);
     let mut differs = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            differs[y * w + x] = distance(yuv(picture, r.x + x as u32, r.y + y as u32)) > threshold;
+    let mut whole = vec![false; w];
+    let (mut in_core, mut busy) = (0usize, 0usize);
+    for k in 0..pieces {
+        let cols = k * w / pieces..(k + 1) * w / pieces;
+        let mut pixels: Vec<[i32; 3]> = Vec::with_capacity(cols.len() * core.len());
+        for y in core.clone() {
+            for x in cols.clone() {
+                pixels.push(yuv(picture, r.x + x as u32, r.y + y as u32));
+            }
+        }
+        let ground: [i32; 3] =
+            [0, 1, 2].map(|c| median(&mut pixels.iter().map(|p| p[c]).collect::<Vec<_>>()));
+        let distance = |p: [i32; 3]| {
+            (p[0] - ground[0])
+                .abs()
+                .max(CHROMA * (p[1] - ground[1]).abs())
+                .max(CHROMA * (p[2] - ground[2]).abs())
+        };
+        let spread = median(&mut pixels.iter().map(|&p| distance(p)).collect::<Vec<_>>());
+        let threshold = MIN_DIFF.max(SPREAD * spread);
+        let mut here = 0usize;
+        for y in 0..h {
+            for x in cols.clone() {
+                let d = distance(yuv(picture, r.x + x as u32, r.y + y as u32)) > threshold;
+                differs[y * w + x] = d;
+                here += usize::from(d && core.contains(&y));
+            }
+        }
+        in_core += here;
+        if here as f32 > WHOLE * pixels.len() as f32 {
+            // A busy ground: all of this piece.
+            busy += 1;
+            whole[cols].fill(true);
         }
     }
-    let in_core = differs[core.start * w..core.end * w]
-        .iter()
-        .filter(|&&d| d)
-        .count();
     let core_area = w * core.len();
     if in_core < (core_area / 100).max(8) {
         return false;
     }
-    let text = if in_core as f32 > WHOLE * core_area as f32 {
+    let text = if busy == pieces {
         vec![true; w * h]
     } else {
+        for (i, d) in differs.iter_mut().enumerate() {
+            *d |= whole[i % w];
+        }
         // The letters: what differs and reaches the middle rows (an
         // ascender or a descender with its letter; not the picture
         // beyond a card's edge).
