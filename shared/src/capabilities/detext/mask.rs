@@ -4,7 +4,7 @@
 //! margin for the anti-aliasing between those and the picture.
 
 use crate::capabilities::caption_extraction::mask::outlined_strokes;
-use crate::capabilities::delogo::blend::dilate;
+use crate::capabilities::delogo::blend::{dilate, Rect};
 
 /// Minimum brightness of a stroke pixel (8-bit luma).
 const BRIGHT: u8 = 160;
@@ -59,6 +59,21 @@ pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>
 /// both sides, across or along.
 fn strokes(luma: &[u8], w: usize, h: usize, reach: usize) -> Vec<bool> {
     outlined_strokes(luma, (w, h), reach, BRIGHT, CONTRAST)
+}
+
+/// Sets in a band's `mask` (over `area`) the pixels set in `patch`, a
+/// mask of the rectangle `r` inside it.
+pub fn or_into(mask: &mut [bool], area: Rect, r: Rect, patch: &[bool]) {
+    let (w, h) = (r.w as usize, r.h as usize);
+    let (dx, dy) = ((r.x - area.x) as usize, (r.y - area.y) as usize);
+    let aw = area.w as usize;
+    for y in 0..h {
+        for x in 0..w {
+            if patch[y * w + x] {
+                mask[(y + dy) * aw + x + dx] = true;
+            }
+        }
+    }
 }
 
 /// The mask of a plane subsampled by `shift`: a pixel is masked when any

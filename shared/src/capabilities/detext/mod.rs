@@ -37,7 +37,7 @@ use crate::media::MediaError;
 use crate::media::VideoReader;
 use api::{CaptionRemoved, DetextParams, DetextResult, SegmentRemoved, TextTarget};
 use fill::{motion, Band, Filled, Motion, Recalled};
-use mask::{caption_mask, Reach};
+use mask::{caption_mask, or_into, Reach};
 use scene::Sighting;
 
 /// How far before or after the span it was read in a caption is looked
@@ -1124,15 +1124,7 @@ fn mask_into(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut [bo
     if strokes < (w * h / 1500).max(16) {
         return false;
     }
-    let (dx, dy) = ((r.x - area.x) as usize, (r.y - area.y) as usize);
-    let aw = area.w as usize;
-    for y in 0..h {
-        for x in 0..w {
-            if m[y * w + x] {
-                mask[(y + dy) * aw + x + dx] = true;
-            }
-        }
-    }
+    or_into(mask, area, r, &m);
     true
 }
 

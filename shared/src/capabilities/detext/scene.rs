@@ -23,7 +23,7 @@ use crate::media::planar::Planar;
 use crate::media::{MediaError, SamplingMode, VideoReader};
 use crate::ocr::Ocr;
 
-use super::mask::Reach;
+use super::mask::{or_into, Reach};
 
 /// Seconds between two looks of the text detector.
 pub const STEP_S: f64 = 0.5;
@@ -398,16 +398,7 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
         patch[(y + oy) * pw + ox..(y + oy) * pw + ox + w]
             .copy_from_slice(&text[y * w..(y + 1) * w]);
     }
-    let patch = dilate(&patch, pw, ph, d);
-    let (dx, dy) = ((p.x - area.x) as usize, (p.y - area.y) as usize);
-    let aw = area.w as usize;
-    for y in 0..ph {
-        for x in 0..pw {
-            if patch[y * pw + x] {
-                mask[(y + dy) * aw + x + dx] = true;
-            }
-        }
-    }
+    or_into(mask, area, p, &dilate(&patch, pw, ph, d));
     true
 }
 
