@@ -38,8 +38,9 @@ const SURE_LETTER: f32 = 0.9;
 /// for them to be the same text.
 const LINK_IOU: f64 = 0.3;
 /// Share of a detector's box's height above and below its middle rows,
-/// where its ground is measured.
-const LOOSE: f32 = 0.2;
+/// where its ground is measured and the letters are looked for (a fifth
+/// reached the picture below a card in a 270p test).
+const LOOSE: f32 = 0.25;
 /// Least colour difference from the ground that counts as text (8-bit
 /// levels).
 const MIN_DIFF: i32 = 16;
@@ -356,12 +357,15 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
         for (i, d) in differs.iter_mut().enumerate() {
             *d |= whole[i % w];
         }
-        // The letters: what differs and reaches the middle rows (an
+        // The letters: what differs and reaches the middle of the box (an
         // ascender or a descender with its letter; not the picture
         // beyond a card's edge).
         let mut text = vec![false; w * h];
+        // Seeds in the middle of the box, as far from its ends as from
+        // its top and bottom (the picture beyond a card's ends is not).
+        let ends = loose.min(w.saturating_sub(1) / 2)..w - loose.min(w.saturating_sub(1) / 2);
         let mut stack: Vec<usize> = (core.start * w..core.end * w)
-            .filter(|&i| differs[i])
+            .filter(|&i| differs[i] && ends.contains(&(i % w)))
             .collect();
         for &i in &stack {
             text[i] = true;
