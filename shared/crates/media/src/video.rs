@@ -476,6 +476,41 @@ impl VideoReader {
         })
     }
 
+    /// A cheap sample near `time_s`, for analysis: the first frame at or
+    /// after it that other frames refer to (else the last before it),
+    /// decoded from the keyframe before it without the frames nothing
+    /// refers to and without deblocking, so reaching a time deep in a
+    /// long group of pictures costs a fraction of [`Self::frame_at`].
+    ///
+    /// # Errors
+    /// As [`Self::frame_at`].
+    pub fn sample_near(&mut self, time_s: f64) -> Result<frame::Video, MediaError> {
+        let fast = self.fast;
+        self.decoder.skip_loop_filter(Discard::All);
+        let found = self.seek_before(time_s).and_then(|()| {
+            let mut found: Option<frame::Video> = None;
+            let mut last: Option<frame::Video> = None;
+            let slack = self.half_frame();
+            self.for_each_frame(SamplingMode::ReferenceOnly, |_, f| {
+                if f.time_s + slack >= time_s {
+                    found = Some(f.frame.clone());
+                    return Ok(ControlFlow::Break(()));
+                }
+                last = Some(f.frame.clone());
+                Ok(ControlFlow::Continue(()))
+            })?;
+            found.or(last).ok_or_else(|| MediaError::Corrupt {
+                kind: "video",
+                detail: format!("no frame decodes near {time_s:.3} s"),
+            })
+        });
+        self.set_mode(SamplingMode::All);
+        if !fast {
+            self.decoder.skip_loop_filter(Discard::Default);
+        }
+        found
+    }
+
     /// Moves to the keyframe at or before `time_s`, so that decoding from
     /// here is exact at `time_s` (a stream that cannot seek is opened
     /// again at its start).

@@ -46,7 +46,7 @@ use crate::domain::{ErrorCode, FunctionName, JobError, Span};
 use crate::inference::{available_threads, InferenceError, ModelDir};
 use crate::media::{MediaError, SamplingMode, VideoReader};
 use crate::ocr::words::Words;
-use crate::ocr::{Ocr, TextLine};
+use crate::ocr::{Ocr, TextBox, TextLine};
 
 /// Widest image given to text detection, pixels.
 const DETECT_WIDTH: f32 = 960.0;
@@ -454,29 +454,66 @@ fn ocr_error(e: &InferenceError) -> JobError {
 
 /// Finds the band where text recurs: detection on eight frames spread
 /// over the video; the band holding the most line-time wins. `None` when
-/// no text was seen.
+/// no text was seen. Each frame is a cheap sample near its time, scaled
+/// to the detector's size by the converter, and detected on another
+/// thread while the next one is decoded.
 fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>, JobError> {
     let info = reader.info().clone();
     let (w, h) = (info.width, info.height);
     let samples = 8;
     let scale = (ROI_DETECT_WIDTH / w as f32).min(1.0);
+    let round32 = |v: u32| ((v as f32 * scale / 32.0).round() as u32).max(1) * 32;
+    let (dw, dh) = (round32(w), round32(h));
+    let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
+    let (to_detect, frames) = mpsc::sync_channel::<RgbImage>(1);
+    let (found, sampled) = std::thread::scope(|scope| {
+        let worker = scope.spawn(move || -> Result<Vec<TextBox>, InferenceError> {
+            let mut found = Vec::new();
+            for rgb in frames {
+                found.extend(ocr.detect(&rgb, 1.0)?);
+            }
+            Ok(found)
+        });
+        let sampled = (0..samples).try_for_each(|k| {
+            let t = info.duration_s * (f64::from(k) + 0.5) / f64::from(samples);
+            let Ok(f) = reader.sample_near(t) else {
+                return Ok(());
+            };
+            // A closed channel: the detector failed, and says why.
+            let _ = to_detect.send(reader.to_rgb(&f, dw, dh)?);
+            Ok::<(), MediaError>(())
+        });
+        drop(to_detect);
+        let found = worker
+            .join()
+            .unwrap_or_else(|_| {
+                Err(InferenceError::Run {
+                    name: "text detector".into(),
+                    detail: "its thread stopped unexpectedly".into(),
+                })
+            });
+        (found, sampled)
+    });
+    sampled?;
     let mut rows = vec![0f32; h as usize];
     let mut heights = Vec::new();
-    for k in 0..samples {
-        let t = info.duration_s * (f64::from(k) + 0.5) / f64::from(samples);
-        let Ok(f) = reader.frame_at(t) else { continue };
-        let rgb = reader.to_rgb(&f, w, h)?;
-        for b in ocr.detect(&rgb, scale).map_err(|e| ocr_error(&e))? {
-            // Captions are wide and roughly centred.
-            let centre = (b.x0 + b.x1) / 2.0 / w as f32;
-            if !(0.25..=0.75).contains(&centre) || b.width() < 2.0 * b.height() {
-                continue;
-            }
-            heights.push(b.height());
-            let (top, bottom) = (b.y0 as usize, (b.y1 as usize).min(h as usize));
-            for row in rows.iter_mut().take(bottom).skip(top) {
-                *row += b.width();
-            }
+    for b in found.map_err(|e| ocr_error(&e))? {
+        let b = TextBox {
+            x0: b.x0 * sx,
+            x1: b.x1 * sx,
+            y0: b.y0 * sy,
+            y1: b.y1 * sy,
+            ..b
+        };
+        // Captions are wide and roughly centred.
+        let centre = (b.x0 + b.x1) / 2.0 / w as f32;
+        if !(0.25..=0.75).contains(&centre) || b.width() < 2.0 * b.height() {
+            continue;
+        }
+        heights.push(b.height());
+        let (top, bottom) = (b.y0 as usize, (b.y1 as usize).min(h as usize));
+        for row in rows.iter_mut().take(bottom).skip(top) {
+            *row += b.width();
         }
     }
     reader.rewind()?;
