@@ -484,14 +484,12 @@ fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>
             Ok::<(), MediaError>(())
         });
         drop(to_detect);
-        let found = worker
-            .join()
-            .unwrap_or_else(|_| {
-                Err(InferenceError::Run {
-                    name: "text detector".into(),
-                    detail: "its thread stopped unexpectedly".into(),
-                })
-            });
+        let found = worker.join().unwrap_or_else(|_| {
+            Err(InferenceError::Run {
+                name: "text detector".into(),
+                detail: "its thread stopped unexpectedly".into(),
+            })
+        });
         (found, sampled)
     });
     sampled?;

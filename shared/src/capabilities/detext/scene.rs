@@ -16,6 +16,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use crate::capabilities::caption_extraction::mask::outlined_strokes;
 use crate::capabilities::delogo::blend::{dilate, Rect};
 use crate::capabilities::Context;
 use crate::domain::{ErrorCode, JobError};
@@ -37,6 +38,9 @@ const SURE_LETTER: f32 = 0.9;
 /// Least overlap (IoU) of two looks' boxes, each grown by its height,
 /// for them to be the same text.
 const LINK_IOU: f64 = 0.3;
+/// Most space between two pieces of one line the detector found, in
+/// line heights, for the letters between them to count as text.
+const GAP: f64 = 3.0;
 /// Share of a detector's box's height above and below its middle rows,
 /// where its ground is measured and the letters are looked for (a fifth
 /// reached the picture below a card in a 270p test).
@@ -51,6 +55,9 @@ const CHROMA: i32 = 2;
 /// Share of a box differing from its ground above which the whole box is
 /// taken (the ground is busy, or the text fills it).
 const WHOLE: f32 = 0.6;
+/// Least step from a letter's stroke down (or up) to the ground on both
+/// sides of it, luma levels.
+const STROKE: u8 = 16;
 
 /// Text the detector found and read in one look.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -107,7 +114,7 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
         let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
         match ocr.read(&rgb, scale, false) {
             Ok(lines) => {
-                found.extend(lines.into_iter().filter_map(|l| {
+                found.extend(same_line(lines.into_iter().filter_map(|l| {
                     let x0 = l.bbox.x0.max(0.0).floor() as u32;
                     let y0 = l.bbox.y0.max(0.0).floor() as u32;
                     let x1 = (l.bbox.x1.ceil().max(0.0) as u32).min(info.width);
@@ -129,7 +136,7 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
                         text: l.text.trim().to_owned(),
                         confidence: l.confidence,
                     })
-                }));
+                })));
                 Ok(ControlFlow::Continue(()))
             }
             Err(e) => {
@@ -142,6 +149,45 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
         return Err(JobError::retryable(ErrorCode::InternalError, e.to_string()));
     }
     Ok(found)
+}
+
+/// Sightings of one look on the same line, at most [`GAP`] heights
+/// apart, joined into one: the detector splits a line where letters
+/// lie over a busy picture or a thin one (一) stands alone, and the
+/// letters between its pieces are text too.
+fn same_line(sightings: impl Iterator<Item = Sighting>) -> Vec<Sighting> {
+    let mut lines: Vec<Sighting> = sightings.collect();
+    lines.sort_by_key(|s| s.rect.x);
+    let mut out: Vec<Sighting> = Vec::with_capacity(lines.len());
+    for s in lines {
+        let joins = out.iter().rposition(|o| {
+            let (a, b) = (o.rect, s.rect);
+            let (short, tall) = (a.h.min(b.h), a.h.max(b.h));
+            let overlap = (a.y + a.h).min(b.y + b.h).saturating_sub(a.y.max(b.y));
+            let gap = b.x.saturating_sub(a.x + a.w);
+            2 * tall <= 3 * short
+                && 5 * overlap >= 3 * short
+                && f64::from(gap) <= GAP * f64::from(tall)
+        });
+        match joins {
+            Some(k) => {
+                let o = &mut out[k];
+                let (a, b) = (o.rect, s.rect);
+                let (x1, y1) = ((a.x + a.w).max(b.x + b.w), (a.y + a.h).max(b.y + b.h));
+                let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+                o.rect = Rect {
+                    x: x0,
+                    y: y0,
+                    w: x1 - x0,
+                    h: y1 - y0,
+                };
+                o.text = format!("{} {}", o.text, s.text);
+                o.confidence = o.confidence.min(s.confidence);
+            }
+            None => out.push(s),
+        }
+    }
+    out
 }
 
 /// A rectangle grown by its own height on each side (unclipped).
@@ -314,6 +360,9 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
     let mut differs = vec![false; w * h];
     let mut whole = vec![false; w];
     let (mut in_core, mut busy) = (0usize, 0usize);
+    // Whether the letters are lighter than their ground: votes of the
+    // differing middle pixels.
+    let mut lighter = 0i64;
     for k in 0..pieces {
         let cols = k * w / pieces..(k + 1) * w / pieces;
         let mut pixels: Vec<[i32; 3]> = Vec::with_capacity(cols.len() * core.len());
@@ -335,9 +384,13 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
         let mut here = 0usize;
         for y in 0..h {
             for x in cols.clone() {
-                let d = distance(yuv(picture, r.x + x as u32, r.y + y as u32)) > threshold;
+                let p = yuv(picture, r.x + x as u32, r.y + y as u32);
+                let d = distance(p) > threshold;
                 differs[y * w + x] = d;
-                here += usize::from(d && core.contains(&y));
+                if d && core.contains(&y) {
+                    here += 1;
+                    lighter += i64::from((p[0] - ground[0]).signum());
+                }
             }
         }
         in_core += here;
@@ -345,6 +398,27 @@ pub fn mask_text(picture: &Planar, r: Rect, area: Rect, reach: Reach, mask: &mut
             // A busy ground: all of this piece.
             busy += 1;
             whole[cols].fill(true);
+        }
+    }
+    // Strokes lighter (or darker, as most differing pixels are) than a
+    // pixel on both sides within a stroke's width: letters without an
+    // outline over a ground whose own texture hides their colour (white
+    // over a pale sky or over leaves).
+    let luma: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let v = picture.planes[0][(r.y as usize + i / w) * fw as usize + r.x as usize + i % w];
+            if lighter >= 0 {
+                v
+            } else {
+                255 - v
+            }
+        })
+        .collect();
+    let strokes = outlined_strokes(&luma, (w, h), reach.stroke.max(h / 10), 0, STROKE);
+    for (i, d) in differs.iter_mut().enumerate() {
+        if strokes[i] && !*d {
+            *d = true;
+            in_core += usize::from(core.contains(&(i / w)));
         }
     }
     let core_area = w * core.len();
@@ -511,5 +585,56 @@ mod tests {
             &mut none
         ));
         assert!(none.iter().all(|&m| !m));
+    }
+    #[test]
+    fn pieces_of_one_line_are_joined_and_other_lines_are_not() {
+        let joined = same_line(
+            [
+                seen(1.0, rect(900, 220, 350, 76), "技术上的问题"),
+                seen(1.0, rect(680, 220, 130, 76), "还有"),
+                // The next line down, and one too far along this line.
+                seen(1.0, rect(680, 320, 400, 76), "NEXT"),
+                seen(1.0, rect(100, 222, 200, 74), "FAR"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(joined.len(), 3, "{joined:?}");
+        let line = joined
+            .iter()
+            .find(|s| s.text.starts_with("还有"))
+            .expect("joined");
+        // The 90 pixels between the pieces are covered: 一个 was missed.
+        assert_eq!(line.rect, rect(680, 220, 570, 76));
+        assert_eq!(line.text, "还有 技术上的问题");
+    }
+
+    #[test]
+    fn white_letters_without_an_outline_over_a_textured_ground_are_masked() {
+        let (w, h) = (160u32, 60u32);
+        // A pale ground whose light changes along the line by 60 levels,
+        // more than white letters stand out from it (40), with white
+        // strokes: one across, two down.
+        let rgb = image::RgbImage::from_fn(w, h, |x, y| {
+            let stroke = (21..27).contains(&y) || (40..44).contains(&x) || (100..104).contains(&x);
+            if stroke && (14..46).contains(&y) && (30..130).contains(&x) {
+                image::Rgb([245, 245, 245])
+            } else {
+                let v = (190.0 + 30.0 * (f64::from(x) * std::f64::consts::TAU / 64.0).sin()) as u8;
+                image::Rgb([v, v - 10, v - 5])
+            }
+        });
+        let picture = Planar::from_rgb(&rgb);
+        let area = rect(0, 0, w, h);
+        let mut mask = vec![false; (w * h) as usize];
+        assert!(mask_text(
+            &picture,
+            rect(24, 8, 112, 44),
+            area,
+            Reach::for_height(360),
+            &mut mask
+        ));
+        let at = |x: u32, y: u32| mask[(y * w + x) as usize];
+        assert!(at(42, 30) && at(102, 40) && at(70, 24), "the strokes");
+        assert!(!at(70, 40), "the ground between them");
     }
 }
