@@ -458,11 +458,17 @@ impl VideoReader {
     /// decoded from its start.
     pub fn frame_at(&mut self, time_s: f64) -> Result<frame::Video, MediaError> {
         self.seek_before(time_s)?;
+        self.first_from(time_s, SamplingMode::All)
+    }
+
+    /// Decodes forward (frames of `mode`) to the first frame at or after
+    /// `time_s`, else the last before it.
+    fn first_from(&mut self, time_s: f64, mode: SamplingMode) -> Result<frame::Video, MediaError> {
         let mut found: Option<frame::Video> = None;
         let mut last: Option<frame::Video> = None;
         // Half a frame of slack: timestamps are rounded to the time base.
         let slack = self.half_frame();
-        self.for_each_frame(SamplingMode::All, |_, f| {
+        self.for_each_frame(mode, |_, f| {
             if f.time_s + slack >= time_s {
                 found = Some(f.frame.clone());
                 return Ok(ControlFlow::Break(()));
@@ -487,23 +493,9 @@ impl VideoReader {
     pub fn sample_near(&mut self, time_s: f64) -> Result<frame::Video, MediaError> {
         let fast = self.fast;
         self.decoder.skip_loop_filter(Discard::All);
-        let found = self.seek_before(time_s).and_then(|()| {
-            let mut found: Option<frame::Video> = None;
-            let mut last: Option<frame::Video> = None;
-            let slack = self.half_frame();
-            self.for_each_frame(SamplingMode::ReferenceOnly, |_, f| {
-                if f.time_s + slack >= time_s {
-                    found = Some(f.frame.clone());
-                    return Ok(ControlFlow::Break(()));
-                }
-                last = Some(f.frame.clone());
-                Ok(ControlFlow::Continue(()))
-            })?;
-            found.or(last).ok_or_else(|| MediaError::Corrupt {
-                kind: "video",
-                detail: format!("no frame decodes near {time_s:.3} s"),
-            })
-        });
+        let found = self
+            .seek_before(time_s)
+            .and_then(|()| self.first_from(time_s, SamplingMode::ReferenceOnly));
         self.set_mode(SamplingMode::All);
         if !fast {
             self.decoder.skip_loop_filter(Discard::Default);
