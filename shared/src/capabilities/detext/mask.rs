@@ -1,7 +1,8 @@
 //! Where a burned-in caption's pixels are in one frame: its bright strokes
 //! (bright pixels with a much darker pixel on both sides within a stroke's
-//! reach, across or along), the dark outline and shadow around them, and a
-//! margin for the anti-aliasing between those and the picture.
+//! reach, across or along), the dark outline and shadow around them where
+//! the letters have a black one, and a margin for the anti-aliasing
+//! between those and the picture.
 
 use crate::capabilities::caption_extraction::mask::outlined_strokes;
 use crate::capabilities::delogo::blend::{dilate, Rect};
@@ -12,6 +13,14 @@ const BRIGHT: u8 = 160;
 const CONTRAST: u8 = 60;
 /// Darkest an outline or shadow may be, at its brightest.
 const DARK: u8 = 72;
+/// Darkest the heart of an outline is: black, as renderers draw it
+/// (the picture around plain letters is seldom this dark all round).
+const BLACK: u8 = 40;
+/// Least share of the pixels just outside the strokes, 2 to 3 pixels
+/// away (inside any outline), that are [`BLACK`] where the letters have
+/// an outline (0.72 or more in every frame of the outlined dev captions;
+/// 0.06 or less for plain white letters over dark leaves).
+const OUTLINED: f32 = 0.5;
 
 /// How far the parts of a caption reach, in pixels, for a frame height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +55,38 @@ pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>
         return (strokes, 0);
     }
     let near = dilate(&strokes, w, h, reach.outline);
+    let outlined = outlined(&strokes, luma, w, h);
     let core: Vec<bool> = strokes
         .iter()
         .zip(&near)
         .zip(luma)
-        .map(|((&s, &n), &v)| s || (n && v <= DARK))
+        .enumerate()
+        .map(|(i, ((&s, &n), &v))| s || (n && v <= DARK && outlined[(i % w) * outlined.len() / w]))
         .collect();
     (dilate(&core, w, h, reach.margin), count)
+}
+
+/// Per piece of a `w`×`h` patch along its width (each about twice its
+/// height wide: a few letters), whether the letters there have a black
+/// outline: most pixels just outside their `strokes` are black (so a
+/// piece without strokes keeps the outline of its neighbours' letters).
+/// Where they have none, dark picture beside them is not theirs.
+fn outlined(strokes: &[bool], luma: &[u8], w: usize, h: usize) -> Vec<bool> {
+    let inner = dilate(strokes, w, h, 1);
+    let ring = dilate(strokes, w, h, 3);
+    let pieces = w.div_ceil((2 * h).max(16)).max(1);
+    let mut counts = vec![(0usize, 0usize); pieces];
+    for (i, (&r, &n)) in ring.iter().zip(&inner).enumerate() {
+        if r && !n {
+            let c = &mut counts[(i % w) * pieces / w];
+            c.0 += usize::from(luma[i] <= BLACK);
+            c.1 += 1;
+        }
+    }
+    counts
+        .iter()
+        .map(|&(black, all)| black as f32 >= OUTLINED * all as f32)
+        .collect()
 }
 
 /// Bright pixels with a pixel at least `CONTRAST` darker within `reach` on
@@ -137,6 +171,42 @@ mod tests {
         assert!(mask[9 * w + 30] && mask[20 * w + 30]);
         // The grey picture beyond stays.
         assert!(!mask[3 * w + 30] && !mask[26 * w + 30] && !mask[16 * w + 60]);
+    }
+
+    #[test]
+    fn dark_picture_beside_letters_without_an_outline_is_not_masked() {
+        let (w, h) = (64, 32);
+        // A white bar straight over dark, textured leaves (44 to 68,
+        // darker than an outline may be but not black).
+        let mut luma: Vec<u8> = (0..w * h)
+            .map(|i| 44 + ((i * 7 + i / w * 13) % 25) as u8)
+            .collect();
+        for y in 13..17 {
+            for x in 13..47 {
+                luma[y * w + x] = 235;
+            }
+        }
+        let reach = Reach {
+            stroke: 5,
+            outline: 4,
+            margin: 1,
+        };
+        let (mask, strokes) = caption_mask(&luma, w, h, reach);
+        assert!(strokes >= 4 * 34, "{strokes}");
+        // The bar and its margin...
+        assert!(mask[15 * w + 30] && mask[12 * w + 30] && mask[17 * w + 30]);
+        // ...not the leaves an outline's reach away.
+        assert!(!mask[10 * w + 30] && !mask[20 * w + 30] && !mask[15 * w + 50]);
+        // With a black outline, they are its.
+        for y in 10..20 {
+            for x in 10..50 {
+                if !(13..17).contains(&y) || !(13..47).contains(&x) {
+                    luma[y * w + x] = 20;
+                }
+            }
+        }
+        let (mask, _) = caption_mask(&luma, w, h, reach);
+        assert!(mask[10 * w + 30] && mask[19 * w + 30] && mask[15 * w + 11]);
     }
 
     #[test]
