@@ -18,9 +18,11 @@ const DARK: u8 = 72;
 const BLACK: u8 = 40;
 /// Least share of the pixels just outside the strokes, 2 to 3 pixels
 /// away (inside any outline), that are [`BLACK`] where the letters have
-/// an outline (0.72 or more in every frame of the outlined dev captions;
-/// 0.06 or less for plain white letters over dark leaves).
-const OUTLINED: f32 = 0.5;
+/// an outline: 0.72 or more in every frame of the outlined dev captions,
+/// 0.51 to 0.62 for dark letters on a light card (whose "strokes" are the
+/// card between them), 0.06 or less for plain white letters over dark
+/// leaves.
+const OUTLINED: f32 = 0.25;
 
 /// How far the parts of a caption reach, in pixels, for a frame height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
