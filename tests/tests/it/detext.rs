@@ -211,6 +211,40 @@ fn captions_changing_every_second_over_a_still_picture_are_filled_from_other_fra
 }
 
 #[test]
+fn quality_fast_looks_only_at_the_frames_before_a_caption() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let clean = still_clip(d, 4)?;
+    // From the first frame: only the frames after it show the picture
+    // (within the second after it that is looked at).
+    let cues = [(0.0, 1.0, "Shown from the start")];
+    let (captioned, srt) = burn_over(d, "captioned", &clean, &cues, STYLE)?;
+    let mask = mask_clip(d, "mask", &srt, (SIZE, FPS, 4.0), STYLE)?;
+    let was = compare(&captioned, &clean, &mask, 0.5, d)?;
+    for (quality, from_other_frames) in [("best", 0.9..=1.0), ("fast", 0.0..=0.1)] {
+        let (out, file) = run(&captioned, json!({"Quality": quality}), &d.join(quality))?;
+        let r = &out.result;
+        assert_eq!(r.captions.len(), 1, "{quality}: {:?}", r.captions);
+        assert!(
+            from_other_frames.contains(&r.from_other_frames),
+            "{quality}: {}",
+            r.from_other_frames
+        );
+        // Either way the caption is gone: from the frames after it, or
+        // from around it.
+        let c = compare(&file, &clean, &mask, 0.5, d)?;
+        assert!(
+            c.inside * 3.0 < was.inside,
+            "{quality}: inside the caption {:.1}, {:.1} before",
+            c.inside,
+            was.inside
+        );
+        assert!(c.outside < 2.5, "{quality}: away from it {:.1}", c.outside);
+    }
+    Ok(())
+}
+
+#[test]
 fn given_areas_apply_only_inside_them_and_their_time_span() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let d = dir.path();

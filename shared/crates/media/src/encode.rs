@@ -51,6 +51,8 @@ pub enum VideoCodec {
 pub enum X264Preset {
     /// `ultrafast`.
     Ultrafast,
+    /// `superfast`.
+    Superfast,
     /// `veryfast`.
     Veryfast,
     /// `fast`.
@@ -65,6 +67,7 @@ impl X264Preset {
     fn as_str(self) -> &'static str {
         match self {
             Self::Ultrafast => "ultrafast",
+            Self::Superfast => "superfast",
             Self::Veryfast => "veryfast",
             Self::Fast => "fast",
             Self::Medium => "medium",

@@ -35,7 +35,7 @@ use crate::media::image_out::read_still;
 use crate::media::planar::{edit_video_ahead, FrameEditor, Planar};
 use crate::media::MediaError;
 use crate::media::VideoReader;
-use api::{CaptionRemoved, DetextParams, DetextResult, SegmentRemoved, TextTarget};
+use api::{CaptionRemoved, DetextParams, DetextResult, Quality, SegmentRemoved, TextTarget};
 use fill::{motion, Band, Filled, Motion, Recalled};
 use mask::{caption_mask, or_into, Reach};
 use scene::Sighting;
@@ -714,6 +714,7 @@ impl Detext {
             swept: None,
             block_s,
             max_held,
+            both_ways: params.quality == Quality::Best,
             total: Filled::default(),
             changed: 0,
         };
@@ -895,6 +896,9 @@ struct Remover<'a> {
     /// Most frames held (a frame rate that understates the real one
     /// would otherwise make blocks too long).
     max_held: usize,
+    /// Whether the frames after a block are looked at too (`Quality:
+    /// "best"`), or only those before it.
+    both_ways: bool,
     total: Filled,
     changed: u64,
 }
@@ -913,12 +917,22 @@ impl Remover<'_> {
             changed,
             block_s,
             max_held,
+            both_ways,
             masker,
             ..
         } = self;
         let Some(band) = band.as_mut() else {
             return out;
         };
+        if !*both_ways {
+            // From the frames before only: each frame as it comes.
+            for mut h in held.drain(..) {
+                let filled = band.process_with(&mut h.picture, h.mask.as_deref(), h.motion, None);
+                tally(total, changed, &h, filled);
+                out.push((h.picture, h.time));
+            }
+            return out;
+        }
         let blocks = Blocks {
             length_s: *block_s,
             eps: masker.frame_s / 4.0,
@@ -947,11 +961,7 @@ impl Remover<'_> {
                 for (h, r) in block.iter_mut().zip(&recalled) {
                     let filled =
                         band.process_with(&mut h.picture, h.mask.as_deref(), h.motion, r.as_ref());
-                    if h.owned {
-                        total.temporal += filled.temporal;
-                        total.spatial += filled.spatial;
-                        *changed += u64::from(h.mask.is_some());
-                    }
+                    tally(total, changed, h, filled);
                 }
                 next.join().ok().flatten()
             });
@@ -959,6 +969,16 @@ impl Remover<'_> {
             out.extend(block.into_iter().map(|h| (h.picture, h.time)));
         }
         out
+    }
+}
+
+/// Counts what was filled in `h` (when its frame is owned) into `total`
+/// and the frames `changed`.
+fn tally(total: &mut Filled, changed: &mut u64, h: &Held, filled: Filled) {
+    if h.owned {
+        total.temporal += filled.temporal;
+        total.spatial += filled.spatial;
+        *changed += u64::from(h.mask.is_some());
     }
 }
 
@@ -1140,6 +1160,9 @@ fn internal(e: impl std::fmt::Display) -> JobError {
 fn codec(params: &DetextParams) -> VideoCodec {
     VideoCodec::H264 {
         crf: params.crf.min(51),
-        preset: X264Preset::Veryfast,
+        preset: match params.quality {
+            Quality::Fast => X264Preset::Superfast,
+            Quality::Best => X264Preset::Veryfast,
+        },
     }
 }
