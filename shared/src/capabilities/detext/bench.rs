@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::api::{DetextParams, TextTarget};
+use super::api::{DetextParams, Quality, TextTarget};
 use super::Detext;
 use crate::capabilities::caption_extraction::api::{CaptionExtractionParams, Roi};
 use crate::capabilities::caption_extraction::cues::edit_distance;
@@ -599,11 +599,12 @@ pub fn run(
         );
     }
     println!(
-        "{:<22} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "{:<22} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
         "video", "ourP", "ourS", "ourBd", "telP", "telS", "telBd", "dlgP", "dlgS", "dlgBd",
-        "resid%", "telRes", "dlgRes", "flick", "telFl", "dlgFl", "ours s", "x dec"
+        "resid%", "telRes", "dlgRes", "flick", "telFl", "dlgFl", "ours s", "x dec",
+        "fastP", "fastS", "fRes%", "fast s", "f xdec"
     );
-    let mut rows: Vec<[Row; 3]> = Vec::new();
+    let mut rows: Vec<[Row; 4]> = Vec::new();
     let mut decodes = Vec::new();
     for case in cases(dir, out)?
         .into_iter()
@@ -639,6 +640,23 @@ pub fn run(
             errors: errors(&ours_path, &case.clean, &mask, size)?,
             residual: residual(&ours_path)?,
             seconds: ours_s,
+        };
+        // The same with `Quality: "fast"`.
+        let fast_path = out.join(format!("{}-iprod-fast.mp4", case.name));
+        let fast_params = DetextParams {
+            quality: Quality::Fast,
+            ..params.clone()
+        };
+        let fast_s = timed(|| {
+            detext
+                .process_video(&case.video, &fast_path, &fast_params, &Context::default())
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))
+        })?;
+        let fast = Scored {
+            errors: errors(&fast_path, &case.clean, &mask, size)?,
+            residual: residual(&fast_path)?,
+            seconds: fast_s,
         };
         let telea_score = if telea {
             let path = out.join(format!("{}-telea.mp4", case.name));
@@ -693,36 +711,36 @@ pub fn run(
             Row::from(&ours),
             Row::from(&telea_score),
             Row::from(&delogo),
+            Row::from(&fast),
         ];
-        print_row(&case.name, &row[0], &row[1], &row[2], decode_s);
+        print_row(&case.name, &row, decode_s);
         rows.push(row);
         decodes.push(decode_s);
     }
     let pick = |k: usize| -> Vec<Row> { rows.iter().map(|r| r[k]).collect() };
-    let (o, t, d) = (
-        Row::mean(&pick(0)),
-        Row::mean(&pick(1)),
-        Row::mean(&pick(2)),
-    );
+    let mean = [0, 1, 2, 3].map(|k| Row::mean(&pick(k)));
     let decode = decodes.iter().sum::<f64>() / decodes.len().max(1) as f64;
-    print_row("mean", &o, &t, &d, decode);
+    print_row("mean", &mean, decode);
+    let [o, t, d, f] = mean;
     println!(
-        "time (mean s): iprod {:.2}, Telea {:.2}, FFmpeg delogo {:.2}, FFmpeg decode {:.2}",
-        o.seconds, t.seconds, d.seconds, decode
+        "time (mean s): iprod {:.2} (Quality fast {:.2}), Telea {:.2}, FFmpeg delogo {:.2}, FFmpeg decode {:.2}",
+        o.seconds, f.seconds, t.seconds, d.seconds, decode
     );
-    println!("P: luma PSNR (dB) inside the true caption mask; S: SSIM there; Bd: PSNR over the caption band (full width); resid%: the cues' characters CaptionExtraction still reads (matched to the cue on screen); flick: frame-to-frame change inside the mask over the clean video's own, taken as at least half a level (1 = as steady); title_*: text that is not a subtitle, ours with Target all, resid% read by the text detector over the whole frame once a second; x dec: our wall time over FFmpeg's decode of the same file");
+    println!("P: luma PSNR (dB) inside the true caption mask; S: SSIM there; Bd: PSNR over the caption band (full width); resid%: the cues' characters CaptionExtraction still reads (matched to the cue on screen); flick: frame-to-frame change inside the mask over the clean video's own, taken as at least half a level (1 = as steady); title_*: text that is not a subtitle, ours with Target all, resid% read by the text detector over the whole frame once a second; x dec: our wall time over FFmpeg's decode of the same file; fast*: ours with Quality fast");
     Ok(())
 }
 
-fn print_row(name: &str, o: &Row, t: &Row, d: &Row, decode: f64) {
+/// One table row: ours, Telea, `delogo` and ours with `Quality: "fast"`.
+fn print_row(name: &str, [o, t, d, f]: &[Row; 4], decode: f64) {
     println!(
-        "{:<22} {:>6.2} {:>6.3} {:>6.2} {:>6.2} {:>6.3} {:>6.2} {:>6.2} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {:>7.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
+        "{:<22} {:>6.2} {:>6.3} {:>6.2} {:>6.2} {:>6.3} {:>6.2} {:>6.2} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {:>7.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.3} {:>6.2} {:>6.2} {:>6.2}",
         name,
         o.psnr, o.ssim, o.band,
         t.psnr, t.ssim, t.band,
         d.psnr, d.ssim, d.band,
         o.residual, t.residual, d.residual,
         o.flicker, t.flicker, d.flicker,
-        o.seconds, o.seconds / decode.max(1e-9)
+        o.seconds, o.seconds / decode.max(1e-9),
+        f.psnr, f.ssim, f.residual, f.seconds, f.seconds / decode.max(1e-9)
     );
 }
