@@ -630,34 +630,28 @@ pub fn run(
                 residual(&reader, path, &cues)
             }
         };
-        let ours_s = timed(|| {
-            detext
-                .process_video(&case.video, &ours_path, &params, &Context::default())
-                .map(drop)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))
-        })?;
-        let ours = Scored {
-            errors: errors(&ours_path, &case.clean, &mask, size)?,
-            residual: residual(&ours_path)?,
-            seconds: ours_s,
+        // Ours, with `params` written to `path`.
+        let ours_with = |path: &Path, params: &DetextParams| -> anyhow::Result<Scored> {
+            let seconds = timed(|| {
+                detext
+                    .process_video(&case.video, path, params, &Context::default())
+                    .map(drop)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))
+            })?;
+            Ok(Scored {
+                errors: errors(path, &case.clean, &mask, size)?,
+                residual: residual(path)?,
+                seconds,
+            })
         };
-        // The same with `Quality: "fast"`.
-        let fast_path = out.join(format!("{}-iprod-fast.mp4", case.name));
-        let fast_params = DetextParams {
-            quality: Quality::Fast,
-            ..params.clone()
-        };
-        let fast_s = timed(|| {
-            detext
-                .process_video(&case.video, &fast_path, &fast_params, &Context::default())
-                .map(drop)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))
-        })?;
-        let fast = Scored {
-            errors: errors(&fast_path, &case.clean, &mask, size)?,
-            residual: residual(&fast_path)?,
-            seconds: fast_s,
-        };
+        let ours = ours_with(&ours_path, &params)?;
+        let fast = ours_with(
+            &out.join(format!("{}-iprod-fast.mp4", case.name)),
+            &DetextParams {
+                quality: Quality::Fast,
+                ..params.clone()
+            },
+        )?;
         let telea_score = if telea {
             let path = out.join(format!("{}-telea.mp4", case.name));
             let s = timed(|| {

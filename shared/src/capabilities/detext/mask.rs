@@ -137,6 +137,13 @@ pub fn subsampled(mask: &[bool], w: usize, h: usize, shift: u32) -> (Vec<bool>, 
 mod tests {
     use super::*;
 
+    /// The reach of the small test pictures' captions.
+    const SMALL: Reach = Reach {
+        stroke: 5,
+        outline: 4,
+        margin: 1,
+    };
+
     /// Grey picture with a white bar (a stroke) outlined in black.
     fn outlined_bar(w: usize, h: usize) -> Vec<u8> {
         let mut p = vec![120u8; w * h];
@@ -157,12 +164,7 @@ mod tests {
     fn strokes_outline_and_margin_are_masked() {
         let (w, h) = (64, 32);
         let luma = outlined_bar(w, h);
-        let reach = Reach {
-            stroke: 5,
-            outline: 4,
-            margin: 1,
-        };
-        let (mask, strokes) = caption_mask(&luma, w, h, reach);
+        let (mask, strokes) = caption_mask(&luma, w, h, SMALL);
         assert!(strokes >= 4 * 34, "{strokes}");
         // Every pixel of bar and outline, and a margin of one.
         for y in 10..20 {
@@ -188,12 +190,7 @@ mod tests {
                 luma[y * w + x] = 235;
             }
         }
-        let reach = Reach {
-            stroke: 5,
-            outline: 4,
-            margin: 1,
-        };
-        let (mask, strokes) = caption_mask(&luma, w, h, reach);
+        let (mask, strokes) = caption_mask(&luma, w, h, SMALL);
         assert!(strokes >= 4 * 34, "{strokes}");
         // The bar and its margin...
         assert!(mask[15 * w + 30] && mask[12 * w + 30] && mask[17 * w + 30]);
@@ -207,7 +204,7 @@ mod tests {
                 }
             }
         }
-        let (mask, _) = caption_mask(&luma, w, h, reach);
+        let (mask, _) = caption_mask(&luma, w, h, SMALL);
         assert!(mask[10 * w + 30] && mask[19 * w + 30] && mask[15 * w + 11]);
     }
 
