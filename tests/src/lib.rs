@@ -70,6 +70,14 @@ impl RecordedProgress {
         let end = seen.last().copied().unwrap_or(0.0);
         assert!((last..=1.0).contains(&end), "ended at {end}: {seen:?}");
     }
+
+    /// Every report so far, in order.
+    pub fn seen(&self) -> Vec<f64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Runs `capability` on `input` with `params` (parsed first, as a job's

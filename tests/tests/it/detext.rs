@@ -14,7 +14,7 @@ use iprod::domain::{ErrorCode, JobError};
 use iprod::inference::ModelDir;
 use iprod_tests::fixtures::logos::{self, FPS, SIZE};
 use iprod_tests::subtitles::{burn_over, is_caption, mask_clip, BLANK_TITLE_CARD, TITLE_CARD};
-use iprod_tests::{frame_at, run_capability};
+use iprod_tests::{frame_at, run_capability, RecordedProgress};
 use serde_json::{json, Value};
 
 fn capability() -> Detext {
@@ -353,10 +353,26 @@ fn with_target_all_a_title_card_loses_its_letters_and_keeps_its_card() -> anyhow
     let before = text_in_frame(&captioned, 2.0, d)?;
     assert!(before.contains("SALE"), "read before: {before}");
 
-    let (out, file) = run(&captioned, json!({"Target": "all"}), &d.join("out"))?;
+    let (ctx, progress) = RecordedProgress::context();
+    let (out, files) = run_capability(
+        &capability(),
+        &captioned,
+        &json!({"Target": "all"}),
+        &d.join("out"),
+        &ctx,
+    )?;
+    let file = files.into_iter().last().unwrap_or_default();
     if let Ok(keep) = std::env::var("DETEXT_KEEP") {
         std::fs::copy(&file, format!("{keep}/title_out.mp4"))?;
     }
+    // The looks for the title report their progress beside the reading
+    // of the captions (which reports a fifth of the job at once here).
+    progress.assert_moves_forward(20, 0.95);
+    let early = progress.seen().iter().filter(|&&f| f < 0.2).count();
+    assert!(
+        early >= 3,
+        "{early} reports in the first fifth: {progress:?}"
+    );
     let r = &out.result;
     // The title, and any text of the photographs (a mission patch).
     let text: Vec<_> = r

@@ -27,7 +27,7 @@ use super::caption_extraction::mask::TextMask;
 use super::caption_extraction::{CaptionExtraction, Extracted, SegmentRead};
 use super::delogo::blend::Rect;
 use super::delogo::copy_source;
-use super::{Capability, Context, Joined, OutputSink, Passes, Report, Split};
+use super::{Capability, Context, Joined, NoProgress, OutputSink, Passes, Report, Split};
 use crate::domain::{ErrorCode, FunctionName, JobError};
 use crate::inference::{InferenceError, ModelDir};
 use crate::media::encode::{VideoCodec, X264Preset};
@@ -148,7 +148,12 @@ impl Capability for Detext {
     ) -> Result<serde_json::Value, JobError> {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let (_, roi) = areas_of(params, (info.width, info.height))?;
-        let (read, sightings) = self.beside(input, params, ctx, || {
+        // The segment's progress is the captions'.
+        let looks = Context {
+            progress: Arc::new(NoProgress),
+            ..ctx.clone()
+        };
+        let (read, sightings) = self.beside(input, params, &looks, || {
             self.reader.read_segment(input, &reading(params, roi), ctx)
         })?;
         serde_json::to_value(Gathered {
@@ -601,6 +606,7 @@ impl Detext {
         input: &Path,
         params: &DetextParams,
         ctx: &Context,
+        looks: &Context,
     ) -> Result<Found, JobError> {
         if let Some(found) = &params.found {
             return Ok(found.clone());
@@ -608,26 +614,27 @@ impl Detext {
         let info = VideoReader::open(input, &ctx.limits)?.info().clone();
         let frame = (info.width, info.height);
         let (areas, roi) = areas_of(params, frame)?;
-        let (read, sightings) = self.beside(input, params, ctx, || {
+        let (read, sightings) = self.beside(input, params, looks, || {
             self.reader.extract(input, &reading(params, roi), ctx)
         })?;
         Ok(found_in(read, &areas, frame, &sightings))
     }
 
     /// What `read` (the captions) returns and, with `Target: "all"`,
-    /// the text seen anywhere in the frame (in the span of `ctx`), looked
-    /// for on another thread meanwhile; no text otherwise.
+    /// the text seen anywhere in the frame (in the span of `looks`, which
+    /// also takes their progress), looked for on another thread
+    /// meanwhile; no text otherwise.
     fn beside<T: Send>(
         &self,
         input: &Path,
         params: &DetextParams,
-        ctx: &Context,
+        looks: &Context,
         read: impl FnOnce() -> Result<T, JobError> + Send,
     ) -> Result<(T, Vec<Sighting>), JobError> {
         match params.target {
             TextTarget::Captions => Ok((read()?, Vec::new())),
             TextTarget::All => std::thread::scope(|s| {
-                let other = s.spawn(|| scene::sample(self.reader.ocr(), input, ctx));
+                let other = s.spawn(|| scene::sample(self.reader.ocr(), input, looks));
                 let read = read();
                 let other = other.join().unwrap_or_else(|_| {
                     Err(internal("the text detector's thread stopped unexpectedly"))
@@ -655,20 +662,36 @@ impl Detext {
             .span
             .map_or(info.duration_s, |s| s.end_s.min(info.duration_s) - s.warm_s);
         let expected = Passes::frames(seconds, info.frame_rate);
+        // The captions read, the looks for other text (beside them, with
+        // `Target: "all"`), and the edit.
+        let looks_expected = if params.target == TextTarget::All && params.found.is_none() {
+            expected
+        } else {
+            0
+        };
         let passes = Arc::new(Passes::new(
             ctx.progress.clone(),
-            &[if params.areas.is_empty() { expected } else { 0 }, expected],
+            &[
+                if params.areas.is_empty() { expected } else { 0 },
+                looks_expected,
+                expected,
+            ],
         ));
         let first = Context {
             progress: passes.pass(0),
+            ..ctx.clone()
+        };
+        let looks = Context {
+            progress: passes.pass(1),
             ..ctx.clone()
         };
         let Found {
             targets,
             region,
             min_pixels,
-        } = self.targets(input, params, &first)?;
+        } = self.targets(input, params, &first, &looks)?;
         passes.finish(0);
+        passes.finish(1);
         let result = DetextResult {
             file: String::new(),
             captions: Vec::new(),
@@ -1037,7 +1060,7 @@ impl FrameEditor for Remover<'_> {
         time: f64,
         index: u64,
     ) -> Result<Vec<(Planar, f64)>, MediaError> {
-        self.passes.set(1, index + 1);
+        self.passes.set(2, index + 1);
         if self.masker.targets.is_empty() {
             return Ok(vec![(picture, time)]);
         }

@@ -90,7 +90,8 @@ fn first_of_step(time: f64, frame_s: f64) -> bool {
 }
 
 /// Looks for text over the whole frame of `input` every [`STEP_S`]
-/// seconds, in the span of `ctx` (the whole video without one).
+/// seconds, in the span of `ctx` (the whole video without one), telling
+/// its progress.
 ///
 /// # Errors
 /// Media errors; `InternalError` when the detector fails.
@@ -102,6 +103,8 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
     let (from_s, until_s) = ctx
         .span
         .map_or((0.0, f64::INFINITY), |s| (s.start_s, s.end_s));
+    // Where the looks end, for their progress.
+    let end_s = until_s.min(info.duration_s);
     let mut found = Vec::new();
     let mut failed = None;
     reader.for_each_frame_between(from_s, until_s, SamplingMode::All, |reader, f| {
@@ -111,6 +114,8 @@ pub fn sample(ocr: &Ocr, input: &Path, ctx: &Context) -> Result<Vec<Sighting>, J
         if !first_of_step(f.time_s, frame_s) {
             return Ok(ControlFlow::Continue(()));
         }
+        ctx.progress
+            .update(((f.time_s - from_s) / (end_s - from_s).max(frame_s)).clamp(0.0, 1.0));
         let rgb = reader.to_rgb(f.frame, info.width, info.height)?;
         match ocr.read(&rgb, scale, false) {
             Ok(lines) => {
