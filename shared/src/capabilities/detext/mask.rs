@@ -13,16 +13,16 @@ const BRIGHT: u8 = 160;
 const CONTRAST: u8 = 60;
 /// Darkest an outline or shadow may be, at its brightest.
 const DARK: u8 = 72;
-/// Darkest the heart of an outline is: black, as renderers draw it
-/// (the picture around plain letters is seldom this dark all round).
+/// Darkest the heart of an outline or shadow is: black, as renderers
+/// draw it (the picture around plain letters is seldom this dark).
 const BLACK: u8 = 40;
-/// Least share of the pixels just outside the strokes, 2 to 3 pixels
-/// away (inside any outline), that are [`BLACK`] where the letters have
-/// an outline: 0.72 or more in every frame of the outlined dev captions,
-/// 0.51 to 0.62 for dark letters on a light card (whose "strokes" are the
-/// card between them), 0.06 or less for plain white letters over dark
-/// leaves.
-const OUTLINED: f32 = 0.25;
+/// Least share of the strokes with a [`BLACK`] pixel at the same offset
+/// (the outline all round, a shadow one way) for the letters to have an
+/// outline or shadow. Chosen on the bench's videos and a shadow-only
+/// style: outlined captions, dark letters on a light card (whose
+/// "strokes" are the card between them) and a 5-px shadow stay masked as
+/// before; plain white letters over dark leaves keep the leaves.
+const OUTLINED: f32 = 0.5;
 
 /// How far the parts of a caption reach, in pixels, for a frame height.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>
         return (strokes, 0);
     }
     let near = dilate(&strokes, w, h, reach.outline);
-    let outlined = outlined(&strokes, luma, w, h);
+    let outlined = outlined(&strokes, luma, w, h, reach.outline);
     let core: Vec<bool> = strokes
         .iter()
         .zip(&near)
@@ -70,24 +70,46 @@ pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>
 
 /// Per piece of a `w`×`h` patch along its width (each about twice its
 /// height wide: a few letters), whether the letters there have a black
-/// outline: most pixels just outside their `strokes` are black (so a
-/// piece without strokes keeps the outline of its neighbours' letters).
-/// Where they have none, dark picture beside them is not theirs.
-fn outlined(strokes: &[bool], luma: &[u8], w: usize, h: usize) -> Vec<bool> {
-    let inner = dilate(strokes, w, h, 1);
-    let ring = dilate(strokes, w, h, 3);
+/// outline or shadow: for some offset up to `reach` (2 px or more), most
+/// of their `strokes` have a black pixel there (all round for an
+/// outline, one way for a shadow). A piece without strokes keeps the
+/// outline of its neighbours' letters. Where they have none, dark
+/// picture beside them is not theirs.
+fn outlined(strokes: &[bool], luma: &[u8], w: usize, h: usize, reach: usize) -> Vec<bool> {
     let pieces = w.div_ceil((2 * h).max(16)).max(1);
-    let mut counts = vec![(0usize, 0usize); pieces];
-    for (i, (&r, &n)) in ring.iter().zip(&inner).enumerate() {
-        if r && !n {
-            let c = &mut counts[(i % w) * pieces / w];
-            c.0 += usize::from(luma[i] <= BLACK);
-            c.1 += 1;
-        }
+    let r = reach as isize;
+    let offsets: Vec<(isize, isize)> = (-r..=r)
+        .flat_map(|dy| (-r..=r).map(move |dx| (dx, dy)))
+        .filter(|&(dx, dy)| dx.abs().max(dy.abs()) >= 2)
+        .collect();
+    let mut at: Vec<Vec<(isize, isize)>> = vec![Vec::new(); pieces];
+    for (i, _) in strokes.iter().enumerate().filter(|(_, &s)| s) {
+        at[(i % w) * pieces / w].push(((i % w) as isize, (i / w) as isize));
     }
-    counts
-        .iter()
-        .map(|&(black, all)| black as f32 >= OUTLINED * all as f32)
+    let (wi, hi) = (w as isize, h as isize);
+    at.iter()
+        .map(|points| {
+            let mut best = None::<f32>;
+            for &(dx, dy) in &offsets {
+                let (mut black, mut all) = (0usize, 0usize);
+                for &(x, y) in points {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= wi || ny >= hi {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if !strokes[j] {
+                        all += 1;
+                        black += usize::from(luma[j] <= BLACK);
+                    }
+                }
+                if all >= 16 {
+                    let share = black as f32 / all as f32;
+                    best = Some(best.map_or(share, |b| b.max(share)));
+                }
+            }
+            best.is_none_or(|b| b >= OUTLINED)
+        })
         .collect()
 }
 
@@ -206,6 +228,36 @@ mod tests {
         }
         let (mask, _) = caption_mask(&luma, w, h, SMALL);
         assert!(mask[10 * w + 30] && mask[19 * w + 30] && mask[15 * w + 11]);
+    }
+
+    #[test]
+    fn a_black_shadow_one_way_is_masked_with_its_letters() {
+        let (w, h) = (64, 40);
+        let mut luma: Vec<u8> = (0..w * h)
+            .map(|i| 44 + ((i * 7 + i / w * 13) % 25) as u8)
+            .collect();
+        // Thin white strokes with a black shadow 5 px down and right: only
+        // a sliver of it lies 2-3 px beside them.
+        let strokes = |x: usize, y: usize| {
+            [12, 24, 36].iter().any(|&s| (s..s + 3).contains(&x)) && (8..24).contains(&y)
+        };
+        for y in 0..h {
+            for x in 0..w {
+                if strokes(x, y) {
+                    luma[y * w + x] = 235;
+                } else if x >= 5 && y >= 5 && strokes(x - 5, y - 5) {
+                    luma[y * w + x] = 16;
+                }
+            }
+        }
+        let reach = Reach {
+            outline: 8,
+            ..SMALL
+        };
+        let (mask, count) = caption_mask(&luma, w, h, reach);
+        assert!(count >= 3 * 3 * 16, "{count}");
+        assert!(mask[27 * w + 18] && mask[20 * w + 30], "the shadow");
+        assert!(!mask[5 * w + 60] && !mask[36 * w + 4], "the leaves");
     }
 
     #[test]
