@@ -493,34 +493,53 @@ fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>
         (found, sampled)
     });
     sampled?;
+    let found = found.map_err(|e| ocr_error(&e))?;
+    reader.rewind()?;
+    let boxes = found.into_iter().map(|b| TextBox {
+        x0: b.x0 * sx,
+        x1: b.x1 * sx,
+        y0: b.y0 * sy,
+        y1: b.y1 * sy,
+        ..b
+    });
+    Ok(band_of(boxes, w, h))
+}
+
+/// The tallest a caption line may be, as a share of the frame's height:
+/// a taller "line" is a patch of picture the detector took for text
+/// (a flat saturated area, say), and would outweigh every caption.
+const MAX_LINE_HEIGHT: f32 = 0.2;
+
+/// The band of a `w`×`h` frame where caption lines recur, from the text
+/// boxes found on its samples (frame pixels): the densest band of three
+/// line heights by line width, widened by one line each way. Only wide,
+/// roughly centred boxes of a line's height count. `None` without any.
+fn band_of(boxes: impl IntoIterator<Item = TextBox>, w: u32, h: u32) -> Option<[[f64; 2]; 2]> {
     let mut rows = vec![0f32; h as usize];
     let mut heights = Vec::new();
-    for b in found.map_err(|e| ocr_error(&e))? {
-        let b = TextBox {
-            x0: b.x0 * sx,
-            x1: b.x1 * sx,
-            y0: b.y0 * sy,
-            y1: b.y1 * sy,
-            ..b
-        };
+    for b in boxes {
         // Captions are wide and roughly centred.
         let centre = (b.x0 + b.x1) / 2.0 / w as f32;
-        if !(0.25..=0.75).contains(&centre) || b.width() < 2.0 * b.height() {
+        if !(0.25..=0.75).contains(&centre)
+            || b.width() < 2.0 * b.height()
+            || b.height() > MAX_LINE_HEIGHT * h as f32
+        {
             continue;
         }
         heights.push(b.height());
-        let (top, bottom) = (b.y0 as usize, (b.y1 as usize).min(h as usize));
+        let (top, bottom) = (
+            b.y0.max(0.0) as usize,
+            (b.y1.max(0.0) as usize).min(h as usize),
+        );
         for row in rows.iter_mut().take(bottom).skip(top) {
             *row += b.width();
         }
     }
-    reader.rewind()?;
     if heights.is_empty() {
-        return Ok(None);
+        return None;
     }
     heights.sort_by(f32::total_cmp);
     let line = heights[heights.len() / 2];
-    // The densest band of three line heights, widened by one line each way.
     let band = (3.0 * line) as usize;
     let mut best = (0usize, 0f32);
     let mut acc: f32 = rows.iter().take(band).sum();
@@ -532,7 +551,7 @@ fn find_roi(ocr: &Ocr, reader: &mut VideoReader) -> Result<Option<[[f64; 2]; 2]>
     }
     let top = (best.0 as f32 - line).max(0.0) / h as f32;
     let bottom = ((best.0 + band) as f32 + line).min(h as f32) / h as f32;
-    Ok(Some([[f64::from(top), f64::from(bottom)], [0.0, 1.0]]))
+    Some([[f64::from(top), f64::from(bottom)], [0.0, 1.0]])
 }
 
 /// Where captions are read when `roi` is `"auto"` and no text was seen.
@@ -841,4 +860,50 @@ fn write(
         serde_json::to_string_pretty(&result.captions).unwrap_or_default(),
     )?;
     Ok(CaptionExtractionResult { files, ..result })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(x0: f32, y0: f32, x1: f32, y1: f32) -> TextBox {
+        TextBox {
+            x0,
+            y0,
+            x1,
+            y1,
+            score: 0.9,
+        }
+    }
+
+    #[test]
+    fn the_band_is_where_caption_lines_recur() {
+        // Two captions at the top of a 640×360 frame on five samples.
+        let lines = (0..5).map(|k| line(260.0 - k as f32, 6.0, 380.0, 46.0));
+        let band = band_of(lines, 640, 360).expect("a band");
+        assert!(
+            band[0][0] < 0.02 && (0.3..0.45).contains(&band[0][1]),
+            "{band:?}"
+        );
+        assert_eq!(
+            band_of([line(0.0, 300.0, 120.0, 340.0)], 640, 360),
+            None,
+            "off centre"
+        );
+        assert_eq!(
+            band_of([line(280.0, 300.0, 340.0, 340.0)], 640, 360),
+            None,
+            "not wide"
+        );
+    }
+
+    #[test]
+    fn a_patch_of_picture_taken_for_text_does_not_move_the_band() {
+        // A flat bright area the detector scored as text: wider than
+        // twice its height, centred, and far taller than a line.
+        let mut boxes: Vec<TextBox> = (0..5).map(|_| line(260.0, 6.0, 380.0, 46.0)).collect();
+        boxes.push(line(160.0, 138.0, 640.0, 360.0));
+        let band = band_of(boxes, 640, 360).expect("a band");
+        assert!(band[0][0] < 0.02 && band[0][1] < 0.45, "{band:?}");
+    }
 }
