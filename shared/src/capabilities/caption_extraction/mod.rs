@@ -513,10 +513,16 @@ const MAX_LINE_HEIGHT: f32 = 0.2;
 /// The band of a `w`×`h` frame where caption lines recur, from the text
 /// boxes found on its samples (frame pixels): the densest band of three
 /// line heights by line width, widened by one line each way. Only wide,
-/// roughly centred boxes of a line's height count. `None` without any.
+/// roughly centred boxes of a line's height count, and a box found again
+/// where it was on another sample counts once: captions change, while a
+/// title or a programme's name shown all along stays in place, and would
+/// otherwise outweigh them. `None` without any.
 fn band_of(boxes: impl IntoIterator<Item = TextBox>, w: u32, h: u32) -> Option<[[f64; 2]; 2]> {
     let mut rows = vec![0f32; h as usize];
     let mut heights = Vec::new();
+    let mut counted: Vec<TextBox> = Vec::new();
+    // Boxes of the same text in the same place differ by a pixel or two.
+    let same = 0.005 * w.max(h) as f32 + 1.0;
     for b in boxes {
         // Captions are wide and roughly centred.
         let centre = (b.x0 + b.x1) / 2.0 / w as f32;
@@ -526,6 +532,15 @@ fn band_of(boxes: impl IntoIterator<Item = TextBox>, w: u32, h: u32) -> Option<[
         {
             continue;
         }
+        let again = counted.iter().any(|c| {
+            [c.x0 - b.x0, c.x1 - b.x1, c.y0 - b.y0, c.y1 - b.y1]
+                .iter()
+                .all(|d| d.abs() <= same)
+        });
+        if again {
+            continue;
+        }
+        counted.push(b);
         heights.push(b.height());
         let (top, bottom) = (
             b.y0.max(0.0) as usize,
@@ -905,5 +920,20 @@ mod tests {
         boxes.push(line(160.0, 138.0, 640.0, 360.0));
         let band = band_of(boxes, 640, 360).expect("a band");
         assert!(band[0][0] < 0.02 && band[0][1] < 0.45, "{band:?}");
+    }
+
+    #[test]
+    fn a_title_shown_all_along_counts_once_and_captions_that_change_win() {
+        // A 1280×720 video: a wide title in the middle on four samples,
+        // two different captions at the bottom on two.
+        let mut boxes = Vec::new();
+        for _ in 0..4 {
+            boxes.push(line(304.0, 305.0, 960.0, 357.0));
+            boxes.push(line(526.0, 366.0, 738.0, 416.0));
+        }
+        boxes.push(line(443.0, 584.0, 837.0, 655.0));
+        boxes.push(line(280.0, 585.0, 1006.0, 653.0));
+        let band = band_of(boxes, 1280, 720).expect("a band");
+        assert!(band[0][0] > 0.5 && band[0][1] > 0.95, "{band:?}");
     }
 }
