@@ -324,14 +324,19 @@ impl Band {
         let (x1, y1) = ((x1 + margin).min(pw), (y1 + margin).min(ph));
         let (w, h) = (x1 - x0, y1 - y0);
         let patch = (px + x0, py + y0, w, h);
-        let at = |i: usize| (y0 + i / w) * pw + x0 + i % w;
+        // The band's index of each pixel of the patch.
+        let at: Vec<usize> = (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| y * pw + x))
+            .collect();
         let values = read_patch(picture, p, patch);
         let (bg, age) = (&self.background[p], &self.age[p]);
-        let masked: Vec<bool> = (0..w * h).map(|i| mask[at(i)]).collect();
-        let ages: Vec<u16> = (0..w * h)
-            .map(|i| {
-                if masked[i] && trusted[at(i)] && age[at(i)] <= MAX_AGE {
-                    age[at(i)]
+        let masked: Vec<bool> = at.iter().map(|&j| mask[j]).collect();
+        let ages: Vec<u16> = at
+            .iter()
+            .zip(&masked)
+            .map(|(&j, &m)| {
+                if m && trusted[j] && age[j] <= MAX_AGE {
+                    age[j]
                 } else {
                     UNSEEN
                 }
@@ -341,20 +346,24 @@ impl Band {
         if ages.iter().any(|&a| a != UNSEEN) {
             // The difference between frame and background where both show,
             // spread smoothly over the rest.
-            let mut diff: Vec<f32> = (0..w * h)
-                .map(|i| values[i] - f32::from(bg[at(i)]))
+            let mut diff: Vec<f32> = at
+                .iter()
+                .zip(&values)
+                .map(|(&j, &v)| v - f32::from(bg[j]))
                 .collect();
-            let unknown: Vec<bool> = (0..w * h)
-                .map(|i| masked[i] || age[at(i)] > MAX_AGE)
+            let unknown: Vec<bool> = at
+                .iter()
+                .zip(&masked)
+                .map(|(&j, &m)| m || age[j] > MAX_AGE)
                 .collect();
             if unknown.iter().all(|&u| u) {
                 diff.fill(0.0);
             } else {
-                interpolate(&mut diff, &unknown, w, h, DIFF_SWEEPS);
+                smooth_fill(&mut diff, &unknown, w, h);
             }
             for i in 0..w * h {
                 if ages[i] != UNSEEN {
-                    recalled[i] = f32::from(bg[at(i)]) + diff[i];
+                    recalled[i] = f32::from(bg[at[i]]) + diff[i];
                 }
             }
         }
@@ -423,6 +432,57 @@ impl Band {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Side of the cells over which the correction between background and
+/// frame is solved: it is smooth, so a coarse grid carries it.
+const DIFF_CELL: usize = 4;
+
+/// Fills the `unknown` values of a smooth `w`×`h` field from the known
+/// ones: solved on a grid of [`DIFF_CELL`]-pixel cells (each the mean of
+/// its known values, unknown where it has none), then read back
+/// bilinearly at the unknown pixels.
+fn smooth_fill(values: &mut [f32], unknown: &[bool], w: usize, h: usize) {
+    let (cw, ch) = (w.div_ceil(DIFF_CELL), h.div_ceil(DIFF_CELL));
+    if cw < 3 || ch < 3 {
+        interpolate(values, unknown, w, h, DIFF_SWEEPS);
+        return;
+    }
+    let mut sum = vec![0.0f32; cw * ch];
+    let mut count = vec![0u32; cw * ch];
+    for i in 0..w * h {
+        if !unknown[i] {
+            let c = (i / w / DIFF_CELL) * cw + (i % w) / DIFF_CELL;
+            sum[c] += values[i];
+            count[c] += 1;
+        }
+    }
+    let coarse_unknown: Vec<bool> = count.iter().map(|&n| n == 0).collect();
+    for (s, &n) in sum.iter_mut().zip(&count) {
+        if n > 0 {
+            *s /= n as f32;
+        }
+    }
+    interpolate(&mut sum, &coarse_unknown, cw, ch, DIFF_SWEEPS);
+    // A cell's value stands at its centre.
+    let at = |v: usize, cells: usize| -> (usize, usize, f32) {
+        let f = ((v as f32 + 0.5) / DIFF_CELL as f32 - 0.5).clamp(0.0, (cells - 1) as f32);
+        let lo = f.floor() as usize;
+        (lo, (lo + 1).min(cells - 1), f - lo as f32)
+    };
+    for y in 0..h {
+        let (y0, y1, fy) = at(y, ch);
+        for x in 0..w {
+            let i = y * w + x;
+            if !unknown[i] {
+                continue;
+            }
+            let (x0, x1, fx) = at(x, cw);
+            let top = sum[y0 * cw + x0] * (1.0 - fx) + sum[y0 * cw + x1] * fx;
+            let bottom = sum[y1 * cw + x0] * (1.0 - fx) + sum[y1 * cw + x1] * fx;
+            values[i] = top * (1.0 - fy) + bottom * fy;
         }
     }
 }
@@ -807,6 +867,29 @@ mod tests {
             error(&both),
             error(&alone)
         );
+    }
+
+    #[test]
+    fn a_smooth_correction_is_carried_across_a_hole_on_the_coarse_grid() {
+        // A light ramp over 120×40 with a caption-shaped hole in it.
+        let (w, h) = (120, 40);
+        let ramp = |i: usize| 0.2 * (i % w) as f32 - 0.3 * (i / w) as f32;
+        let unknown: Vec<bool> = (0..w * h)
+            .map(|i| (20..100).contains(&(i % w)) && (12..30).contains(&(i / w)))
+            .collect();
+        let mut field: Vec<f32> = (0..w * h)
+            .map(|i| if unknown[i] { 99.0 } else { ramp(i) })
+            .collect();
+        smooth_fill(&mut field, &unknown, w, h);
+        let worst = (0..w * h)
+            .filter(|&i| unknown[i])
+            .map(|i| (field[i] - ramp(i)).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 0.5, "off the ramp by {worst}");
+        let kept = (0..w * h)
+            .filter(|&i| !unknown[i])
+            .all(|i| field[i] == ramp(i));
+        assert!(kept, "known values are left as they were");
     }
 
     #[test]
