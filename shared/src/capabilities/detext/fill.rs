@@ -257,50 +257,60 @@ impl Band {
     /// Masked luma pixels whose remembered background agrees with the
     /// frame around them.
     fn trusted(&mut self, current: &[u8], mask: &[bool], w: usize, h: usize) -> Vec<bool> {
+        let mut trusted = vec![false; w * h];
+        let Some((mx0, my0, mx1, my1)) = bounds(mask, w, h) else {
+            return trusted;
+        };
         let (bg, age) = (&self.background[0], &self.age[0]);
+        let r = self.window;
         // Integral images of |frame − background| and of the pixels where
-        // both are known, over the unmasked pixels.
-        let mut sum = vec![0f64; (w + 1) * (h + 1)];
-        let mut count = vec![0u32; (w + 1) * (h + 1)];
-        for y in 0..h {
-            let (mut rs, mut rc) = (0f64, 0u32);
-            for x in 0..w {
+        // both are known, over the unmasked pixels within a window of the
+        // masked ones.
+        let (ex0, ey0) = (mx0.saturating_sub(r), my0.saturating_sub(r));
+        let (ex1, ey1) = ((mx1 + r).min(w), (my1 + r).min(h));
+        let ew = ex1 - ex0;
+        let stride = ew + 1;
+        let mut sum = vec![0u64; stride * (ey1 - ey0 + 1)];
+        let mut count = vec![0u32; stride * (ey1 - ey0 + 1)];
+        for y in ey0..ey1 {
+            let (mut rs, mut rc) = (0u64, 0u32);
+            let o = (y - ey0 + 1) * stride + 1;
+            for x in ex0..ex1 {
                 let i = y * w + x;
                 if !mask[i] && age[i] <= MAX_AGE {
-                    rs += f64::from((i16::from(current[i]) - i16::from(bg[i])).unsigned_abs());
+                    rs += u64::from(current[i].abs_diff(bg[i]));
                     rc += 1;
                 }
-                let o = (y + 1) * (w + 1) + x + 1;
-                sum[o] = sum[o - w - 1] + rs;
-                count[o] = count[o - w - 1] + rc;
+                let o = o + x - ex0;
+                sum[o] = sum[o - stride] + rs;
+                count[o] = count[o - stride] + rc;
             }
         }
-        let r = self.window;
         let min_known = (r * r / 2) as u32;
-        let change = &mut self.change;
-        (0..w * h)
-            .map(|i| {
+        let at = |x: usize, y: usize| (y - ey0) * stride + x - ex0;
+        for y in my0..my1 {
+            let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+            for x in mx0..mx1 {
+                let i = y * w + x;
                 if !mask[i] || age[i] > MAX_AGE {
-                    return false;
+                    continue;
                 }
-                let (x, y) = (i % w, i / w);
-                let (x0, y0) = (x.saturating_sub(r), y.saturating_sub(r));
-                let (x1, y1) = ((x + r + 1).min(w), (y + r + 1).min(h));
-                let at = |xx: usize, yy: usize| yy * (w + 1) + xx;
+                let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
                 let n =
                     count[at(x1, y1)] + count[at(x0, y0)] - count[at(x1, y0)] - count[at(x0, y1)];
                 let s = sum[at(x1, y1)] + sum[at(x0, y0)] - sum[at(x1, y0)] - sum[at(x0, y1)];
                 // The picture around changed this much since last frame
                 // (unmeasurable: as much as it can).
                 let now = if n >= min_known {
-                    (s / f64::from(n)) as f32
+                    s as f32 / n as f32
                 } else {
                     f32::INFINITY
                 };
-                change[i] = change[i].max(now);
-                change[i] <= TRUST
-            })
-            .collect()
+                self.change[i] = self.change[i].max(now);
+                trusted[i] = self.change[i] <= TRUST;
+            }
+        }
+        trusted
     }
 
     /// What the band remembers behind the masked pixels of plane `p`:

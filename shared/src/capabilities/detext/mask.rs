@@ -78,10 +78,12 @@ pub fn caption_mask(luma: &[u8], w: usize, h: usize, reach: Reach) -> (Vec<bool>
 fn outlined(strokes: &[bool], luma: &[u8], w: usize, h: usize, reach: usize) -> Vec<bool> {
     let pieces = w.div_ceil((2 * h).max(16)).max(1);
     let r = reach as isize;
-    let offsets: Vec<(isize, isize)> = (-r..=r)
+    // Nearest first: an outline is most often found at the first ring.
+    let mut offsets: Vec<(isize, isize)> = (-r..=r)
         .flat_map(|dy| (-r..=r).map(move |dx| (dx, dy)))
         .filter(|&(dx, dy)| dx.abs().max(dy.abs()) >= 2)
         .collect();
+    offsets.sort_by_key(|&(dx, dy)| dx.abs().max(dy.abs()));
     let mut at: Vec<Vec<(isize, isize)>> = vec![Vec::new(); pieces];
     for (i, _) in strokes.iter().enumerate().filter(|(_, &s)| s) {
         at[(i % w) * pieces / w].push(((i % w) as isize, (i / w) as isize));
@@ -89,7 +91,7 @@ fn outlined(strokes: &[bool], luma: &[u8], w: usize, h: usize, reach: usize) -> 
     let (wi, hi) = (w as isize, h as isize);
     at.iter()
         .map(|points| {
-            let mut best = None::<f32>;
+            let mut measured = false;
             for &(dx, dy) in &offsets {
                 let (mut black, mut all) = (0usize, 0usize);
                 for &(x, y) in points {
@@ -104,11 +106,13 @@ fn outlined(strokes: &[bool], luma: &[u8], w: usize, h: usize, reach: usize) -> 
                     }
                 }
                 if all >= 16 {
-                    let share = black as f32 / all as f32;
-                    best = Some(best.map_or(share, |b| b.max(share)));
+                    if black as f32 / all as f32 >= OUTLINED {
+                        return true;
+                    }
+                    measured = true;
                 }
             }
-            best.is_none_or(|b| b >= OUTLINED)
+            !measured
         })
         .collect()
 }
