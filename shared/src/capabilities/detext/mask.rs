@@ -203,14 +203,19 @@ mod tests {
         assert!(!mask[3 * w + 30] && !mask[26 * w + 30] && !mask[16 * w + 60]);
     }
 
+    /// Dark, textured leaves (44 to 68: darker than an outline may be
+    /// but not black).
+    fn leaves(w: usize, h: usize) -> Vec<u8> {
+        (0..w * h)
+            .map(|i| 44 + ((i * 7 + i / w * 13) % 25) as u8)
+            .collect()
+    }
+
     #[test]
     fn dark_picture_beside_letters_without_an_outline_is_not_masked() {
         let (w, h) = (64, 32);
-        // A white bar straight over dark, textured leaves (44 to 68,
-        // darker than an outline may be but not black).
-        let mut luma: Vec<u8> = (0..w * h)
-            .map(|i| 44 + ((i * 7 + i / w * 13) % 25) as u8)
-            .collect();
+        // A white bar straight over dark, textured leaves.
+        let mut luma = leaves(w, h);
         for y in 13..17 {
             for x in 13..47 {
                 luma[y * w + x] = 235;
@@ -237,9 +242,7 @@ mod tests {
     #[test]
     fn a_black_shadow_one_way_is_masked_with_its_letters() {
         let (w, h) = (64, 40);
-        let mut luma: Vec<u8> = (0..w * h)
-            .map(|i| 44 + ((i * 7 + i / w * 13) % 25) as u8)
-            .collect();
+        let mut luma = leaves(w, h);
         // Thin white strokes with a black shadow 5 px down and right: only
         // a sliver of it lies 2-3 px beside them.
         let strokes = |x: usize, y: usize| {
